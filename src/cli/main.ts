@@ -1,0 +1,37 @@
+/**
+ * The `protolens` command. Each sub-command lives in `commands/<name>.ts` and exports
+ * `register(program)`; commands are thin wrappers over library functions. Only this file
+ * decides exit codes: a {@link CLIError} prints its message (no stack), anything else its stack.
+ */
+import { Command, CommanderError } from 'commander';
+import { CLIError } from './errors.ts';
+import { VERSION } from '../version.ts';
+import * as demo from './commands/demo.ts';
+
+const commands: Array<{ register(program: Command): void }> = [demo];
+
+/** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('protolens')
+    .description('Prototype-based interpretation of CNN feature spaces')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError();
+  for (const c of commands) c.register(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode;
+    }
+    if (err instanceof CLIError) {
+      process.stderr.write(`protolens: ${err.message}\n`);
+      return err.code;
+    }
+    process.stderr.write(`protolens: unexpected error\n${(err as Error)?.stack ?? String(err)}\n`);
+    return 1;
+  }
+}

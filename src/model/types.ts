@@ -1,0 +1,76 @@
+/**
+ * The contract every protolens classifier keeps (the prototype model and its baselines).
+ *
+ * In the style of scikit-learn: the constructor only stores and checks options; `fit(X, y)`
+ * learns and returns the estimator; learned state carries a trailing underscore; `predict`,
+ * `predictProba` and `explain` throw a clear "not fitted" error before `fit`; `predict` never
+ * changes the model. Labels are kept exactly as given (strings or numbers).
+ */
+import type { Matrix, MatrixInput } from '../linalg/matrix.ts';
+
+/** A class label, kept as the user gave it. */
+export type Label = string | number;
+
+/** Version of the saved-model format written by `toJSON`. */
+export const MODEL_FORMAT = 'protolens-model';
+export const MODEL_FORMAT_VERSION = 1;
+
+/** What every saved model looks like at the top level. */
+export interface ModelJSON {
+  format: typeof MODEL_FORMAT;
+  version: number;
+  kind: string;
+  params: Record<string, unknown>;
+  classes: Label[];
+  nFeatures: number;
+  [key: string]: unknown;
+}
+
+/** One classifier: the prototype model or a baseline. */
+export interface Classifier {
+  /** The class name, e.g. "PrototypeClassifier". Written into saved models. */
+  readonly kind: string;
+  /** Learned class labels, in the column order of `predictProba`. */
+  readonly classes_: readonly Label[];
+  /** Dimension of the features seen at fit time. */
+  readonly nFeatures_: number;
+  /** Learns from samples X (N×D) and labels y (length N). Returns this. */
+  fit(X: MatrixInput, y: readonly Label[]): this;
+  /** Predicted label per sample. */
+  predict(X: MatrixInput): Label[];
+  /** Class probabilities, N×L, columns in the order of `classes_`. */
+  predictProba(X: MatrixInput): Matrix;
+  /** The options, as given merged with defaults. */
+  getParams(): Record<string, unknown>;
+  /** True once fitted. */
+  isFitted(): boolean;
+  /** A JSON-serialisable snapshot (format + version + kind), readable by `loadModel`. */
+  toJSON(): ModelJSON;
+}
+
+/** Per-iteration record of a training run. */
+export interface IterationRecord {
+  /** Outer iteration (0 = after initialisation). */
+  iter: number;
+  /** Which step produced this value. */
+  step: 'init' | 'class' | 'prototype';
+  /** Total objective C = NLL + penalty. */
+  loss: number;
+  /** −(1/N) Σ log c_{y_i}(x_i). */
+  nll: number;
+  /** α‖W‖₁ or α‖W‖₂². */
+  penalty: number;
+  /** Training accuracy at this point. */
+  accuracy: number;
+}
+
+/** Called during training after every step, e.g. to drive a progress bar. */
+export type ProgressCallback = (record: IterationRecord, maxIter: number) => void;
+
+/** Error thrown when a model is used before `fit`. */
+export class NotFittedError extends Error {
+  constructor(kind: string) {
+    super(`This ${kind} instance is not fitted yet. Call fit(X, y) before using this method.`);
+    this.name = 'NotFittedError';
+  }
+}
