@@ -6,7 +6,7 @@ import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
 
 /** Squared Euclidean norm of each row of an r×c row-major array. */
-export function rowSqNorms(data: Float32Array, rows: number, cols: number, out = new Float64Array(rows)): Float64Array {
+export function rowSqNorms(data: Float32Array, rows: number, cols: number, out: Float64Array = new Float64Array(rows)): Float64Array {
   for (let i = 0; i < rows; i++) {
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     const o = i * cols;

@@ -40,6 +40,8 @@ export interface Classifier {
   predict(X: MatrixInput): Label[];
   /** Class probabilities, N×L, columns in the order of `classes_`. */
   predictProba(X: MatrixInput): Matrix;
+  /** Accuracy on (X, y). @throws RangeError when y holds a label not seen in training. */
+  score(X: MatrixInput, y: readonly Label[]): number;
   /** The options, as given merged with defaults. */
   getParams(): Record<string, unknown>;
   /** True once fitted. */

@@ -1,0 +1,189 @@
+/**
+ * Smooth and composite convex optimisers on Float64Array parameters.
+ *
+ * - {@link lbfgs}: limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989), two-loop recursion,
+ *   backtracking Armijo line search. Monotone: every accepted step lowers f.
+ * - {@link fista}: FISTA with backtracking (Beck & Teboulle 2009) in its monotone form (MFISTA),
+ *   for f(x) + λ‖x‖₁; the proximal step soft-thresholds, so it yields exact zeros.
+ */
+
+/** Evaluates f at x and writes ∇f(x) into g. */
+export type ValueAndGrad = (x: Float64Array, g: Float64Array) => number;
+
+export interface OptimResult {
+  x: Float64Array;
+  f: number;
+  iterations: number;
+  evaluations: number;
+  converged: boolean;
+}
+
+export interface LbfgsOptions {
+  maxIter?: number;
+  /** Stop when ‖∇f‖∞ ≤ gtol. */
+  gtol?: number;
+  /** Stop when the relative decrease of f over one iteration is ≤ ftol. */
+  ftol?: number;
+  /** Number of correction pairs kept. */
+  memory?: number;
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function maxAbs(a: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) { const v = Math.abs(a[i]); if (v > m) m = v; }
+  return m;
+}
+
+/**
+ * Minimises a smooth function with L-BFGS. `x0` is not modified.
+ * @example
+ * lbfgs((x, g) => { g[0] = 2 * (x[0] - 3); return (x[0] - 3) ** 2; }, new Float64Array([0])).x // ≈ [3]
+ */
+export function lbfgs(fg: ValueAndGrad, x0: Float64Array, options: LbfgsOptions = {}): OptimResult {
+  const { maxIter = 100, gtol = 1e-6, ftol = 1e-9, memory = 10 } = options;
+  const n = x0.length;
+  const x = Float64Array.from(x0);
+  const g = new Float64Array(n);
+  let f = fg(x, g);
+  let evaluations = 1;
+  const S: Float64Array[] = [], Y: Float64Array[] = [], rho: number[] = [];
+  const d = new Float64Array(n), xNew = new Float64Array(n), gNew = new Float64Array(n);
+  const alphaBuf = new Float64Array(memory);
+  let converged = maxAbs(g) <= gtol;
+  let it = 0;
+  for (; it < maxIter && !converged; it++) {
+    // Two-loop recursion: d = −H g.
+    for (let i = 0; i < n; i++) d[i] = -g[i];
+    for (let k = S.length - 1; k >= 0; k--) {
+      const a = rho[k] * dot(S[k], d);
+      alphaBuf[k] = a;
+      const y = Y[k];
+      for (let i = 0; i < n; i++) d[i] -= a * y[i];
+    }
+    if (S.length > 0) {
+      const k = S.length - 1;
+      const gamma = dot(S[k], Y[k]) / dot(Y[k], Y[k]);
+      for (let i = 0; i < n; i++) d[i] *= gamma;
+    } else {
+      const gn = maxAbs(g);
+      const scale = gn > 0 ? Math.min(1, 1 / gn) : 1;
+      for (let i = 0; i < n; i++) d[i] *= scale;
+    }
+    for (let k = 0; k < S.length; k++) {
+      const b = rho[k] * dot(Y[k], d);
+      const s = S[k];
+      const a = alphaBuf[k];
+      for (let i = 0; i < n; i++) d[i] += (a - b) * s[i];
+    }
+    let slope = dot(g, d);
+    if (!(slope < 0)) {
+      // Not a descent direction (numerical trouble): restart with steepest descent.
+      S.length = 0; Y.length = 0; rho.length = 0;
+      const gn = maxAbs(g);
+      for (let i = 0; i < n; i++) d[i] = -g[i] / Math.max(gn, 1);
+      slope = dot(g, d);
+      if (!(slope < 0)) { converged = true; break; }
+    }
+    // Backtracking Armijo line search.
+    let step = 1;
+    let fNew = Infinity;
+    let accepted = false;
+    for (let ls = 0; ls < 30; ls++) {
+      for (let i = 0; i < n; i++) xNew[i] = x[i] + step * d[i];
+      fNew = fg(xNew, gNew);
+      evaluations++;
+      if (Number.isFinite(fNew) && fNew <= f + 1e-4 * step * slope) { accepted = true; break; }
+      step *= 0.5;
+    }
+    if (!accepted) { converged = true; break; }
+    const s = new Float64Array(n), y = new Float64Array(n);
+    for (let i = 0; i < n; i++) { s[i] = xNew[i] - x[i]; y[i] = gNew[i] - g[i]; }
+    const sy = dot(s, y);
+    if (sy > 1e-12 * Math.sqrt(dot(s, s) * dot(y, y))) {
+      if (S.length === memory) { S.shift(); Y.shift(); rho.shift(); }
+      S.push(s); Y.push(y); rho.push(1 / sy);
+    }
+    const fOld = f;
+    x.set(xNew); g.set(gNew); f = fNew;
+    if (maxAbs(g) <= gtol || (fOld - f) <= ftol * Math.max(1, Math.abs(fOld))) converged = true;
+  }
+  return { x, f, iterations: it, evaluations, converged };
+}
+
+export interface FistaOptions {
+  maxIter?: number;
+  /** Stop when the relative decrease of the objective over one iteration is ≤ ftol (and no restart). */
+  ftol?: number;
+  /** Initial Lipschitz estimate. */
+  L0?: number;
+}
+
+function softThreshold(out: Float64Array, v: Float64Array, t: number): void {
+  for (let i = 0; i < v.length; i++) {
+    const a = v[i];
+    out[i] = a > t ? a - t : a < -t ? a + t : 0;
+  }
+}
+
+function l1(x: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.abs(x[i]);
+  return s;
+}
+
+/**
+ * Minimises f(x) + λ‖x‖₁ with monotone FISTA and backtracking on the Lipschitz constant.
+ * Returns the objective including the penalty. Entries driven to zero are exactly 0.
+ */
+export function fista(fg: ValueAndGrad, lambda: number, x0: Float64Array, options: FistaOptions = {}): OptimResult & { L: number } {
+  const { maxIter = 200, ftol = 1e-9 } = options;
+  let L = options.L0 ?? 1;
+  const n = x0.length;
+  const x = Float64Array.from(x0);
+  const y = Float64Array.from(x0);
+  const gy = new Float64Array(n), z = new Float64Array(n), tmp = new Float64Array(n), gz = new Float64Array(n);
+  const xPrev = new Float64Array(n);
+  let fx = fg(x, gz) + lambda * l1(x);
+  let evaluations = 1;
+  let t = 1;
+  let converged = false;
+  let it = 0;
+  for (; it < maxIter; it++) {
+    const fy = fg(y, gy);
+    evaluations++;
+    // Backtracking: find L with f(z) ≤ f(y) + ∇f(y)ᵀ(z−y) + L/2‖z−y‖².
+    let fzSmooth = 0;
+    for (let bt = 0; bt < 50; bt++) {
+      for (let i = 0; i < n; i++) tmp[i] = y[i] - gy[i] / L;
+      softThreshold(z, tmp, lambda / L);
+      fzSmooth = fg(z, gz);
+      evaluations++;
+      let lin = 0, quad = 0;
+      for (let i = 0; i < n; i++) { const dz = z[i] - y[i]; lin += gy[i] * dz; quad += dz * dz; }
+      if (fzSmooth <= fy + lin + 0.5 * L * quad + 1e-12 * Math.abs(fy)) break;
+      L *= 2;
+    }
+    const fz = fzSmooth + lambda * l1(z);
+    xPrev.set(x);
+    const fOld = fx;
+    if (fz <= fx) {
+      x.set(z); fx = fz;
+      const tNew = (1 + Math.sqrt(1 + 4 * t * t)) / 2;
+      for (let i = 0; i < n; i++) y[i] = x[i] + ((t - 1) / tNew) * (x[i] - xPrev[i]);
+      t = tNew;
+      L = Math.max(L * 0.9, 1e-12); // let the step grow back slowly
+      if (fOld - fx <= ftol * Math.max(1, Math.abs(fOld))) { converged = true; it++; break; }
+    } else {
+      // Momentum overshot: adaptive restart (O'Donoghue & Candès 2015) from the best point.
+      y.set(x);
+      t = 1;
+    }
+  }
+  return { x, f: fx, iterations: it, evaluations, converged, L };
+}

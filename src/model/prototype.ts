@@ -1,0 +1,529 @@
+/**
+ * The prototype classifier of Drumond, Viéville & Alexandre, "Using prototypes to improve
+ * convolutional networks interpretability" (NIPS 2017 workshop on interpreting ML).
+ *
+ * A prototype layer q_j(x) = softmax_j(−‖x − p_j‖² / 2τ) over J prototypes, then a class layer
+ * c_l(x) = softmax_l(w_lᵀ q(x)). Trained on C = −(1/N) Σ log c_{y_i}(x_i) + α‖W‖₁ (or α‖W‖₂²) by
+ * alternating
+ *  1. a class step: W ← argmin C with Q fixed, a convex multinomial problem solved by L-BFGS (L2)
+ *     or monotone FISTA (L1, exact zeros);
+ *  2. a prototype step: the stationary point of ∂C/∂p_j = 0 is a proximity-weighted mean of the
+ *     samples, p_j = Σ_i ω_ij x_i / Σ_i ω_ij with ω_ij = q_ij (h̄_i − h_ij) (docs/model.md); it is
+ *     taken as a step from P towards those means, backtracked until C decreases.
+ * Neither step can increase C, so the loss history never goes up.
+ */
+import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
+import { rng, type Rng } from '../linalg/random.ts';
+import { median, softmaxRows } from '../linalg/ops.ts';
+import { fista, lbfgs } from '../linalg/optim.ts';
+import { checkXy, argmaxRows, scoreOf } from './labels.ts';
+import { initPrototypes } from './init.ts';
+import {
+  classForward, classGradient, computeQ, makeProblem, makeWorkspace, objective, penalty,
+  prototypeGradient, type Problem, type Regularization, type Workspace,
+} from './objective.ts';
+import {
+  MODEL_FORMAT, MODEL_FORMAT_VERSION, NotFittedError,
+  type Classifier, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
+} from './types.ts';
+import { VERSION } from '../version.ts';
+
+/** How τ is set. */
+export type TauOption = number | 'auto';
+
+/** Options of {@link PrototypeClassifier}. */
+export interface PrototypeOptions {
+  /** J, the number of prototypes (≥ number of classes). Default: 2 per class. */
+  nPrototypes?: number;
+  /** Penalty on W. Default 'l2'. */
+  regularization?: Regularization;
+  /** Penalty weight α. Default 1e-3. */
+  alpha?: number;
+  /**
+   * Scale of the prototype layer. A number is used as is (τ = 1 is the paper's exact form).
+   * 'auto' sets τ = tauScale × median_{i,k} ‖x_i − x_k‖² / 2 over (up to 2,000) random training
+   * pairs, so that the layer's sharpness does not depend on the units of the features. Default 'auto'.
+   */
+  tau?: TauOption;
+  /** Multiplier of the data scale when tau = 'auto'. Default 0.1. */
+  tauScale?: number;
+  /** Outer iterations (class step + prototype step). Default 100. */
+  maxIter?: number;
+  /** Stop when C decreases by less than tol × max(1, C) over an outer iteration. Default 1e-4 (the paper's L2 value; it used 1e-1 for L1). */
+  tol?: number;
+  /** Iterations of the inner solver in each class step. Default 50. */
+  classIter?: number;
+  /** Prototype updates per outer iteration. Default 1. */
+  prototypeSteps?: number;
+  /** Lloyd iterations after k-means++ seeding in the initialisation. Default 10. */
+  initLloydIter?: number;
+  /** Seed of every random choice. Default 0. */
+  seed?: number;
+  /** Margin between the two most probable classes below which `explain` flags a decision as ambiguous. Default 0.2. */
+  ambiguityMargin?: number;
+}
+
+const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes'>> & { nPrototypes: number | null } = {
+  nPrototypes: null,
+  regularization: 'l2',
+  alpha: 1e-3,
+  tau: 'auto',
+  tauScale: 0.1,
+  maxIter: 100,
+  tol: 1e-4,
+  classIter: 50,
+  prototypeSteps: 1,
+  initLloydIter: 10,
+  seed: 0,
+  ambiguityMargin: 0.2,
+};
+
+type Params = typeof DEFAULTS;
+
+function checkOptions(o: PrototypeOptions): Params {
+  const known = new Set(Object.keys(DEFAULTS));
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new TypeError(`PrototypeClassifier: unknown option "${k}". Valid options: ${[...known].join(', ')}`);
+  }
+  const p: Params = { ...DEFAULTS, ...o } as Params;
+  if (p.regularization !== 'l1' && p.regularization !== 'l2') {
+    throw new RangeError(`Invalid regularization: ${String(p.regularization)}. Should be one of: l1, l2`);
+  }
+  const positive = (name: string, v: number, allowZero = false) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+      throw new RangeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} finite number, got ${v}`);
+    }
+  };
+  positive('alpha', p.alpha, true);
+  if (p.tau !== 'auto') positive('tau', p.tau as number);
+  positive('tauScale', p.tauScale);
+  positive('tol', p.tol, true);
+  positive('ambiguityMargin', p.ambiguityMargin, true);
+  for (const k of ['maxIter', 'classIter', 'prototypeSteps', 'initLloydIter'] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < 0) throw new RangeError(`${k} must be a non-negative integer, got ${p[k]}`);
+  }
+  if (!Number.isInteger(p.seed)) throw new TypeError(`seed must be an integer, got ${p.seed}`);
+  if (p.nPrototypes !== null && (!Number.isInteger(p.nPrototypes) || p.nPrototypes < 1)) {
+    throw new RangeError(`nPrototypes must be a positive integer, got ${p.nPrototypes}`);
+  }
+  return p;
+}
+
+/** Median of squared distances between random pairs of rows (the data scale used by tau = 'auto'). */
+export function medianPairSqDistance(X: Matrix, r: Rng, maxPairs = 2000): number {
+  const N = X.rows, D = X.cols, x = X.data;
+  const nPairs = Math.min(maxPairs, (N * (N - 1)) / 2);
+  const vals = new Float64Array(nPairs);
+  for (let t = 0; t < nPairs; t++) {
+    const i = r.int(N);
+    let k = r.int(N - 1);
+    if (k >= i) k++;
+    let s = 0;
+    for (let d = 0; d < D; d++) { const v = x[i * D + d] - x[k * D + d]; s += v * v; }
+    vals[t] = s;
+  }
+  return median(vals);
+}
+
+/** One prototype's share of a decision, as returned by `explain`. */
+export interface PrototypeContribution {
+  index: number;
+  /** q_j(x): probability that x matches this prototype. */
+  q: number;
+  /** ‖x − p_j‖². */
+  sqDistance: number;
+  /** argmax_l W_jl. */
+  winningClass: Label;
+  /** The prototype's positive class links (row j of W), strongest first. */
+  links: Array<{ label: Label; weight: number }>;
+}
+
+/** Why a sample got its label. See docs/model.md, "Ambiguity". */
+export interface Explanation {
+  label: Label;
+  probability: number;
+  /** All classes, most probable first. */
+  probabilities: Array<{ label: Label; probability: number }>;
+  /** c_(1) − c_(2): gap between the two most probable classes. */
+  margin: number;
+  /** Entropy of c(x) divided by log L (0 = certain, 1 = uniform). */
+  normalizedEntropy: number;
+  /** exp(entropy of q(x)): how many prototypes effectively share the sample. */
+  effectivePrototypes: number;
+  /** True when margin < ambiguityMargin. */
+  ambiguous: boolean;
+  /** The rule behind `ambiguous`, in words. */
+  ambiguityRule: string;
+  /** The prototypes that matter most for this sample (largest q first). */
+  prototypes: PrototypeContribution[];
+}
+
+/**
+ * The paper's prototype classifier.
+ * @example
+ * const m = new PrototypeClassifier({ nPrototypes: 4, seed: 1 }).fit([[0, 0], [0, 1], [5, 5], [5, 6]], ['a', 'a', 'b', 'b']);
+ * m.predict([[0.2, 0.4]]) // ['a']
+ */
+export class PrototypeClassifier implements Classifier {
+  readonly kind = 'PrototypeClassifier';
+  private readonly params: Params;
+  classes_: Label[] = [];
+  nFeatures_ = 0;
+  /** J×D prototypes. */
+  prototypes_: Matrix | null = null;
+  /** J×L prototype-to-class weights. */
+  W_: Matrix | null = null;
+  /** τ in use. */
+  tau_ = NaN;
+  /** How τ was chosen, in words. */
+  tauRule_ = '';
+  /** Class each prototype was initialised in. */
+  initClass_: Int32Array = new Int32Array(0);
+  /** Loss after every step; never increases. */
+  history_: IterationRecord[] = [];
+  nIter_ = 0;
+  converged_ = false;
+
+  constructor(options: PrototypeOptions = {}) {
+    this.params = checkOptions(options);
+  }
+
+  score(X: MatrixInput, y: readonly Label[]): number {
+    return scoreOf(this, X, y);
+  }
+
+  getParams(): Record<string, unknown> {
+    return { ...this.params };
+  }
+
+  isFitted(): boolean {
+    return this.prototypes_ !== null;
+  }
+
+  private fitted(): { P: Matrix; W: Matrix } {
+    if (!this.prototypes_ || !this.W_) throw new NotFittedError(this.kind);
+    return { P: this.prototypes_, W: this.W_ };
+  }
+
+  /**
+   * Fits prototypes and class weights.
+   * @param onProgress - called after every step with its record.
+   * @throws RangeError/TypeError on invalid X or y (named row/column), fewer than 2 classes, J < number of classes.
+   */
+  fit(Xin: MatrixInput, y: readonly Label[], onProgress?: ProgressCallback): this {
+    const { X, labels } = checkXy(Xin, y);
+    const p = this.params;
+    const K = labels.classes.length, N = X.rows;
+    const J = p.nPrototypes ?? Math.min(N, 2 * K);
+    const r = rng(p.seed);
+    let tau: number;
+    if (p.tau === 'auto') {
+      const m = medianPairSqDistance(X, r);
+      tau = m > 0 ? (p.tauScale * m) / 2 : 1;
+      this.tauRule_ = `auto: tauScale (${p.tauScale}) × median pair squared distance (${m.toPrecision(4)}) / 2`;
+    } else {
+      tau = p.tau;
+      this.tauRule_ = tau === 1 ? 'fixed: τ = 1 (the paper\'s form)' : `fixed: τ = ${tau}`;
+    }
+    const { P, protoClass } = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter);
+    const W = new Float32Array(J * K);
+    for (let j = 0; j < J; j++) W[j * K + protoClass[j]] = 1;
+    const pb = makeProblem(X, labels.codes, K, tau, p.alpha, p.regularization);
+    const ws = makeWorkspace(N, J, K);
+    const history: IterationRecord[] = [];
+    const record = (iter: number, step: IterationRecord['step'], v: { nll: number; correct: number }) => {
+      const pen = penalty(W, p.alpha, p.regularization);
+      const rec: IterationRecord = { iter, step, loss: v.nll + pen, nll: v.nll, penalty: pen, accuracy: v.correct / N };
+      history.push(rec);
+      onProgress?.(rec, p.maxIter);
+      return rec.loss;
+    };
+    computeQ(pb, P, ws);
+    let last = record(0, 'init', classForward(pb, W, J, ws));
+    let converged = false;
+    let iter = 0;
+    const trainer = new Trainer(pb, ws, P, W, p);
+    for (iter = 1; iter <= p.maxIter; iter++) {
+      const start = last;
+      last = record(iter, 'class', trainer.classStep());
+      for (let s = 0; s < p.prototypeSteps; s++) {
+        last = record(iter, 'prototype', trainer.prototypeStep());
+      }
+      if (start - last <= p.tol * Math.max(1, Math.abs(start))) { converged = true; break; }
+    }
+    this.classes_ = labels.classes;
+    this.nFeatures_ = X.cols;
+    this.prototypes_ = P;
+    this.W_ = { data: W, rows: J, cols: K };
+    this.tau_ = tau;
+    this.initClass_ = protoClass;
+    this.history_ = history;
+    this.nIter_ = Math.min(iter, p.maxIter);
+    this.converged_ = converged;
+    return this;
+  }
+
+  /** q(x) for every sample: N×J matching probabilities. */
+  prototypeActivations(Xin: MatrixInput): Matrix {
+    const { P } = this.fitted();
+    const X = toMatrix(Xin, { name: 'X', cols: this.nFeatures_ });
+    const ws = makeWorkspace(X.rows, P.rows, 0);
+    computeQ(this.problemFor(X), P, ws);
+    return { data: ws.Q, rows: X.rows, cols: P.rows };
+  }
+
+  private problemFor(X: Matrix): Problem {
+    return makeProblem(X, new Int32Array(X.rows), this.classes_.length, this.tau_, this.params.alpha, this.params.regularization);
+  }
+
+  predictProba(Xin: MatrixInput): Matrix {
+    const { P, W } = this.fitted();
+    const X = toMatrix(Xin, { name: 'X', cols: this.nFeatures_ });
+    const L = this.classes_.length, J = P.rows;
+    const out = new Float32Array(X.rows * L);
+    const CH = 2048;
+    for (let s = 0; s < X.rows; s += CH) {
+      const n = Math.min(CH, X.rows - s);
+      const Xc: Matrix = { data: X.data.subarray(s * X.cols, (s + n) * X.cols), rows: n, cols: X.cols };
+      const ws = makeWorkspace(n, J, L);
+      objective(this.problemFor(Xc), P, W.data, ws);
+      out.set(ws.C, s * L);
+    }
+    return { data: out, rows: X.rows, cols: L };
+  }
+
+  predict(X: MatrixInput): Label[] {
+    const C = this.predictProba(X);
+    return Array.from(argmaxRows(C.data, C.rows, C.cols), (c) => this.classes_[c]);
+  }
+
+  /** Class of each prototype: argmax_l W_jl. */
+  prototypeClasses(): Label[] {
+    const { W } = this.fitted();
+    return Array.from(argmaxRows(W.data, W.rows, W.cols), (c) => this.classes_[c]);
+  }
+
+  /**
+   * Explains the decision for one sample: class probabilities, the top prototypes with q_j and
+   * their class links, the margin between the two best classes, and an ambiguity flag.
+   * @param topK - number of prototypes listed (default 5).
+   */
+  explain(x: ArrayLike<number>, topK = 5): Explanation {
+    const { P, W } = this.fitted();
+    if (!x || typeof x.length !== 'number') throw new TypeError('explain: x must be an array of numbers (one sample)');
+    const X = toMatrix([x], { name: 'x', cols: this.nFeatures_ });
+    const L = this.classes_.length, J = P.rows;
+    const ws = makeWorkspace(1, J, L);
+    const pb = this.problemFor(X);
+    objective(pb, P, W.data, ws);
+    const q = ws.Q, c = ws.C;
+    const order = Array.from({ length: L }, (_, l) => l).sort((a, b) => c[b] - c[a]);
+    const probabilities = order.map((l) => ({ label: this.classes_[l], probability: c[l] }));
+    const margin = L > 1 ? c[order[0]] - c[order[1]] : 1;
+    let hc = 0, hq = 0;
+    for (let l = 0; l < L; l++) if (c[l] > 0) hc -= c[l] * Math.log(c[l]);
+    for (let j = 0; j < J; j++) if (q[j] > 0) hq -= q[j] * Math.log(q[j]);
+    // Distances for the listed prototypes (from the q's logits would lose precision: recompute).
+    const protoOrder = Array.from({ length: J }, (_, j) => j).sort((a, b) => q[b] - q[a]).slice(0, Math.min(topK, J));
+    const prototypes = protoOrder.map((j) => {
+      let d2 = 0;
+      for (let d = 0; d < X.cols; d++) { const t = X.data[d] - P.data[j * X.cols + d]; d2 += t * t; }
+      return { index: j, q: q[j], sqDistance: d2, ...this.links(j) };
+    });
+    return {
+      label: this.classes_[order[0]],
+      probability: c[order[0]],
+      probabilities,
+      margin,
+      normalizedEntropy: L > 1 ? hc / Math.log(L) : 0,
+      effectivePrototypes: Math.exp(hq),
+      ambiguous: margin < this.params.ambiguityMargin,
+      ambiguityRule: `ambiguous when the two most probable classes differ by less than ${this.params.ambiguityMargin} in probability`,
+      prototypes,
+    };
+  }
+
+  /** Winning class and positive links of prototype j, strongest first. */
+  links(j: number): { winningClass: Label; links: Array<{ label: Label; weight: number }> } {
+    const { W } = this.fitted();
+    const L = W.cols;
+    const row = Array.from(W.data.subarray(j * L, (j + 1) * L));
+    let best = 0;
+    for (let l = 1; l < L; l++) if (row[l] > row[best]) best = l;
+    const links = row.map((w, l) => ({ label: this.classes_[l], weight: w }))
+      .filter((e) => e.weight > 0).sort((a, b) => b.weight - a.weight);
+    return { winningClass: this.classes_[best], links };
+  }
+
+  toJSON(): ModelJSON {
+    const { P, W } = this.fitted();
+    return {
+      format: MODEL_FORMAT,
+      version: MODEL_FORMAT_VERSION,
+      kind: this.kind,
+      library: `protolens ${VERSION}`,
+      params: this.getParams(),
+      classes: this.classes_.slice(),
+      nFeatures: this.nFeatures_,
+      nPrototypes: P.rows,
+      tau: this.tau_,
+      tauRule: this.tauRule_,
+      seed: this.params.seed,
+      prototypes: Array.from(P.data),
+      W: Array.from(W.data),
+      initClass: Array.from(this.initClass_),
+      history: this.history_,
+      nIter: this.nIter_,
+      converged: this.converged_,
+    };
+  }
+
+  /** Restores a model written by `toJSON`. @throws TypeError/RangeError on a wrong format, version, kind or shape. */
+  static fromJSON(json: ModelJSON): PrototypeClassifier {
+    checkHeader(json, 'PrototypeClassifier');
+    const J = num(json, 'nPrototypes'), D = json.nFeatures, L = json.classes.length;
+    const m = new PrototypeClassifier(json.params as PrototypeOptions);
+    m.classes_ = json.classes.slice();
+    m.nFeatures_ = D;
+    m.prototypes_ = { data: floatArray(json, 'prototypes', J * D), rows: J, cols: D };
+    m.W_ = { data: floatArray(json, 'W', J * L), rows: J, cols: L };
+    m.tau_ = num(json, 'tau');
+    m.tauRule_ = String(json.tauRule ?? '');
+    m.initClass_ = Int32Array.from((json.initClass as number[] | undefined) ?? new Array(J).fill(0));
+    m.history_ = (json.history as IterationRecord[] | undefined) ?? [];
+    m.nIter_ = Number(json.nIter ?? 0);
+    m.converged_ = Boolean(json.converged);
+    return m;
+  }
+}
+
+/** Alternating minimisation state over (P, W), with the buffers of one fit. */
+class Trainer {
+  private readonly gradW: Float32Array;
+  private readonly gradP: Float32Array;
+  private readonly weightSums: Float64Array;
+  private readonly trialP: Matrix;
+  private trialWs: Workspace;
+  private fistaL = 1;
+
+  constructor(private readonly pb: Problem, private ws: Workspace, private readonly P: Matrix,
+    private readonly W: Float32Array, private readonly p: Params) {
+    this.gradW = new Float32Array(W.length);
+    this.gradP = new Float32Array(P.data.length);
+    this.weightSums = new Float64Array(P.rows);
+    this.trialP = { data: new Float32Array(P.data.length), rows: P.rows, cols: P.cols };
+    this.trialWs = makeWorkspace(pb.X.rows, P.rows, pb.nClasses);
+  }
+
+  /** Smooth part of the class-step objective at w (Q fixed); gradient into g. */
+  private smooth = (w: Float64Array, g: Float64Array, withL2: boolean): number => {
+    const W = this.W, J = this.P.rows;
+    for (let k = 0; k < w.length; k++) W[k] = w[k];
+    const { nll } = classForward(this.pb, W, J, this.ws);
+    classGradient(this.pb, J, this.ws, this.gradW);
+    let f = nll;
+    const a = this.pb.alpha;
+    for (let k = 0; k < w.length; k++) g[k] = this.gradW[k];
+    if (withL2) {
+      for (let k = 0; k < w.length; k++) { f += a * w[k] * w[k]; g[k] += 2 * a * w[k]; }
+    }
+    return f;
+  };
+
+  /** W ← argmin_W C(P, W) with Q fixed (warm start). ws.Q must hold Q(P). */
+  classStep(): { nll: number; correct: number } {
+    const w0 = Float64Array.from(this.W);
+    let x: Float64Array;
+    if (this.pb.regularization === 'l2') {
+      const r = lbfgs((w, g) => this.smooth(w, g, true), w0, { maxIter: this.p.classIter, gtol: 1e-7, ftol: 1e-10 });
+      x = r.x;
+    } else {
+      const r = fista((w, g) => this.smooth(w, g, false), this.pb.alpha, w0, { maxIter: this.p.classIter, ftol: 1e-10, L0: this.fistaL });
+      this.fistaL = r.L;
+      x = r.x;
+    }
+    for (let k = 0; k < x.length; k++) this.W[k] = x[k];
+    // Leave ws.C/ws.G consistent with the final W.
+    const v = classForward(this.pb, this.W, this.P.rows, this.ws);
+    return v;
+  }
+
+  /**
+   * One prototype step: move each p_j towards its proximity-weighted mean m_j (the solution of
+   * ∂C/∂p_j = 0 with the weights frozen), backtracking until C decreases. Prototypes whose total
+   * weight S_j is not positive take a plain gradient step of the average k-means step size.
+   */
+  prototypeStep(): { nll: number; correct: number } {
+    const { pb, ws, P, W } = this;
+    const J = P.rows, D = P.cols;
+    // ws.Q and ws.C hold the state at (P, W) from the last class step / prototype step.
+    const nll0 = classForward(pb, W, J, ws);
+    classGradient(pb, J, ws, this.gradW);
+    prototypeGradient(pb, P, W, ws, this.gradP, this.weightSums);
+    const S = this.weightSums, g = this.gradP, tau = pb.tau;
+    let sPos = 0, nPos = 0;
+    for (let j = 0; j < J; j++) if (S[j] > 0) { sPos += S[j]; nPos++; }
+    const sFallback = nPos > 0 ? sPos / nPos : 1;
+    // Direction Δ_j = −(τ / S_j) g_j  (= m_j − p_j when S_j > 0). Slope = Σ g·Δ < 0.
+    const dir = this.trialP.data; // reuse as Δ first, then as trial
+    let slope = 0;
+    for (let j = 0; j < J; j++) {
+      const sj = S[j] > 1e-12 * sFallback ? S[j] : sFallback;
+      const step = -tau / sj;
+      for (let d = 0; d < D; d++) {
+        const v = step * g[j * D + d];
+        dir[j * D + d] = v;
+        slope += v * g[j * D + d];
+      }
+    }
+    const base = nll0.nll + penalty(W, pb.alpha, pb.regularization);
+    if (!(slope < 0)) return nll0;
+    const delta = Float32Array.from(dir);
+    let eta = 1;
+    for (let bt = 0; bt < 25; bt++, eta *= 0.5) {
+      const T = this.trialP.data;
+      for (let k = 0; k < T.length; k++) T[k] = P.data[k] + eta * delta[k];
+      const v = objective(pb, this.trialP, W, this.trialWs);
+      if (v.loss <= base + 1e-4 * eta * slope && v.loss < base) {
+        P.data.set(T);
+        // Swap workspaces so ws holds the accepted state.
+        const tmp = this.ws; this.ws = this.trialWs; this.trialWs = tmp;
+        return { nll: v.nll, correct: v.correct };
+      }
+    }
+    return nll0;
+  }
+}
+
+export function checkHeader(json: ModelJSON, kind: string): void {
+  if (typeof json !== 'object' || json === null) throw new TypeError('model: expected a JSON object');
+  if (json.format !== MODEL_FORMAT) {
+    throw new TypeError(`model: not a protolens model (format field is ${JSON.stringify(json.format)}, expected "${MODEL_FORMAT}")`);
+  }
+  if (json.version !== MODEL_FORMAT_VERSION) {
+    throw new RangeError(`model: format version ${JSON.stringify(json.version)} is not supported; this protolens reads version ${MODEL_FORMAT_VERSION}`);
+  }
+  if (json.kind !== kind) throw new TypeError(`model: kind is ${JSON.stringify(json.kind)}, expected "${kind}"`);
+  if (!Array.isArray(json.classes) || json.classes.length < 2) throw new RangeError('model: field "classes" must list at least 2 classes');
+  if (!Number.isInteger(json.nFeatures) || json.nFeatures < 1) throw new RangeError(`model: field "nFeatures" must be a positive integer, got ${JSON.stringify(json.nFeatures)}`);
+}
+
+export function num(json: ModelJSON, field: string): number {
+  const v = json[field];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`model: field "${field}" must be a finite number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function floatArray(json: ModelJSON, field: string, expected: number): Float32Array {
+  const v = json[field];
+  if (!Array.isArray(v)) throw new TypeError(`model: field "${field}" must be an array of numbers`);
+  if (v.length !== expected) throw new RangeError(`model: field "${field}" has ${v.length} values, expected ${expected} from the model's shape`);
+  const out = Float32Array.from(v as number[]);
+  for (let k = 0; k < out.length; k++) {
+    if (!Number.isFinite(out[k])) throw new RangeError(`model: field "${field}" value ${k} is not finite`);
+  }
+  return out;
+}
+
+// softmaxRows is re-exported for baselines that reuse the same numerics.
+export { softmaxRows };
