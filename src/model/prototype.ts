@@ -183,6 +183,8 @@ export class PrototypeClassifier implements Classifier {
   history_: IterationRecord[] = [];
   nIter_ = 0;
   converged_ = false;
+  /** Work done by the last fit: objective evaluations of the class steps, prototype-step trials, seconds. */
+  fitStats_ = { classEvaluations: 0, prototypeTrials: 0, seconds: 0 };
 
   constructor(options: PrototypeOptions = {}) {
     this.params = checkOptions(options);
@@ -211,6 +213,7 @@ export class PrototypeClassifier implements Classifier {
    * @throws RangeError/TypeError on invalid X or y (named row/column), fewer than 2 classes, J < number of classes.
    */
   fit(Xin: MatrixInput, y: readonly Label[], onProgress?: ProgressCallback): this {
+    const t0 = Date.now();
     const { X, labels } = checkXy(Xin, y);
     const p = this.params;
     const K = labels.classes.length, N = X.rows;
@@ -260,6 +263,7 @@ export class PrototypeClassifier implements Classifier {
     this.history_ = history;
     this.nIter_ = Math.min(iter, p.maxIter);
     this.converged_ = converged;
+    this.fitStats_ = { classEvaluations: trainer.classEvaluations, prototypeTrials: trainer.prototypeTrials, seconds: (Date.now() - t0) / 1000 };
     return this;
   }
 
@@ -405,6 +409,8 @@ class Trainer {
   private readonly trialP: Matrix;
   private trialWs: Workspace;
   private fistaL = 1;
+  classEvaluations = 0;
+  prototypeTrials = 0;
 
   constructor(private readonly pb: Problem, private ws: Workspace, private readonly P: Matrix,
     private readonly W: Float32Array, private readonly p: Params) {
@@ -436,10 +442,12 @@ class Trainer {
     let x: Float64Array;
     if (this.pb.regularization === 'l2') {
       const r = lbfgs((w, g) => this.smooth(w, g, true), w0, { maxIter: this.p.classIter, gtol: 1e-7, ftol: 1e-10 });
+      this.classEvaluations += r.evaluations;
       x = r.x;
     } else {
       const r = fista((w, g) => this.smooth(w, g, false), this.pb.alpha, w0, { maxIter: this.p.classIter, ftol: 1e-10, L0: this.fistaL });
       this.fistaL = r.L;
+      this.classEvaluations += r.evaluations;
       x = r.x;
     }
     for (let k = 0; k < x.length; k++) this.W[k] = x[k];
@@ -484,6 +492,7 @@ class Trainer {
       const T = this.trialP.data;
       for (let k = 0; k < T.length; k++) T[k] = P.data[k] + eta * delta[k];
       const v = objective(pb, this.trialP, W, this.trialWs);
+      this.prototypeTrials++;
       if (v.loss <= base + 1e-4 * eta * slope && v.loss < base) {
         P.data.set(T);
         // Swap workspaces so ws holds the accepted state.
