@@ -7,8 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { CLIError } from './errors.ts';
 import { VERSION } from '../version.ts';
 import * as demo from './commands/demo.ts';
+import * as extract from './commands/extract.ts';
 
-const commands: Array<{ register(program: Command): void }> = [demo];
+const commands: Array<{ register(program: Command): void }> = [demo, extract];
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,108 @@
+import type { Command } from 'commander';
+import { CLIError } from '../errors.ts';
+import { progressBar } from '../progress.ts';
+import { openImageDataset } from '../../data/images.node.ts';
+import { BadImageError, classCounts, listingWarnings } from '../../data/images.ts';
+import { writeFeatures } from '../../data/features.node.ts';
+import { BACKENDS, type BackendName } from '../../features/backend.ts';
+import { extractDataset } from '../../features/extract.node.ts';
+import { BUILTIN_NAMES } from '../../features/load.node.ts';
+import type { Preprocessing } from '../../features/preprocess.ts';
+
+interface ExtractFlags {
+  backbone: string;
+  out: string;
+  layer?: string;
+  inputSize?: string;
+  valueRange?: string;
+  resize?: string;
+  batchSize: string;
+  workers: string;
+  cacheDir?: string;
+  cache: boolean;
+  skipBad: boolean;
+  backend: string;
+  progress: boolean;
+}
+
+function numbers(flag: string, s: string, n: number): number[] {
+  const v = s.split(',').map((x) => Number(x.trim()));
+  if (v.length !== n || !v.every(Number.isFinite)) {
+    throw new CLIError(`Invalid value for ${flag}: "${s}". Expected ${n} comma-separated numbers.`);
+  }
+  return v;
+}
+
+function positiveInt(flag: string, s: string): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < 1) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a positive integer.`);
+  return v;
+}
+
+/** Library errors about the user's input (files, layers, options) become CLI errors. */
+function asCliError(e: unknown): unknown {
+  if (e instanceof BadImageError || e instanceof RangeError || e instanceof TypeError) return new CLIError(e.message);
+  return e;
+}
+
+/** `protolens extract DATA --backbone NAME --out FILE`: CNN features of an image folder, zip or list. */
+export function register(program: Command): void {
+  program
+    .command('extract')
+    .description('Extract CNN features of images (a class-per-folder tree, a .zip of one, or a path,label list)')
+    .argument('<data>', 'folder of class folders, .zip archive, or list file (.csv/.txt) of "path,label" lines')
+    .requiredOption('-o, --out <file.npy>', 'output features (.npy, with a .json sidecar beside it)')
+    .option('-b, --backbone <name|dir>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder`, 'mobilenet_v2')
+    .option('--layer <name>', 'feature layer (default: flatten_1 for bundled backbones, the output otherwise)')
+    .option('--input-size <h,w>', 'network input size (default: the model\'s own)')
+    .option('--value-range <lo,hi>', 'pixel values 0..255 are mapped to lo..hi (default 0,1)')
+    .option('--resize <method>', 'bilinear | nearest (default bilinear)')
+    .option('--batch-size <n>', 'images per forward pass', '8')
+    .option('--workers <n|auto>', 'threads computing features (auto: both cores for 64+ images)', 'auto')
+    .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .option('--no-cache', 'neither read nor write the cache')
+    .option('--skip-bad', 'leave unreadable or non-image files out (reported) instead of failing')
+    .option('--backend <name>', `TF.js backend: ${BACKENDS.filter((b) => b !== 'webgl').join(' | ')}`, 'wasm')
+    .option('--no-progress', 'no progress bar')
+    .action(async (data: string, flags: ExtractFlags) => {
+      const say = (s: string): void => { process.stderr.write(s + '\n'); };
+      if (!/\.npy$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy.`);
+      if (flags.backend !== 'wasm' && flags.backend !== 'cpu') throw new CLIError(`Invalid value for --backend: "${flags.backend}". Expected one of: wasm, cpu.`);
+      const pre: Partial<Preprocessing> = {};
+      if (flags.inputSize) { const [h, w] = numbers('--input-size', flags.inputSize, 2); pre.height = h; pre.width = w; }
+      if (flags.valueRange) { const [lo, hi] = numbers('--value-range', flags.valueRange, 2); pre.range = [lo, hi]; }
+      if (flags.resize) {
+        if (flags.resize !== 'bilinear' && flags.resize !== 'nearest') throw new CLIError(`Invalid value for --resize: "${flags.resize}". Expected one of: bilinear, nearest.`);
+        pre.resize = flags.resize;
+      }
+      const batchSize = positiveInt('--batch-size', flags.batchSize);
+      const workers = flags.workers === 'auto' ? 'auto' : positiveInt('--workers', flags.workers);
+      try {
+        const ds = openImageDataset(data, { skipBad: flags.skipBad });
+        const counts = classCounts(ds.entries);
+        say(`${ds.root}: ${ds.entries.length} images in ${counts.length} classes (${ds.kind})`);
+        for (const w of listingWarnings(ds)) say(`  note: ${w}`);
+        let bar: ReturnType<typeof progressBar> | undefined;
+        const result = await extractDataset(ds, {
+          backbone: flags.backbone, layer: flags.layer, preprocessing: pre, batchSize, workers,
+          cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend: flags.backend as BackendName,
+          onReady: (r) => {
+            say(`${flags.backbone}: loaded in ${(r.loadMs / 1000).toFixed(1)} s from ${r.from}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`);
+            if (flags.progress) bar = progressBar('extract', r.total, 'images');
+          },
+          onProgress: (p) => bar?.update(p.done, p.cached > 0 ? `(${p.cached} cached)` : ''),
+        });
+        bar?.stop();
+        writeFeatures(flags.out, result);
+        const s = result.stats;
+        const secs = s.extractMs / 1000;
+        say(`wrote ${flags.out} (${result.X.rows}×${result.X.cols} float32) and its .json sidecar: ` +
+          `${s.computed} computed, ${s.cached} from cache, ${s.skipped} skipped, in ${secs.toFixed(1)} s` +
+          (s.computed > 0 ? ` (${(s.computed / secs).toFixed(2)} images/s)` : ''));
+        const skipped = (result.meta.dataset?.skipped ?? []) as Array<{ path: string; reason: string }>;
+        for (const b of skipped.slice(ds.skipped.length)) say(`  skipped ${b.path}: ${b.reason}`);
+      } catch (e) {
+        throw asCliError(e);
+      }
+    });
+}

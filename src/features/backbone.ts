@@ -1,0 +1,132 @@
+/**
+ * A CNN cut at a chosen layer, giving one feature vector per image. Browser-safe: the network
+ * comes as TF.js `ModelArtifacts` (model.json contents plus weight bytes); the Node adapter
+ * (`load.node.ts`) reads them from the nsfwjs package, from a converted copy in the cache, or
+ * from a user's model folder.
+ *
+ * The feature of an image is the chosen layer's output: rank 2 (N×D) as is, rank 4 (N×H×W×C)
+ * global-average-pooled to N×C, any other rank flattened. Tensors never leave this module:
+ * {@link Backbone.embed} returns a Float32Array and leaves the tensor count unchanged.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { checkPreprocessing, preprocessBatch, type PixelImage, type Preprocessing } from './preprocess.ts';
+
+/** What identifies a backbone's features: recorded in feature files and part of the cache key. */
+export interface BackboneInfo {
+  /** "mobilenet_v2", "inception_v3", or a user model's folder name. */
+  name: string;
+  /** Layer (layers model) or node (graph model) whose output is the feature. */
+  layer: string;
+  /** Feature dimension. */
+  dim: number;
+  /** How the layer output becomes a vector. */
+  pooling: 'none' | 'global-average' | 'flatten';
+  /** SHA-256 of the model topology and weights (hex). */
+  weightsHash: string;
+  /** Where the weights came from (for people, not parsed). */
+  source: string;
+  kind: 'layers' | 'graph';
+}
+
+/** A loaded network cut at its feature layer. */
+export interface Backbone {
+  readonly info: BackboneInfo;
+  readonly preprocessing: Preprocessing;
+  /**
+   * Features of a batch of images as one row-major Float32Array (images.length × dim).
+   * @throws RangeError naming the image index for malformed pixels.
+   */
+  embed(images: readonly PixelImage[]): Float32Array;
+  /** Releases the model's weights. */
+  dispose(): void;
+}
+
+/** How to cut and describe a model when loading it. */
+export interface BackboneOptions {
+  name: string;
+  /** Feature layer or node; default: the model's output. */
+  layer?: string;
+  preprocessing: Preprocessing;
+  weightsHash: string;
+  source: string;
+}
+
+/** True when the artifacts describe a graph model (TF.js converter "graph-model" format). */
+export function isGraphModel(a: tf.io.ModelArtifacts): boolean {
+  const topo = a.modelTopology as Record<string, unknown> | undefined;
+  return a.format === 'graph-model' || (topo !== undefined && Array.isArray(topo.node));
+}
+
+/** The layer names of a layers model or the node names of a graph model, from its topology. */
+export function layerNames(a: tf.io.ModelArtifacts): string[] {
+  const topo = a.modelTopology as Record<string, any> | undefined;
+  if (!topo) return [];
+  if (Array.isArray(topo.node)) return topo.node.map((n: { name: string }) => n.name);
+  const cfg = topo.model_config ?? topo;
+  const layers = cfg?.config?.layers ?? cfg?.config ?? [];
+  return Array.isArray(layers) ? layers.map((l: { config?: { name?: string }; name?: string }) => l.name ?? l.config?.name ?? '?') : [];
+}
+
+function unknownLayer(layer: string, names: string[], name: string): RangeError {
+  const shown = names.length > 60 ? [...names.slice(0, 20), '…', ...names.slice(-20)] : names;
+  return new RangeError(`${name}: no layer named "${layer}". Available layers (${names.length}): ${shown.join(', ')}`);
+}
+
+function toVectors(y: tf.Tensor): { v: tf.Tensor2D; pooling: BackboneInfo['pooling'] } {
+  if (y.rank === 2) return { v: y as tf.Tensor2D, pooling: 'none' };
+  if (y.rank === 4) return { v: tf.mean(y, [1, 2]) as tf.Tensor2D, pooling: 'global-average' };
+  return { v: tf.reshape(y, [y.shape[0], -1]) as tf.Tensor2D, pooling: 'flatten' };
+}
+
+/**
+ * Builds a {@link Backbone} from model artifacts.
+ * @throws RangeError listing the available layers when `options.layer` is not one of them.
+ */
+export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: BackboneOptions): Promise<Backbone> {
+  const prep = checkPreprocessing(options.preprocessing);
+  const graph = isGraphModel(artifacts);
+  const names = layerNames(artifacts);
+  if (options.layer !== undefined && !names.includes(options.layer)) throw unknownLayer(options.layer, names, options.name);
+  let run: (x: tf.Tensor4D) => tf.Tensor;
+  let release: () => void;
+  let layer: string;
+  if (graph) {
+    const gm = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
+    layer = options.layer ?? gm.outputNodes[0];
+    const node = layer;
+    run = (x) => gm.execute(x, node) as tf.Tensor;
+    release = () => gm.dispose();
+  } else {
+    const lm = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    layer = options.layer ?? lm.layers[lm.layers.length - 1].name;
+    const out = lm.getLayer(layer).output;
+    if (Array.isArray(out)) throw new RangeError(`${options.name}: layer "${layer}" has several outputs; choose a layer with one`);
+    const cut = layer === lm.layers[lm.layers.length - 1].name ? lm : tf.model({ inputs: lm.inputs, outputs: out });
+    run = (x) => cut.predict(x) as tf.Tensor;
+    release = () => lm.dispose();
+  }
+  // One warm-up image gives the dimension and compiles what needs compiling.
+  const probe = tf.tidy(() => {
+    const y = run(tf.zeros([1, prep.height, prep.width, 3]));
+    const { v, pooling } = toVectors(y);
+    return { v, pooling };
+  });
+  const dim = probe.v.shape[1];
+  const pooling = probe.pooling;
+  probe.v.dispose();
+  const info: BackboneInfo = { name: options.name, layer, dim, pooling, weightsHash: options.weightsHash, source: options.source, kind: graph ? 'graph' : 'layers' };
+  return {
+    info,
+    preprocessing: prep,
+    embed(images) {
+      if (images.length === 0) return new Float32Array(0);
+      const v = tf.tidy(() => toVectors(run(preprocessBatch(images, prep))).v);
+      try {
+        return (v.dataSync() as Float32Array).slice();
+      } finally {
+        v.dispose();
+      }
+    },
+    dispose: release,
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * Loading backbones in Node: the two networks bundled in the `nsfwjs` package, and any TF.js
+ * layers or graph model folder (`model.json` + weight shards) a user names. Never from the
+ * network.
+ *
+ * nsfwjs ships each model as browserify modules: `model.min.js` (the model.json object) and
+ * `group1-shardNofM.min.js` (one base64 string each, uint8-quantised weights). Loading them the
+ * way nsfwjs does takes about a minute for InceptionV3 (see BENCHMARKS.md); we read the base64
+ * directly, and on first use write a plain copy (`model.json` + `weights.bin`) under the cache
+ * directory, which later loads read without decoding anything.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { writeFileAtomicSync } from '../data/atomic.node.ts';
+import { isGraphModel, loadBackbone, type Backbone } from './backbone.ts';
+import { checkPreprocessing, nsfwjsPreprocessing, type Preprocessing } from './preprocess.ts';
+
+/** The bundled backbones. */
+export const BUILTIN_BACKBONES = {
+  /** MobileNetV2 (1280-d), 224×224 input: the fast default. */
+  mobilenet_v2: { folder: 'mobilenet_v2', shards: 1, size: 224, layer: 'flatten_1', dim: 1280, title: 'MobileNetV2' },
+  /** InceptionV3 (2048-d), 299×299 input: the paper's network. */
+  inception_v3: { folder: 'inception_v3', shards: 6, size: 299, layer: 'flatten_1', dim: 2048, title: 'InceptionV3' },
+} as const;
+export type BuiltinBackbone = keyof typeof BUILTIN_BACKBONES;
+export const BUILTIN_NAMES = Object.keys(BUILTIN_BACKBONES) as BuiltinBackbone[];
+
+/** Options for {@link loadBackboneNode}. */
+export interface LoadBackboneOptions {
+  /** Feature layer (default: `flatten_1` for the bundled ones, the model output otherwise). */
+  layer?: string;
+  /** Changes to the default preprocessing (input size, resize, value range). */
+  preprocessing?: Partial<Preprocessing>;
+  /** Cache directory for the converted weights; `false` to neither read nor write it. */
+  cacheDir?: string | false;
+}
+
+/** A loaded backbone and how it was loaded. */
+export interface LoadedBackbone {
+  backbone: Backbone;
+  /** "bundle" (nsfwjs files), "cache" (converted copy), or "folder" (a user's model). */
+  from: 'bundle' | 'cache' | 'folder';
+  /** Wall time of the load, including the warm-up pass, in ms. */
+  ms: number;
+}
+
+/** The folder of nsfwjs's bundled models and its package version. */
+export function nsfwjsModelsDir(): { dir: string; version: string } {
+  const main = createRequire(import.meta.url).resolve('nsfwjs'); // …/nsfwjs/dist/cjs/index.js
+  const pkgRoot = resolve(dirname(main), '..', '..');
+  const version = (JSON.parse(readFileSync(join(pkgRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  return { dir: join(pkgRoot, 'dist', 'models'), version };
+}
+
+/** SHA-256 of the topology JSON followed by the weight bytes: the `weightsHash` of a backbone. */
+export function weightsHash(modelTopology: unknown, weightData: Uint8Array): string {
+  return createHash('sha256').update(JSON.stringify(modelTopology)).update(weightData).digest('hex');
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+function artifactsOf(json: Record<string, any>, weightData: Uint8Array): tf.io.ModelArtifacts {
+  const weightSpecs = (json.weightsManifest ?? []).flatMap((g: { weights: tf.io.WeightsManifestEntry[] }) => g.weights);
+  return {
+    modelTopology: json.modelTopology,
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy,
+    weightSpecs,
+    weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength) as ArrayBuffer,
+    signature: json.signature,
+    userDefinedMetadata: json.userDefinedMetadata,
+    modelInitializer: json.modelInitializer,
+  };
+}
+
+/** Reads an nsfwjs bundle: the model.json object and the decoded weight bytes. */
+export function readNsfwjsBundle(name: BuiltinBackbone): { json: Record<string, any>; weights: Uint8Array } {
+  const spec = BUILTIN_BACKBONES[name];
+  const folder = join(nsfwjsModelsDir().dir, spec.folder);
+  const modelFile = join(folder, 'model.min.js');
+  if (!existsSync(modelFile)) throw new Error(`${modelFile}: missing; is the nsfwjs package installed (npm install nsfwjs)?`);
+  // A browserify module (the models folder is marked CommonJS) whose export is the model.json object.
+  const loaded = createRequire(import.meta.url)(modelFile) as Record<string, any>;
+  const json = (loaded.default ?? loaded) as Record<string, any>;
+  const parts: Uint8Array[] = [];
+  for (let k = 1; k <= spec.shards; k++) {
+    const f = join(folder, `group1-shard${k}of${spec.shards}.min.js`);
+    const s = readFileSync(f, 'latin1');
+    const m = /exports\s*=\s*"([A-Za-z0-9+/=]*)"/.exec(s);
+    if (!m) throw new Error(`${f}: unexpected nsfwjs shard layout (no base64 string)`);
+    parts.push(new Uint8Array(Buffer.from(m[1], 'base64')));
+  }
+  return { json, weights: concat(parts) };
+}
+
+/** Key of the converted copy of a bundle: nsfwjs version, file names, sizes and times (cheap to compute). */
+function bundleKey(name: BuiltinBackbone): string {
+  const spec = BUILTIN_BACKBONES[name];
+  const { dir, version } = nsfwjsModelsDir();
+  const folder = join(dir, spec.folder);
+  const key = createHash('sha256').update(`nsfwjs ${version} ${name}`);
+  const files = [join(folder, 'model.min.js')];
+  for (let k = 1; k <= spec.shards; k++) files.push(join(folder, `group1-shard${k}of${spec.shards}.min.js`));
+  for (const f of files) {
+    if (!existsSync(f)) throw new Error(`${f}: missing; is the nsfwjs package installed (npm install nsfwjs)?`);
+    const st = statSync(f);
+    key.update(`${f} ${st.size} ${st.mtimeMs}`);
+  }
+  return key.digest('hex');
+}
+
+/** Folder of the converted copy of a bundled backbone. */
+export function convertedDir(cacheDir: string, name: BuiltinBackbone): string {
+  return join(cacheDir, 'models', `${name}-${bundleKey(name).slice(0, 16)}`);
+}
+
+/**
+ * Writes the plain copy (`model.json` + `weights.bin`) of a bundled backbone, weights first
+ * so that a `model.json` always has complete weights beside it.
+ */
+function writeConverted(dir: string, json: Record<string, any>, weights: Uint8Array, hash: string, source: string): void {
+  const weightsManifest = [{ paths: ['weights.bin'], weights: json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights) }];
+  writeFileAtomicSync(join(dir, 'weights.bin'), weights);
+  writeFileAtomicSync(join(dir, 'model.json'), JSON.stringify({
+    modelTopology: json.modelTopology, format: 'layers-model', weightsManifest,
+    protolens: { weightsHash: hash, source },
+  }));
+}
+
+/** Reads a model folder's `model.json` and weight shards. */
+function readModelFolder(dir: string): { json: Record<string, any>; weights: Uint8Array } {
+  const mj = join(dir, 'model.json');
+  if (!existsSync(dir)) throw new RangeError(`${dir}: no such model folder`);
+  if (!existsSync(mj)) throw new RangeError(`${dir}: no model.json (expected a TF.js model folder: model.json plus its weight shards)`);
+  let json: Record<string, any>;
+  try {
+    json = JSON.parse(readFileSync(mj, 'utf8'));
+  } catch (e) {
+    throw new RangeError(`${mj}: invalid JSON (${(e as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || json.modelTopology === undefined) {
+    throw new RangeError(`${mj}: no "modelTopology"; is this a TF.js model.json?`);
+  }
+  const parts: Uint8Array[] = [];
+  for (const g of json.weightsManifest ?? []) {
+    for (const p of g.paths as string[]) {
+      const f = join(dir, p);
+      if (!existsSync(f)) throw new RangeError(`${f}: weight shard named in ${mj} is missing`);
+      parts.push(readFileSync(f));
+    }
+  }
+  return { json, weights: concat(parts) };
+}
+
+/** The fixed input height and width of a model, when its topology says. */
+export function inputSizeOf(a: tf.io.ModelArtifacts): [number, number] | undefined {
+  const topo = a.modelTopology as Record<string, any>;
+  let shape: unknown;
+  if (isGraphModel(a)) {
+    const ph = (topo.node as Array<Record<string, any>>).find((n) => n.op === 'Placeholder');
+    shape = ph?.attr?.shape?.shape?.dim?.map((d: { size?: string }) => Number(d.size ?? -1));
+  } else {
+    const cfg = topo.model_config ?? topo;
+    const layers = cfg?.config?.layers ?? cfg?.config ?? [];
+    shape = layers[0]?.config?.batch_input_shape ?? layers[0]?.config?.batchInputShape;
+  }
+  if (!Array.isArray(shape) || shape.length !== 4) return undefined;
+  const [, h, w] = shape as Array<number | null>;
+  return typeof h === 'number' && h > 0 && typeof w === 'number' && w > 0 ? [h, w] : undefined;
+}
+
+/** True when `nameOrDir` is one of the bundled backbone names. */
+export function isBuiltin(nameOrDir: string): nameOrDir is BuiltinBackbone {
+  return Object.prototype.hasOwnProperty.call(BUILTIN_BACKBONES, nameOrDir);
+}
+
+/**
+ * Loads a backbone by name (`mobilenet_v2`, `inception_v3`) or from a TF.js model folder.
+ * The TF.js backend must have been started ({@link initTfNode}).
+ *
+ * @throws RangeError for an unknown name that is not a folder, a folder without `model.json`,
+ *   a missing shard, an unknown layer (listing the available ones), or a model without a
+ *   fixed input size when none is given.
+ * @example
+ * const { backbone, ms } = await loadBackboneNode('mobilenet_v2'); // backbone.info.dim === 1280
+ */
+export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
+  const t0 = performance.now();
+  const cacheDir = options.cacheDir;
+  if (isBuiltin(nameOrDir)) {
+    const spec = BUILTIN_BACKBONES[nameOrDir];
+    const { version } = nsfwjsModelsDir();
+    const source = `nsfwjs ${version} (${spec.title}, ImageNet-initialised, fine-tuned for NSFW classification, uint8-quantised)`;
+    const preprocessing = checkPreprocessing({ ...nsfwjsPreprocessing(spec.size), ...options.preprocessing });
+    let json: Record<string, any>;
+    let weights: Uint8Array;
+    let hash: string;
+    let from: LoadedBackbone['from'] = 'bundle';
+    const conv = cacheDir ? convertedDir(cacheDir, nameOrDir) : undefined;
+    if (conv && existsSync(join(conv, 'model.json'))) {
+      const r = readModelFolder(conv);
+      json = r.json;
+      weights = r.weights;
+      hash = json.protolens.weightsHash;
+      from = 'cache';
+    } else {
+      const b = readNsfwjsBundle(nameOrDir);
+      json = b.json;
+      weights = b.weights;
+      hash = weightsHash(json.modelTopology, weights);
+      if (conv) writeConverted(conv, json, weights, hash, source);
+    }
+    const backbone = await loadBackbone(artifactsOf(json, weights), {
+      name: nameOrDir, layer: options.layer ?? spec.layer, preprocessing, weightsHash: hash, source,
+    });
+    return { backbone, from, ms: performance.now() - t0 };
+  }
+  const dir = resolve(nameOrDir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new RangeError(`unknown backbone "${nameOrDir}": expected one of ${BUILTIN_NAMES.join(', ')}, or a TF.js model folder (model.json plus weight shards)`);
+  }
+  const { json, weights } = readModelFolder(dir);
+  const artifacts = artifactsOf(json, weights);
+  const size = inputSizeOf(artifacts);
+  const h = options.preprocessing?.height ?? size?.[0];
+  const w = options.preprocessing?.width ?? size?.[1];
+  if (h === undefined || w === undefined) {
+    throw new RangeError(`${dir}: the model does not fix its input size; give one (--input-size H,W)`);
+  }
+  const preprocessing = checkPreprocessing({ ...nsfwjsPreprocessing(h), width: w, ...options.preprocessing, height: h });
+  const backbone = await loadBackbone(artifacts, {
+    name: basename(dir), layer: options.layer, preprocessing, weightsHash: weightsHash(json.modelTopology, weights), source: dir,
+  });
+  return { backbone, from: 'folder', ms: performance.now() - t0 };
+}
