@@ -409,6 +409,8 @@ class Trainer {
   private readonly trialP: Matrix;
   private trialWs: Workspace;
   private fistaL = 1;
+  /** Step length accepted by the last prototype step; the next one starts at twice it (at most 1). */
+  private lastEta = 1;
   classEvaluations = 0;
   prototypeTrials = 0;
 
@@ -487,13 +489,14 @@ class Trainer {
     const base = nll0.nll + penalty(W, pb.alpha, pb.regularization);
     if (!(slope < 0)) return nll0;
     const delta = Float32Array.from(dir);
-    let eta = 1;
+    let eta = Math.min(1, 2 * this.lastEta);
     for (let bt = 0; bt < 25; bt++, eta *= 0.5) {
       const T = this.trialP.data;
       for (let k = 0; k < T.length; k++) T[k] = P.data[k] + eta * delta[k];
       const v = objective(pb, this.trialP, W, this.trialWs);
       this.prototypeTrials++;
       if (v.loss <= base + 1e-4 * eta * slope && v.loss < base) {
+        this.lastEta = eta;
         P.data.set(T);
         // Swap workspaces so ws holds the accepted state.
         const tmp = this.ws; this.ws = this.trialWs; this.trialWs = tmp;
