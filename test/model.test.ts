@@ -148,6 +148,30 @@ describe('training', () => {
     assert.equal(l2.W_!.data.filter((w) => w === 0).length, 0, 'L2 leaves no exact zeros');
   });
 
+  test('adaptive J grows prototypes where classes are captured by others, and the loss never increases between growths', () => {
+    const d = twistedClasses({ seed: 1 });
+    const { train, test: te } = stratifiedSplit(d.y, 0.3, 1);
+    const Xtr = takeRows(d.X, train), Xte = takeRows(d.X, te);
+    const ytr = train.map((i) => d.y[i]), yte = te.map((i) => d.y[i]);
+    const fixed = new PrototypeClassifier({ nPrototypes: 9, seed: 1 }).fit(Xtr, ytr);
+    const m = new PrototypeClassifier({ adaptive: true, seed: 1 }).fit(Xtr, ytr);
+    const J = m.prototypes_!.rows;
+    // Measured: starts at J = K = 9, grows to 11 (classes C and H, made of 3 blobs, get a second
+    // prototype); test accuracy 0.956 against 0.813 with J fixed at 9.
+    assert.ok(J > 9 && J <= 36, `J = ${J}`);
+    const count = (c: string) => m.prototypeClasses().filter((l) => l === c).length;
+    const multiBlob = ['C', 'F', 'H'].map(count), singleBlob = ['A', 'B', 'D', 'E', 'G'].map(count);
+    assert.ok(Math.max(...multiBlob) >= 2 && Math.max(...singleBlob) === 1, `multi-blob ${multiBlob}, single-blob ${singleBlob}`);
+    assert.ok(m.score(Xte, yte) > fixed.score(Xte, yte) + 0.05, `adaptive ${m.score(Xte, yte)} vs fixed J=K ${fixed.score(Xte, yte)}`);
+    const h = m.history_;
+    assert.ok(h.some((r) => r.step === 'grow'));
+    for (let k = 1; k < h.length; k++) {
+      if (h[k].step !== 'grow') assert.ok(h[k].loss <= h[k - 1].loss + 1e-9, `loss went up at record ${k}`);
+    }
+    const strict = new PrototypeClassifier({ adaptive: true, growthMinSamples: 1000, seed: 1 }).fit(Xtr, ytr);
+    assert.equal(strict.prototypes_!.rows, 9, 'no class has 1000 captured samples: J stays at K');
+  });
+
   test('fitting twice with the same seed gives the same model; predict leaves it unchanged', () => {
     const d = twistedClasses({ seed: 3, nClasses: 4, dim: 8 });
     const a = new PrototypeClassifier({ nPrototypes: 8, seed: 7 }).fit(d.X, d.y);

@@ -61,10 +61,28 @@ export interface PrototypeOptions {
   seed?: number;
   /** Margin between the two most probable classes below which `explain` flags a decision as ambiguous. Default 0.2. */
   ambiguityMargin?: number;
+  /**
+   * Adjust the number of prototypes during training (the paper's future work). Training starts
+   * from `nPrototypes` (default: one per class). After each convergence, a training sample is
+   * "captured" when its best-matching prototype (argmax_j q_j) wins another class; the class with
+   * the most captured samples (at least `growthMinSamples`) gets a new prototype at its captured
+   * sample worst served by the model (largest −log c_y), and training resumes. Growth stops when
+   * no class has that many captured samples or J reaches `maxPrototypes` — in the spirit of
+   * condensed nearest neighbour (Hart 1968). The loss may jump at a growth ('grow' records in the
+   * history); it never increases between growths. Default false.
+   */
+  adaptive?: boolean;
+  /** Upper bound on J when adaptive. Default 4 per class. */
+  maxPrototypes?: number;
+  /** Least number of captured samples for a class to get a new prototype when adaptive. Default 2. */
+  growthMinSamples?: number;
 }
 
-const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes'>> & { nPrototypes: number | null } = {
+const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes' | 'maxPrototypes'>> & { nPrototypes: number | null; maxPrototypes: number | null } = {
   nPrototypes: null,
+  adaptive: false,
+  maxPrototypes: null,
+  growthMinSamples: 2,
   regularization: 'l2',
   alpha: 1e-3,
   tau: 'auto',
@@ -99,6 +117,13 @@ function checkOptions(o: PrototypeOptions): Params {
   positive('tauScale', p.tauScale);
   positive('tol', p.tol, true);
   positive('ambiguityMargin', p.ambiguityMargin, true);
+  if (!Number.isInteger(p.growthMinSamples) || p.growthMinSamples < 1) {
+    throw new RangeError(`growthMinSamples must be a positive integer, got ${p.growthMinSamples}`);
+  }
+  if (typeof p.adaptive !== 'boolean') throw new TypeError(`adaptive must be true or false, got ${String(p.adaptive)}`);
+  if (p.maxPrototypes !== null && (!Number.isInteger(p.maxPrototypes) || p.maxPrototypes < 1)) {
+    throw new RangeError(`maxPrototypes must be a positive integer, got ${p.maxPrototypes}`);
+  }
   for (const k of ['maxIter', 'classIter', 'prototypeSteps', 'initLloydIter'] as const) {
     if (!Number.isInteger(p[k]) || p[k] < 0) throw new RangeError(`${k} must be a non-negative integer, got ${p[k]}`);
   }
@@ -217,7 +242,9 @@ export class PrototypeClassifier implements Classifier {
     const { X, labels } = checkXy(Xin, y);
     const p = this.params;
     const K = labels.classes.length, N = X.rows;
-    const J = p.nPrototypes ?? Math.min(N, 2 * K);
+    let J = p.nPrototypes ?? (p.adaptive ? K : Math.min(N, 2 * K));
+    const maxJ = p.adaptive ? Math.min(N, p.maxPrototypes ?? 4 * K) : J;
+    if (p.adaptive && maxJ < J) throw new RangeError(`maxPrototypes (${maxJ}) must be at least the starting number of prototypes (${J})`);
     const r = rng(p.seed);
     let tau: number;
     if (p.tau === 'auto') {
@@ -228,31 +255,46 @@ export class PrototypeClassifier implements Classifier {
       tau = p.tau;
       this.tauRule_ = tau === 1 ? 'fixed: τ = 1 (the paper\'s form)' : `fixed: τ = ${tau}`;
     }
-    const { P, protoClass } = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter);
-    const W = new Float32Array(J * K);
+    const init = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter);
+    let P = init.P;
+    let protoClass = init.protoClass;
+    let W: Float32Array = new Float32Array(J * K);
     for (let j = 0; j < J; j++) W[j * K + protoClass[j]] = 1;
     const pb = makeProblem(X, labels.codes, K, tau, p.alpha, p.regularization);
-    const ws = makeWorkspace(N, J, K);
     const history: IterationRecord[] = [];
     const record = (iter: number, step: IterationRecord['step'], v: { nll: number; correct: number }) => {
       const pen = penalty(W, p.alpha, p.regularization);
-      const rec: IterationRecord = { iter, step, loss: v.nll + pen, nll: v.nll, penalty: pen, accuracy: v.correct / N };
+      const rec: IterationRecord = { iter, step, loss: v.nll + pen, nll: v.nll, penalty: pen, accuracy: v.correct / N, nPrototypes: J };
       history.push(rec);
       onProgress?.(rec, p.maxIter);
       return rec.loss;
     };
+    let ws = makeWorkspace(N, J, K);
     computeQ(pb, P, ws);
     let last = record(0, 'init', classForward(pb, W, J, ws));
     let converged = false;
     let iter = 0;
-    const trainer = new Trainer(pb, ws, P, W, p);
-    for (iter = 1; iter <= p.maxIter; iter++) {
-      const start = last;
-      last = record(iter, 'class', trainer.classStep());
-      for (let s = 0; s < p.prototypeSteps; s++) {
-        last = record(iter, 'prototype', trainer.prototypeStep());
+    let classEvaluations = 0, prototypeTrials = 0;
+    for (;;) {
+      const trainer = new Trainer(pb, ws, P, W, p);
+      converged = false;
+      for (iter = 1; iter <= p.maxIter; iter++) {
+        const start = last;
+        last = record(iter, 'class', trainer.classStep());
+        for (let s = 0; s < p.prototypeSteps; s++) last = record(iter, 'prototype', trainer.prototypeStep());
+        if (start - last <= p.tol * Math.max(1, Math.abs(start))) { converged = true; break; }
       }
-      if (start - last <= p.tol * Math.max(1, Math.abs(start))) { converged = true; break; }
+      classEvaluations += trainer.classEvaluations;
+      prototypeTrials += trainer.prototypeTrials;
+      ws = trainer.workspace;
+      if (!p.adaptive || J >= maxJ) break;
+      const grown = growPrototype(pb, P, W, protoClass, ws, p.growthMinSamples);
+      if (!grown) break;
+      ({ P, W, protoClass } = grown);
+      J = P.rows;
+      ws = makeWorkspace(N, J, K);
+      computeQ(pb, P, ws);
+      last = record(0, 'grow', classForward(pb, W, J, ws));
     }
     this.classes_ = labels.classes;
     this.nFeatures_ = X.cols;
@@ -263,7 +305,7 @@ export class PrototypeClassifier implements Classifier {
     this.history_ = history;
     this.nIter_ = Math.min(iter, p.maxIter);
     this.converged_ = converged;
-    this.fitStats_ = { classEvaluations: trainer.classEvaluations, prototypeTrials: trainer.prototypeTrials, seconds: (Date.now() - t0) / 1000 };
+    this.fitStats_ = { classEvaluations, prototypeTrials, seconds: (Date.now() - t0) / 1000 };
     return this;
   }
 
@@ -414,6 +456,9 @@ class Trainer {
   classEvaluations = 0;
   prototypeTrials = 0;
 
+  /** The workspace holding Q and C at the current (P, W). */
+  get workspace(): Workspace { return this.ws; }
+
   constructor(private readonly pb: Problem, private ws: Workspace, private readonly P: Matrix,
     private readonly W: Float32Array, private readonly p: Params) {
     this.gradW = new Float32Array(W.length);
@@ -505,6 +550,42 @@ class Trainer {
     }
     return nll0;
   }
+}
+
+/**
+ * Adaptive J: adds one prototype for the class whose training samples are most often captured by
+ * another class's prototype (argmax_j q_ij wins another class), at its captured sample worst served
+ * by the model, linked to the class with that class's strongest existing weight. ws must hold Q
+ * and C at (P, W). Returns null when no class has `minSamples` captured samples.
+ */
+function growPrototype(pb: Problem, P: Matrix, W: Float32Array, protoClass: Int32Array, ws: Workspace, minSamples: number):
+  { P: Matrix; W: Float32Array; protoClass: Int32Array } | null {
+  const N = pb.X.rows, L = pb.nClasses, D = P.cols, J = P.rows;
+  const winning = argmaxRows(W, J, L);
+  const best = argmaxRows(ws.Q, N, J);
+  const captured = new Int32Array(L);
+  for (let i = 0; i < N; i++) if (winning[best[i]] !== pb.codes[i]) captured[pb.codes[i]]++;
+  let l = 0;
+  for (let k = 1; k < L; k++) if (captured[k] > captured[l]) l = k;
+  if (captured[l] < minSamples) return null;
+  let worst = -1, worstLoss = -Infinity;
+  for (let i = 0; i < N; i++) {
+    if (pb.codes[i] !== l || winning[best[i]] === l) continue;
+    const li = -Math.log(Math.max(ws.C[i * L + l], 1e-300));
+    if (li > worstLoss) { worst = i; worstLoss = li; }
+  }
+  const P2 = new Float32Array((J + 1) * D);
+  P2.set(P.data);
+  P2.set(pb.X.data.subarray(worst * D, (worst + 1) * D), J * D);
+  const W2 = new Float32Array((J + 1) * L);
+  W2.set(W);
+  let w0 = 0;
+  for (let j = 0; j < J; j++) w0 = Math.max(w0, W[j * L + l]);
+  W2[J * L + l] = w0 > 0 ? w0 : 1;
+  const c2 = new Int32Array(J + 1);
+  c2.set(protoClass);
+  c2[J] = l;
+  return { P: { data: P2, rows: J + 1, cols: D }, W: W2, protoClass: c2 };
 }
 
 export function checkHeader(json: ModelJSON, kind: string): void {

@@ -55,7 +55,7 @@ export interface IterationRecord {
   /** Outer iteration (0 = after initialisation). */
   iter: number;
   /** Which step produced this value. */
-  step: 'init' | 'class' | 'prototype';
+  step: 'init' | 'class' | 'prototype' | 'grow';
   /** Total objective C = NLL + penalty. */
   loss: number;
   /** −(1/N) Σ log c_{y_i}(x_i). */
@@ -64,6 +64,8 @@ export interface IterationRecord {
   penalty: number;
   /** Training accuracy at this point. */
   accuracy: number;
+  /** J at this point (changes only with adaptive J, at 'grow' records). */
+  nPrototypes?: number;
 }
 
 /** Called during training after every step, e.g. to drive a progress bar. */
