@@ -8,8 +8,9 @@ import { CLIError } from './errors.ts';
 import { VERSION } from '../version.ts';
 import * as demo from './commands/demo.ts';
 import * as extract from './commands/extract.ts';
+import * as serve from './commands/serve.ts';
 
-const commands: Array<{ register(program: Command): void }> = [demo, extract];
+const commands: Array<{ register(program: Command): void }> = [demo, extract, serve];
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {

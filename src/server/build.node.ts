@@ -1,0 +1,78 @@
+/**
+ * Builds the explorer page (web/) with Vite when its build is missing or stale.
+ *
+ * The build goes to `web/dist/<hash>/`, where the hash covers every file the page is made of
+ * (web/ outside dist, and src/, which the page and its workers import). A build is written to a
+ * temporary folder beside it and renamed into place, so a server never sees half a build and two
+ * servers starting at once do not corrupt each other's. All but the three newest builds are removed.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository's web/ folder. */
+export function webRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
+}
+
+function collect(dir: string, out: string[], skip: (p: string) => boolean): void {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (skip(p)) continue;
+    const s = statSync(p);
+    if (s.isDirectory()) collect(p, out, skip);
+    else if (s.isFile()) out.push(p);
+  }
+}
+
+/** Hash of the files the page is built from. */
+export function sourceHash(root = webRoot()): string {
+  const repo = resolve(root, '..');
+  const files: string[] = [];
+  collect(root, files, (p) => p === join(root, 'dist') || p.endsWith('node_modules'));
+  collect(join(repo, 'src'), files, () => false);
+  for (const f of ['package.json']) if (existsSync(join(repo, f))) files.push(join(repo, f));
+  const h = createHash('sha256');
+  for (const f of files) h.update(relative(repo, f)).update('\0').update(readFileSync(f)).update('\0');
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Options of {@link ensureWebBuild}. */
+export interface WebBuildOptions {
+  /** web/ folder (default: the repository's). */
+  root?: string;
+  /** Called with a line when a build starts and ends. */
+  log?: (line: string) => void;
+  /** Rebuild even when an up-to-date build exists. */
+  force?: boolean;
+}
+
+/**
+ * The folder of an up-to-date build of the page, building it first when needed (a few seconds).
+ * @throws Error when Vite fails (its message names the file).
+ */
+export async function ensureWebBuild(options: WebBuildOptions = {}): Promise<string> {
+  const root = options.root ?? webRoot();
+  const hash = sourceHash(root);
+  const dist = join(root, 'dist');
+  const out = join(dist, hash);
+  if (!options.force && existsSync(join(out, 'index.html'))) return out;
+  const tmp = join(dist, `.tmp-${process.pid}-${hash}`);
+  options.log?.(`building the explorer page with Vite (web/ → ${relative(process.cwd(), out) || out})…`);
+  const t0 = performance.now();
+  const { build } = await import('vite');
+  await build({
+    root,
+    configFile: join(root, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: tmp, emptyOutDir: true },
+  });
+  rmSync(out, { recursive: true, force: true });
+  renameSync(tmp, out);
+  // Keep the three newest builds: a server started earlier may still be serving one of them.
+  const builds = readdirSync(dist).filter((n) => !n.startsWith('.tmp-')).map((n) => ({ n, t: statSync(join(dist, n)).mtimeMs })).sort((a, b) => b.t - a.t);
+  for (const b of builds.slice(3)) rmSync(join(dist, b.n), { recursive: true, force: true });
+  options.log?.(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return out;
+}

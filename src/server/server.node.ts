@@ -1,0 +1,295 @@
+/**
+ * The explorer's HTTP server (Node's `http`, no framework): the built page, the map data, the
+ * sample images, and classification of uploaded images.
+ *
+ * Routes (all GET unless said):
+ * - `/` and `/<file>`: the built page (files of `webDir` only);
+ * - `/api/map`: the {@link ExplorerMap} JSON;
+ * - `/api/image/<i>`: the image of sample i (404 when there are none);
+ * - `/files/<path>`: a file of the images directory, when one was named;
+ * - `/api/features.f32`: X as little-endian float32 (headers `X-Rows`, `X-Cols`), for the page's refit;
+ * - `/api/scores.f32`: the samples' first principal-component scores (N×k, `X-Cols` = k), for the page's UMAP;
+ * - POST `/api/classify`: an image (the body, at most `maxUpload` bytes, PNG/JPEG/GIF/WebP by
+ *   content) → its feature, map position and explanation;
+ * - POST `/api/explain`: `{"x": [numbers]}` → explanation (the same as classify, from a feature).
+ *
+ * Whatever arrives, the server answers: paths outside the served trees get 404, oversized
+ * bodies 413, non-images 415, malformed JSON or parameters 400, wrong methods 405, and a bug in
+ * a handler 500; none of them stops it.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createReadStream } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Matrix } from '../linalg/matrix.ts';
+import type { PrototypeClassifier } from '../model/prototype.ts';
+import type { Label } from '../model/types.ts';
+import { buildMap, fitProjection, project, type ExplorerMap, type Projection } from './mapdata.ts';
+import { contentType, safeResolve } from './static.node.ts';
+
+/** Images of the samples, by index. */
+export interface ImageStore {
+  readonly count: number;
+  /** Bytes and content type of sample i's image, or undefined when it has none. */
+  get(i: number): Promise<{ bytes: Uint8Array; type: string } | undefined>;
+}
+
+/** Turns an uploaded image into a feature vector of the model's dimension. */
+export interface Embedder {
+  /** How, in words ("MobileNetV2 (nsfwjs), in the server"). */
+  readonly how: string;
+  /** @throws BadImageError (or any Error with `reason`) when the bytes do not decode. */
+  embed(bytes: Uint8Array): Promise<Float32Array>;
+}
+
+/** What the explorer shows. */
+export interface ExplorerSource {
+  title: string;
+  /** Where the features come from, in words. */
+  source: string;
+  X: Matrix;
+  y: Label[];
+  /** A name per sample. */
+  names: string[];
+  model: PrototypeClassifier;
+  images?: ImageStore;
+  /** A directory served under `/files/`. */
+  imagesDir?: string;
+  embedder?: Embedder;
+}
+
+/** Options of {@link startExplorerServer}. */
+export interface ServerOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Directory of the built page (index.html and assets). */
+  webDir: string;
+  /** Largest accepted upload in bytes. Default 8 MiB. */
+  maxUpload?: number;
+  /** Called with a line for each request that failed inside a handler (500). Default: nothing. */
+  onError?: (message: string) => void;
+}
+
+/** A running explorer server. */
+export interface ExplorerServer {
+  readonly server: Server;
+  /** http://host:port/ */
+  readonly url: string;
+  readonly map: ExplorerMap;
+  close(): Promise<void>;
+}
+
+/** Detects PNG, JPEG, GIF and WebP by their first bytes. */
+export function sniffImage(b: Uint8Array): string | null {
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a) return 'image/png';
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
+  if (b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38) return 'image/gif';
+  if (b.length >= 12 && b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return 'image/webp';
+  return null;
+}
+
+/** An error answered with its HTTP status and message. */
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const SECURITY_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Content-Security-Policy': "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'",
+};
+
+function send(res: ServerResponse, status: number, body: string | Uint8Array, type: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) { res.end(); return; }
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength), ...SECURITY_HEADERS, ...extra });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, JSON.stringify(value), 'application/json; charset=utf-8', { 'Cache-Control': 'no-store' });
+}
+
+/**
+ * Reads a request body of at most `limit` bytes.
+ * @throws HttpError 413 as soon as the declared or received length passes the limit (the rest is drained, not kept).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const tooBig = () => new HttpError(413, `upload too large: the limit is ${limit} bytes`);
+    if (Number.isFinite(declared) && declared > limit) { req.resume(); reject(tooBig()); return; }
+    const chunks: Buffer[] = [];
+    let size = 0, over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > limit) { over = true; chunks.length = 0; reject(tooBig()); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => { if (!over) resolve(new Uint8Array(Buffer.concat(chunks))); });
+    req.on('error', (e) => reject(new HttpError(400, `request body could not be read (${e.message})`)));
+  });
+}
+
+/** Indices of the k rows of X nearest to x, nearest first. */
+function nearestSamples(X: Matrix, x: Float32Array, k: number): number[] {
+  const D = X.cols, d2 = new Float64Array(X.rows);
+  for (let i = 0; i < X.rows; i++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) { const t = X.data[i * D + d] - x[d]; s += t * t; }
+    d2[i] = s;
+  }
+  return Array.from({ length: X.rows }, (_, i) => i).sort((a, b) => d2[a] - d2[b]).slice(0, k);
+}
+
+function float32Body(a: Float32Array): Uint8Array {
+  // Little-endian on every platform Node runs on in practice; checked once.
+  if (new Uint8Array(Float32Array.of(1).buffer)[3] !== 0x3f) throw new Error('big-endian platforms are not supported');
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Starts the explorer on `source`. Resolves once it listens.
+ * @example
+ * const s = await startExplorerServer(source, { webDir: 'web/dist/…' }); console.log(s.url); await s.close();
+ */
+export async function startExplorerServer(source: ExplorerSource, options: ServerOptions): Promise<ExplorerServer> {
+  const host = options.host ?? '127.0.0.1';
+  const maxUpload = options.maxUpload ?? 8 * 1024 * 1024;
+  const { X, model } = source;
+  const projection: Projection = fitProjection(X, 2);
+  const map = buildMap({
+    title: source.title, source: source.source, X, y: source.y, names: source.names, model, projection,
+    hasImages: Boolean(source.images), classify: source.embedder ? { available: true, how: source.embedder.how } : { available: false, how: 'no backbone known for these features' },
+  });
+  const mapJson = JSON.stringify(map);
+  let scores: { k: number; data: Float32Array } | undefined;
+  let embedQueue: Promise<unknown> = Promise.resolve();
+
+  const explainFeature = (x: Float32Array) => {
+    if (x.length !== X.cols) throw new HttpError(400, `feature has ${x.length} values, the model expects ${X.cols}`);
+    for (let d = 0; d < x.length; d++) if (!Number.isFinite(x[d])) throw new HttpError(400, `feature value ${d} is not a finite number`);
+    const explanation = model.explain(x, 5);
+    const xy = project(projection, { data: x, rows: 1, cols: x.length });
+    return { explanation, position: { x: xy[0], y: projection.k > 1 ? xy[1] : 0 }, nearest: nearestSamples(X, x, 5) };
+  };
+
+  const staticFile = (res: ServerResponse, root: string, rel: string, cache: string) => {
+    const file = safeResolve(root, rel);
+    if (!file) throw new HttpError(404, 'not found');
+    res.writeHead(200, { 'Content-Type': contentType(file), 'Cache-Control': cache, ...SECURITY_HEADERS });
+    const s = createReadStream(file);
+    s.on('error', () => res.destroy());
+    s.pipe(res);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const raw = req.url ?? '/';
+    if (!raw.startsWith('/')) throw new HttpError(400, 'request target must be a path');
+    const path = raw.split('?')[0].split('#')[0];
+    const method = req.method ?? 'GET';
+    const only = (...m: string[]) => { if (!m.includes(method)) throw new HttpError(405, `${method} is not allowed on ${path}; use ${m.join(' or ')}`); };
+    if (path === '/api/map') { only('GET', 'HEAD'); send(res, 200, mapJson, 'application/json; charset=utf-8', { 'Cache-Control': 'no-store' }); return; }
+    if (path.startsWith('/api/image/')) {
+      only('GET', 'HEAD');
+      const s = path.slice('/api/image/'.length);
+      if (!/^\d{1,9}$/.test(s)) throw new HttpError(404, 'not found');
+      const i = Number(s);
+      if (!source.images || i >= X.rows) throw new HttpError(404, 'not found');
+      const img = await source.images.get(i);
+      if (!img) throw new HttpError(404, 'not found');
+      send(res, 200, img.bytes, img.type, { 'Cache-Control': 'max-age=3600' });
+      return;
+    }
+    if (path === '/api/features.f32') {
+      only('GET');
+      send(res, 200, float32Body(X.data), 'application/octet-stream', { 'X-Rows': String(X.rows), 'X-Cols': String(X.cols), 'Cache-Control': 'no-store' });
+      return;
+    }
+    if (path === '/api/scores.f32') {
+      only('GET');
+      if (!scores) {
+        const k = Math.min(16, X.cols);
+        const p = fitProjection(X, k, 6, 1);
+        scores = { k: p.k, data: project(p, X) };
+      }
+      send(res, 200, float32Body(scores.data), 'application/octet-stream', { 'X-Rows': String(X.rows), 'X-Cols': String(scores.k), 'Cache-Control': 'no-store' });
+      return;
+    }
+    if (path === '/api/explain') {
+      only('POST');
+      const body = await readBody(req, maxUpload);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(body).toString('utf8'));
+      } catch (e) {
+        throw new HttpError(400, `body is not valid JSON (${(e as Error).message})`);
+      }
+      const x = (parsed as { x?: unknown } | null)?.x;
+      if (!Array.isArray(x) || !x.every((v) => typeof v === 'number')) throw new HttpError(400, 'expected a JSON object {"x": [numbers]}');
+      sendJson(res, 200, explainFeature(Float32Array.from(x as number[])));
+      return;
+    }
+    if (path === '/api/classify') {
+      only('POST');
+      const body = await readBody(req, maxUpload);
+      if (body.length === 0) throw new HttpError(400, 'empty upload: send the image file as the request body');
+      const type = sniffImage(body);
+      if (!type) throw new HttpError(415, 'not an image: expected PNG, JPEG, GIF or WebP content');
+      if (!source.embedder) throw new HttpError(409, 'these features have no known backbone, so images cannot be embedded; use /api/explain with a feature vector');
+      const embedder = source.embedder;
+      // One embedding at a time: the network is not reentrant and the cores are shared.
+      const run = embedQueue.then(() => embedder.embed(body));
+      embedQueue = run.catch(() => undefined);
+      let x: Float32Array;
+      try {
+        x = await run;
+      } catch (e) {
+        const reason = (e as { reason?: string }).reason ?? (e as Error).message;
+        throw new HttpError(400, `the image could not be decoded (${reason})`);
+      }
+      sendJson(res, 200, { type, bytes: body.length, feature: Array.from(x), ...explainFeature(x) });
+      return;
+    }
+    if (path.startsWith('/api/')) throw new HttpError(404, 'not found');
+    if (path.startsWith('/files/')) {
+      only('GET', 'HEAD');
+      if (!source.imagesDir) throw new HttpError(404, 'not found');
+      staticFile(res, source.imagesDir, path.slice('/files/'.length), 'max-age=3600');
+      return;
+    }
+    only('GET', 'HEAD');
+    staticFile(res, options.webDir, path === '/' ? 'index.html' : path.slice(1), path === '/' ? 'no-cache' : 'max-age=31536000, immutable');
+  };
+
+  const server = createServer({ requestTimeout: 60_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) {
+        if (e.status === 413) res.setHeader('Connection', 'close');
+        sendJson(res, e.status, { error: e.message, status: e.status });
+        return;
+      }
+      options.onError?.(`${req.method} ${req.url}: ${(e as Error)?.stack ?? String(e)}`);
+      sendJson(res, 500, { error: 'internal error', status: 500 });
+    });
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    server,
+    url: `http://${shownHost}:${addr.port}/`,
+    map,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * What `protolens serve` shows: the embedded default (handwritten digits from the `mnist`
+ * package, embedded by a backbone through the feature cache and fitted on the spot), or a
+ * feature file with an optional saved model and images folder.
+ */
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { readFeatures } from '../data/features.node.ts';
+import type { ImageDataset } from '../data/images.node.ts';
+import type { Matrix } from '../linalg/matrix.ts';
+import { loadModel } from '../model/io.ts';
+import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
+import type { IterationRecord, Label } from '../model/types.ts';
+import { backboneEmbedder, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder } from './embed.node.ts';
+import type { Embedder, ExplorerSource, ImageStore } from './server.node.ts';
+import { contentType, safeResolve } from './static.node.ts';
+
+/** Progress of the long steps of loading a source. */
+export interface SourceProgress {
+  /** A line of news ("mobilenet_v2 loaded in 7.1 s"). */
+  say?: (line: string) => void;
+  /** Feature extraction: images done out of total. */
+  onExtract?: (done: number, total: number, cached: number) => void;
+  /** Model fitting: after each step. */
+  onFit?: (record: IterationRecord, maxIter: number) => void;
+}
+
+/** Options of {@link digitsSource}. */
+export interface DigitsOptions extends SourceProgress {
+  /** Digits per class, the first ones of each class in the package (default 30: 300 images). */
+  perClass?: number;
+  /** `mobilenet_v2` (default), `inception_v3`, or `pixels-<n>` (grey pixels, no network). */
+  backbone?: string;
+  /** Feature cache folder (default `$PROTOLENS_CACHE` or ~/.cache/protolens); false for none. */
+  cacheDir?: string | false;
+  /** Options of the fitted model (default: 2 prototypes per class, seed 0). */
+  model?: PrototypeOptions;
+}
+
+/** The mnist package's digits as 28×28 grey PNGs: `perClass` of each class 0–9, in class order. */
+export async function mnistDigits(perClass: number): Promise<{ png: Uint8Array[]; labels: string[]; names: string[] }> {
+  if (!Number.isInteger(perClass) || perClass < 1) throw new RangeError(`perClass must be a positive integer, got ${perClass}`);
+  const mnist = createRequire(import.meta.url)('mnist') as Array<{ length: number; get(i: number): number[] }>;
+  const png: Uint8Array[] = [], labels: string[] = [], names: string[] = [];
+  for (let d = 0; d < 10; d++) {
+    const n = Math.min(perClass, mnist[d].length);
+    for (let i = 0; i < n; i++) {
+      const v = mnist[d].get(i);
+      const px = Buffer.from(v.map((t) => Math.max(0, Math.min(255, Math.round(t * 255)))));
+      png.push(new Uint8Array(await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png({ compressionLevel: 9 }).toBuffer()));
+      labels.push(String(d));
+      names.push(`mnist digit ${d} #${i}`);
+    }
+  }
+  return { png, labels, names };
+}
+
+function memoryImages(png: Uint8Array[]): ImageStore {
+  return { count: png.length, get: async (i) => (i >= 0 && i < png.length ? { bytes: png[i], type: 'image/png' } : undefined) };
+}
+
+function fitModel(X: Matrix, y: Label[], options: PrototypeOptions, progress: SourceProgress): PrototypeClassifier {
+  const m = new PrototypeClassifier(options);
+  m.fit(X, y, progress.onFit);
+  return m;
+}
+
+/**
+ * The embedded default: mnist digits embedded by `backbone` (through the feature cache, so a
+ * second start reads them back) and a prototype model fitted on them.
+ */
+export async function digitsSource(options: DigitsOptions = {}): Promise<ExplorerSource> {
+  const perClass = options.perClass ?? 30;
+  const backbone = options.backbone ?? 'mobilenet_v2';
+  const { png, labels, names } = await mnistDigits(perClass);
+  let X: Matrix;
+  let embedder: Embedder;
+  const pix = parsePixelBackbone(backbone);
+  if (pix !== undefined) {
+    X = { data: new Float32Array(png.length * pix * pix), rows: png.length, cols: pix * pix };
+    for (let i = 0; i < png.length; i++) X.data.set(await pixelFeatures(png[i], pix, names[i]), i * pix * pix);
+    embedder = pixelEmbedder(pix);
+  } else {
+    const { extractDataset } = await import('../features/extract.node.ts');
+    const dataset: ImageDataset = {
+      root: 'mnist', kind: 'folder', skipped: [], ignored: [],
+      entries: png.map((_, i) => ({ path: `${labels[i]}/${i}.png`, label: labels[i] })),
+      read: async (e) => png[Number(e.path.slice(e.path.indexOf('/') + 1, -4))],
+    };
+    const r = await extractDataset(dataset, {
+      backbone, cacheDir: options.cacheDir, workers: 1,
+      onReady: (e) => options.say?.(`${backbone}: loaded in ${(e.loadMs / 1000).toFixed(1)} s from ${e.from}`),
+      onProgress: (p) => options.onExtract?.(p.done, p.total, p.cached),
+    });
+    X = r.X;
+    options.say?.(`features: ${r.stats.computed} computed, ${r.stats.cached} from the cache`);
+    const emb = backboneEmbedder({ backbone, cacheDir: options.cacheDir }, backbone);
+    embedder = emb;
+  }
+  const model = fitModel(X, labels, { nPrototypes: 20, seed: 0, ...options.model }, options);
+  return {
+    title: `mnist digits (${png.length}), ${backbone} features`,
+    source: `the first ${perClass} digits of each class of the mnist package, embedded by ${pix !== undefined ? pixelBackboneName(pix) : backbone}`,
+    X, y: labels, names, model, images: memoryImages(png), embedder,
+  };
+}
+
+/** Options of {@link fileSource}. */
+export interface FileSourceOptions extends SourceProgress {
+  /** Feature file (.npy with sidecar, .csv, .jsonl) with labels. */
+  features: string;
+  /** A saved PrototypeClassifier (JSON); fitted on the spot when absent. */
+  model?: string;
+  /** Folder the feature file's `paths` are relative to; served under /files/. */
+  images?: string;
+  /** Options of a model fitted on the spot. */
+  fit?: PrototypeOptions;
+  cacheDir?: string | false;
+}
+
+/**
+ * A feature file, its model (loaded, or fitted on the spot) and, when named, its images.
+ * @throws RangeError naming the file when the features have no labels, or the model does not
+ *   match them (kind, dimension, classes).
+ */
+export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> {
+  const fs = readFeatures(o.features);
+  if (fs.labels.length !== fs.X.rows) throw new RangeError(`${o.features}: the features carry no labels; the explorer colours samples by class`);
+  const y: Label[] = fs.labels.slice();
+  let model: PrototypeClassifier;
+  if (o.model) {
+    const m = loadModel(readFileSync(o.model, 'utf8'));
+    if (!(m instanceof PrototypeClassifier)) throw new RangeError(`${o.model}: a ${m.kind}, expected a PrototypeClassifier (the explorer shows prototypes)`);
+    if (m.nFeatures_ !== fs.X.cols) throw new RangeError(`${o.model}: fitted on ${m.nFeatures_} features, but ${o.features} has ${fs.X.cols}`);
+    const known = new Set(m.classes_.map(String));
+    const unknown = [...new Set(y.map(String))].filter((l) => !known.has(l));
+    if (unknown.length) throw new RangeError(`${o.model}: does not know the classes ${unknown.slice(0, 5).join(', ')} of ${o.features}`);
+    // Labels are compared as the model stores them (a number label read back from CSV is a string).
+    const byString = new Map(m.classes_.map((c) => [String(c), c]));
+    for (let i = 0; i < y.length; i++) y[i] = byString.get(String(y[i]))!;
+    model = m;
+  } else {
+    const K = new Set(y).size;
+    model = fitModel(fs.X, y, { nPrototypes: Math.min(fs.X.rows, 2 * K), seed: 0, ...o.fit }, o);
+  }
+  const paths = fs.paths;
+  let images: ImageStore | undefined;
+  if (o.images && paths && paths.length === fs.X.rows) {
+    const root = o.images;
+    images = {
+      count: paths.length,
+      async get(i) {
+        const file = safeResolve(root, paths[i].split('/').map(encodeURIComponent).join('/'));
+        if (!file) return undefined;
+        const { readFile } = await import('node:fs/promises');
+        return { bytes: new Uint8Array(await readFile(file)), type: contentType(file) };
+      },
+    };
+  }
+  const bb = (fs.meta as { backbone?: { name?: string; layer?: string; source?: string } }).backbone;
+  let embedder: Embedder | undefined;
+  const pix = bb?.name ? parsePixelBackbone(bb.name) : undefined;
+  if (pix !== undefined) embedder = pixelEmbedder(pix);
+  else if (bb?.name === 'mobilenet_v2' || bb?.name === 'inception_v3') {
+    const pre = (fs.meta as { preprocessing?: Record<string, unknown> }).preprocessing;
+    embedder = backboneEmbedder({ backbone: bb.name, layer: bb.layer, preprocessing: pre as never, cacheDir: o.cacheDir }, bb.name);
+  }
+  return {
+    title: o.features.split('/').pop() ?? o.features,
+    source: `${o.features}${bb?.name ? ` (${bb.name} features)` : ''}${o.model ? `, model ${o.model}` : ', model fitted on the spot'}`,
+    X: fs.X, y, names: Array.from({ length: fs.X.rows }, (_, i) => paths?.[i] ?? `sample ${i}`),
+    model, images, imagesDir: o.images, embedder,
+  };
+}

@@ -1,0 +1,217 @@
+// The explorer's HTTP server under hostile input: traversal in every spelling, oversized and
+// non-image uploads, malformed JSON and HTTP, and a burst of 500 requests — every one answered,
+// and the server still serving afterwards. Runs on a small digits source with pixel features
+// (no network), and a stand-in page folder, so it needs neither Vite nor TF.js.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { request, Agent } from 'node:http';
+import { connect } from 'node:net';
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startExplorerServer, sniffImage, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
+import { digitsSource, mnistDigits } from '../src/server/sources.node.ts';
+import { safeResolve } from '../src/server/static.node.ts';
+
+const SECRET = 'TOP-SECRET-OUTSIDE-THE-TREE';
+const MAX_UPLOAD = 64 * 1024;
+
+interface Reply { status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }
+
+let server: ExplorerServer;
+let source: ExplorerSource;
+let tmp: string;
+const agent = new Agent({ keepAlive: true, maxSockets: 50 });
+
+/** One request with the path sent exactly as given (no URL normalisation, unlike fetch). */
+function req(method: string, path: string, body?: Uint8Array | string, headers: Record<string, string> = {}): Promise<Reply> {
+  const u = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const r = request({ host: u.hostname, port: u.port, method, path, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+      res.on('error', reject);
+    });
+    r.on('error', reject);
+    if (body !== undefined) r.write(body);
+    r.end();
+  });
+}
+
+function json(r: Reply): any {
+  return JSON.parse(r.body.toString('utf8'));
+}
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'protolens-server-'));
+  // Served page folder with an index, an asset, and links leading out of it.
+  const web = join(tmp, 'web');
+  mkdirSync(join(web, 'assets'), { recursive: true });
+  writeFileSync(join(web, 'index.html'), '<!doctype html><title>explorer</title>');
+  writeFileSync(join(web, 'assets', 'app.js'), 'console.log(1)');
+  writeFileSync(join(web, '.hidden'), 'hidden');
+  const outside = join(tmp, 'outside');
+  mkdirSync(outside);
+  writeFileSync(join(outside, 'secret.txt'), SECRET);
+  writeFileSync(join(tmp, 'secret.txt'), SECRET);
+  symlinkSync(outside, join(web, 'link-out'));
+  symlinkSync(join(outside, 'secret.txt'), join(web, 'assets', 'link-file.txt'));
+  // Images folder with one image and the same kinds of links.
+  const images = join(tmp, 'images');
+  mkdirSync(join(images, '7'), { recursive: true });
+  const { png } = await mnistDigits(1);
+  writeFileSync(join(images, '7', 'a.png'), png[7]);
+  symlinkSync(outside, join(images, 'link-out'));
+  source = await digitsSource({ perClass: 5, backbone: 'pixels-8', model: { nPrototypes: 14, maxIter: 30 } });
+  source.imagesDir = images;
+  server = await startExplorerServer(source, { webDir: web, maxUpload: MAX_UPLOAD });
+});
+
+after(async () => {
+  agent.destroy();
+  await server?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('explorer server', () => {
+  it('listens on loopback and serves the page, the map and the images', async () => {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const index = await req('GET', '/');
+    assert.equal(index.status, 200);
+    assert.match(String(index.headers['content-type']), /text\/html/);
+    assert.equal((await req('GET', '/assets/app.js')).body.toString(), 'console.log(1)');
+    const map = json(await req('GET', '/api/map'));
+    assert.equal(map.n, 50);
+    assert.equal(map.points.length, 100);
+    assert.equal(map.model.prototypes.length, 14);
+    assert.deepEqual(map.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    const img = await req('GET', '/api/image/0');
+    assert.equal(img.status, 200);
+    assert.equal(sniffImage(new Uint8Array(img.body)), 'image/png');
+    assert.equal((await req('GET', '/files/7/a.png')).status, 200);
+    for (const bad of ['/api/image/50', '/api/image/-1', '/api/image/abc', '/api/image/1e3', '/api/image/', '/api/image/99999999999']) {
+      assert.equal((await req('GET', bad)).status, 404, bad);
+    }
+  });
+
+  it('answers 404 to traversal in every spelling, without leaking the file', async () => {
+    const attempts = [
+      '/../secret.txt', '/assets/../../secret.txt', '/assets/../index.html', '/%2e%2e/secret.txt', '/%2E%2E/%2E%2E/secret.txt',
+      '/%2e%2e%2fsecret.txt', '/assets%2f..%2f..%2fsecret.txt', '/%252e%252e/secret.txt', '/%252e%252e%252fsecret.txt',
+      '/..%5csecret.txt', '/..\\secret.txt', '/link-out/secret.txt', '/assets/link-file.txt', '/.hidden', '/assets/./app.js',
+      '//etc/passwd', '/assets//app.js', '/%00', '/index.html%00.png', '/%E0%A4%A', '/%', '/files/../secret.txt',
+      '/files/%2e%2e/secret.txt', '/files/link-out/secret.txt', '/files/7/../../secret.txt', '/files/', '/files/%2e%2e%2f%2e%2e%2fsecret.txt',
+      '/' + '../'.repeat(20) + 'etc/passwd',
+    ];
+    for (const a of attempts) {
+      const r = await req('GET', a);
+      assert.equal(r.status, 404, `${a} gave ${r.status}`);
+      assert.ok(!r.body.toString().includes(SECRET), `${a} leaked the secret`);
+    }
+  });
+
+  it('refuses oversized uploads with 413, declared or streamed', async () => {
+    const big = new Uint8Array(MAX_UPLOAD + 1);
+    big.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const r = await req('POST', '/api/classify', big, { 'Content-Type': 'image/png' });
+    assert.equal(r.status, 413);
+    assert.match(json(r).error, /too large/);
+    // Chunked (no Content-Length): counted as it arrives.
+    const u = new URL(server.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const c = request({ host: u.hostname, port: u.port, method: 'POST', path: '/api/classify', headers: { 'Transfer-Encoding': 'chunked' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      c.on('error', reject);
+      for (let k = 0; k < 8; k++) c.write(new Uint8Array(MAX_UPLOAD / 4));
+      c.end();
+    });
+    assert.equal(status, 413);
+    assert.equal((await req('GET', '/api/map')).status, 200);
+  });
+
+  it('refuses non-images (415), empty (400) and undecodable images (400)', async () => {
+    const text = await req('POST', '/api/classify', 'hello, I am not an image', { 'Content-Type': 'image/png' });
+    assert.equal(text.status, 415);
+    assert.equal((await req('POST', '/api/classify', '')).status, 400);
+    const fake = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('garbage after a PNG signature')]);
+    const r = await req('POST', '/api/classify', fake, { 'Content-Type': 'image/png' });
+    assert.equal(r.status, 400);
+    assert.match(json(r).error, /could not be decoded/);
+  });
+
+  it('classifies an uploaded image as the model classifies its feature', async () => {
+    const { png } = await mnistDigits(5);
+    const i = 23; // digit 4, #3
+    const r = await req('POST', '/api/classify', png[i], { 'Content-Type': 'image/png' });
+    assert.equal(r.status, 200);
+    const body = json(r);
+    // The pixel embedder is deterministic: the upload's feature is the sample's row.
+    const row = Array.from(source.X.data.subarray(i * 64, (i + 1) * 64));
+    body.feature.forEach((v: number, d: number) => assert.ok(Math.abs(v - row[d]) < 1e-6, `feature ${d}`));
+    assert.equal(body.explanation.label, source.model.predict([row])[0]);
+    const sum = body.explanation.probabilities.reduce((a: number, p: { probability: number }) => a + p.probability, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-4);
+    assert.equal(body.explanation.prototypes.length, 5);
+    assert.equal(body.nearest[0], i);
+    const map = json(await req('GET', '/api/map'));
+    assert.ok(Math.abs(body.position.x - map.points[2 * i]) < 1e-3 && Math.abs(body.position.y - map.points[2 * i + 1]) < 1e-3);
+  });
+
+  it('answers malformed JSON, wrong shapes, wrong methods and unknown routes with 4xx', async () => {
+    assert.equal((await req('POST', '/api/explain', '{"x": [1, 2', { 'Content-Type': 'application/json' })).status, 400);
+    assert.equal((await req('POST', '/api/explain', 'null')).status, 400);
+    assert.equal((await req('POST', '/api/explain', '{"x": "abc"}')).status, 400);
+    assert.equal((await req('POST', '/api/explain', '{"x": [1, 2, 3]}')).status, 400);
+    const ok = await req('POST', '/api/explain', JSON.stringify({ x: Array.from(source.X.data.subarray(0, 64)) }));
+    assert.equal(ok.status, 200);
+    assert.equal(json(ok).explanation.label, source.model.predict([Array.from(source.X.data.subarray(0, 64))])[0]);
+    assert.equal((await req('DELETE', '/api/map')).status, 405);
+    assert.equal((await req('GET', '/api/classify')).status, 405);
+    assert.equal((await req('PUT', '/index.html', 'x')).status, 405);
+    assert.equal((await req('GET', '/api/nothing')).status, 404);
+    // Raw garbage on a socket gets a 400 from the HTTP parser; the server keeps going.
+    const u = new URL(server.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = connect(Number(u.port), u.hostname, () => s.write('THIS IS NOT HTTP\r\n\r\n'));
+      let got = '';
+      s.on('data', (d) => { got += d.toString(); });
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 400/);
+    assert.equal((await req('GET', '/api/map')).status, 200);
+  });
+
+  it('answers a burst of 500 requests on loopback and keeps serving', async () => {
+    const kinds: Array<[string, string, string | undefined, number]> = [
+      ['GET', '/api/map', undefined, 200],
+      ['GET', '/api/image/3', undefined, 200],
+      ['GET', '/%2e%2e/secret.txt', undefined, 404],
+      ['POST', '/api/explain', '{bad json', 400],
+      ['GET', '/assets/app.js', undefined, 200],
+    ];
+    const statuses: number[] = [];
+    const expected: number[] = [];
+    // 500 requests, 50 in flight at a time.
+    for (let start = 0; start < 500; start += 50) {
+      const batch = Array.from({ length: 50 }, (_, k) => kinds[(start + k) % kinds.length]);
+      const got = await Promise.all(batch.map(([m, p, b]) => req(m, p, b).then((r) => r.status)));
+      statuses.push(...got);
+      expected.push(...batch.map((b) => b[3]));
+    }
+    assert.equal(statuses.length, 500);
+    assert.deepEqual(statuses, expected);
+    assert.equal((await req('GET', '/api/map')).status, 200);
+  });
+});
+
+describe('safeResolve', () => {
+  it('resolves files inside the root and nothing else', () => {
+    const web = join(tmp, 'web');
+    assert.ok(safeResolve(web, 'assets/app.js')?.endsWith(join('web', 'assets', 'app.js')));
+    assert.equal(safeResolve(web, 'assets'), null); // a folder, not a file
+    assert.equal(safeResolve(web, '../secret.txt'), null);
+    assert.equal(safeResolve(web, 'link-out/secret.txt'), null);
+    assert.equal(safeResolve(web, 'nope.js'), null);
+  });
+});

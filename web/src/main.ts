@@ -1,0 +1,500 @@
+/**
+ * The explorer page: loads the map from the server, draws it, and wires the panels (prototype,
+ * class, sample), the "classify an image" box, the UMAP view and the refit control.
+ *
+ * Test hooks: the canvas carries `data-samples` / `data-prototypes` (markers drawn in the last
+ * frame), and `window.__protolens` exposes live counts and screen positions (see {@link hooks}).
+ */
+import './style.css';
+import { MapCanvas, classColours, type MapPrototype } from './map.ts';
+import { PrototypeClassifier } from '../../src/model/prototype.ts';
+import type { Explanation } from '../../src/model/prototype.ts';
+import type { ModelJSON } from '../../src/model/types.ts';
+import { project, type ExplorerMap, type ModelView, type PrototypeView } from '../../src/server/mapdata.ts';
+import type { RefitReply, RefitRequest } from './refit.worker.ts';
+import type { UmapReply, UmapRequest } from './umap.worker.ts';
+
+type View = 'pca' | 'umap';
+interface Classified {
+  explanation: Explanation;
+  position: { x: number; y: number };
+  nearest: number[];
+  feature: number[];
+  imageUrl: string;
+  name: string;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** Creates an element with attributes/properties and children (text is always set as text, never HTML). */
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string | number | boolean | ((e: Event) => void)> = {}, ...children: Array<Node | string | null | undefined | false>): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (typeof v === 'function') e.addEventListener(k.replace(/^on/, ''), v as EventListener);
+    else if (k === 'class') e.className = String(v);
+    else if (k === 'text') e.textContent = String(v);
+    else if (k.startsWith('data-') || k === 'title' || k === 'alt' || k === 'src' || k === 'role' || k === 'style' || k === 'loading') e.setAttribute(k, String(v));
+    else (e as unknown as Record<string, unknown>)[k] = v;
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
+  return e;
+}
+
+const fmt = (v: number | null | undefined, p = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toPrecision(p));
+
+const state = {
+  map: null as ExplorerMap | null,
+  model: null as ModelView | null,
+  colours: [] as string[],
+  view: 'pca' as View,
+  pca: new Float32Array(0),
+  umap: null as Float32Array | null,
+  umapRunning: false,
+  local: null as PrototypeClassifier | null,
+  features: null as Float32Array | null,
+  classified: null as Classified | null,
+  selected: null as { kind: 'prototype'; j: number } | { kind: 'class'; l: number } | { kind: 'sample'; i: number } | null,
+  refits: 0,
+  ready: false,
+  error: '' as string,
+};
+
+const canvas = $<HTMLCanvasElement>('map');
+const mapView = new MapCanvas(canvas);
+const tooltip = $<HTMLDivElement>('tooltip');
+
+/** What browser tests read. */
+const hooks = {
+  get ready() { return state.ready; },
+  get error() { return state.error; },
+  get samples() { return mapView.drawn.samples; },
+  get prototypes() { return mapView.drawn.prototypes; },
+  get n() { return state.map?.n ?? 0; },
+  get J() { return state.model?.J ?? 0; },
+  get view() { return state.view; },
+  get refits() { return state.refits; },
+  get umapReady() { return state.umap !== null; },
+  get classified() { return state.classified ? { label: state.classified.explanation.label, explanation: state.classified.explanation } : null; },
+  get frameMs() { return mapView.drawn.ms; },
+  prototypeScreen: (j: number) => mapView.prototypeScreen(j),
+  sampleScreen: (i: number) => mapView.sampleScreen(i),
+  zoom: (f: number) => { mapView.zoom(f); mapView.drawNow(); },
+  pan: (dx: number, dy: number) => { mapView.pan(dx, dy); mapView.drawNow(); },
+  drawNow: () => mapView.drawNow(),
+};
+(window as unknown as { __protolens: typeof hooks }).__protolens = hooks;
+
+function imageUrl(i: number): string {
+  return `./api/image/${i}`;
+}
+
+function label(l: number): string {
+  return String(state.map!.classes[l]);
+}
+
+/** Positions of the prototypes in the current view. On the UMAP view, a prototype sits at the mean position of its 5 nearest samples. */
+function prototypePositions(): MapPrototype[] {
+  const m = state.model!;
+  return m.prototypes.map((p) => {
+    let x = p.x, y = p.y;
+    if (state.view === 'umap' && state.umap) {
+      const near = p.nearest.slice(0, 5);
+      x = near.reduce((a, i) => a + state.umap![2 * i], 0) / near.length;
+      y = near.reduce((a, i) => a + state.umap![2 * i + 1], 0) / near.length;
+    }
+    return { index: p.index, x, y, cls: p.winningClass, label: label(p.winningClass) };
+  });
+}
+
+function markerPosition(c: Classified): { x: number; y: number } {
+  if (state.view === 'umap' && state.umap) {
+    const near = c.nearest;
+    return { x: near.reduce((a, i) => a + state.umap![2 * i], 0) / near.length, y: near.reduce((a, i) => a + state.umap![2 * i + 1], 0) / near.length };
+  }
+  return c.position;
+}
+
+function redrawModel(): void {
+  mapView.setPrototypes(prototypePositions());
+  if (state.classified) mapView.setMarker({ ...markerPosition(state.classified), label: `new: ${state.classified.explanation.label}` });
+  renderSummary();
+  renderFindings();
+  renderLegend();
+  applySelection();
+}
+
+function setView(v: View): void {
+  state.view = v;
+  $('view-pca').classList.toggle('on', v === 'pca');
+  $('view-umap').classList.toggle('on', v === 'umap');
+  const m = state.map!;
+  mapView.setSamples(v === 'umap' && state.umap ? state.umap : state.pca, Int32Array.from(m.y), state.colours);
+  redrawModel();
+  mapView.fit();
+}
+
+function status(text: string): void {
+  $('map-status').textContent = text;
+}
+
+async function showUmap(): Promise<void> {
+  if (state.umap) { setView('umap'); return; }
+  if (state.umapRunning) return;
+  state.umapRunning = true;
+  status('UMAP: fetching principal-component scores…');
+  try {
+    const r = await fetch('./api/scores.f32');
+    if (!r.ok) throw new Error(`scores: HTTP ${r.status}`);
+    const rows = Number(r.headers.get('X-Rows')), cols = Number(r.headers.get('X-Cols'));
+    const scores = new Float32Array(await r.arrayBuffer());
+    const w = new Worker(new URL('./umap.worker.ts', import.meta.url), { type: 'module' });
+    await new Promise<void>((resolve, reject) => {
+      w.onmessage = (e: MessageEvent<UmapReply>) => {
+        const m = e.data;
+        if (m.type === 'progress') status(`UMAP: epoch ${m.epoch}/${m.epochs}`);
+        else if (m.type === 'error') reject(new Error(m.message));
+        else { state.umap = m.points; resolve(); }
+      };
+      w.onerror = (e) => reject(new Error(e.message));
+      const req: UmapRequest = { scores, rows, cols, seed: 42 };
+      w.postMessage(req, [scores.buffer]);
+    });
+    w.terminate();
+    status('');
+    setView('umap');
+  } catch (e) {
+    status(`UMAP failed: ${(e as Error).message}`);
+  } finally {
+    state.umapRunning = false;
+  }
+}
+
+function renderSummary(): void {
+  const m = state.map!, mv = state.model!;
+  $('summary').replaceChildren(
+    el('span', { class: 'title', text: m.title }),
+    el('span', { text: ` · ${m.n} samples · ${m.d} features · ${m.classes.length} classes · J = ${mv.J} prototypes · training accuracy ${(100 * mv.accuracy).toFixed(1)}%${state.local ? ' (refitted in the page)' : ''}` }),
+  );
+  $('summary').title = m.source;
+}
+
+function renderLegend(): void {
+  const m = state.map!, mv = state.model!;
+  $('legend').replaceChildren(...mv.classViews.map((c, l) => el('button', {
+    class: 'chip', 'data-testid': `legend-${l}`, title: `class ${c.label}: ${c.count} samples, ${c.prototypes.length} prototypes`,
+    onclick: () => select({ kind: 'class', l }),
+  }, el('i', { style: `background:${state.colours[l]}` }), `${String(m.classes[l])}`)));
+}
+
+function renderFindings(): void {
+  const mv = state.model!;
+  const items = mv.findings.map((f) => {
+    const go = () => {
+      if (f.prototypes?.length && f.kind.includes('prototype')) select({ kind: 'prototype', j: f.prototypes[0] });
+      else if (f.label !== undefined) select({ kind: 'class', l: state.map!.classes.indexOf(f.label) });
+    };
+    return el('li', { 'data-kind': f.kind, title: f.rule }, el('a', { href: '#', onclick: (e: Event) => { e.preventDefault(); go(); }, text: f.message }));
+  });
+  $('findings').replaceChildren(...(items.length ? items : [el('li', { text: 'nothing stands out' })]));
+}
+
+function flag(text: string, kind: string, title: string): HTMLElement {
+  return el('span', { class: `flag ${kind}`, 'data-testid': `flag-${kind}`, title, text });
+}
+
+function thumb(i: number, caption = true): HTMLElement {
+  const m = state.map!;
+  const f = el('figure', { class: 'thumb', 'data-index': i, title: `${m.names[i]} (class ${label(m.y[i])})`, onclick: () => pinSample(i) });
+  if (m.hasImages) f.append(el('img', { src: imageUrl(i), alt: m.names[i], loading: 'lazy' }));
+  else f.append(el('div', { class: 'noimg', text: `#${i}` }));
+  if (caption) f.append(el('figcaption', { text: label(m.y[i]) }));
+  return f;
+}
+
+function bars(rows: Array<{ name: string; value: number; colour?: string }>, max: number, testid: string): HTMLElement {
+  return el('table', { class: 'bars', 'data-testid': testid }, ...rows.map((r) => el('tr', {},
+    el('th', { text: r.name }),
+    el('td', {}, el('div', { class: 'bar', style: `width:${Math.max(0, Math.min(100, (100 * r.value) / (max || 1)))}%;background:${r.colour ?? '#555'}` })),
+    el('td', { class: 'num', text: fmt(r.value) }),
+  )));
+}
+
+function prototypePanel(p: PrototypeView): HTMLElement[] {
+  const m = state.map!;
+  const w = p.weights.map((v, l) => ({ name: String(m.classes[l]), value: v, colour: state.colours[l] })).sort((a, b) => b.value - a.value);
+  const shown = w.filter((r) => r.value > 0).slice(0, 12);
+  const flags: HTMLElement[] = [];
+  if (p.dead) flags.push(flag('dead', 'dead', 'no sample has this prototype as its nearest'));
+  if (p.ambiguous) flags.push(flag('ambiguous', 'ambiguous', 'its second strongest class link is at least half its strongest'));
+  if (!p.dead && !p.ambiguous) flags.push(flag('clear', 'ok', 'neither dead nor ambiguous'));
+  return [
+    el('h2', { 'data-testid': 'prototype-title', text: `Prototype ${p.index} — class ${label(p.winningClass)}` }),
+    el('div', { class: 'flags' }, ...flags),
+    el('h3', { text: 'Class links (row of W)' }),
+    shown.length ? bars(shown, Math.max(...shown.map((r) => r.value)), 'prototype-links') : el('p', { class: 'muted', text: 'no positive link' }),
+    el('p', { class: 'muted', text: `${w.filter((r) => r.value > 0).length} positive of ${w.length} weights; strongest ${fmt(w[0].value)}` }),
+    el('h3', { text: 'Gaussian description' }),
+    el('dl', { class: 'kv', 'data-testid': 'prototype-gaussian' },
+      el('dt', { text: 'samples nearest to it' }), el('dd', { text: `${p.count} (${p.countWinning} of class ${label(p.winningClass)})` }),
+      el('dt', { text: 'mean ‖x − p‖²' }), el('dd', { text: fmt(p.meanSqDistance) }),
+      el('dt', { text: 'variance per feature' }), el('dd', { text: fmt(p.spread) }),
+      el('dt', { text: 'σ along map axes' }), el('dd', { text: `${fmt(Math.sqrt(p.mapVariances[0]))}, ${fmt(Math.sqrt(p.mapVariances[1]))}` }),
+      el('dt', { text: 'τ (layer scale)' }), el('dd', { text: fmt(state.model!.tau) }),
+    ),
+    el('h3', { text: `Nearest samples (${p.nearest.length})` }),
+    el('div', { class: 'thumbs', 'data-testid': 'prototype-nearest' }, ...p.nearest.map((i) => thumb(i))),
+  ];
+}
+
+function classPanel(l: number): HTMLElement[] {
+  const mv = state.model!, c = mv.classViews[l];
+  const flags: HTMLElement[] = [];
+  if (c.scattered) flags.push(flag('scattered', 'scattered', 'at least two of its prototypes each take 10% or more of its samples'));
+  if (c.singleton) flags.push(flag('singleton', 'singleton', 'a single sample'));
+  if (c.prototypes.length === 0) flags.push(flag('no prototype', 'dead', 'no prototype has it as its strongest link'));
+  if (!flags.length) flags.push(flag('compact', 'ok', 'not scattered, not a singleton'));
+  return [
+    el('h2', { 'data-testid': 'class-title', text: `Class ${String(c.label)}` }),
+    el('div', { class: 'flags' }, ...flags),
+    el('p', { text: `${c.count} samples · training accuracy ${(100 * c.accuracy).toFixed(1)}% · ${c.prototypes.length} prototype${c.prototypes.length === 1 ? '' : 's'}` }),
+    el('h3', { text: 'Prototypes composing it' }),
+    el('div', { class: 'protos', 'data-testid': 'class-prototypes' }, ...c.prototypes.map((j) => {
+      const p = mv.prototypes[j];
+      return el('button', { class: 'chip', onclick: () => select({ kind: 'prototype', j }), title: `${p.count} samples nearest` },
+        el('i', { class: 'diamond', style: `background:${state.colours[l]}` }), `p${j} (${p.count})`);
+    })),
+  ];
+}
+
+function samplePanel(i: number): Array<HTMLElement | null> {
+  const m = state.map!;
+  return [
+    el('h2', { text: `Sample ${i} — class ${label(m.y[i])}` }),
+    el('p', { class: 'muted', text: m.names[i] }),
+    m.hasImages ? el('img', { class: 'big', src: imageUrl(i), alt: m.names[i] }) : null,
+  ];
+}
+
+function applySelection(): void {
+  const s = state.selected, d = $('detail'), mv = state.model!;
+  if (!s) { d.hidden = true; mapView.setHighlight({}); return; }
+  let body: Array<HTMLElement | null> = [];
+  if (s.kind === 'prototype') {
+    const p = mv.prototypes[s.j];
+    if (!p) { state.selected = null; applySelection(); return; }
+    body = prototypePanel(p);
+    const pos = prototypePositions()[s.j];
+    mapView.setHighlight({
+      prototype: s.j, samples: p.nearest,
+      ellipse: state.view === 'pca' && p.count > 0 ? { x: pos.x, y: pos.y, rx: 2 * Math.sqrt(p.mapVariances[0]), ry: 2 * Math.sqrt(p.mapVariances[1]) } : undefined,
+    });
+  } else if (s.kind === 'class') {
+    body = classPanel(s.l);
+    mapView.setHighlight({ cls: s.l });
+  } else {
+    body = samplePanel(s.i);
+    mapView.setHighlight({});
+  }
+  d.dataset.kind = s.kind;
+  d.replaceChildren(el('button', { class: 'close', title: 'Close', text: '×', onclick: () => select(null) }), ...body.filter((b): b is HTMLElement => b !== null));
+  d.hidden = false;
+}
+
+function select(s: typeof state.selected): void {
+  state.selected = s;
+  applySelection();
+}
+
+function pinSample(i: number): void {
+  mapView.setPinned(i);
+  showTooltip(i, true);
+  select({ kind: 'sample', i });
+}
+
+function showTooltip(i: number | null, pinned = false, clientX = 0, clientY = 0): void {
+  const m = state.map!;
+  if (i === null) {
+    if (mapView.pinnedSample !== null) { showTooltip(mapView.pinnedSample, true); return; }
+    tooltip.hidden = true;
+    return;
+  }
+  if (tooltip.dataset.index !== String(i)) {
+    tooltip.replaceChildren(
+      m.hasImages ? el('img', { src: imageUrl(i), alt: m.names[i] }) : '',
+      el('div', { class: 'tt-label', 'data-testid': 'tooltip-label', text: `class ${label(m.y[i])}` }),
+      el('div', { class: 'muted', text: m.names[i] }),
+      pinned ? el('div', { class: 'muted', text: 'pinned — click elsewhere to release' }) : '',
+    );
+    tooltip.dataset.index = String(i);
+  }
+  tooltip.dataset.pinned = String(pinned);
+  const wrap = canvas.getBoundingClientRect();
+  const q = pinned ? mapView.sampleScreen(i) : { x: clientX - wrap.left, y: clientY - wrap.top };
+  tooltip.style.left = `${Math.min(q.x + 14, wrap.width - 160)}px`;
+  tooltip.style.top = `${Math.min(q.y + 14, wrap.height - 150)}px`;
+  tooltip.hidden = false;
+}
+
+mapView.onHover = ({ sample, clientX, clientY }) => {
+  if (sample !== null) showTooltip(sample, false, clientX, clientY);
+  else showTooltip(null);
+};
+mapView.onClickSample = (i) => pinSample(i);
+mapView.onClickPrototype = (j) => select({ kind: 'prototype', j });
+mapView.onClickEmpty = () => { mapView.setPinned(null); tooltip.hidden = true; tooltip.dataset.index = ''; };
+mapView.onFrame = () => { if (mapView.pinnedSample !== null && !tooltip.hidden && tooltip.dataset.pinned === 'true') showTooltip(mapView.pinnedSample, true); };
+
+// Classify an image.
+function renderClassified(c: Classified): void {
+  const e = c.explanation, m = state.map!;
+  const top = e.probabilities.slice(0, 5).map((p) => ({ name: String(p.label), value: p.probability, colour: state.colours[m.classes.indexOf(p.label)] }));
+  $('classify-result').replaceChildren(
+    el('div', { class: 'classified' },
+      el('img', { src: c.imageUrl, alt: c.name }),
+      el('div', {},
+        el('div', { class: 'big-label', 'data-testid': 'classify-label', text: String(e.label) }),
+        el('div', { text: `p = ${fmt(e.probability)} · margin ${fmt(e.margin)}` }),
+        e.ambiguous ? flag('ambiguous', 'ambiguous', e.ambiguityRule) : flag('clear', 'ok', e.ambiguityRule),
+      ),
+    ),
+    el('h3', { text: 'Class probabilities' }),
+    bars(top, 1, 'classify-probabilities'),
+    el('h3', { text: 'Top prototypes' }),
+    el('table', { class: 'protos-table', 'data-testid': 'classify-prototypes' },
+      el('tr', {}, el('th', { text: 'prototype' }), el('th', { text: 'q' }), el('th', { text: '‖x − p‖²' }), el('th', { text: 'votes for' })),
+      ...e.prototypes.map((p) => el('tr', { onclick: () => select({ kind: 'prototype', j: p.index }), class: 'clickable' },
+        el('td', { text: `p${p.index}` }), el('td', { class: 'num', text: fmt(p.q) }), el('td', { class: 'num', text: fmt(p.sqDistance) }),
+        el('td', { text: p.links.slice(0, 2).map((k) => `${String(k.label)} (${fmt(k.weight, 2)})`).join(', ') || String(p.winningClass) }),
+      )),
+    ),
+    el('p', { class: 'muted', text: `${e.ambiguityRule}. Effective prototypes ${fmt(e.effectivePrototypes)}; normalised entropy ${fmt(e.normalizedEntropy)}.` }),
+  );
+}
+
+/** Re-explains a classified feature with the page's refitted model, when there is one. */
+function reexplain(c: Classified): Classified {
+  if (!state.local) return c;
+  const x = Float32Array.from(c.feature);
+  const xy = project(state.map!.projection, { data: x, rows: 1, cols: x.length });
+  return { ...c, explanation: state.local.explain(x, 5), position: { x: xy[0], y: xy[1] ?? 0 } };
+}
+
+async function classify(file: File): Promise<void> {
+  const box = $('classify-result');
+  box.replaceChildren(el('p', { class: 'muted', 'data-testid': 'classify-busy', text: `embedding ${file.name}… (the first image loads the network)` }));
+  try {
+    const r = await fetch('./api/classify', { method: 'POST', body: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
+    const body = await r.json() as { error?: string; explanation: Explanation; position: { x: number; y: number }; nearest: number[]; feature: number[] };
+    if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
+    if (state.classified) URL.revokeObjectURL(state.classified.imageUrl);
+    state.classified = reexplain({ explanation: body.explanation, position: body.position, nearest: body.nearest, feature: body.feature, imageUrl: URL.createObjectURL(file), name: file.name });
+    renderClassified(state.classified);
+    mapView.setMarker({ ...markerPosition(state.classified), label: `new: ${state.classified.explanation.label}` });
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'error', 'data-testid': 'classify-error', text: `Could not classify ${file.name}: ${(e as Error).message}` }));
+  }
+}
+
+const fileInput = $<HTMLInputElement>('file');
+fileInput.addEventListener('change', () => { const f = fileInput.files?.[0]; if (f) void classify(f); fileInput.value = ''; });
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  const f = e.dataTransfer?.files?.[0];
+  if (f) void classify(f);
+});
+
+// Refit in a worker.
+async function features(): Promise<Float32Array> {
+  if (state.features) return state.features;
+  const r = await fetch('./api/features.f32');
+  if (!r.ok) throw new Error(`features: HTTP ${r.status}`);
+  state.features = new Float32Array(await r.arrayBuffer());
+  return state.features;
+}
+
+async function refit(e: Event): Promise<void> {
+  e.preventDefault();
+  const m = state.map!;
+  const J = Number(($('refit-j') as HTMLInputElement).value);
+  const alpha = Number(($('refit-alpha') as HTMLInputElement).value);
+  const regularization = ($('refit-reg') as HTMLSelectElement).value as 'l1' | 'l2';
+  const st = $('refit-status'), bar = $<HTMLProgressElement>('refit-progress'), go = $<HTMLButtonElement>('refit-go');
+  if (!Number.isInteger(J) || J < m.classes.length || J > m.n) { st.textContent = `J must be an integer between ${m.classes.length} (the number of classes) and ${m.n} (the number of samples)`; return; }
+  if (!(alpha >= 0)) { st.textContent = 'α must be a non-negative number'; return; }
+  go.disabled = true;
+  bar.hidden = false;
+  bar.value = 0;
+  st.textContent = 'loading features…';
+  const t0 = performance.now();
+  try {
+    const X = (await features()).slice();
+    const w = new Worker(new URL('./refit.worker.ts', import.meta.url), { type: 'module' });
+    const done = await new Promise<Extract<RefitReply, { type: 'done' }>>((resolve, reject) => {
+      w.onmessage = (ev: MessageEvent<RefitReply>) => {
+        const r = ev.data;
+        if (r.type === 'progress') {
+          bar.value = r.iter / r.maxIter;
+          st.textContent = `iteration ${r.iter}/${r.maxIter}: loss ${fmt(r.loss, 4)}, training accuracy ${(100 * r.accuracy).toFixed(1)}%`;
+        } else if (r.type === 'error') reject(new Error(r.message));
+        else resolve(r);
+      };
+      w.onerror = (ev) => reject(new Error(ev.message || 'worker failed'));
+      const req: RefitRequest = {
+        X, rows: m.n, cols: m.d, y: m.y.map((l) => m.classes[l]), projection: m.projection,
+        options: { nPrototypes: J, alpha, regularization, seed: 0 },
+      };
+      w.postMessage(req, [X.buffer]);
+    });
+    w.terminate();
+    state.local = PrototypeClassifier.fromJSON(done.model as ModelJSON);
+    state.model = done.view;
+    state.refits++;
+    if (state.selected?.kind === 'prototype' && state.selected.j >= done.view.J) state.selected = null;
+    if (state.classified) { state.classified = reexplain(state.classified); renderClassified(state.classified); }
+    redrawModel();
+    bar.value = 1;
+    st.textContent = `refitted J = ${done.view.J}, α = ${alpha}, ${regularization.toUpperCase()} in ${((performance.now() - t0) / 1000).toFixed(1)} s: training accuracy ${(100 * done.view.accuracy).toFixed(1)}%`;
+    st.dataset.done = String(state.refits);
+  } catch (err) {
+    st.textContent = `refit failed: ${(err as Error).message}`;
+  } finally {
+    go.disabled = false;
+  }
+}
+$('refit').addEventListener('submit', (e) => void refit(e));
+
+$('view-pca').addEventListener('click', () => setView('pca'));
+$('view-umap').addEventListener('click', () => void showUmap());
+$('reset-view').addEventListener('click', () => mapView.fit());
+window.addEventListener('keydown', (e) => { if (e.key === 'Escape') { select(null); mapView.setPinned(null); tooltip.hidden = true; } });
+
+async function start(): Promise<void> {
+  try {
+    const r = await fetch('./api/map');
+    if (!r.ok) throw new Error(`map: HTTP ${r.status}`);
+    const m = await r.json() as ExplorerMap;
+    state.map = m;
+    state.model = m.model;
+    state.colours = classColours(m.classes.length);
+    state.pca = Float32Array.from(m.points);
+    ($('refit-j') as HTMLInputElement).value = String(m.model.J);
+    ($('refit-alpha') as HTMLInputElement).value = String(m.model.params.alpha);
+    ($('refit-reg') as HTMLSelectElement).value = m.model.params.regularization;
+    if (!m.classify.available) {
+      $('drop').classList.add('disabled');
+      $('classify-result').replaceChildren(el('p', { class: 'muted', text: `Images cannot be classified here: ${m.classify.how}.` }));
+    } else $('drop').title = `embedded with ${m.classify.how}`;
+    setView('pca');
+    mapView.drawNow();
+    state.ready = true;
+    document.body.dataset.ready = 'true';
+  } catch (e) {
+    state.error = (e as Error).message;
+    $('summary').textContent = `Could not load the map: ${state.error}`;
+  }
+}
+void start();

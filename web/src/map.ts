@@ -1,0 +1,394 @@
+/**
+ * The map: samples as small squares coloured by class, prototypes as outlined diamonds, on a
+ * 2-D canvas that pans (drag) and zooms (wheel, around the cursor).
+ *
+ * Drawing is one path per class per frame (a `rect` per visible sample, culled to the view), so
+ * 20,000 samples redraw in a few milliseconds; hover picking goes through a uniform grid over
+ * the samples' world coordinates, so it looks at a handful of cells, not every sample.
+ */
+
+/** A prototype as the map draws it. */
+export interface MapPrototype {
+  index: number;
+  x: number;
+  y: number;
+  /** Class index (colour). */
+  cls: number;
+  label: string;
+}
+
+/** What to emphasise. */
+export interface MapHighlight {
+  /** Sample indices to ring (e.g. a prototype's nearest samples). */
+  samples?: number[];
+  /** Selected prototype. */
+  prototype?: number;
+  /** Axis-aligned ellipse (world units) around the selected prototype. */
+  ellipse?: { x: number; y: number; rx: number; ry: number };
+  /** Class whose samples are drawn on top, others faded. */
+  cls?: number;
+}
+
+/** Categorical colours: Tableau 10, then golden-angle hues. */
+export function classColours(n: number): string[] {
+  const t10 = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+  return Array.from({ length: n }, (_, i) => (i < 10 ? t10[i] : `hsl(${(i * 137.508) % 360}, 62%, ${i % 2 ? 42 : 58}%)`));
+}
+
+type Listener<T> = (v: T) => void;
+
+export class MapCanvas {
+  private readonly ctx: CanvasRenderingContext2D;
+  private points: Float32Array = new Float32Array(0);
+  private classOf: Int32Array = new Int32Array(0);
+  private byClass: Int32Array[] = [];
+  private colours: string[] = [];
+  private protos: MapPrototype[] = [];
+  private highlight: MapHighlight = {};
+  private marker: { x: number; y: number; label: string } | null = null;
+  private pinned: number | null = null;
+  // View: screen = (x·s + tx, −y·s + ty) in CSS pixels.
+  private s = 1;
+  private tx = 0;
+  private ty = 0;
+  private grid: { x0: number; y0: number; cell: number; nx: number; ny: number; start: Int32Array; items: Int32Array } | null = null;
+  private frame = 0;
+  private drag: { x: number; y: number; tx: number; ty: number; moved: boolean } | null = null;
+  /** Markers drawn in the last frame. */
+  drawn = { samples: 0, prototypes: 0, ms: 0 };
+  onHover: Listener<{ sample: number | null; prototype: number | null; clientX: number; clientY: number }> = () => {};
+  onClickSample: Listener<number> = () => {};
+  onClickPrototype: Listener<number> = () => {};
+  onClickEmpty: Listener<void> = () => {};
+  /** Called after each frame (e.g. to move a pinned tooltip). */
+  onFrame: Listener<void> = () => {};
+
+  constructor(private readonly canvas: HTMLCanvasElement) {
+    const ctx = canvas.getContext('2d', { alpha: false });
+    if (!ctx) throw new Error('this browser gives no 2-D canvas');
+    this.ctx = ctx;
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    canvas.addEventListener('wheel', (e) => this.wheel(e), { passive: false });
+    canvas.addEventListener('pointerdown', (e) => this.down(e));
+    canvas.addEventListener('pointermove', (e) => this.move(e));
+    canvas.addEventListener('pointerup', (e) => this.up(e));
+    canvas.addEventListener('pointerleave', () => { if (!this.drag) this.onHover({ sample: null, prototype: null, clientX: 0, clientY: 0 }); });
+    this.resize();
+  }
+
+  /** Sets the samples (N×2 world coordinates) and their classes; rebuilds the picking grid. */
+  setSamples(points: Float32Array, classOf: Int32Array, colours: string[]): void {
+    this.points = points;
+    this.classOf = classOf;
+    this.colours = colours;
+    const counts = new Int32Array(colours.length);
+    for (let i = 0; i < classOf.length; i++) if (classOf[i] >= 0) counts[classOf[i]]++;
+    this.byClass = Array.from(counts, (c) => new Int32Array(c));
+    const fill = new Int32Array(colours.length);
+    for (let i = 0; i < classOf.length; i++) { const c = classOf[i]; if (c >= 0) this.byClass[c][fill[c]++] = i; }
+    this.buildGrid();
+    this.request();
+  }
+
+  setPrototypes(p: MapPrototype[]): void {
+    this.protos = p;
+    this.request();
+  }
+
+  setHighlight(h: MapHighlight): void {
+    this.highlight = h;
+    this.request();
+  }
+
+  /** A marker for a classified image (null to remove). */
+  setMarker(m: { x: number; y: number; label: string } | null): void {
+    this.marker = m;
+    this.request();
+  }
+
+  setPinned(i: number | null): void {
+    this.pinned = i;
+    this.request();
+  }
+
+  get pinnedSample(): number | null {
+    return this.pinned;
+  }
+
+  /** Fits the view to the samples and prototypes, with a margin. */
+  fit(): void {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    const add = (x: number, y: number) => { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; };
+    for (let i = 0; i < this.points.length; i += 2) add(this.points[i], this.points[i + 1]);
+    for (const p of this.protos) add(p.x, p.y);
+    if (!Number.isFinite(x0)) { x0 = y0 = -1; x1 = y1 = 1; }
+    // Margins leave room for the legend (top) and the prototypes' labels (right).
+    const w = this.canvas.clientWidth || 1, h = this.canvas.clientHeight || 1, pad = 28, top = 48, right = 40;
+    const sx = (w - pad - right) / Math.max(1e-9, x1 - x0), sy = (h - pad - top) / Math.max(1e-9, y1 - y0);
+    this.s = Math.min(sx, sy);
+    this.tx = pad + (w - pad - right) / 2 - ((x0 + x1) / 2) * this.s;
+    this.ty = top + (h - pad - top) / 2 + ((y0 + y1) / 2) * this.s;
+    this.request();
+  }
+
+  /** Screen position (CSS pixels, relative to the canvas) of a world point. */
+  toScreen(x: number, y: number): { x: number; y: number } {
+    return { x: x * this.s + this.tx, y: -y * this.s + this.ty };
+  }
+
+  /** Screen position of sample i. */
+  sampleScreen(i: number): { x: number; y: number } {
+    return this.toScreen(this.points[2 * i], this.points[2 * i + 1]);
+  }
+
+  /** Screen position of prototype j (by its index). */
+  prototypeScreen(j: number): { x: number; y: number } | null {
+    const p = this.protos.find((q) => q.index === j);
+    return p ? this.toScreen(p.x, p.y) : null;
+  }
+
+  /** Zooms by `factor` around a screen point (default: the centre). */
+  zoom(factor: number, cx = this.canvas.clientWidth / 2, cy = this.canvas.clientHeight / 2): void {
+    this.tx = cx - (cx - this.tx) * factor;
+    this.ty = cy - (cy - this.ty) * factor;
+    this.s *= factor;
+    this.request();
+  }
+
+  /** Pans by a screen offset. */
+  pan(dx: number, dy: number): void {
+    this.tx += dx;
+    this.ty += dy;
+    this.request();
+  }
+
+  /** Redraws now (tests, benchmarks); normal updates go through requestAnimationFrame. */
+  drawNow(): void {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.draw();
+  }
+
+  private request(): void {
+    if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.draw(); });
+  }
+
+  private resize(): void {
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
+    const first = this.canvas.width === 300 && this.canvas.height === 150;
+    this.canvas.width = Math.max(1, Math.round(w * dpr));
+    this.canvas.height = Math.max(1, Math.round(h * dpr));
+    if (first) this.fit();
+    this.request();
+  }
+
+  private buildGrid(): void {
+    const n = this.points.length / 2;
+    if (n === 0) { this.grid = null; return; }
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const x = this.points[2 * i], y = this.points[2 * i + 1];
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    }
+    const side = Math.max(1, Math.ceil(Math.sqrt(n / 4)));
+    const cell = Math.max(x1 - x0, y1 - y0, 1e-9) / side;
+    const nx = Math.floor((x1 - x0) / cell) + 1, ny = Math.floor((y1 - y0) / cell) + 1;
+    const start = new Int32Array(nx * ny + 1);
+    const cellOf = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = Math.floor((this.points[2 * i + 1] - y0) / cell) * nx + Math.floor((this.points[2 * i] - x0) / cell);
+      cellOf[i] = c;
+      start[c + 1]++;
+    }
+    for (let c = 0; c < nx * ny; c++) start[c + 1] += start[c];
+    const items = new Int32Array(n);
+    const fill = start.slice(0, nx * ny);
+    for (let i = 0; i < n; i++) items[fill[cellOf[i]]++] = i;
+    this.grid = { x0, y0, cell, nx, ny, start, items };
+  }
+
+  /** Nearest sample within `radius` CSS pixels of a screen point. */
+  pickSample(sx: number, sy: number, radius = 6): number | null {
+    const g = this.grid;
+    if (!g) return null;
+    const wx = (sx - this.tx) / this.s, wy = -(sy - this.ty) / this.s, r = radius / this.s;
+    const cx0 = Math.max(0, Math.floor((wx - r - g.x0) / g.cell)), cx1 = Math.min(g.nx - 1, Math.floor((wx + r - g.x0) / g.cell));
+    const cy0 = Math.max(0, Math.floor((wy - r - g.y0) / g.cell)), cy1 = Math.min(g.ny - 1, Math.floor((wy + r - g.y0) / g.cell));
+    let best: number | null = null, bd = r * r;
+    for (let cy = cy0; cy <= cy1; cy++) {
+      for (let cx = cx0; cx <= cx1; cx++) {
+        const c = cy * g.nx + cx;
+        for (let k = g.start[c]; k < g.start[c + 1]; k++) {
+          const i = g.items[k];
+          const dx = this.points[2 * i] - wx, dy = this.points[2 * i + 1] - wy, d = dx * dx + dy * dy;
+          if (d <= bd) { bd = d; best = i; }
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Prototype under a screen point (within its diamond), by index. */
+  pickPrototype(sx: number, sy: number, radius = 10): number | null {
+    let best: number | null = null, bd = radius * radius;
+    for (const p of this.protos) {
+      const q = this.toScreen(p.x, p.y);
+      const d = (q.x - sx) ** 2 + (q.y - sy) ** 2;
+      if (d <= bd) { bd = d; best = p.index; }
+    }
+    return best;
+  }
+
+  private local(e: MouseEvent): { x: number; y: number } {
+    const r = this.canvas.getBoundingClientRect();
+    return { x: e.clientX - r.left, y: e.clientY - r.top };
+  }
+
+  private wheel(e: WheelEvent): void {
+    e.preventDefault();
+    const p = this.local(e);
+    const dy = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
+    this.zoom(Math.exp(-dy * 0.0015), p.x, p.y);
+  }
+
+  private down(e: PointerEvent): void {
+    this.canvas.setPointerCapture(e.pointerId);
+    const p = this.local(e);
+    this.drag = { x: p.x, y: p.y, tx: this.tx, ty: this.ty, moved: false };
+  }
+
+  private move(e: PointerEvent): void {
+    const p = this.local(e);
+    if (this.drag) {
+      const dx = p.x - this.drag.x, dy = p.y - this.drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 3) this.drag.moved = true;
+      if (this.drag.moved) {
+        this.tx = this.drag.tx + dx;
+        this.ty = this.drag.ty + dy;
+        this.request();
+        return;
+      }
+    }
+    const prototype = this.pickPrototype(p.x, p.y);
+    const sample = prototype === null ? this.pickSample(p.x, p.y) : null;
+    this.canvas.style.cursor = prototype !== null || sample !== null ? 'pointer' : 'grab';
+    this.onHover({ sample, prototype, clientX: e.clientX, clientY: e.clientY });
+  }
+
+  private up(e: PointerEvent): void {
+    const d = this.drag;
+    this.drag = null;
+    if (!d || d.moved) return;
+    const p = this.local(e);
+    const j = this.pickPrototype(p.x, p.y);
+    if (j !== null) { this.onClickPrototype(j); return; }
+    const i = this.pickSample(p.x, p.y);
+    if (i !== null) this.onClickSample(i);
+    else this.onClickEmpty();
+  }
+
+  private draw(): void {
+    const t0 = performance.now();
+    const ctx = this.ctx, dpr = window.devicePixelRatio || 1;
+    const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = '#fbfbfa';
+    ctx.fillRect(0, 0, w, h);
+    const { s, tx, ty } = this;
+    const pts = this.points;
+    const hl = this.highlight;
+    const n = pts.length / 2, size = n > 5000 ? 2.5 : n > 1000 ? 3.5 : 5, half = size / 2;
+    let drawn = 0;
+    // Samples: one path per class; a selected class goes last, the others faded.
+    const order = this.byClass.map((_, c) => c);
+    if (hl.cls !== undefined) { order.splice(order.indexOf(hl.cls), 1); order.push(hl.cls); }
+    for (const c of order) {
+      const idx = this.byClass[c];
+      ctx.globalAlpha = hl.cls === undefined || hl.cls === c ? 0.85 : 0.18;
+      ctx.fillStyle = this.colours[c];
+      ctx.beginPath();
+      for (let k = 0; k < idx.length; k++) {
+        const i = idx[k];
+        const x = pts[2 * i] * s + tx, y = -pts[2 * i + 1] * s + ty;
+        if (x < -half || y < -half || x > w + half || y > h + half) continue;
+        ctx.rect(x - half, y - half, size, size);
+        drawn++;
+      }
+      ctx.fill();
+    }
+    ctx.globalAlpha = 1;
+    if (hl.ellipse) {
+      const e = hl.ellipse, q = this.toScreen(e.x, e.y);
+      ctx.strokeStyle = 'rgba(20,20,20,0.55)';
+      ctx.setLineDash([5, 4]);
+      ctx.lineWidth = 1.2;
+      ctx.beginPath();
+      ctx.ellipse(q.x, q.y, Math.max(1, e.rx * s), Math.max(1, e.ry * s), 0, 0, 2 * Math.PI);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    if (hl.samples) {
+      ctx.strokeStyle = '#111';
+      ctx.lineWidth = 1.5;
+      for (const i of hl.samples) {
+        const q = this.sampleScreen(i);
+        ctx.beginPath();
+        ctx.arc(q.x, q.y, 5.5, 0, 2 * Math.PI);
+        ctx.stroke();
+      }
+    }
+    // Prototypes: diamonds with the winning class's colour and label.
+    ctx.font = '600 11px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+    let nProto = 0;
+    for (const p of this.protos) {
+      const q = this.toScreen(p.x, p.y);
+      const sel = hl.prototype === p.index, r = sel ? 10 : 7.5;
+      ctx.beginPath();
+      ctx.moveTo(q.x, q.y - r); ctx.lineTo(q.x + r, q.y); ctx.lineTo(q.x, q.y + r); ctx.lineTo(q.x - r, q.y); ctx.closePath();
+      ctx.fillStyle = this.colours[p.cls] ?? '#888';
+      ctx.fill();
+      ctx.lineWidth = sel ? 3 : 1.6;
+      ctx.strokeStyle = '#111';
+      ctx.stroke();
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = 'rgba(255,255,255,0.9)';
+      ctx.strokeText(p.label, q.x + r + 3, q.y);
+      ctx.fillStyle = '#111';
+      ctx.fillText(p.label, q.x + r + 3, q.y);
+      nProto++;
+    }
+    if (this.pinned !== null && this.pinned * 2 < pts.length) {
+      const q = this.sampleScreen(this.pinned);
+      ctx.strokeStyle = '#d00';
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc(q.x, q.y, 7, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+    if (this.marker) {
+      const q = this.toScreen(this.marker.x, this.marker.y);
+      ctx.beginPath();
+      for (let k = 0; k < 10; k++) {
+        const a = -Math.PI / 2 + (k * Math.PI) / 5, rr = k % 2 ? 5 : 12;
+        ctx.lineTo(q.x + rr * Math.cos(a), q.y + rr * Math.sin(a));
+      }
+      ctx.closePath();
+      ctx.fillStyle = '#ffd400';
+      ctx.fill();
+      ctx.strokeStyle = '#111';
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = 'rgba(255,255,255,0.9)';
+      ctx.strokeText(this.marker.label, q.x + 14, q.y);
+      ctx.fillStyle = '#111';
+      ctx.fillText(this.marker.label, q.x + 14, q.y);
+    }
+    this.drawn = { samples: drawn, prototypes: nProto, ms: performance.now() - t0 };
+    this.canvas.dataset.samples = String(drawn);
+    this.canvas.dataset.prototypes = String(nProto);
+    this.onFrame();
+  }
+}
