@@ -1,0 +1,156 @@
+/**
+ * Vega-Lite specifications of the report's figures, built from a {@link ModelAnalysis}. Pure and
+ * browser-safe: the web explorer can hand them to vega-embed; Node renders them to SVG through
+ * `render.ts`.
+ *
+ * - {@link figure1Spec}: the paper's Figure 1. Samples on the first two PCA axes coloured by
+ *   true class, misclassified samples ringed, prototypes as black diamonds annotated with their
+ *   winning class, the explained variance of each axis in its title.
+ * - {@link weightsSpec}: the prototype × class matrix W as a heat map, prototypes grouped by
+ *   winning class.
+ */
+import type { Label } from '../model/types.ts';
+import type { ModelAnalysis } from '../interpret/types.ts';
+
+/** A Vega-Lite specification (kept loose so this module needs no vega-lite types at run time). */
+export type VegaLiteSpec = Record<string, unknown>;
+
+/** Options of {@link figure1Spec}. */
+export interface Figure1Options {
+  width?: number;
+  height?: number;
+  /** Title line. Default "Figure 1 — samples and prototypes on the first two principal axes". */
+  title?: string;
+}
+
+const pct = (r: number): string => `${(100 * r).toFixed(1)}%`;
+
+/** Text of a label, shortened for annotations. */
+export function shortLabel(l: Label, max = 18): string {
+  const s = String(l);
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/** A palette that stays distinct for up to 20 classes, then cycles. */
+function colourScale(classes: readonly Label[]): Record<string, unknown> {
+  return { domain: classes.map(String), scheme: classes.length <= 10 ? 'tableau10' : 'tableau20' };
+}
+
+/**
+ * The paper's Figure 1 as a Vega-Lite layered scatter plot.
+ *
+ * Marks are named so that counts can be checked in the SVG: each prototype diamond carries the
+ * ARIA description "prototype j → class", each misclassified ring "misclassified sample i".
+ * @example
+ * const spec = figure1Spec(analysis); // then renderSvg(spec) or vegaEmbed(el, spec)
+ */
+export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): VegaLiteSpec {
+  const [r1, r2] = a.projection.explainedRatio;
+  const mis = new Set(a.samples.misclassified);
+  const samples = a.projection.samples.map(([x, y], i) => ({
+    x, y, i, label: String(a.samples.labels[i]), predicted: String(a.samples.predicted[i]), misclassified: mis.has(i),
+  }));
+  const protos = a.projection.prototypes.map(([x, y], j) => ({
+    x, y, j, cls: String(a.prototypes[j].winningClass), tag: shortLabel(a.prototypes[j].winningClass),
+    description: `prototype ${j} → ${String(a.prototypes[j].winningClass)}`,
+  }));
+  const ringed = samples.filter((s) => s.misclassified).map((s) => ({ ...s, description: `misclassified sample ${s.i}: ${s.label} → ${s.predicted}` }));
+  const xEnc = { field: 'x', type: 'quantitative', title: `PC1 (${pct(r1)} of the variance)`, scale: { zero: false, nice: false } };
+  const yEnc = { field: 'y', type: 'quantitative', title: `PC2 (${pct(r2)} of the variance)`, scale: { zero: false, nice: false } };
+  const manyClasses = a.classes.length > 24;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: options.title ?? 'Figure 1 — samples and prototypes on the first two principal axes',
+      subtitle: [
+        `PC1 ${pct(r1)} + PC2 ${pct(r2)} = ${pct(r1 + r2)} of the variance: the projection may mislead.`,
+        `◆ prototype (its winning class) · red ○ misclassified (${mis.size} of ${a.samples.n})`,
+      ],
+      anchor: 'start',
+      subtitleFontSize: 11,
+    },
+    width: options.width ?? 640,
+    height: options.height ?? 480,
+    config: { view: { stroke: '#ccc' }, axis: { grid: true, gridOpacity: 0.4 }, legend: { labelLimit: 160, symbolLimit: 40 } },
+    layer: [
+      {
+        name: 'samples',
+        data: { values: samples },
+        mark: { type: 'point', filled: true, size: 28, opacity: 0.75 },
+        encoding: {
+          x: xEnc, y: yEnc,
+          color: { field: 'label', type: 'nominal', title: 'class', scale: colourScale(a.classes), ...(manyClasses ? { legend: null } : {}) },
+          description: { field: 'label' },
+        },
+      },
+      ...(ringed.length === 0 ? [] : [{
+        name: 'misclassified',
+        data: { values: ringed },
+        mark: { type: 'point', shape: 'circle', filled: false, size: 110, stroke: '#d62728', strokeWidth: 1.4 },
+        encoding: { x: xEnc, y: yEnc, description: { field: 'description' } },
+      }]),
+      {
+        name: 'prototypes',
+        data: { values: protos },
+        mark: { type: 'point', shape: 'diamond', filled: true, size: 150, color: 'black', stroke: 'white', strokeWidth: 0.8, opacity: 1 },
+        encoding: { x: xEnc, y: yEnc, description: { field: 'description' } },
+      },
+      {
+        name: 'prototypeLabels',
+        data: { values: protos },
+        mark: { type: 'text', align: 'left', dx: 7, dy: -6, fontSize: 10, fontWeight: 'bold', color: 'black' },
+        encoding: { x: xEnc, y: yEnc, text: { field: 'tag' } },
+      },
+    ],
+  };
+}
+
+/** Options of {@link weightsSpec}. */
+export interface WeightsOptions {
+  /** Pixel size of one cell (default: 14, smaller for large matrices). */
+  cell?: number;
+}
+
+/**
+ * The J×L weight matrix W as a heat map: one row per prototype (grouped by winning class, then by
+ * weight), one column per class, a diverging colour scale centred on 0.
+ */
+export function weightsSpec(a: ModelAnalysis, options: WeightsOptions = {}): VegaLiteSpec {
+  const J = a.W.length, L = a.classes.length;
+  const classIndex = new Map(a.classes.map((c, l) => [String(c), l]));
+  const order = a.prototypes.slice().sort((p, q) => {
+    const cp = classIndex.get(String(p.winningClass))!, cq = classIndex.get(String(q.winningClass))!;
+    return cp - cq || p.index - q.index;
+  }).map((p) => `p${p.index}`);
+  const values: Array<Record<string, unknown>> = [];
+  for (let j = 0; j < J; j++) {
+    for (let l = 0; l < L; l++) {
+      values.push({ prototype: `p${j}`, cls: String(a.classes[l]), weight: a.W[j][l], winner: String(a.prototypes[j].winningClass) === String(a.classes[l]) });
+    }
+  }
+  let maxAbs = 0;
+  for (const row of a.W) for (const w of row) maxAbs = Math.max(maxAbs, Math.abs(w));
+  const cell = options.cell ?? (Math.max(J, L) > 60 ? 6 : Math.max(J, L) > 30 ? 10 : 14);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'W: prototype × class weights',
+      subtitle: 'Rows grouped by winning class. Red: positive link.',
+      anchor: 'start',
+      subtitleFontSize: 11,
+    },
+    data: { values },
+    width: Math.max(120, L * cell),
+    height: Math.max(80, J * cell),
+    config: { view: { stroke: null }, axis: { labelLimit: 140 } },
+    mark: { type: 'rect' },
+    encoding: {
+      x: { field: 'cls', type: 'nominal', sort: a.classes.map(String), title: 'class', axis: { labelAngle: -50, labelFontSize: L > 40 ? 7 : 10 } },
+      y: { field: 'prototype', type: 'nominal', sort: order, title: 'prototype', axis: { labelFontSize: J > 60 ? 6 : 10 } },
+      color: {
+        field: 'weight', type: 'quantitative', title: 'W',
+        scale: { scheme: 'redblue', reverse: true, domain: [-maxAbs || -1, maxAbs || 1], domainMid: 0 },
+      },
+    },
+  };
+}
