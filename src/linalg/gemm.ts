@@ -8,10 +8,19 @@
  * - TN: `Eᵀ·X` (weighted sums of samples for the prototype step),
  * - NN: `Q·W` (the class layer).
  *
- * This is the portable JavaScript kernel: register-blocked 4×4 for NT (16 independent
- * accumulators over a contiguous inner loop) and 4-row axpy blocks for NN/TN. A faster
- * backend may be installed with {@link setGemmBackend}; every caller goes through {@link gemm}.
+ * Every caller goes through {@link gemm}, which validates the arguments and runs the current
+ * backend:
+ * - `wasm-simd` (default where WebAssembly SIMD exists): our own kernel in C compiled to
+ *   WebAssembly simd128 (src/linalg/wasm/gemm.c, design and figures in docs/linalg.md),
+ *   instantiated synchronously when this module loads;
+ * - `js`: the portable JavaScript kernel {@link gemmJs} below (register-blocked 4×4 for NT,
+ *   4-row axpy blocks for NN/TN), used when WebAssembly SIMD is missing or when the
+ *   environment variable `PROTOLENS_GEMM=js` asks for it (for comparison);
+ * - `wasm-simd-threads<n>`: the wasm kernel on n threads, installed by the Node adapter
+ *   `enableGemmThreads()` (src/linalg/gemm-threads.node.ts).
+ * Another implementation may be installed with {@link setGemmBackend}.
  */
+import { WasmGemm, compileGemmModule, compileGemmModuleAsync, wasmSimdSupported } from './wasm/backend.ts';
 
 /** Signature of a GEMM implementation (row-major, leading dimensions = row strides). */
 export type GemmFn = (
@@ -138,24 +147,112 @@ export const gemmJs: GemmFn = (transA, transB, m, n, k, alpha, A, lda, B, ldb, b
   }
 };
 
-let backend: { name: string; fn: GemmFn } = { name: 'js', fn: gemmJs };
+/** A named GEMM implementation. */
+export interface GemmBackend {
+  readonly name: string;
+  readonly fn: GemmFn;
+}
 
-/** Installs a faster GEMM (e.g. WebAssembly SIMD). Returns the previous one. */
-export function setGemmBackend(name: string, fn: GemmFn): { name: string; fn: GemmFn } {
+let backend: GemmBackend = { name: 'js', fn: gemmJs };
+
+/** Installs a faster GEMM (e.g. WebAssembly SIMD). Returns the previous one (to restore it). */
+export function setGemmBackend(name: string, fn: GemmFn): GemmBackend {
   const prev = backend;
   backend = { name, fn };
   return prev;
 }
 
-/** Name of the GEMM backend in use ("js", "wasm-simd", ...). */
+/** Name of the GEMM backend in use ("js", "wasm-simd", "wasm-simd-threads2", ...). */
 export function gemmBackendName(): string {
   return backend.name;
 }
 
+/** Backend choices of the `PROTOLENS_GEMM` environment variable. */
+export type GemmChoice = 'auto' | 'js' | 'wasm';
+
+const CHOICES: readonly GemmChoice[] = ['auto', 'js', 'wasm'];
+
 /**
- * `C ← β·C + α·op(A)·op(B)` on row-major Float32Arrays.
+ * The backend asked for by the environment variable `PROTOLENS_GEMM` (Node; "auto" when unset
+ * or in a browser).
+ * @throws RangeError when the variable holds anything but auto, js or wasm.
+ */
+export function requestedGemmBackend(): GemmChoice {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const v = env?.PROTOLENS_GEMM?.trim().toLowerCase();
+  if (v === undefined || v === '') return 'auto';
+  if ((CHOICES as readonly string[]).includes(v)) return v as GemmChoice;
+  throw new RangeError(`PROTOLENS_GEMM: invalid value "${env?.PROTOLENS_GEMM}". Should be one of: ${CHOICES.join(', ')}`);
+}
+
+let wasmSingle: WasmGemm | undefined;
+
+/**
+ * The single-threaded WebAssembly GEMM instance, created on first use (synchronously), or
+ * undefined when WebAssembly SIMD is unavailable or the engine refuses to compile synchronously.
+ */
+export function wasmGemmInstance(): WasmGemm | undefined {
+  if (wasmSingle === undefined && wasmSimdSupported()) {
+    try {
+      wasmSingle = new WasmGemm(compileGemmModule());
+    } catch {
+      return undefined;
+    }
+  }
+  return wasmSingle;
+}
+
+function installDefault(): void {
+  const choice = requestedGemmBackend();
+  if (choice === 'js') return;
+  const w = wasmGemmInstance();
+  if (w) setGemmBackend('wasm-simd', w.gemm);
+  else if (choice === 'wasm') {
+    throw new Error(`PROTOLENS_GEMM=wasm, but ${wasmSimdSupported()
+      ? 'this engine refused to compile the module synchronously (use initWasm())'
+      : 'this engine has no WebAssembly SIMD (simd128)'}`);
+  }
+}
+
+installDefault();
+
+/**
+ * Installs the WebAssembly backend where the synchronous path at load time could not (an
+ * engine that forbids synchronous compilation). Resolves to the backend name in use: already
+ * "wasm-simd…" when loading installed it, "js" when SIMD is missing or `PROTOLENS_GEMM=js`.
+ * Never needed in Node, in workers, or in browsers that compile modules under 4 KB
+ * synchronously (all current ones); harmless to call anyway.
+ */
+export async function initWasm(): Promise<string> {
+  if (backend.name.startsWith('wasm') || requestedGemmBackend() === 'js' || !wasmSimdSupported()) {
+    return backend.name;
+  }
+  if (wasmSingle === undefined) wasmSingle = new WasmGemm(await compileGemmModuleAsync());
+  if (backend.name === 'js') setGemmBackend('wasm-simd', wasmSingle.gemm);
+  return backend.name;
+}
+
+function checkOperand(name: string, M: unknown, rows: number, cols: number, ld: number): void {
+  if (!(M instanceof Float32Array)) {
+    throw new TypeError(`gemm: ${name} must be a Float32Array, got ${M === null ? 'null' : typeof M}`);
+  }
+  if (!Number.isInteger(ld) || ld < Math.max(1, cols)) {
+    throw new RangeError(`gemm: leading dimension of ${name} must be an integer ≥ ${Math.max(1, cols)} (its stored width), got ${ld}`);
+  }
+  if (rows > 0 && cols > 0 && M.length < (rows - 1) * ld + cols) {
+    throw new RangeError(`gemm: ${name} is stored ${rows}×${cols} with leading dimension ${ld}, needing ${(rows - 1) * ld + cols} values, but has ${M.length}`);
+  }
+}
+
+/**
+ * `C ← β·C + α·op(A)·op(B)` on row-major Float32Arrays. With β = 0, C is only written
+ * (NaN or garbage in it is ignored).
  * @param transA - A is stored k×m and used transposed.
  * @param transB - B is stored n×k and used transposed.
+ * @param lda - row stride of A as stored (≥ its stored width); likewise ldb, ldc.
+ * @throws TypeError when an operand is not a Float32Array.
+ * @throws RangeError when a size is not a non-negative integer, a leading dimension is smaller
+ *   than the stored width, or an array is too short for its shape.
  * @example
  * const C = new Float32Array(4);
  * gemm(false, true, 2, 2, 2, 1, new Float32Array([1, 2, 3, 4]), 2, new Float32Array([1, 0, 0, 1]), 2, 0, C, 2);
@@ -164,5 +261,11 @@ export function gemmBackendName(): string {
 export function gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
   alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number,
   beta: number, C: Float32Array, ldc: number): void {
+  for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`gemm: ${name} must be a non-negative integer, got ${v}`);
+  }
+  checkOperand('A', A, transA ? k : m, transA ? m : k, lda);
+  checkOperand('B', B, transB ? n : k, transB ? k : n, ldb);
+  checkOperand('C', C, m, n, ldc);
   backend.fn(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }

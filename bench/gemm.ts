@@ -1,0 +1,167 @@
+/**
+ * GEMM speed at the prototype model's shapes: GFLOP/s of the portable JavaScript kernel, the
+ * WebAssembly SIMD kernel on one thread and on all threads, and numpy (OpenBLAS) on the same
+ * shapes when python3 with numpy is available.
+ *
+ *   nice -n 10 npm run bench:gemm -- [--reps 5] [--js-reps 2] [--only js,wasm,threads,numpy]
+ *
+ * Shapes (N = 10,000 samples, D = 2048 features, J = 300 prototypes, L = 100 classes):
+ *   NT  X·Pᵀ   (N×D)·(J×D)ᵀ   the distances of the prototype layer
+ *   TN  Eᵀ·X   (N×J)ᵀ·(N×D)   the prototypes' gradient
+ *   NN  Q·W    (N×J)·(J×L)    the class layer
+ *   TN  Qᵀ·G   (N×J)ᵀ·(N×L)   the class weights' gradient
+ * Each figure is 2mnk / time, from the fastest (min) and the median of `reps` timed calls after
+ * one untimed warm-up call; copies in and out of WebAssembly memory are included. Prints a
+ * Markdown table for BENCHMARKS.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { gemmJs, wasmGemmInstance, type GemmFn } from '../src/linalg/gemm.ts';
+import { gemm, gemmBackendName } from '../src/linalg/gemm.ts';
+import { enableGemmThreads, disableGemmThreads } from '../src/linalg/gemm-threads.node.ts';
+import { rng } from '../src/linalg/random.ts';
+
+const N = 10_000, D = 2048, J = 300, L = 100;
+
+interface Shape {
+  label: string;
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+}
+
+const SHAPES: Shape[] = [
+  { label: `NT X·Pᵀ ${N}×${D}·(${J}×${D})ᵀ`, transA: false, transB: true, m: N, n: J, k: D },
+  { label: `TN Eᵀ·X (${N}×${J})ᵀ·${N}×${D}`, transA: true, transB: false, m: J, n: D, k: N },
+  { label: `NN Q·W ${N}×${J}·${J}×${L}`, transA: false, transB: false, m: N, n: L, k: J },
+  { label: `TN Qᵀ·G (${N}×${J})ᵀ·${N}×${L}`, transA: true, transB: false, m: J, n: L, k: N },
+];
+
+interface Timing { min: number; median: number }
+
+const { values } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '5' },
+    'js-reps': { type: 'string', default: '2' },
+    only: { type: 'string', default: 'js,wasm,threads,numpy' },
+  },
+});
+const reps = Number(values.reps), jsReps = Number(values['js-reps']);
+const only = new Set(values.only.split(','));
+
+function randomArray(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r.next() - 0.5;
+  return a;
+}
+
+// One set of operands per shape, stored as the product reads them.
+const operands = SHAPES.map((s, i) => ({
+  A: randomArray(s.m * s.k, 2 * i + 1),
+  B: randomArray(s.k * s.n, 2 * i + 2),
+  C: new Float32Array(s.m * s.n),
+}));
+
+function time(fn: GemmFn, s: Shape, i: number, n: number): Timing {
+  const { A, B, C } = operands[i];
+  const call = () => fn(s.transA, s.transB, s.m, s.n, s.k, 1, A, s.transA ? s.m : s.k, B, s.transB ? s.k : s.n, 0, C, s.n);
+  call();
+  const ts: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const t0 = performance.now();
+    call();
+    ts.push((performance.now() - t0) / 1000);
+  }
+  ts.sort((a, b) => a - b);
+  return { min: ts[0], median: ts[(ts.length - 1) >> 1] };
+}
+
+const NUMPY_SCRIPT = `
+import json, sys, time
+import numpy as np
+shapes, reps = json.loads(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+out = []
+for ta, tb, m, n, k in shapes:
+    A = (rng.random((k, m) if ta else (m, k), dtype=np.float32) - 0.5)
+    B = (rng.random((n, k) if tb else (k, n), dtype=np.float32) - 0.5)
+    a = A.T if ta else A
+    b = B.T if tb else B
+    c = np.empty((m, n), dtype=np.float32)
+    np.matmul(a, b, out=c)
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter(); np.matmul(a, b, out=c); ts.append(time.perf_counter() - t0)
+    ts.sort()
+    out.append({"min": ts[0], "median": ts[(len(ts) - 1) // 2]})
+cfg = {}
+try:
+    from numpy._core._multiarray_umath import __cpu_features__ as f
+    cfg["avx512f"] = bool(f.get("AVX512F"))
+except Exception:
+    pass
+print(json.dumps({"numpy": np.__version__, "timings": out, **cfg}))
+`;
+
+function numpyTimings(): { version: string; timings: Timing[] } | string {
+  const shapes = SHAPES.map((s) => [s.transA, s.transB, s.m, s.n, s.k]);
+  const env = { ...process.env };
+  // These slow a current numpy down (see the machine notes); unset for this command only.
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  try {
+    const out = execFileSync('python3', ['-c', NUMPY_SCRIPT, JSON.stringify(shapes), String(reps)], {
+      env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const r = JSON.parse(out) as { numpy: string; timings: Timing[] };
+    return { version: r.numpy, timings: r.timings };
+  } catch (err) {
+    return `numpy not run: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
+
+const gflops = (s: Shape, t: number) => (2 * s.m * s.n * s.k) / t / 1e9;
+const cell = (s: Shape, t: Timing | undefined) =>
+  t ? `${gflops(s, t.min).toFixed(1)} / ${gflops(s, t.median).toFixed(1)}` : '–';
+
+const results = new Map<string, Timing[]>();
+const notes: string[] = [];
+
+if (only.has('js')) results.set('JS (gemmJs)', SHAPES.map((s, i) => time(gemmJs, s, i, jsReps)));
+if (only.has('wasm')) {
+  const w = wasmGemmInstance();
+  if (w) results.set('wasm SIMD, 1 thread', SHAPES.map((s, i) => time(w.gemm, s, i, reps)));
+  else notes.push('wasm: WebAssembly SIMD unavailable');
+}
+if (only.has('threads')) {
+  const name = enableGemmThreads();
+  results.set(`wasm SIMD, ${name.replace('wasm-simd-', '')}`, SHAPES.map((s, i) => time(gemm, s, i, reps)));
+  notes.push(`threads backend: ${gemmBackendName()}`);
+  await disableGemmThreads();
+}
+let numpyVersion = '';
+if (only.has('numpy')) {
+  const r = numpyTimings();
+  if (typeof r === 'string') notes.push(r);
+  else {
+    numpyVersion = r.version;
+    results.set(`numpy ${r.version} (OpenBLAS, all cores)`, r.timings);
+  }
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+console.log(`GEMM GFLOP/s, min-time / median-time of ${reps} calls (JS: ${jsReps}); float32, row-major`);
+console.log(`machine: ${cpus().length} cores, ${cpu}; node ${process.version}; load average before ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log('');
+console.log(`| kernel | ${SHAPES.map((s) => s.label).join(' | ')} | NT+TN (one loss+gradient), s |`);
+console.log(`|---|${SHAPES.map(() => '---').join('|')}|---|`);
+for (const [name, ts] of results) {
+  const both = ts[0] && ts[1] ? `${(ts[0].min + ts[1].min).toFixed(3)} / ${(ts[0].median + ts[1].median).toFixed(3)}` : '–';
+  console.log(`| ${name} | ${SHAPES.map((s, i) => cell(s, ts[i])).join(' | ')} | ${both} |`);
+}
+for (const n of notes) console.log(`\n${n}`);
+if (numpyVersion) console.log(`\nnumpy ran with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.`);

@@ -1,0 +1,194 @@
+/**
+ * Node adapter: runs the WebAssembly GEMM on several threads (worker_threads + a shared
+ * WebAssembly.Memory). Node-only; browsers keep the single-threaded backend.
+ *
+ * The calling thread copies the operands into the shared memory once, then it and the workers
+ * take shares of C (row ranges, or column ranges when C is wider than tall) from a shared
+ * ticket counter until none is left; the caller blocks (Atomics.wait) until every share is
+ * done and copies C back. {@link gemm} therefore stays synchronous. Shares are claimed
+ * dynamically, so a thread slowed down by other processes on the machine simply takes fewer.
+ * Small products (< {@link PARALLEL_MIN_FLOPS}) run on the calling thread alone.
+ *
+ * Workers are unref'd: they never keep the process alive, and sleep (no CPU) between calls.
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { gemmBackendName, requestedGemmBackend, setGemmBackend, type GemmBackend } from './gemm.ts';
+import { JOB, WasmGemm, gemmMtWasmBytes, wasmSimdSupported, type WasmCompute } from './wasm/backend.ts';
+
+/** Products below this many flops (2mnk) are not split. */
+export const PARALLEL_MIN_FLOPS = 1 << 23;
+
+/** Slots of the control array shared with the workers. */
+const SEQ = 0, TICKET = 1, DONE = 2, ERROR = 3, STOP = 4, NCHUNKS = 5, WORKER_SHARES = 6;
+
+// CommonJS source of each worker: waits for a new job (SEQ changes), then claims shares with
+// compare-and-swap on TICKET = (job tag << 16 | next share) and computes them in wasm.
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control, jobPtr, work } = workerData;
+const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const c = new Int32Array(control);
+let seen = 0; // a job posted before this worker started is still joined
+
+for (;;) {
+  Atomics.wait(c, ${SEQ}, seen);
+  seen = Atomics.load(c, ${SEQ});
+  if (Atomics.load(c, ${STOP}) !== 0) break;
+  const tag = seen & 0xffff;
+  for (;;) {
+    const t = Atomics.load(c, ${TICKET});
+    const n = Atomics.load(c, ${NCHUNKS});
+    if ((t >>> 16) !== tag || (t & 0xffff) >= n) break;
+    if (Atomics.compareExchange(c, ${TICKET}, t, t + 1) !== t) continue;
+    try { ex.gemm_chunk(jobPtr, t & 0xffff, work); } catch { Atomics.store(c, ${ERROR}, 1); }
+    Atomics.add(c, ${WORKER_SHARES}, 1);
+    if (Atomics.add(c, ${DONE}, 1) + 1 === n) Atomics.notify(c, ${DONE});
+  }
+}
+`;
+
+interface ThreadPool {
+  wasm: WasmGemm;
+  workers: Worker[];
+  control: Int32Array;
+  previous: GemmBackend;
+  name: string;
+}
+
+let pool: ThreadPool | undefined;
+
+/** Options for {@link enableGemmThreads}. */
+export interface GemmThreadsOptions {
+  /**
+   * Threads in all, the calling one included (default: `PROTOLENS_GEMM_THREADS`, else the
+   * number of cores, at most 4). 1 installs the single-threaded wasm kernel.
+   */
+  threads?: number;
+  /**
+   * Whether the calling thread computes shares too (default true). False leaves all shares to
+   * the workers while the caller waits: slower, for tests of the workers' path.
+   */
+  callerComputes?: boolean;
+}
+
+function defaultThreads(): number {
+  const env = process.env.PROTOLENS_GEMM_THREADS;
+  if (env !== undefined && env !== '') {
+    const t = Number(env);
+    if (!Number.isInteger(t) || t < 1) {
+      throw new RangeError(`PROTOLENS_GEMM_THREADS: expected a positive integer, got "${env}"`);
+    }
+    return t;
+  }
+  return Math.min(4, availableParallelism());
+}
+
+/**
+ * Installs the multi-threaded WebAssembly GEMM as the backend of `gemm()` and returns its name
+ * ("wasm-simd-threads2" on two cores). Does nothing (and returns the current name) when
+ * `PROTOLENS_GEMM=js`, when WebAssembly SIMD is missing, or when already enabled.
+ * @throws RangeError when `threads` is not a positive integer.
+ * @example
+ * enableGemmThreads(); // 'wasm-simd-threads2'
+ */
+export function enableGemmThreads(options: GemmThreadsOptions = {}): string {
+  const threads = options.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`enableGemmThreads: threads must be a positive integer, got ${threads}`);
+  }
+  if (pool) return pool.name;
+  if (requestedGemmBackend() === 'js' || !wasmSimdSupported()) return gemmBackendName();
+
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+  const module = new WebAssembly.Module(gemmMtWasmBytes());
+  const wasm = new WasmGemm(module, { memory, workspaces: threads });
+  const control = new Int32Array(new SharedArrayBuffer(8 * 4));
+  const workers: Worker[] = [];
+  for (let t = 1; t < threads; t++) {
+    const w = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { module, memory, control: control.buffer, jobPtr: wasm.jobPtr, work: wasm.workPtr + t * wasm.workBytes },
+    });
+    w.unref();
+    workers.push(w);
+  }
+  const name = threads > 1 ? `wasm-simd-threads${threads}` : 'wasm-simd';
+  wasm.compute = parallelCompute(wasm, control, threads, options.callerComputes ?? true);
+  const previous = setGemmBackend(name, wasm.gemm);
+  pool = { wasm, workers, control, previous, name };
+  return name;
+}
+
+/** Shares of C computed by worker threads since {@link enableGemmThreads} (0 when not enabled). */
+export function gemmWorkerShares(): number {
+  return pool ? Atomics.load(pool.control, WORKER_SHARES) : 0;
+}
+
+/**
+ * Stops the worker threads and puts back the backend that was installed before
+ * {@link enableGemmThreads}. Resolves when the workers have exited.
+ */
+export async function disableGemmThreads(): Promise<void> {
+  const p = pool;
+  if (!p) return;
+  pool = undefined;
+  Atomics.store(p.control, STOP, 1);
+  Atomics.add(p.control, SEQ, 1);
+  Atomics.notify(p.control, SEQ);
+  setGemmBackend(p.previous.name, p.previous.fn);
+  await Promise.all(p.workers.map((w) => w.terminate()));
+}
+
+function parallelCompute(wasm: WasmGemm, control: Int32Array, threads: number, callerComputes: boolean): WasmCompute {
+  const ex = wasm.exports, work = wasm.workPtr, jobPtr = wasm.jobPtr;
+  let seq = 0;
+  return (tA, tB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) => {
+    const splitCols = n > m;
+    const span = splitCols ? n : m;
+    // Two shares per thread balance a slowed thread without much re-packing; each share
+    // re-packs the operand it does not split (B for row shares, A for column shares).
+    let nchunks = Math.min(2 * threads, Math.floor(span / 64));
+    if (threads < 2 || nchunks < 2 || 2 * m * n * k < PARALLEL_MIN_FLOPS) {
+      ex.gemm(tA ? 1 : 0, tB ? 1 : 0, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, work);
+      return;
+    }
+    const chunk = Math.ceil(span / nchunks / 8) * 8;
+    nchunks = Math.ceil(span / chunk);
+
+    const i32 = new Int32Array(wasm.memory.buffer, jobPtr, 16);
+    const f32 = new Float32Array(wasm.memory.buffer, jobPtr, 16);
+    i32[JOB.transA] = tA ? 1 : 0; i32[JOB.transB] = tB ? 1 : 0;
+    i32[JOB.m] = m; i32[JOB.n] = n; i32[JOB.k] = k; f32[JOB.alpha] = alpha;
+    i32[JOB.A] = A; i32[JOB.lda] = lda; i32[JOB.B] = B; i32[JOB.ldb] = ldb;
+    f32[JOB.beta] = beta; i32[JOB.C] = C; i32[JOB.ldc] = ldc;
+    i32[JOB.splitCols] = splitCols ? 1 : 0; i32[JOB.chunk] = chunk;
+
+    seq = (seq + 1) | 0;
+    const tag = seq & 0xffff;
+    Atomics.store(control, DONE, 0);
+    Atomics.store(control, ERROR, 0);
+    Atomics.store(control, NCHUNKS, nchunks);
+    Atomics.store(control, TICKET, tag << 16);
+    Atomics.store(control, SEQ, seq);
+    Atomics.notify(control, SEQ);
+
+    let failure: unknown;
+    while (callerComputes) {
+      const t = Atomics.load(control, TICKET);
+      if ((t & 0xffff) >= nchunks) break;
+      if (Atomics.compareExchange(control, TICKET, t, t + 1) !== t) continue;
+      try {
+        ex.gemm_chunk(jobPtr, t & 0xffff, work);
+      } catch (err) {
+        failure ??= err;
+      }
+      Atomics.add(control, DONE, 1);
+    }
+    for (let d = Atomics.load(control, DONE); d < nchunks; d = Atomics.load(control, DONE)) {
+      Atomics.wait(control, DONE, d);
+    }
+    if (failure !== undefined) throw failure;
+    if (Atomics.load(control, ERROR) !== 0) throw new Error('gemm: a worker thread failed in the WebAssembly kernel');
+  };
+}

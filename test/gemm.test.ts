@@ -1,0 +1,230 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  gemm, gemmBackendName, gemmJs, initWasm, requestedGemmBackend, setGemmBackend, type GemmFn,
+} from '../src/linalg/gemm.ts';
+import { enableGemmThreads, disableGemmThreads, gemmWorkerShares, PARALLEL_MIN_FLOPS } from '../src/linalg/gemm-threads.node.ts';
+import { WasmGemm, compileGemmModule, tileSizes, wasmSimdSupported } from '../src/linalg/wasm/backend.ts';
+import { GEMM_C_SHA256 } from '../src/linalg/wasm/gemm-wasm.ts';
+import { rng } from '../src/linalg/random.ts';
+import { repoRoot } from './helpers/data.ts';
+
+const simd = wasmSimdSupported();
+
+interface Case {
+  transA: boolean; transB: boolean; m: number; n: number; k: number;
+  alpha: number; beta: number;
+  /** Extra columns of padding in each stored row (leading dimension = width + pad). */
+  pad: number;
+}
+
+/** What the padding of C holds (and must still hold after the product). */
+const PAD_C = -7777;
+
+/**
+ * Stored operands with NaN in the padding of A and B (a kernel that reads outside the window
+ * fails), a sentinel in C's (a kernel that writes there fails) and,
+ * when β = 0, NaN in C (which must be ignored). Returns the float64 reference and, per entry,
+ * the scale Σ|α a b| + |β c| that float32 rounding errors are relative to.
+ */
+function setup(c: Case, seed: number) {
+  const r = rng(seed);
+  const [ar, ac] = c.transA ? [c.k, c.m] : [c.m, c.k];
+  const [br, bc] = c.transB ? [c.n, c.k] : [c.k, c.n];
+  const lda = ac + c.pad, ldb = bc + c.pad, ldc = c.n + c.pad;
+  const fill = (rows: number, cols: number, ld: number, val: () => number, padValue = NaN) => {
+    const a = new Float32Array(Math.max(0, (rows - 1) * ld + cols) + c.pad).fill(padValue);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) a[i * ld + j] = val();
+    return a;
+  };
+  const A = fill(ar, ac, lda, () => r.next() * 2 - 1);
+  const B = fill(br, bc, ldb, () => r.next() * 2 - 1);
+  const C = fill(c.m, c.n, ldc, () => (c.beta === 0 ? NaN : r.next() * 2 - 1), PAD_C);
+  const ref = new Float64Array(c.m * c.n), scale = new Float64Array(c.m * c.n);
+  for (let i = 0; i < c.m; i++) {
+    for (let j = 0; j < c.n; j++) {
+      let s = 0, sa = 0;
+      for (let p = 0; p < c.k; p++) {
+        const a = c.transA ? A[p * lda + i] : A[i * lda + p];
+        const b = c.transB ? B[j * ldb + p] : B[p * ldb + j];
+        s += a * b;
+        sa += Math.abs(a * b);
+      }
+      const c0 = c.beta === 0 ? 0 : C[i * ldc + j];
+      ref[i * c.n + j] = c.alpha * s + c.beta * c0;
+      scale[i * c.n + j] = Math.abs(c.alpha) * sa + Math.abs(c.beta * c0);
+    }
+  }
+  return { A, B, C, lda, ldb, ldc, ref, scale };
+}
+
+function check(fn: GemmFn, c: Case, seed = 1): void {
+  const { A, B, C, lda, ldb, ldc, ref, scale } = setup(c, seed);
+  fn(c.transA, c.transB, c.m, c.n, c.k, c.alpha, A, lda, B, ldb, c.beta, C, ldc);
+  const what = `${c.transA ? 'T' : 'N'}${c.transB ? 'T' : 'N'} m=${c.m} n=${c.n} k=${c.k} α=${c.alpha} β=${c.beta} pad=${c.pad}`;
+  for (let i = 0; i < c.m; i++) {
+    for (let j = 0; j < c.n; j++) {
+      const got = C[i * ldc + j], want = ref[i * c.n + j];
+      const tol = 1e-5 * scale[i * c.n + j] + 1e-30;
+      if (!(Math.abs(got - want) <= tol)) assert.fail(`${what}: C[${i},${j}] = ${got}, expected ${want} ± ${tol}`);
+    }
+    // Padding between rows of C is left untouched.
+    for (let j = c.n; j < ldc && i * ldc + j < C.length; j++) {
+      assert.equal(C[i * ldc + j], PAD_C, `${what}: padding C[${i},${j}] was written`);
+    }
+  }
+}
+
+const SIZES: Array<[number, number, number]> = [
+  [1, 1, 1], [1, 5, 3], [3, 1, 5], [5, 3, 1], [3, 17, 5], [17, 63, 5], [63, 17, 129], [129, 65, 63],
+  [1, 129, 300], [129, 1, 17], [65, 63, 257],
+];
+const FLAGS: Array<[boolean, boolean]> = [[false, false], [false, true], [true, false], [true, true]];
+const SCALARS: Array<[number, number]> = [[1, 0], [-2, 0], [0.5, 1], [1, -0.5]];
+
+function cases(pads: number[]): Case[] {
+  const out: Case[] = [];
+  let t = 0;
+  for (const [m, n, k] of SIZES) {
+    for (const [transA, transB] of FLAGS) {
+      for (const pad of pads) {
+        const [alpha, beta] = SCALARS[t++ % SCALARS.length];
+        out.push({ transA, transB, m, n, k, alpha, beta, pad });
+      }
+    }
+  }
+  return out;
+}
+
+const backends: Array<[string, () => GemmFn]> = [['js', () => gemmJs]];
+if (simd) backends.push(['wasm', () => new WasmGemm(compileGemmModule()).gemm]);
+
+for (const [name, make] of backends) {
+  test(`${name}: NN, NT, TN, TT at odd sizes, compact and with leading dimensions past the width`, () => {
+    const fn = make();
+    for (const c of cases([0, 3])) check(fn, c);
+  });
+
+  test(`${name}: every α/β pair on every layout`, () => {
+    const fn = make();
+    for (const [transA, transB] of FLAGS) {
+      for (const [alpha, beta] of SCALARS) check(fn, { transA, transB, m: 17, n: 13, k: 9, alpha, beta, pad: 2 });
+    }
+  });
+
+  test(`${name}: α = 0 or k = 0 scales C by β, β = 0 writes zeros over NaN`, () => {
+    const fn = make();
+    const C = new Float32Array([1, 2, NaN, 4, 5, 6]);
+    fn(false, false, 2, 2, 0, 1, new Float32Array(0), 1, new Float32Array(0), 2, 0.5, C, 3);
+    assert.deepEqual(Array.from(C), [0.5, 1, NaN, 2, 2.5, 6]);
+    const D = new Float32Array([NaN, NaN, NaN, NaN]);
+    fn(false, false, 2, 2, 2, 0, new Float32Array(4), 2, new Float32Array(4), 2, 0, D, 2);
+    assert.deepEqual(Array.from(D), [0, 0, 0, 0]);
+  });
+
+  test(`${name}: a hand-computed product`, () => {
+    const fn = make();
+    // [1 2; 3 4] · [5 6; 7 8]ᵀ = [17 23; 39 53]; then 2·that − 1·[1 1; 1 1].
+    const C = new Float32Array([1, 1, 1, 1]);
+    fn(false, true, 2, 2, 2, 2, new Float32Array([1, 2, 3, 4]), 2, new Float32Array([5, 6, 7, 8]), 2, -1, C, 2);
+    assert.deepEqual(Array.from(C), [33, 45, 77, 105]);
+  });
+}
+
+test('wasm: products larger than the memory budget are computed tile by tile', { skip: !simd && 'no WebAssembly SIMD' }, () => {
+  const w = new WasmGemm(compileGemmModule());
+  w.maxBytes = 64 * 1024; // forces splits of m, n and k at these sizes
+  for (const [transA, transB] of FLAGS) {
+    check(w.gemm, { transA, transB, m: 150, n: 130, k: 300, alpha: 1.5, beta: 0.5, pad: 1 });
+    check(w.gemm, { transA, transB, m: 150, n: 130, k: 300, alpha: 1, beta: 0, pad: 0 });
+  }
+});
+
+test('tileSizes keeps the three windows within the budget and leaves small products whole', () => {
+  assert.deepEqual(tileSizes(10, 20, 30, 1 << 20), [10, 20, 30]);
+  const [mb, nb, kb] = tileSizes(10_000, 2048, 300, 16 << 20);
+  assert.ok(4 * (mb * kb + kb * nb + mb * nb) <= 16 << 20, `${mb}×${nb}×${kb}`);
+  assert.ok(mb % 64 === 0 && mb < 10_000 && kb === 300 && nb === 2048);
+});
+
+test('the wasm backend is the one in use when WebAssembly SIMD is available', () => {
+  const expected = !simd || requestedGemmBackend() === 'js' ? 'js' : 'wasm-simd';
+  assert.equal(gemmBackendName(), expected);
+});
+
+test('initWasm resolves to the backend in use', async () => {
+  assert.equal(await initWasm(), gemmBackendName());
+});
+
+test('PROTOLENS_GEMM=js forces the JavaScript kernel; an unknown value is refused with the choices', () => {
+  const script = "import('./src/linalg/gemm.ts').then((g) => console.log(g.gemmBackendName()))";
+  const run = (value: string) => execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: repoRoot, env: { ...process.env, PROTOLENS_GEMM: value }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
+  assert.equal(run('js'), 'js');
+  if (simd) assert.equal(run('wasm'), 'wasm-simd');
+  assert.throws(() => run('blas'), /PROTOLENS_GEMM: invalid value "blas". Should be one of: auto, js, wasm/);
+});
+
+test('gemm() checks its arguments and names what is wrong', () => {
+  const a = new Float32Array(6);
+  assert.throws(() => gemm(false, false, 2, 3, -1, 1, a, 3, a, 3, 0, a, 3), /k must be a non-negative integer, got -1/);
+  assert.throws(() => gemm(false, false, 2, 3, 3, 1, a, 3, a, 3, 0, a, 3), /B is stored 3×3 with leading dimension 3, needing 9 values, but has 6/);
+  assert.throws(() => gemm(true, false, 2, 2, 3, 1, a, 1, a, 2, 0, a, 2), /leading dimension of A must be an integer ≥ 2/);
+  assert.throws(() => gemm(false, false, 1, 1, 1, 1, [1] as unknown as Float32Array, 1, a, 1, 0, a, 1), TypeError);
+  const C = new Float32Array(4);
+  gemm(false, false, 2, 2, 1, 1, new Float32Array([1, 2]), 1, new Float32Array([3, 4]), 2, 0, C, 2);
+  assert.deepEqual(Array.from(C), [3, 4, 6, 8]);
+});
+
+test('the embedded WebAssembly was built from the current gemm.c (run npm run build:wasm)', () => {
+  const src = readFileSync(join(repoRoot, 'src/linalg/wasm/gemm.c'));
+  assert.equal(createHash('sha256').update(src).digest('hex'), GEMM_C_SHA256);
+});
+
+test('threads: the product is shared between two threads (rows or columns) and stays exact', { skip: !simd && 'no WebAssembly SIMD' }, async () => {
+  const prev = gemmBackendName();
+  after(() => disableGemmThreads());
+  if (requestedGemmBackend() === 'js') {
+    assert.equal(enableGemmThreads({ threads: 2 }), 'js');
+    return;
+  }
+  assert.throws(() => enableGemmThreads({ threads: 0 }), /threads must be a positive integer, got 0/);
+  assert.equal(enableGemmThreads({ threads: 2 }), 'wasm-simd-threads2');
+  assert.equal(gemmBackendName(), 'wasm-simd-threads2');
+  const big = (m: number, n: number, k: number) => 2 * m * n * k >= PARALLEL_MIN_FLOPS;
+  assert.ok(big(300, 129, 200) && big(129, 300, 200));
+  for (const [transA, transB] of FLAGS) {
+    check(gemm, { transA, transB, m: 300, n: 129, k: 200, alpha: 1, beta: 0, pad: 1 }, 3); // rows split
+    check(gemm, { transA, transB, m: 129, n: 300, k: 200, alpha: -1, beta: 0.5, pad: 0 }, 4); // columns split
+    check(gemm, { transA, transB, m: 17, n: 5, k: 63, alpha: 1, beta: 1, pad: 2 }, 5); // too small to split
+  }
+  // Many calls in a row: every job is finished before the next is posted.
+  for (let t = 0; t < 20; t++) check(gemm, { transA: false, transB: true, m: 260, n: 70, k: 240, alpha: 1, beta: 0, pad: 0 }, 10 + t);
+  await disableGemmThreads();
+  assert.equal(gemmBackendName(), prev);
+});
+
+test('threads: worker threads alone compute every share correctly', { skip: !simd && 'no WebAssembly SIMD' }, async () => {
+  if (requestedGemmBackend() === 'js') return;
+  after(() => disableGemmThreads());
+  enableGemmThreads({ threads: 3, callerComputes: false });
+  for (const [transA, transB] of FLAGS) {
+    check(gemm, { transA, transB, m: 300, n: 129, k: 200, alpha: 1, beta: 0.5, pad: 1 }, 6);
+    check(gemm, { transA, transB, m: 129, n: 300, k: 200, alpha: 2, beta: 0, pad: 0 }, 7);
+  }
+  assert.ok(gemmWorkerShares() >= 8 * 2, `workers computed ${gemmWorkerShares()} shares`);
+  await disableGemmThreads();
+  assert.equal(gemmWorkerShares(), 0);
+});
+
+test('setGemmBackend returns the previous backend so it can be restored', () => {
+  const prev = setGemmBackend('js', gemmJs);
+  assert.equal(gemmBackendName(), 'js');
+  setGemmBackend(prev.name, prev.fn);
+  assert.equal(gemmBackendName(), prev.name);
+});
