@@ -8,9 +8,12 @@ import { CLIError } from './errors.ts';
 import { VERSION } from '../version.ts';
 import * as demo from './commands/demo.ts';
 import * as extract from './commands/extract.ts';
+import * as fit from './commands/fit.ts';
+import * as predict from './commands/predict.ts';
+import * as explain from './commands/explain.ts';
 import * as serve from './commands/serve.ts';
 
-const commands: Array<{ register(program: Command): void }> = [demo, extract, serve];
+const commands: Array<{ register(program: Command): void }> = [demo, extract, fit, predict, explain, serve];
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {

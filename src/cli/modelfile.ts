@@ -1,0 +1,85 @@
+/**
+ * Model and feature files as the CLI commands `fit`, `predict` and `explain` use them: read with
+ * messages that name the file, checked against each other, written atomically.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { loadModel } from '../model/io.ts';
+import type { Classifier, Label } from '../model/types.ts';
+import { PrototypeClassifier } from '../model/prototype.ts';
+import { readFeatures, type FeatureSet } from '../data/features.node.ts';
+import { writeFileAtomicSync } from '../data/atomic.node.ts';
+import { CLIError } from './errors.ts';
+
+/** Reads a saved model. @throws CLIError naming the file when it is missing or not a protolens model. */
+export function readModelFile(path: string): Classifier {
+  if (!existsSync(path)) throw new CLIError(`${path}: model file not found`);
+  try {
+    return loadModel(readFileSync(path, 'utf8'));
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) throw new CLIError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Reads a saved model that must be a PrototypeClassifier (the model interpretation is about). */
+export function readPrototypeModel(path: string): PrototypeClassifier {
+  const m = readModelFile(path);
+  if (!(m instanceof PrototypeClassifier)) {
+    throw new CLIError(`${path}: this is a ${m.kind}; interpretation needs a PrototypeClassifier (fit one with "protolens fit")`);
+  }
+  return m;
+}
+
+/** Writes a model as JSON, atomically. */
+export function writeModelFile(path: string, model: Classifier): void {
+  writeFileAtomicSync(path, JSON.stringify(model.toJSON()) + '\n');
+}
+
+/** Reads a feature file. @throws CLIError with the reader's message (which names the file). */
+export function readFeatureFile(path: string): FeatureSet {
+  try {
+    return readFeatures(path);
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) throw new CLIError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Checks a feature file against a model: same dimension, and (when `labels` is 'required') labels
+ * present and all known to the model.
+ * @returns the labels unknown to the model (empty when all are known or there are none).
+ * @throws CLIError naming both files and what differs.
+ */
+export function checkFeaturesForModel(fs: FeatureSet, model: Classifier, files: { features: string; model: string },
+  labels: 'required' | 'optional'): Label[] {
+  if (fs.X.cols !== model.nFeatures_) {
+    throw new CLIError(`${files.features}: features have ${fs.X.cols} dimensions but the model ${files.model} was fitted on ${model.nFeatures_}; ` +
+      'use features made by the same backbone and layer as the training features');
+  }
+  if (fs.labels.length === 0) {
+    if (labels === 'required') throw new CLIError(`${files.features}: the file has no labels; the report compares prototypes with the true classes, so it needs labelled features`);
+    return [];
+  }
+  const known = new Set(model.classes_.map((c) => String(c)));
+  const unknown: Label[] = [];
+  const firstAt = new Map<string, number>();
+  fs.labels.forEach((l, i) => {
+    if (!known.has(String(l)) && !firstAt.has(String(l))) { firstAt.set(String(l), i); unknown.push(l); }
+  });
+  if (unknown.length && labels === 'required') {
+    const shown = unknown.slice(0, 5).map((l) => `${JSON.stringify(l)} (row ${firstAt.get(String(l))})`).join(', ');
+    throw new CLIError(`${files.features}: ${unknown.length} label(s) unknown to the model ${files.model}: ${shown}${unknown.length > 5 ? ', …' : ''}. ` +
+      `The model knows ${model.classes_.length} classes: ${model.classes_.slice(0, 5).map((c) => JSON.stringify(c)).join(', ')}${model.classes_.length > 5 ? ', …' : ''}`);
+  }
+  return unknown;
+}
+
+/**
+ * The file's labels in the model's label type: a feature file may store numeric class names as
+ * strings (CSV), while the model kept numbers, or the reverse.
+ */
+export function alignLabels(labels: readonly Label[], model: Classifier): Label[] {
+  const byText = new Map(model.classes_.map((c) => [String(c), c]));
+  return labels.map((l) => byText.get(String(l)) ?? l);
+}

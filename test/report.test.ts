@@ -1,0 +1,164 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../src/cli/main.ts';
+import { analyzeModel } from '../src/interpret/analyze.ts';
+import type { ModelAnalysis } from '../src/interpret/types.ts';
+import { PrototypeClassifier } from '../src/model/prototype.ts';
+import { twistedClasses } from '../src/data/synthetic.ts';
+import { writeFeatures } from '../src/data/features.node.ts';
+import { figure1Spec } from '../src/viz/specs.ts';
+import { countMarks, renderSvg } from '../src/viz/render.ts';
+import { escapeHtml, renderFigures, renderReport } from '../src/viz/report.ts';
+import { writeDirAtomic, writeReport } from '../src/viz/report.node.ts';
+
+async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [], err: string[] = [];
+  const wo = process.stdout.write.bind(process.stdout), we = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'protolens', ...args]);
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    process.stdout.write = wo;
+    process.stderr.write = we;
+  }
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'protolens-report-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+const data = twistedClasses({ seed: 4, nClasses: 5, dim: 16 });
+const model = new PrototypeClassifier({ seed: 4, maxIter: 30, nPrototypes: 11 }).fit(data.X, data.y);
+const analysis = analyzeModel(model, data.X, data.y);
+
+test('Figure 1 has exactly one diamond per prototype and one ring per misclassified sample', async () => {
+  const svg = await renderSvg(figure1Spec(analysis));
+  assert.equal(countMarks(svg, 'prototype '), 11);
+  assert.equal(countMarks(svg, 'misclassified sample '), analysis.samples.misclassified.length);
+  // The diamonds are diamonds, and the explained variance is printed on the figure (axis titles).
+  const pc1 = (100 * analysis.projection.explainedRatio[0]).toFixed(1);
+  assert.ok(svg.includes(`PC1 (${pc1}% of the variance)`), 'PC1 title with its explained variance');
+  // A misclassified sample is ringed: force one by relabelling and check the count follows.
+  const a2: ModelAnalysis = JSON.parse(JSON.stringify(analysis));
+  a2.samples.misclassified = [0, 1, 2];
+  assert.equal(countMarks(await renderSvg(figure1Spec(a2)), 'misclassified sample '), 3);
+});
+
+test('the HTML report is self-contained, names model, data, seed and version, and lists every finding with its rule', async () => {
+  const figs = await renderFigures(analysis);
+  const html = renderReport(analysis, { modelFile: 'm.json', dataFile: 'f.npy', command: 'protolens explain m.json' }, figs);
+  assert.equal(countMarks(html, 'prototype '), 11);
+  assert.doesNotMatch(html, /<script|<link|https?:\/\/(?!www\.w3\.org)/, 'no scripts, stylesheets or network addresses');
+  for (const s of ['m.json', 'f.npy', 'protolens 0.1.0', 'model seed 4']) assert.ok(html.includes(s), s);
+  for (const f of analysis.findings) assert.ok(html.includes(escapeHtml(f.message)), f.message);
+  for (const r of Object.values(analysis.rules)) assert.ok(html.includes(escapeHtml(r)));
+  // Pure: same inputs, same bytes.
+  assert.equal(renderReport(analysis, { modelFile: 'm.json', dataFile: 'f.npy', command: 'protolens explain m.json' }, figs), html);
+  // Labels are escaped.
+  assert.equal(escapeHtml('<b a="1">&\''), '&lt;b a=&quot;1&quot;&gt;&amp;&#39;');
+});
+
+test('writeReport writes HTML, SVG, PNG and JSON; a failed render leaves the earlier report intact', async () => {
+  const dir = join(tmp, 'report');
+  const w = await writeReport(dir, analysis, { modelFile: 'm.json' });
+  assert.deepEqual(w.files, ['analysis.json', 'figure1.png', 'figure1.svg', 'figure1.vl.json', 'report.html', 'weights.png', 'weights.svg', 'weights.vl.json']);
+  const png = readFileSync(join(dir, 'figure1.png'));
+  assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+  const before = readFileSync(join(dir, 'report.html'), 'utf8');
+  // A broken analysis makes rendering throw after the figures started: nothing must change.
+  const broken = { ...analysis, prototypes: undefined } as unknown as ModelAnalysis;
+  await assert.rejects(writeReport(dir, broken, { modelFile: 'other.json' }));
+  assert.equal(readFileSync(join(dir, 'report.html'), 'utf8'), before);
+  // A failure while writing files (an invalid name) also leaves it intact and cleans up.
+  assert.throws(() => writeDirAtomic(dir, { 'report.html': 'new', 'bad/name': 'x' }), /plain file name/);
+  assert.equal(readFileSync(join(dir, 'report.html'), 'utf8'), before);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('.')), [], 'no temporary directories left');
+  // A successful rewrite replaces the whole directory.
+  writeDirAtomic(dir, { 'only.txt': 'x' });
+  assert.deepEqual(readdirSync(dir), ['only.txt']);
+});
+
+test('CLI: fit → predict --explain → explain on a feature file; mismatched files fail with clear messages', async () => {
+  const feats = join(tmp, 'train.npy');
+  writeFeatures(feats, { X: data.X, labels: data.y });
+  const modelPath = join(tmp, 'model.json');
+  let r = await runCli(['fit', feats, '--out', modelPath, '--prototypes', '11', '--seed', '4', '--max-iter', '30', '--no-progress']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /Fitted 11 prototypes on \d+ samples × 16 features, 6 classes/);
+  // The saved model predicts like the in-memory one.
+  r = await runCli(['predict', modelPath, '--features', feats, '--json']);
+  assert.equal(r.code, 0, r.err);
+  const pj = JSON.parse(r.out);
+  assert.deepEqual(pj.predictions.map((p: { label: string }) => p.label), model.predict(data.X));
+  r = await runCli(['predict', modelPath, '--features', feats, '--explain', '--top', '2']);
+  assert.equal(r.code, 0, r.err);
+  const first = model.explain(Array.from(data.X.data.subarray(0, 16)), 2);
+  assert.ok(r.out.startsWith(`#0: ${first.label} (p = ${first.probability.toFixed(3)}), true ${data.y[0]}; margin ${first.margin.toFixed(3)}`), r.out.slice(0, 200));
+  assert.match(r.out, /accuracy \d\.\d{3} on \d+ samples/);
+  const out = join(tmp, 'cli-report');
+  r = await runCli(['explain', modelPath, '--features', feats, '--out', out, '--no-png']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /Findings: .*singleton-class 1/);
+  assert.ok(existsSync(join(out, 'report.html')) && !existsSync(join(out, 'figure1.png')));
+
+  // Wrong dimension.
+  const other = twistedClasses({ seed: 4, nClasses: 5, dim: 12 });
+  const bad = join(tmp, 'bad-dim.npy');
+  writeFeatures(bad, { X: other.X, labels: other.y });
+  r = await runCli(['explain', modelPath, '--features', bad, '--out', out]);
+  assert.equal(r.code, 2);
+  assert.equal(r.err, `protolens: ${bad}: features have 12 dimensions but the model ${modelPath} was fitted on 16; use features made by the same backbone and layer as the training features\n`);
+  r = await runCli(['predict', modelPath, '--features', bad]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /features have 12 dimensions but the model/);
+  // Unknown labels.
+  const relabelled = join(tmp, 'bad-labels.npy');
+  writeFeatures(relabelled, { X: data.X, labels: data.y.map((l, i) => (i === 7 ? 'Zebra' : l)) });
+  r = await runCli(['explain', modelPath, '--features', relabelled, '--out', out]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /1 label\(s\) unknown to the model .*: "Zebra" \(row 7\)\. The model knows 6 classes/);
+  // The earlier report survived both failures.
+  assert.ok(existsSync(join(out, 'report.html')));
+  // Not a prototype model; no labels; missing file.
+  const csv = join(tmp, 'nolabels.csv');
+  writeFileSync(csv, 'a,b\n1,2\n3,4\n');
+  r = await runCli(['explain', modelPath, '--features', csv]);
+  assert.match(r.err, /features have 2 dimensions/);
+  r = await runCli(['explain', join(tmp, 'nope.json'), '--features', feats]);
+  assert.equal(r.err, `protolens: ${join(tmp, 'nope.json')}: model file not found\n`);
+  r = await runCli(['fit', csv, '--out', join(tmp, 'x.json')]);
+  assert.match(r.err, /has no labels; fitting needs one label per row/);
+  r = await runCli(['fit', feats, '--out', join(tmp, 'x.json'), '--regularization', 'l3']);
+  assert.equal(r.err, 'protolens: Invalid value for --regularization: "l3". Expected one of: l1, l2.\n');
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+test('the report renders in headless Chromium with one diamond per prototype and no network request', {
+  skip: existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (apt-get install -y chromium)`,
+}, async () => {
+  const dir = join(tmp, 'browser');
+  const w = await writeReport(dir, analysis, { modelFile: 'm.json' }, { png: false });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const external: string[] = [];
+    page.on('request', (q) => { if (!/^(file|data):/.test(q.url())) external.push(q.url()); });
+    await page.goto(`file://${w.html}`);
+    assert.equal(await page.locator('h1').textContent(), 'protolens report');
+    assert.equal(await page.locator('#figure1 + .fig svg [aria-label^="prototype "]').count(), 11);
+    const box = await page.locator('#figure1 + .fig svg').boundingBox();
+    assert.ok(box && box.width > 500 && box.height > 400, `Figure 1 is laid out (${JSON.stringify(box)})`);
+    assert.equal(await page.locator('li[data-kind]').count(), analysis.findings.length);
+    assert.deepEqual(external, []);
+  } finally {
+    await browser.close();
+  }
+});
