@@ -160,11 +160,11 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
   const host = options.host ?? '127.0.0.1';
   const maxUpload = options.maxUpload ?? 8 * 1024 * 1024;
   const { X, model } = source;
-  const projection: Projection = fitProjection(X, 2);
   const map = buildMap({
-    title: source.title, source: source.source, X, y: source.y, names: source.names, model, projection,
+    title: source.title, source: source.source, X, y: source.y, names: source.names, model,
     hasImages: Boolean(source.images), classify: source.embedder ? { available: true, how: source.embedder.how } : { available: false, how: 'no backbone known for these features' },
   });
+  const projection: Projection = map.projection;
   const mapJson = JSON.stringify(map);
   let scores: { k: number; data: Float32Array } | undefined;
   let embedQueue: Promise<unknown> = Promise.resolve();
@@ -213,7 +213,7 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
       only('GET');
       if (!scores) {
         const k = Math.min(16, X.cols);
-        const p = fitProjection(X, k, 6, 1);
+        const p = fitProjection(X, k, 1);
         scores = { k: p.k, data: project(p, X) };
       }
       send(res, 200, float32Body(scores.data), 'application/octet-stream', { 'X-Rows': String(X.rows), 'X-Cols': String(scores.k), 'Cache-Control': 'no-store' });

@@ -223,22 +223,27 @@ function prototypePanel(p: PrototypeView): HTMLElement[] {
   const m = state.map!;
   const w = p.weights.map((v, l) => ({ name: String(m.classes[l]), value: v, colour: state.colours[l] })).sort((a, b) => b.value - a.value);
   const shown = w.filter((r) => r.value > 0).slice(0, 12);
+  const rules = state.model!.rules;
   const flags: HTMLElement[] = [];
-  if (p.dead) flags.push(flag('dead', 'dead', 'no sample has this prototype as its nearest'));
-  if (p.ambiguous) flags.push(flag('ambiguous', 'ambiguous', 'its second strongest class link is at least half its strongest'));
-  if (!p.dead && !p.ambiguous) flags.push(flag('clear', 'ok', 'neither dead nor ambiguous'));
+  if (p.dead) flags.push(flag('dead', 'dead', rules['dead-prototype']));
+  if (p.ambiguous) flags.push(flag('ambiguous', 'ambiguous', rules['ambiguous-prototype']));
+  if (p.singleSample) flags.push(flag('single sample', 'singleton', rules['single-sample-prototype']));
+  if (!p.dead && !p.ambiguous) flags.push(flag('not ambiguous, not dead', 'ok', `${rules['dead-prototype']} — ${rules['ambiguous-prototype']}`));
+  const lead = p.leadingVariances.map((v, k) => `${fmt(v)} (${(100 * (p.leadingVarianceRatio[k] ?? 0)).toFixed(0)}%)`).join(', ');
   return [
     el('h2', { 'data-testid': 'prototype-title', text: `Prototype ${p.index} — class ${label(p.winningClass)}` }),
-    el('div', { class: 'flags' }, ...flags),
+    el('div', { class: 'flags', 'data-testid': 'prototype-flags' }, ...flags),
+    ...p.notes.map((t) => el('p', { class: 'note', text: t })),
     el('h3', { text: 'Class links (row of W)' }),
     shown.length ? bars(shown, Math.max(...shown.map((r) => r.value)), 'prototype-links') : el('p', { class: 'muted', text: 'no positive link' }),
-    el('p', { class: 'muted', text: `${w.filter((r) => r.value > 0).length} positive of ${w.length} weights; strongest ${fmt(w[0].value)}` }),
+    el('p', { class: 'muted', text: `${w.filter((r) => r.value > 0).length} positive of ${w.length} weights; its vote softmax(W_j): ${p.classProbabilities.slice(0, 3).map((c) => `${String(c.label)} ${fmt(c.probability, 2)}`).join(', ')}` }),
     el('h3', { text: 'Gaussian description' }),
     el('dl', { class: 'kv', 'data-testid': 'prototype-gaussian' },
-      el('dt', { text: 'samples nearest to it' }), el('dd', { text: `${p.count} (${p.countWinning} of class ${label(p.winningClass)})` }),
-      el('dt', { text: 'mean ‖x − p‖²' }), el('dd', { text: fmt(p.meanSqDistance) }),
-      el('dt', { text: 'variance per feature' }), el('dd', { text: fmt(p.spread) }),
-      el('dt', { text: 'σ along map axes' }), el('dd', { text: `${fmt(Math.sqrt(p.mapVariances[0]))}, ${fmt(Math.sqrt(p.mapVariances[1]))}` }),
+      el('dt', { text: 'samples nearest to it' }), el('dd', { text: `${p.count}${p.count ? ` — ${p.classCounts.slice(0, 3).map((c) => `${c.count} of ${String(c.label)}`).join(', ')}` : ''}` }),
+      el('dt', { text: 'purity' }), el('dd', { text: p.purity === null ? '—' : `${(100 * p.purity).toFixed(0)}%` }),
+      el('dt', { text: 'mean / rms distance' }), el('dd', { text: `${fmt(p.meanDistance)} / ${fmt(p.rmsDistance)}` }),
+      el('dt', { text: 'leading variances' }), el('dd', { text: lead || '—' }),
+      el('dt', { text: 'total variance' }), el('dd', { text: fmt(p.totalVariance) }),
       el('dt', { text: 'τ (layer scale)' }), el('dd', { text: fmt(state.model!.tau) }),
     ),
     el('h3', { text: `Nearest samples (${p.nearest.length})` }),
@@ -247,20 +252,23 @@ function prototypePanel(p: PrototypeView): HTMLElement[] {
 }
 
 function classPanel(l: number): HTMLElement[] {
-  const mv = state.model!, c = mv.classViews[l];
+  const mv = state.model!, c = mv.classViews[l], rules = mv.rules;
   const flags: HTMLElement[] = [];
-  if (c.scattered) flags.push(flag('scattered', 'scattered', 'at least two of its prototypes each take 10% or more of its samples'));
-  if (c.singleton) flags.push(flag('singleton', 'singleton', 'a single sample'));
+  if (c.scattered) flags.push(flag(`scattered: ${c.modes.length} modes`, 'scattered', rules['scattered-class']));
+  if (c.singleton) flags.push(flag('singleton', 'singleton', rules['singleton-class']));
+  if (c.unbalanced) flags.push(flag('unbalanced', 'ambiguous', rules['unbalanced-class']));
   if (c.prototypes.length === 0) flags.push(flag('no prototype', 'dead', 'no prototype has it as its strongest link'));
-  if (!flags.length) flags.push(flag('compact', 'ok', 'not scattered, not a singleton'));
+  if (!flags.length) flags.push(flag('one mode', 'ok', rules['scattered-class']));
   return [
     el('h2', { 'data-testid': 'class-title', text: `Class ${String(c.label)}` }),
-    el('div', { class: 'flags' }, ...flags),
+    el('div', { class: 'flags', 'data-testid': 'class-flags' }, ...flags),
+    ...c.notes.map((t) => el('p', { class: 'note', text: t })),
     el('p', { text: `${c.count} samples · training accuracy ${(100 * c.accuracy).toFixed(1)}% · ${c.prototypes.length} prototype${c.prototypes.length === 1 ? '' : 's'}` }),
     el('h3', { text: 'Prototypes composing it' }),
     el('div', { class: 'protos', 'data-testid': 'class-prototypes' }, ...c.prototypes.map((j) => {
       const p = mv.prototypes[j];
-      return el('button', { class: 'chip', onclick: () => select({ kind: 'prototype', j }), title: `${p.count} samples nearest` },
+      const mode = c.modes.findIndex((g) => g.includes(j));
+      return el('button', { class: 'chip', onclick: () => select({ kind: 'prototype', j }), title: `${p.count} samples nearest${mode >= 0 ? `; mode ${mode + 1}` : ''}` },
         el('i', { class: 'diamond', style: `background:${state.colours[l]}` }), `p${j} (${p.count})`);
     })),
   ];
@@ -444,7 +452,7 @@ async function refit(e: Event): Promise<void> {
       };
       w.onerror = (ev) => reject(new Error(ev.message || 'worker failed'));
       const req: RefitRequest = {
-        X, rows: m.n, cols: m.d, y: m.y.map((l) => m.classes[l]), projection: m.projection,
+        X, rows: m.n, cols: m.d, y: m.y.map((l) => m.classes[l]),
         options: { nPrototypes: J, alpha, regularization, seed: 0 },
       };
       w.postMessage(req, [X.buffer]);

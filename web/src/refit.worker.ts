@@ -4,7 +4,7 @@
  * model (its JSON) and the map's new model view.
  */
 import { PrototypeClassifier, type PrototypeOptions } from '../../src/model/prototype.ts';
-import { describeModel, type Projection } from '../../src/server/mapdata.ts';
+import { describeModel } from '../../src/server/mapdata.ts';
 import type { Label } from '../../src/model/types.ts';
 
 export interface RefitRequest {
@@ -13,7 +13,6 @@ export interface RefitRequest {
   cols: number;
   y: Label[];
   options: PrototypeOptions;
-  projection: Projection;
 }
 
 export type RefitReply =
@@ -24,7 +23,7 @@ export type RefitReply =
 const post = (m: RefitReply) => (self as unknown as Worker).postMessage(m);
 
 self.onmessage = (e: MessageEvent<RefitRequest>) => {
-  const { X, rows, cols, y, options, projection } = e.data;
+  const { X, rows, cols, y, options } = e.data;
   try {
     const t0 = performance.now();
     const Xm = { data: X, rows, cols };
@@ -34,7 +33,7 @@ self.onmessage = (e: MessageEvent<RefitRequest>) => {
       if (r.step === 'prototype' || r.iter !== last) post({ type: 'progress', iter: r.iter, maxIter, loss: r.loss, accuracy: r.accuracy });
       last = r.iter;
     });
-    post({ type: 'done', model: m.toJSON(), view: describeModel(m, Xm, y, projection), ms: performance.now() - t0 });
+    post({ type: 'done', model: m.toJSON(), view: describeModel(m, Xm, y), ms: performance.now() - t0 });
   } catch (err) {
     post({ type: 'error', message: (err as Error).message });
   }

@@ -1,0 +1,208 @@
+// The web explorer in Debian's Chromium, driven by playwright-core: the page built by Vite, served
+// by `startExplorerServer`, on (1) a quick source — mnist digits with grey-pixel features — for
+// the panels, classification, UMAP and refit, and (2) the embedded default of `protolens serve`
+// (MobileNetV2 features through the feature cache). Screenshots go to $PROTOLENS_SCREENSHOTS
+// (default /tmp/protolens-explorer) for people to look at.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ensureWebBuild } from '../src/server/build.node.ts';
+import { startExplorerServer, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
+import { digitsSource, mnistDigits } from '../src/server/sources.node.ts';
+import type { ExplorerMap } from '../src/server/mapdata.ts';
+
+const CHROMIUM = process.env.PROTOLENS_CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = process.env.PROTOLENS_SCREENSHOTS ?? join(tmpdir(), 'protolens-explorer');
+const skip = existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM}: install Debian's package (apt-get install chromium), as .ci/run does`;
+
+interface Hooks {
+  ready: boolean; error: string; samples: number; prototypes: number; n: number; J: number; view: string; refits: number; umapReady: boolean;
+  classified: { label: string } | null;
+  prototypeScreen(j: number): { x: number; y: number } | null;
+  sampleScreen(i: number): { x: number; y: number };
+}
+declare const window: { __protolens: Hooks };
+
+let context: BrowserContext;
+let profile: string;
+let webDir: string;
+
+async function open(server: ExplorerServer): Promise<Page> {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  await page.waitForFunction(() => window.__protolens?.ready || window.__protolens?.error, null, { timeout: 30_000 });
+  assert.equal(await page.evaluate(() => window.__protolens.error), '');
+  assert.deepEqual(errors, []);
+  return page;
+}
+
+const hooks = (page: Page) => page.evaluate(() => {
+  const h = window.__protolens;
+  return { samples: h.samples, prototypes: h.prototypes, n: h.n, J: h.J, view: h.view, refits: h.refits, umapReady: h.umapReady, classified: h.classified };
+});
+
+/** Clicks the map at a point given in canvas coordinates. */
+async function clickMap(page: Page, p: { x: number; y: number }): Promise<void> {
+  const box = (await page.locator('#map').boundingBox())!;
+  await page.mouse.click(box.x + p.x, box.y + p.y);
+}
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(SHOTS, { recursive: true });
+  webDir = await ensureWebBuild();
+  profile = mkdtempSync(join(tmpdir(), 'protolens-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 860 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe('explorer page (digits, pixel features)', { skip }, () => {
+  let server: ExplorerServer;
+  let source: ExplorerSource;
+  let map: ExplorerMap;
+  let page: Page;
+
+  before(async () => {
+    if (skip) return;
+    source = await digitsSource({ perClass: 10, backbone: 'pixels-14', model: { nPrototypes: 20, maxIter: 40 } });
+    server = await startExplorerServer(source, { webDir });
+    map = server.map;
+    page = await open(server);
+  });
+  after(async () => { await page?.close(); await server?.close(); });
+
+  it('draws one marker per sample and one diamond per prototype', async () => {
+    const h = await hooks(page);
+    assert.equal(h.n, 100);
+    assert.equal(h.samples, 100);
+    assert.equal(h.prototypes, 20);
+    assert.equal(await page.locator('#map').getAttribute('data-samples'), '100');
+    assert.equal(await page.locator('#map').getAttribute('data-prototypes'), '20');
+    assert.equal(await page.locator('#legend .chip').count(), 10);
+  });
+
+  it('shows a sample\'s image and label on hover', async () => {
+    const i = 42; // digit 4
+    const p = await page.evaluate((k) => window.__protolens.sampleScreen(k), i);
+    const box = (await page.locator('#map').boundingBox())!;
+    await page.mouse.move(box.x + p.x, box.y + p.y);
+    await page.waitForSelector('#tooltip:not([hidden]) img');
+    assert.equal(await page.locator('[data-testid=tooltip-label]').textContent(), `class ${source.y[i]}`);
+  });
+
+  it('opens a prototype\'s panel: links, nearest samples, Gaussian description, flags', async () => {
+    const p = map.model.prototypes.find((q) => q.count > 0)!;
+    const at = await page.evaluate((j) => window.__protolens.prototypeScreen(j), p.index);
+    await clickMap(page, at!);
+    const title = page.locator('[data-testid=prototype-title]');
+    await title.waitFor();
+    assert.equal(await title.textContent(), `Prototype ${p.index} — class ${map.classes[p.winningClass]}`);
+    assert.equal(await page.locator('[data-testid=prototype-nearest] img').count(), 12);
+    const firstThumb = await page.locator('[data-testid=prototype-nearest] figure').first().getAttribute('data-index');
+    assert.equal(Number(firstThumb), p.nearest[0]);
+    assert.equal(await page.locator('[data-testid=prototype-links] tr').count(), Math.min(12, p.weights.filter((w) => w > 0).length));
+    const gauss = await page.locator('[data-testid=prototype-gaussian]').textContent();
+    assert.ok(gauss!.includes('leading variances'));
+    assert.equal(await page.locator('[data-testid=flag-ambiguous]').count(), p.ambiguous ? 1 : 0);
+    assert.equal(await page.locator('[data-testid=flag-dead]').count(), p.dead ? 1 : 0);
+    await page.screenshot({ path: join(SHOTS, 'pixels-prototype-panel.png') });
+  });
+
+  it('opens a class panel listing the prototypes that compose it', async () => {
+    const l = 1;
+    await page.locator(`[data-testid=legend-${l}]`).click();
+    await page.locator('[data-testid=class-title]').waitFor();
+    assert.equal(await page.locator('[data-testid=class-title]').textContent(), `Class ${map.classes[l]}`);
+    assert.equal(await page.locator('[data-testid=class-prototypes] .chip').count(), map.model.classViews[l].prototypes.length);
+    const flags = await page.locator('[data-testid=class-flags]').textContent();
+    assert.equal(flags!.includes('scattered'), map.model.classViews[l].scattered);
+  });
+
+  it('classifies a dropped image: label, probabilities, top prototypes, margin, ambiguity', async () => {
+    const { png } = await mnistDigits(10);
+    const i = 73; // digit 7, #3: a training image, whose pixel feature is row 73
+    await page.locator('[data-testid=file]').setInputFiles({ name: 'seven.png', mimeType: 'image/png', buffer: Buffer.from(png[i]) });
+    await page.locator('[data-testid=classify-label]').waitFor();
+    const expected = String(source.model.predict([Array.from(source.X.data.subarray(i * 196, (i + 1) * 196))])[0]);
+    assert.equal(await page.locator('[data-testid=classify-label]').textContent(), expected);
+    assert.equal((await hooks(page)).classified?.label, expected);
+    assert.equal(await page.locator('[data-testid=classify-prototypes] tr').count(), 6); // header + 5
+    assert.ok((await page.locator('[data-testid=classify-probabilities] tr').count()) >= 2);
+    const text = await page.locator('[data-testid=classify-result]').textContent();
+    assert.match(text!, /margin \d/);
+    await page.screenshot({ path: join(SHOTS, 'pixels-classified.png') });
+  });
+
+  it('switches to the UMAP view with the same markers', async () => {
+    await page.locator('[data-testid=view-umap]').click();
+    await page.waitForFunction(() => window.__protolens.umapReady && window.__protolens.view === 'umap', null, { timeout: 30_000 });
+    const h = await hooks(page);
+    assert.equal(h.samples, 100);
+    assert.equal(h.prototypes, 20);
+    await page.screenshot({ path: join(SHOTS, 'pixels-umap.png') });
+    await page.locator('[data-testid=view-pca]').click();
+  });
+
+  it('refits in a worker: the number of diamonds follows J', async () => {
+    await page.locator('[data-testid=refit-j]').fill('12');
+    await page.locator('[data-testid=refit-go]').click();
+    await page.waitForFunction(() => window.__protolens.refits === 1, null, { timeout: 30_000 });
+    const h = await hooks(page);
+    assert.equal(h.J, 12);
+    assert.equal(h.prototypes, 12);
+    assert.equal(h.samples, 100);
+    assert.match((await page.locator('[data-testid=refit-status]').textContent())!, /refitted J = 12/);
+    await page.screenshot({ path: join(SHOTS, 'pixels-refit-j12.png') });
+  });
+});
+
+describe('explorer page (embedded default: digits, MobileNetV2 through the cache)', { skip }, () => {
+  let server: ExplorerServer;
+  let source: ExplorerSource;
+  let page: Page;
+
+  before(async () => {
+    if (skip) return;
+    source = await digitsSource();
+    server = await startExplorerServer(source, { webDir });
+    page = await open(server);
+  });
+  after(async () => {
+    await page?.close();
+    await server?.close();
+    await (source?.embedder as { close?: () => Promise<void> } | undefined)?.close?.();
+  });
+
+  it('loads with one marker per digit and one diamond per prototype', async () => {
+    const h = await hooks(page);
+    assert.equal(h.n, 300);
+    assert.equal(h.samples, 300);
+    assert.equal(h.prototypes, source.model.prototypes_!.rows);
+    await page.screenshot({ path: join(SHOTS, 'default-map.png') });
+  });
+
+  it('classifies a digit with the backbone in the server', async () => {
+    const { png } = await mnistDigits(30);
+    const i = 95; // digit 3, #5
+    await page.locator('[data-testid=file]').setInputFiles({ name: 'three.png', mimeType: 'image/png', buffer: Buffer.from(png[i]) });
+    await page.locator('[data-testid=classify-label]').waitFor({ timeout: 60_000 });
+    const D = source.X.cols;
+    const expected = String(source.model.predict([Array.from(source.X.data.subarray(i * D, (i + 1) * D))])[0]);
+    assert.equal(await page.locator('[data-testid=classify-label]').textContent(), expected);
+    await page.screenshot({ path: join(SHOTS, 'default-classified.png') });
+  });
+});
