@@ -1,0 +1,145 @@
+import type { Command } from 'commander';
+import { CLIError } from '../errors.ts';
+import { progressBar, type Progress } from '../progress.ts';
+import { BadImageError } from '../../data/images.ts';
+import { initTfNode } from '../../features/backend.node.ts';
+import { CheckpointError } from '../../features/embedding/io.node.ts';
+import { registerWasmTrainingKernels } from '../../features/embedding/kernels.ts';
+import { runTraining } from '../../features/embedding/run.node.ts';
+import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../features/embedding/split.ts';
+import { NO_JITTER, SMALL_JITTER } from '../../features/embedding/augment.ts';
+import { HEADS, TRAIN_DEFAULTS, type EmbeddingHead, type TrainOptions } from '../../features/embedding/train.ts';
+
+interface Flags {
+  out: string;
+  head: string;
+  way: string; shot: string; query: string;
+  valWay: string; valShot: string; valQuery: string; valEpisodes: string;
+  evalEvery: string; patience: string; maxEpisodes: string; maxMinutes: string;
+  lr: string; lrHalfLife: string;
+  rotations: boolean; jitter: boolean;
+  prototypesPerClass: string; alpha: string;
+  filters: string; blocks: string; inputSize: string;
+  valAlphabets?: string; testAlphabets?: string;
+  seed: string; backend: string; progress: boolean;
+}
+
+function int(flag: string, s: string, min = 1): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < min) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected an integer ≥ ${min}.`);
+  return v;
+}
+
+function positive(flag: string, s: string, allowZero = false): number {
+  const v = Number(s);
+  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a ${allowZero ? 'non-negative' : 'positive'} number.`);
+  return v;
+}
+
+function list(s: string | undefined, dflt: readonly string[]): readonly string[] {
+  return s === undefined ? dflt : s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+}
+
+/** `protolens train-embedding DATA --out DIR`: learns a Conv-4 embedding episodically. */
+export function register(program: Command): void {
+  const d = TRAIN_DEFAULTS;
+  program
+    .command('train-embedding')
+    .description('Train a Conv-4 embedding end to end with a prototype layer, episodically (Omniglot-style data: Alphabet/character/*.png)')
+    .argument('<data>', 'folder of Alphabet/character folders (or a .zip of one, or a path,label list)')
+    .requiredOption('-o, --out <dir>', 'output folder: model.json + weights.bin, embedding.json, curve.svg, checkpoint (resumed when present)')
+    .option('--head <name>', `${HEADS.join(' | ')}`, d.head)
+    .option('--way <n>', 'classes per training episode (N)', String(d.episode.nWay))
+    .option('--shot <k>', 'support images per class (K)', String(d.episode.kShot))
+    .option('--query <q>', 'query images per class', String(d.episode.nQuery))
+    .option('--val-way <n>', 'classes per validation episode', String(d.valEpisode.nWay))
+    .option('--val-shot <k>', 'support images per class in validation', String(d.valEpisode.kShot))
+    .option('--val-query <q>', 'query images per class in validation', String(d.valEpisode.nQuery))
+    .option('--val-episodes <n>', 'fixed validation episodes per evaluation', String(d.valEpisodes))
+    .option('--eval-every <n>', 'episodes between evaluations (and checkpoints)', String(d.evalEvery))
+    .option('--patience <n>', 'stop after this many evaluations without improvement', String(d.patience))
+    .option('--max-episodes <n>', 'stop after this many episodes', String(d.maxEpisodes))
+    .option('--max-minutes <m>', 'stop after this much training time', String(d.maxMinutes))
+    .option('--lr <x>', 'Adam learning rate', String(d.learningRate))
+    .option('--lr-half-life <n>', 'halve the learning rate every n episodes', String(d.lrHalfLife))
+    .option('--no-rotations', 'do not add 90°/180°/270° rotations as new classes')
+    .option('--jitter', 'small random affine jitter (±10°, ±10 % scale, ±0.1 shear, ±2 px)', false)
+    .option('--prototypes-per-class <p>', 'prototype-layer head: prototypes per training class', String(d.prototypesPerClass))
+    .option('--alpha <a>', 'prototype-layer head: weight of the L1 penalty on W', String(d.alpha))
+    .option('--filters <f>', 'filters per block (64 = Conv-4; wider is slower)', String(d.net.filters))
+    .option('--blocks <b>', 'conv blocks', String(d.net.blocks))
+    .option('--input-size <s>', 'images are resized to s×s', String(d.net.inputSize))
+    .option('--val-alphabets <a,b,…>', `held-out alphabets for early stopping (default ${DEFAULT_VAL_GROUPS.join(',')})`)
+    .option('--test-alphabets <a,b,…>', `alphabets never used (default ${DEFAULT_TEST_GROUPS.join(',')})`)
+    .option('--seed <n>', 'seed of every random choice', String(d.seed))
+    .option('--backend <name>', 'TF.js backend: wasm | cpu', 'wasm')
+    .option('--no-progress', 'no progress bar')
+    .action(async (data: string, f: Flags) => {
+      const say = (s: string): void => { process.stderr.write(s + '\n'); };
+      if (!HEADS.includes(f.head as EmbeddingHead)) throw new CLIError(`Invalid value for --head: "${f.head}". Expected one of: ${HEADS.join(', ')}.`);
+      if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CLIError(`Invalid value for --backend: "${f.backend}". Expected one of: wasm, cpu.`);
+      const train: Partial<TrainOptions> = {
+        head: f.head as EmbeddingHead,
+        episode: { nWay: int('--way', f.way), kShot: int('--shot', f.shot), nQuery: int('--query', f.query, 0) },
+        valEpisode: { nWay: int('--val-way', f.valWay), kShot: int('--val-shot', f.valShot), nQuery: int('--val-query', f.valQuery) },
+        valEpisodes: int('--val-episodes', f.valEpisodes),
+        evalEvery: int('--eval-every', f.evalEvery),
+        patience: int('--patience', f.patience),
+        maxEpisodes: int('--max-episodes', f.maxEpisodes),
+        maxMinutes: positive('--max-minutes', f.maxMinutes),
+        learningRate: positive('--lr', f.lr),
+        lrHalfLife: int('--lr-half-life', f.lrHalfLife),
+        rotations: f.rotations,
+        jitter: f.jitter ? SMALL_JITTER : NO_JITTER,
+        prototypesPerClass: int('--prototypes-per-class', f.prototypesPerClass),
+        alpha: positive('--alpha', f.alpha, true),
+        net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
+        seed: int('--seed', f.seed, 0),
+      };
+      await initTfNode(f.backend);
+      registerWasmTrainingKernels();
+      const stop = { requested: false };
+      const onSigint = () => { stop.requested = true; say('\ninterrupt: finishing this episode and writing a checkpoint (Ctrl-C again to abort)'); process.removeListener('SIGINT', onSigint); };
+      process.on('SIGINT', onSigint);
+      let bar: Progress | null = null;
+      let loadBar: Progress | null = null;
+      let lastVal = NaN;
+      try {
+        const result = await runTraining({
+          data, out: f.out, train, stop,
+          valGroups: list(f.valAlphabets, DEFAULT_VAL_GROUPS), testGroups: list(f.testAlphabets, DEFAULT_TEST_GROUPS),
+          onLoad: (done, total) => {
+            if (!f.progress) return;
+            loadBar ??= progressBar('loading images', total, 'images');
+            loadBar.update(done);
+            if (done === total) { loadBar.stop(); }
+          },
+          onStart: (s) => {
+            const o = s.options;
+            say(`train-embedding: ${o.head}, ${o.episode.nWay}-way ${o.episode.kShot}-shot ${o.episode.nQuery}-query episodes; ` +
+              `${s.nTrainClasses} training classes${o.rotations ? ' (with rotations)' : ''}, ${s.nValClasses} validation, ${s.nTestClasses} test (never used); seed ${o.seed}`);
+            if (s.resumedFrom > 0) say(`resuming from the checkpoint at episode ${s.resumedFrom}`);
+            if (f.progress) bar = progressBar('training', Math.round(o.maxMinutes * 60), 's');
+          },
+          onEpisode: (r) => {
+            bar?.update(Math.round(r.seconds), `episode ${r.episode} loss ${r.loss.toFixed(3)} acc ${r.accuracy.toFixed(3)} val ${Number.isNaN(lastVal) ? '–' : lastVal.toFixed(3)}`);
+          },
+          onEvaluate: (p, improved) => {
+            lastVal = p.valAccuracy;
+            if (!process.stderr.isTTY && f.progress) {
+              say(`episode ${p.episode}: ${(p.seconds / 60).toFixed(1)} min, train loss ${p.trainLoss.toFixed(3)} acc ${p.trainAccuracy.toFixed(3)}, val ${p.valAccuracy.toFixed(4)}${improved ? ' (best)' : ''}, ${p.imagesPerSecond.toFixed(0)} img/s`);
+            }
+          },
+        });
+        (bar as Progress | null)?.stop();
+        say(`stopped (${result.reason}) after ${result.episodes} episodes, ${(result.seconds / 60).toFixed(1)} min; best validation accuracy ${result.bestValAccuracy.toFixed(4)} at episode ${result.bestEpisode}`);
+        process.stdout.write(`${result.out}/model.json\n`);
+      } catch (e) {
+        (bar as Progress | null)?.stop();
+        if (e instanceof CheckpointError || e instanceof BadImageError || e instanceof RangeError || e instanceof TypeError) throw new CLIError(e.message);
+        throw e;
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
+    });
+}

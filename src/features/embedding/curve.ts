@@ -1,0 +1,44 @@
+/**
+ * The training curve as a small standalone SVG: validation accuracy (and training accuracy)
+ * against training time. Browser-safe, no dependencies.
+ */
+import type { CurvePoint } from './train.ts';
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Renders the curve. The x axis is minutes of training, the y axis accuracy in [lo, 1].
+ * @example
+ * curveSvg([{ episode: 100, seconds: 60, trainLoss: 1, trainAccuracy: 0.6, valAccuracy: 0.7, imagesPerSecond: 90 }], 'run')
+ */
+export function curveSvg(points: readonly CurvePoint[], title: string): string {
+  const W = 640, H = 360, L = 56, R = 16, T = 36, B = 44;
+  const tmax = Math.max(1, ...points.map((p) => p.seconds / 60));
+  const ys = points.flatMap((p) => [p.valAccuracy, p.trainAccuracy]).filter(Number.isFinite);
+  const lo = Math.max(0, Math.floor((Math.min(1, ...ys) - 0.02) * 10) / 10);
+  const x = (m: number) => L + ((W - L - R) * m) / tmax;
+  const y = (a: number) => T + ((H - T - B) * (1 - a)) / (1 - lo || 1);
+  const line = (key: 'valAccuracy' | 'trainAccuracy') =>
+    points.filter((p) => Number.isFinite(p[key])).map((p) => `${x(p.seconds / 60).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ');
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(`<text x="${L}" y="20" font-size="14">${esc(title)}</text>`);
+  for (let k = 0; k <= 5; k++) {
+    const a = lo + ((1 - lo) * k) / 5;
+    out.push(`<line x1="${L}" x2="${W - R}" y1="${y(a).toFixed(1)}" y2="${y(a).toFixed(1)}" stroke="#ddd"/>`);
+    out.push(`<text x="${L - 6}" y="${(y(a) + 4).toFixed(1)}" text-anchor="end">${a.toFixed(2)}</text>`);
+  }
+  const step = tmax > 60 ? 15 : tmax > 20 ? 5 : tmax > 5 ? 1 : 0.5;
+  for (let m = 0; m <= tmax + 1e-9; m += step) {
+    out.push(`<text x="${x(m).toFixed(1)}" y="${H - B + 16}" text-anchor="middle">${m}</text>`);
+  }
+  out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">minutes of training</text>`);
+  out.push(`<polyline fill="none" stroke="#999" stroke-width="1.5" stroke-dasharray="4 3" points="${line('trainAccuracy')}"/>`);
+  out.push(`<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${line('valAccuracy')}"/>`);
+  out.push(`<text x="${W - R}" y="${T - 8}" text-anchor="end"><tspan fill="#1f77b4">validation accuracy</tspan> · <tspan fill="#999">training-episode accuracy</tspan></text>`);
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}

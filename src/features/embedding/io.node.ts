@@ -1,0 +1,149 @@
+/**
+ * Files of a trained embedding (Node): the output folder holds
+ *
+ * - `model.json` + `weights.bin` — an ordinary TF.js layers model (input H×W×3 in [0, 1], output
+ *   the embedding), loadable with `tf.loadLayersModel` or as `--backbone DIR` in protolens;
+ * - `embedding.json` — metadata: input size, preprocessing, training data and split, options,
+ *   seed, the validation curve, timings;
+ * - `curve.svg` — validation accuracy against training time;
+ * - `checkpoint.json` + `checkpoint.bin` — everything needed to resume (written atomically,
+ *   data first, so an interrupted write leaves the previous checkpoint usable).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { writeFileAtomicSync } from '../../data/atomic.node.ts';
+import { Conv4, type Conv4State } from './conv4.ts';
+import { curveSvg } from './curve.ts';
+import { checksum, packState, unpackState } from './state.ts';
+import type { CurvePoint, TrainerState } from './train.ts';
+
+export const CHECKPOINT_FORMAT = 'protolens-embedding-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+export const EMBEDDING_FORMAT = 'protolens-embedding';
+
+/** A checkpoint that exists but cannot be used. */
+export class CheckpointError extends Error {
+  constructor(readonly path: string, reason: string) {
+    super(`${path}: unreadable checkpoint (${reason}). Delete checkpoint.json and checkpoint.bin in that folder, or choose another --out, to start afresh`);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** Writes the resumable state of a run into `dir`. */
+export function writeCheckpoint(dir: string, state: TrainerState): void {
+  const { json, bytes } = packState(state);
+  writeFileAtomicSync(join(dir, 'checkpoint.bin'), bytes);
+  writeFileAtomicSync(join(dir, 'checkpoint.json'), JSON.stringify({
+    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, bytes: bytes.length, checksum: checksum(bytes), state: JSON.parse(json),
+  }));
+}
+
+/**
+ * Reads the checkpoint of `dir`, or null when there is none.
+ * @throws CheckpointError naming the file when it is not valid JSON, of another format or
+ *   version, or when its data file is missing, truncated or does not match.
+ */
+export function readCheckpoint(dir: string): TrainerState | null {
+  const jp = join(dir, 'checkpoint.json'), bp = join(dir, 'checkpoint.bin');
+  if (!existsSync(jp)) return null;
+  let head: { format?: unknown; version?: unknown; bytes?: unknown; checksum?: unknown; state?: unknown };
+  try {
+    head = JSON.parse(readFileSync(jp, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(jp, `not valid JSON: ${(e as Error).message}`);
+  }
+  if (head === null || typeof head !== 'object' || head.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(jp, `expected "format": "${CHECKPOINT_FORMAT}"`);
+  }
+  if (head.version !== CHECKPOINT_VERSION) throw new CheckpointError(jp, `version ${String(head.version)}; this protolens reads version ${CHECKPOINT_VERSION}`);
+  if (!existsSync(bp)) throw new CheckpointError(jp, `its data file ${bp} is missing`);
+  const bytes = new Uint8Array(readFileSync(bp));
+  if (bytes.length !== head.bytes) throw new CheckpointError(jp, `${bp} has ${bytes.length} bytes, expected ${String(head.bytes)} (truncated or from another run)`);
+  if (checksum(bytes) !== head.checksum) throw new CheckpointError(jp, `${bp} does not match its checksum (corrupt or from another run)`);
+  try {
+    const st = unpackState<TrainerState>(JSON.stringify(head.state), bytes);
+    if (typeof st.episode !== 'number' || !st.net || !st.adam || !st.options) throw new Error('missing fields (episode, net, adam, options)');
+    return st;
+  } catch (e) {
+    throw new CheckpointError(jp, (e as Error).message);
+  }
+}
+
+/** Metadata written beside the model. */
+export interface EmbeddingMetadata {
+  format: typeof EMBEDDING_FORMAT;
+  version: 1;
+  /** Input the model takes: H×W×3, values in [0, 1], white paper = 1. */
+  input: { height: number; width: number; channels: 3 };
+  dim: number;
+  preprocessing: {
+    resize: 'bilinear'; alignCorners: true; range: [0, 1];
+    note: string;
+  };
+  [key: string]: unknown;
+}
+
+/** The artifacts (model.json contents and weights) of a network as a layers model. */
+export async function layersArtifacts(net: Conv4): Promise<tf.io.ModelArtifacts> {
+  const m = net.toLayersModel();
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  try {
+    await m.save(tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+  } finally {
+    m.dispose();
+  }
+  return artifacts!;
+}
+
+/**
+ * Writes `model.json`, `weights.bin`, `embedding.json` and `curve.svg` into `dir` (weights
+ * first, each atomically), for the network state `state`.
+ */
+export async function saveEmbedding(dir: string, state: Conv4State, meta: Record<string, unknown>, curve: readonly CurvePoint[], title: string): Promise<void> {
+  const net = Conv4.fromState(state);
+  try {
+    const a = await layersArtifacts(net);
+    const weights = new Uint8Array(a.weightData as ArrayBuffer);
+    const s = state.options.inputSize;
+    const metadata: EmbeddingMetadata = {
+      format: EMBEDDING_FORMAT, version: 1,
+      input: { height: s, width: s, channels: 3 }, dim: net.dim,
+      preprocessing: {
+        resize: 'bilinear', alignCorners: true, range: [0, 1],
+        note: 'grey replicated to 3 channels, values / 255, bilinear resize with aligned corners (protolens backbone pipeline); the model computes ink = 1 − mean(r, g, b) itself',
+      },
+      ...meta,
+    };
+    writeFileAtomicSync(join(dir, 'weights.bin'), weights);
+    writeFileAtomicSync(join(dir, 'model.json'), JSON.stringify({
+      format: 'layers-model', generatedBy: a.generatedBy, convertedBy: a.convertedBy,
+      modelTopology: a.modelTopology,
+      weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+      userDefinedMetadata: { protolens: { format: EMBEDDING_FORMAT, metadata: 'embedding.json' } },
+    }));
+    writeFileAtomicSync(join(dir, 'embedding.json'), JSON.stringify(metadata, null, 2) + '\n');
+    writeFileAtomicSync(join(dir, 'curve.svg'), curveSvg(curve, title));
+  } finally {
+    net.dispose();
+  }
+}
+
+/**
+ * Loads `dir/model.json` as a TF.js layers model (the caller disposes it).
+ * @throws RangeError naming the file when it is missing or not a layers model.
+ */
+export async function loadEmbeddingModel(dir: string): Promise<tf.LayersModel> {
+  const mj = join(dir, 'model.json');
+  if (!existsSync(mj)) throw new RangeError(`${mj}: not found (expected a folder written by protolens train-embedding)`);
+  const json = JSON.parse(readFileSync(mj, 'utf8'));
+  const weights = readFileSync(join(dir, json.weightsManifest[0].paths[0]));
+  return tf.loadLayersModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest[0].weights,
+    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+  }));
+}

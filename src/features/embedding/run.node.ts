@@ -1,0 +1,107 @@
+/**
+ * A whole training run in Node: load the images, split by alphabet, resume from the output
+ * folder's checkpoint if there is one, train with early stopping, checkpoint at every
+ * evaluation, and keep the best network (by validation accuracy) as the output model.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { readCheckpoint, saveEmbedding, writeCheckpoint } from './io.node.ts';
+import { loadInkImages } from './omniglot.node.ts';
+import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS, splitByGroup } from './split.ts';
+import { EmbeddingTrainer, type CurvePoint, type EpisodeReport, type StopReason, type TrainOptions } from './train.ts';
+import { VERSION } from '../../version.ts';
+
+/** What to train on and where to write. */
+export interface RunOptions {
+  data: string;
+  out: string;
+  valGroups?: readonly string[];
+  testGroups?: readonly string[];
+  train: Partial<TrainOptions>;
+  /** Called while images load, after every episode, and at every evaluation. */
+  onLoad?: (done: number, total: number) => void;
+  onEpisode?: (r: EpisodeReport, trainer: EmbeddingTrainer) => void;
+  onEvaluate?: (p: CurvePoint, improved: boolean, trainer: EmbeddingTrainer) => void;
+  onStart?: (info: { resumedFrom: number; nTrainClasses: number; nValClasses: number; nTestClasses: number; options: TrainOptions }) => void;
+  /** Set to true (e.g. on SIGINT) to stop after the current episode with a checkpoint. */
+  stop?: { requested: boolean };
+}
+
+/** What a finished (or interrupted) run reports. */
+export interface RunResult {
+  reason: StopReason;
+  episodes: number;
+  seconds: number;
+  bestValAccuracy: number;
+  bestEpisode: number;
+  curve: CurvePoint[];
+  out: string;
+}
+
+/**
+ * Trains (or resumes) an embedding.
+ * @throws RangeError for unusable data or options (named); CheckpointError for an unreadable
+ *   checkpoint in the output folder.
+ */
+export async function runTraining(o: RunOptions): Promise<RunResult> {
+  const out = resolve(o.out);
+  mkdirSync(out, { recursive: true });
+  const previous = readCheckpoint(out); // before the slow image load: fail fast on a bad one
+  const size = previous?.options.net.inputSize ?? o.train.net?.inputSize ?? 28;
+  const images = await loadInkImages(o.data, size, o.onLoad);
+  const split = splitByGroup(images.labels, o.valGroups ?? DEFAULT_VAL_GROUPS, o.testGroups ?? DEFAULT_TEST_GROUPS);
+  const data = { pixels: images.pixels, size, train: split.train, val: split.val };
+  let trainer: EmbeddingTrainer;
+  if (previous) {
+    // The run's own options win; only the stopping rules may be changed on resume.
+    const { maxMinutes, maxEpisodes, patience } = o.train;
+    const options = { ...previous.options, ...(maxMinutes ? { maxMinutes } : {}), ...(maxEpisodes ? { maxEpisodes } : {}), ...(patience ? { patience } : {}) };
+    trainer = new EmbeddingTrainer(data, options, { ...previous, options });
+  } else {
+    trainer = new EmbeddingTrainer(data, o.train);
+  }
+  o.onStart?.({ resumedFrom: previous?.episode ?? 0, nTrainClasses: trainer.nClasses, nValClasses: split.val.members.length, nTestClasses: split.test.members.length, options: trainer.options });
+  const meta = () => ({
+    protolens: VERSION, tfjs: tf.version.tfjs, backend: tf.getBackend(), date: new Date().toISOString(),
+    training: {
+      data: images.root, images: images.labels.length,
+      split: { rule: 'whole alphabets (first part of the label)', ...split.groups },
+      classes: { train: split.train.members.length, trainWithRotations: trainer.nClasses, val: split.val.members.length, test: split.test.members.length },
+      head: trainer.options.head, episode: trainer.options.episode, rotations: trainer.options.rotations, jitter: trainer.options.jitter,
+      episodes: trainer.episode, seconds: trainer.seconds,
+      best: trainer.best ? { valAccuracy: trainer.best.valAccuracy, episode: trainer.best.episode } : null,
+    },
+    seed: trainer.options.seed,
+    options: trainer.options,
+    curve: trainer.curve,
+  });
+  const title = `${trainer.options.head}, ${trainer.options.episode.nWay}-way ${trainer.options.episode.kShot}-shot training, seed ${trainer.options.seed}`;
+  let reason: StopReason | null = trainer.shouldStop();
+  try {
+    while (reason === null) {
+      const r = trainer.step();
+      o.onEpisode?.(r, trainer);
+      if (trainer.episode % trainer.options.evalEvery === 0) {
+        const { point, improved } = trainer.evaluate();
+        if (improved) await saveEmbedding(out, trainer.best!.net, meta(), trainer.curve, title);
+        writeCheckpoint(out, trainer.state());
+        o.onEvaluate?.(point, improved, trainer);
+      }
+      reason = o.stop?.requested ? 'interrupted' : trainer.shouldStop();
+    }
+    if (reason !== 'interrupted' && trainer.episode % trainer.options.evalEvery !== 0) {
+      const { improved } = trainer.evaluate();
+      if (improved) await saveEmbedding(out, trainer.best!.net, meta(), trainer.curve, title);
+    }
+    writeCheckpoint(out, trainer.state());
+    if (trainer.best) await saveEmbedding(out, trainer.best.net, meta(), trainer.curve, title);
+    return {
+      reason, episodes: trainer.episode, seconds: trainer.seconds,
+      bestValAccuracy: trainer.best?.valAccuracy ?? NaN, bestEpisode: trainer.best?.episode ?? 0,
+      curve: trainer.curve.slice(), out,
+    };
+  } finally {
+    trainer.dispose();
+  }
+}
