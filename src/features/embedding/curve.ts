@@ -11,7 +11,7 @@ function esc(s: string): string {
 /**
  * Renders the curve. The x axis is minutes of training, the y axis accuracy in [lo, 1].
  * @example
- * curveSvg([{ episode: 100, seconds: 60, trainLoss: 1, trainAccuracy: 0.6, valAccuracy: 0.7, imagesPerSecond: 90 }], 'run')
+ * curveSvg([{ episode: 100, seconds: 60, cpuSeconds: 50, trainLoss: 1, trainAccuracy: 0.6, valAccuracy: 0.7, imagesPerSecond: 90 }], 'run')
  */
 export function curveSvg(points: readonly CurvePoint[], title: string): string {
   const W = 640, H = 360, L = 56, R = 16, T = 36, B = 44;

@@ -107,6 +107,9 @@ export interface CurvePoint {
   episode: number;
   /** Wall-clock seconds of training so far. */
   seconds: number;
+  /** CPU seconds this process spent on training so far (Node only; NaN elsewhere). On a shared
+   * machine this, not wall time, measures the work done. */
+  cpuSeconds: number;
   /** Mean episode loss and accuracy since the previous point. */
   trainLoss: number;
   trainAccuracy: number;
@@ -165,9 +168,18 @@ export interface TrainerState {
   layer: LayerState | null;
   /** Running sums since the last curve point. */
   window: { loss: number; accuracy: number; episodes: number; images: number; seconds: number };
+  /** CPU seconds of training so far (summed over resumes). */
+  cpuSeconds: number;
 }
 
 const B1 = 0.9, B2 = 0.999, EPS = 1e-8;
+
+/** CPU seconds used by this process so far (user + system), or NaN outside Node. */
+function cpuNow(): number {
+  const p = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process;
+  const u = p?.cpuUsage?.();
+  return u ? (u.user + u.system) / 1e6 : NaN;
+}
 
 /** A training run: call {@link EmbeddingTrainer.step} until {@link EmbeddingTrainer.shouldStop}. */
 export class EmbeddingTrainer {
@@ -213,7 +225,7 @@ export class EmbeddingTrainer {
       this.adamM = state.adam.m.map((a, i) => tf.keep(tf.tensor(a, this.net.variables()[i].shape)));
       this.adamV = state.adam.v.map((a, i) => tf.keep(tf.tensor(a, this.net.variables()[i].shape)));
       this.adamT = state.adam.t;
-      this.s = { episode: state.episode, seconds: state.seconds, curve: state.curve, best: state.best, evalsSinceBest: state.evalsSinceBest, layer: state.layer, window: state.window };
+      this.s = { episode: state.episode, seconds: state.seconds, cpuSeconds: state.cpuSeconds ?? NaN, curve: state.curve, best: state.best, evalsSinceBest: state.evalsSinceBest, layer: state.layer, window: state.window };
       if (o.head === 'prototype-layer' && (!state.layer || state.layer.W.length !== this.nLayerRows() * this.classes.members.length)) {
         throw new RangeError('checkpoint: the prototype-layer state does not match the training classes');
       }
@@ -222,7 +234,7 @@ export class EmbeddingTrainer {
       this.adamM = this.net.variables().map((v) => tf.keep(tf.zerosLike(v)));
       this.adamV = this.net.variables().map((v) => tf.keep(tf.zerosLike(v)));
       this.adamT = 0;
-      this.s = { episode: 0, seconds: 0, curve: [], best: null, evalsSinceBest: 0, layer: o.head === 'prototype-layer' ? this.newLayer() : null, window: { loss: 0, accuracy: 0, episodes: 0, images: 0, seconds: 0 } };
+      this.s = { episode: 0, seconds: 0, cpuSeconds: 0, curve: [], best: null, evalsSinceBest: 0, layer: o.head === 'prototype-layer' ? this.newLayer() : null, window: { loss: 0, accuracy: 0, episodes: 0, images: 0, seconds: 0 } };
     }
   }
 
@@ -265,7 +277,7 @@ export class EmbeddingTrainer {
 
   /** Trains on one episode and returns its loss and accuracy. */
   step(): EpisodeReport {
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = cpuNow();
     const o = this.options;
     const { nWay, kShot, nQuery } = o.episode;
     const r = rng(deriveSeed(o.seed, this.s.episode + 1));
@@ -296,6 +308,7 @@ export class EmbeddingTrainer {
     this.s.episode++;
     const dt = (performance.now() - t0) / 1000;
     this.s.seconds += dt;
+    this.s.cpuSeconds += cpuNow() - c0;
     const w = this.s.window;
     w.loss += lossValue; w.accuracy += accuracy; w.episodes++; w.images += idx.length; w.seconds += dt;
     return { episode: this.s.episode, loss: lossValue, accuracy, seconds: this.s.seconds };
@@ -451,12 +464,13 @@ export class EmbeddingTrainer {
    * network. @returns the new curve point and whether it is the best so far.
    */
   evaluate(): { point: CurvePoint; improved: boolean } {
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = cpuNow();
     const val = this.validate();
     this.s.seconds += (performance.now() - t0) / 1000;
+    this.s.cpuSeconds += cpuNow() - c0;
     const w = this.s.window;
     const point: CurvePoint = {
-      episode: this.s.episode, seconds: this.s.seconds,
+      episode: this.s.episode, seconds: this.s.seconds, cpuSeconds: this.s.cpuSeconds,
       trainLoss: w.episodes ? w.loss / w.episodes : NaN, trainAccuracy: w.episodes ? w.accuracy / w.episodes : NaN,
       valAccuracy: val, imagesPerSecond: w.seconds > 0 ? w.images / w.seconds : NaN,
     };
@@ -484,7 +498,7 @@ export class EmbeddingTrainer {
   /** A copy of everything needed to resume. */
   state(): TrainerState {
     return {
-      options: this.options, episode: this.s.episode, seconds: this.s.seconds, curve: this.s.curve.slice(),
+      options: this.options, episode: this.s.episode, seconds: this.s.seconds, cpuSeconds: this.s.cpuSeconds, curve: this.s.curve.slice(),
       net: this.net.state(),
       adam: { m: this.adamM.map((t) => t.dataSync().slice() as Float32Array), v: this.adamV.map((t) => t.dataSync().slice() as Float32Array), t: this.adamT },
       best: this.s.best, evalsSinceBest: this.s.evalsSinceBest, layer: this.s.layer, window: { ...this.s.window },
