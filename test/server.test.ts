@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { startExplorerServer, sniffImage, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
 import { digitsSource, mnistDigits } from '../src/server/sources.node.ts';
 import { safeResolve } from '../src/server/static.node.ts';
+import { main } from '../src/cli/main.ts';
 
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-TREE';
 const MAX_UPLOAD = 64 * 1024;
@@ -213,5 +214,31 @@ describe('safeResolve', () => {
     assert.equal(safeResolve(web, '../secret.txt'), null);
     assert.equal(safeResolve(web, 'link-out/secret.txt'), null);
     assert.equal(safeResolve(web, 'nope.js'), null);
+  });
+});
+
+describe('protolens serve (argument errors)', () => {
+  it('refuses inconsistent arguments with a message and exit code 2, before loading anything', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--model', 'm.json'], /--model needs --features/],
+      [['--images', 'dir'], /--images needs --features/],
+      [['--port', '70000'], /--port: "70000"/],
+      [['--port', 'abc'], /--port: "abc"/],
+      [['--max-upload', '0'], /--max-upload: "0"/],
+      [['--features', join(tmpdir(), 'no-such-features.npy')], /no-such-features\.npy: feature file not found/],
+    ];
+    const write = process.stderr.write.bind(process.stderr);
+    for (const [args, message] of cases) {
+      let err = '';
+      process.stderr.write = ((chunk: string) => { err += chunk; return true; }) as typeof process.stderr.write;
+      let code: number;
+      try {
+        code = await main(['node', 'protolens', 'serve', ...args]);
+      } finally {
+        process.stderr.write = write;
+      }
+      assert.equal(code, 2, args.join(' '));
+      assert.match(err, message, args.join(' '));
+    }
   });
 });

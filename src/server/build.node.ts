@@ -61,7 +61,12 @@ export async function ensureWebBuild(options: WebBuildOptions = {}): Promise<str
   const tmp = join(dist, `.tmp-${process.pid}-${hash}`);
   options.log?.(`building the explorer page with Vite (web/ → ${relative(process.cwd(), out) || out})…`);
   const t0 = performance.now();
-  const { build } = await import('vite');
+  let build: typeof import('vite').build;
+  try {
+    ({ build } = await import('vite'));
+  } catch (e) {
+    throw new Error(`the explorer page is built with Vite, a development dependency of protolens that is not installed (${(e as Error).message}); run "npm install" in the protolens folder`);
+  }
   await build({
     root,
     configFile: join(root, 'vite.config.ts'),

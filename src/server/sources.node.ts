@@ -34,6 +34,8 @@ export interface DigitsOptions extends SourceProgress {
   backbone?: string;
   /** Feature cache folder (default `$PROTOLENS_CACHE` or ~/.cache/protolens); false for none. */
   cacheDir?: string | false;
+  /** Threads embedding the digits not found in the cache (default "auto": both cores). */
+  workers?: number | 'auto';
   /** Options of the fitted model (default: 2 prototypes per class, seed 0). */
   model?: PrototypeOptions;
 }
@@ -89,7 +91,7 @@ export async function digitsSource(options: DigitsOptions = {}): Promise<Explore
       read: async (e) => png[Number(e.path.slice(e.path.indexOf('/') + 1, -4))],
     };
     const r = await extractDataset(dataset, {
-      backbone, cacheDir: options.cacheDir, workers: 1,
+      backbone, cacheDir: options.cacheDir, workers: options.workers ?? 'auto',
       onReady: (e) => options.say?.(`${backbone}: loaded in ${(e.loadMs / 1000).toFixed(1)} s from ${e.from}`),
       onProgress: (p) => options.onExtract?.(p.done, p.total, p.cached),
     });

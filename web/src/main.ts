@@ -78,6 +78,7 @@ const hooks = {
   get frameMs() { return mapView.drawn.ms; },
   prototypeScreen: (j: number) => mapView.prototypeScreen(j),
   sampleScreen: (i: number) => mapView.sampleScreen(i),
+  pickSample: (x: number, y: number) => mapView.pickSample(x, y),
   zoom: (f: number) => { mapView.zoom(f); mapView.drawNow(); },
   pan: (dx: number, dy: number) => { mapView.pan(dx, dy); mapView.drawNow(); },
   drawNow: () => mapView.drawNow(),

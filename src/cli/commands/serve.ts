@@ -73,7 +73,6 @@ export function register(program: Command): void {
       const cacheDir = flags.cache ? flags.cacheDir : false;
       const p = progress(say);
       let source: ExplorerSource;
-      const webBuild = ensureWebBuild({ log: say });
       try {
         if (flags.features) {
           source = await fileSource({ features: flags.features, model: flags.model, images: flags.images, cacheDir, ...p });
@@ -89,7 +88,7 @@ export function register(program: Command): void {
       }
       const m = source.model;
       say(`model: J = ${m.prototypes_!.rows} prototypes, ${m.classes_.length} classes, training accuracy ${(100 * m.score(source.X, source.y)).toFixed(1)}%`);
-      const webDir = await webBuild;
+      const webDir = await ensureWebBuild({ log: say });
       let server;
       try {
         server = await startExplorerServer(source, { host: flags.host, port, webDir, maxUpload, onError: (s) => say(`error: ${s}`) });
