@@ -6,11 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, Agent } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startExplorerServer, sniffImage, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
-import { digitsSource, mnistDigits } from '../src/server/sources.node.ts';
+import { digitsSource, fileSource, mnistDigits } from '../src/server/sources.node.ts';
+import { pixelFeatures } from '../src/server/embed.node.ts';
+import type { ExplorerMap } from '../src/server/mapdata.ts';
+import { writeFeatures } from '../src/data/features.node.ts';
+import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { safeResolve } from '../src/server/static.node.ts';
 import { main } from '../src/cli/main.ts';
 
@@ -240,5 +244,68 @@ describe('protolens serve (argument errors)', () => {
       assert.equal(code, 2, args.join(' '));
       assert.match(err, message, args.join(' '));
     }
+  });
+});
+
+describe('serving a feature file with its images and a saved model', () => {
+  let dir: string;
+  let s: ExplorerServer | undefined;
+  const get = async (url: string, path: string) => {
+    const r = await fetch(new URL(path, url));
+    return { status: r.status, body: new Uint8Array(await r.arrayBuffer()) };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'protolens-filesource-'));
+    // 3 digits of each class as class-folder PNGs, their pixel features in a .npy with paths.
+    const { png, labels } = await mnistDigits(3);
+    const X = new Float32Array(png.length * 64);
+    const paths: string[] = [];
+    for (let i = 0; i < png.length; i++) {
+      const rel = `${labels[i]}/d${i}.png`;
+      mkdirSync(join(dir, 'images', labels[i]), { recursive: true });
+      writeFileSync(join(dir, 'images', rel), png[i]);
+      paths.push(rel);
+      X.set(await pixelFeatures(png[i], 8), i * 64);
+    }
+    writeFeatures(join(dir, 'f.npy'), { X: { data: X, rows: png.length, cols: 64 }, labels, paths, meta: { backbone: { name: 'pixels-8' } } });
+    const m = new PrototypeClassifier({ nPrototypes: 10, seed: 3, maxIter: 10 }).fit({ data: X, rows: png.length, cols: 64 }, labels);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(m.toJSON()));
+    writeFileSync(join(dir, 'model-wrong-dim.json'), JSON.stringify(new PrototypeClassifier({ nPrototypes: 2 }).fit([[0, 0], [1, 1], [5, 5], [6, 6]], ['a', 'a', 'b', 'b']).toJSON()));
+  });
+  after(async () => {
+    await s?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('uses the saved model as it is, serves the images through the paths, embeds uploads the same way', async () => {
+    const src = await fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'model.json'), images: join(dir, 'images') });
+    assert.equal(src.model.prototypes_!.rows, 10);
+    assert.equal(src.model.getParams().seed, 3);
+    s = await startExplorerServer(src, { webDir: join(dir, 'images') });
+    const img = await get(s.url, '/api/image/4');
+    assert.equal(img.status, 200);
+    assert.deepEqual(img.body, new Uint8Array(readFileSync(join(dir, 'images', '1', 'd4.png'))));
+    assert.equal((await get(s.url, '/files/1/d4.png')).status, 200);
+    assert.equal((await get(s.url, '/api/image/30')).status, 404);
+    const png = readFileSync(join(dir, 'images', '2', 'd7.png'));
+    const r = await fetch(new URL('/api/classify', s.url), { method: 'POST', body: png, headers: { 'Content-Type': 'image/png' } });
+    assert.equal(r.status, 200);
+    const body = await r.json() as { feature: number[]; explanation: { label: string } };
+    assert.equal(body.explanation.label, src.model.predict([body.feature])[0]);
+    assert.equal(body.feature.length, 64);
+    const map = await (await fetch(new URL('/api/map', s.url))).json() as ExplorerMap;
+    assert.equal(map.classify.available, true);
+    assert.equal(map.names[4], '1/d4.png');
+  });
+
+  it('refuses a model that does not match the features, naming both files', async () => {
+    await assert.rejects(fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'model-wrong-dim.json') }), /model-wrong-dim\.json: fitted on 2 features, but .*f\.npy has 64/);
+  });
+
+  it('fits a model on the spot when none is given (2 prototypes per class)', async () => {
+    const src = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5 } });
+    assert.equal(src.model.prototypes_!.rows, 20);
+    assert.equal(src.images, undefined); // no --images: no thumbnails, nothing served
   });
 });
