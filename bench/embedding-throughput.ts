@@ -1,0 +1,106 @@
+/**
+ * Training throughput of the Conv-4 embedding (issue 7): images per second, forward and
+ * backward, for one Adam-free gradient step on a batch of 28×28 images, by backend and
+ * implementation:
+ *
+ * - `stock layers`: `tf.layers` Conv-4 with TF.js's own gradients (on wasm this needs our
+ *   Conv2DBackpropFilter kernel, which is registered; everything else is stock);
+ * - `protolens ops`: the training path of train-embedding (ops.ts: hand-written gradients);
+ *
+ * plus the weight-gradient kernel alone and forward-only inference.
+ *
+ *   nice -n 10 node --import tsx bench/embedding-throughput.ts [--quick]
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initTfNode } from '../src/features/backend.node.ts';
+import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
+import { Conv4 } from '../src/features/embedding/conv4.ts';
+import type { BatchStats } from '../src/features/embedding/ops.ts';
+import { rng } from '../src/linalg/random.ts';
+
+const quick = process.argv.includes('--quick');
+await initTfNode('wasm');
+registerWasmTrainingKernels();
+
+function stockModel(): tf.Sequential {
+  const m = tf.sequential();
+  m.add(tf.layers.inputLayer({ inputShape: [28, 28, 1] }));
+  for (let i = 0; i < 4; i++) {
+    m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', useBias: false }));
+    m.add(tf.layers.batchNormalization({}));
+    m.add(tf.layers.reLU());
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  }
+  m.add(tf.layers.flatten());
+  return m;
+}
+
+/** Mean ms of `reps` calls after one warm-up. */
+function time(reps: number, f: () => void): number {
+  f();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) f();
+  return (performance.now() - t0) / reps;
+}
+
+const rows: string[] = ['| backend | implementation | batch | ms per step | images/s (fwd+bwd) |', '|---|---|---|---|---|'];
+async function trainStep(backend: 'wasm' | 'cpu', impl: 'stock layers' | 'protolens ops', B: number, reps: number): Promise<void> {
+  await tf.setBackend(backend);
+  const x = tf.randomUniform([B, 28, 28, 1]) as tf.Tensor4D;
+  let ms: number;
+  if (impl === 'stock layers') {
+    const m = stockModel();
+    const vars = m.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    ms = time(reps, () => {
+      const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(m.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar, vars);
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    m.dispose();
+  } else {
+    const net = Conv4.create({}, rng(0));
+    ms = time(reps, () => {
+      const stats: BatchStats[] = [];
+      const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(net.embedTrain(x, stats))) as tf.Scalar, net.variables());
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+      net.updateRunningStats(stats);
+    });
+    net.dispose();
+  }
+  x.dispose();
+  rows.push(`| ${backend} | ${impl} | ${B} | ${ms.toFixed(0)} | ${(B / ms * 1000).toFixed(1)} |`);
+  process.stderr.write(rows[rows.length - 1] + '\n');
+}
+
+await trainStep('wasm', 'protolens ops', 200, quick ? 2 : 4);
+await trainStep('wasm', 'stock layers', 200, quick ? 1 : 2);
+if (!quick) {
+  for (const B of [50, 100, 300, 600]) await trainStep('wasm', 'protolens ops', B, 2);
+  await trainStep('cpu', 'protolens ops', 50, 1);
+  await trainStep('cpu', 'stock layers', 50, 1);
+}
+
+// The weight gradient of the second block alone: 200 images, 14×14×64 → 14×14×64.
+const kernelRows: string[] = ['| backend | Conv2DBackpropFilter, x 200×14×14×64, dy 200×14×14×64 | ms | GFLOP/s |', '|---|---|---|---|'];
+const flops = 2 * 200 * 14 * 14 * 9 * 64 * 64;
+for (const backend of (quick ? ['wasm'] : ['wasm', 'cpu']) as Array<'wasm' | 'cpu'>) {
+  await tf.setBackend(backend);
+  const x = tf.randomUniform([200, 14, 14, 64]) as tf.Tensor4D, dy = tf.randomUniform([200, 14, 14, 64]) as tf.Tensor4D;
+  const run = (f: () => tf.Tensor) => time(backend === 'cpu' ? 1 : 3, () => { const r = f(); r.dataSync(); r.dispose(); });
+  const ours = run(() => conv2dBackpropFilter(x, dy, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 64, 64] }));
+  kernelRows.push(`| ${backend} | ours (9 slices, transpose, matMul) | ${ours.toFixed(0)} | ${(flops / ours / 1e6).toFixed(1)} |`);
+  if (backend === 'cpu') {
+    const stock = run(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
+      { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 64, 64] } as unknown as tf.NamedAttrMap) as tf.Tensor);
+    kernelRows.push(`| cpu | TF.js's own kernel | ${stock.toFixed(0)} | ${(flops / stock / 1e6).toFixed(1)} |`);
+  }
+  tf.dispose([x, dy]);
+}
+
+// Forward-only inference, as used to embed validation and test images.
+await tf.setBackend('wasm');
+const net = Conv4.create({}, rng(0));
+const xb = tf.randomUniform([500, 28, 28, 1]) as tf.Tensor4D;
+const inf = time(quick ? 1 : 3, () => { const e = tf.tidy(() => net.embedInfer(xb)); e.dataSync(); e.dispose(); });
+process.stdout.write(`${rows.join('\n')}\n\n${kernelRows.join('\n')}\n\nwasm inference (forward only, running statistics), batch 500: ${(500 / inf * 1000).toFixed(0)} images/s\n`);
