@@ -147,6 +147,20 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
     await page.screenshot({ path: join(SHOTS, 'pixels-classified.png') });
   });
 
+  it('classifies an image dropped on the box', async () => {
+    const { png } = await mnistDigits(10);
+    const i = 15; // digit 1, #5
+    const dt = await page.evaluateHandle((b64) => {
+      const t = new DataTransfer();
+      t.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'dropped.png', { type: 'image/png' }));
+      return t;
+    }, Buffer.from(png[i]).toString('base64'));
+    await page.dispatchEvent('[data-testid=drop]', 'drop', { dataTransfer: dt });
+    await page.waitForFunction(() => document.querySelector('[data-testid=classify-result] img')?.getAttribute('alt') === 'dropped.png');
+    const expected = String(source.model.predict([Array.from(source.X.data.subarray(i * 196, (i + 1) * 196))])[0]);
+    assert.equal(await page.locator('[data-testid=classify-label]').textContent(), expected);
+  });
+
   it('switches to the UMAP view with the same markers', async () => {
     await page.locator('[data-testid=view-umap]').click();
     await page.waitForFunction(() => window.__protolens.umapReady && window.__protolens.view === 'umap', null, { timeout: 30_000 });

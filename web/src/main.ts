@@ -344,8 +344,27 @@ function showTooltip(i: number | null, pinned = false, clientX = 0, clientY = 0)
   tooltip.hidden = false;
 }
 
-mapView.onHover = ({ sample, clientX, clientY }) => {
-  if (sample !== null) showTooltip(sample, false, clientX, clientY);
+/** A card for a hovered prototype: class, samples, flags (click opens its panel). */
+function showPrototypeTooltip(j: number, clientX: number, clientY: number): void {
+  const p = state.model!.prototypes[j];
+  if (!p) return;
+  const flags = [p.dead ? 'dead' : '', p.ambiguous ? 'ambiguous' : ''].filter(Boolean).join(', ');
+  tooltip.replaceChildren(
+    el('div', { class: 'tt-label', 'data-testid': 'tooltip-label', text: `prototype ${j} — class ${label(p.winningClass)}` }),
+    el('div', { text: `${p.count} sample${p.count === 1 ? '' : 's'} nearest${flags ? ` · ${flags}` : ''}` }),
+    el('div', { class: 'muted', text: 'click for its panel' }),
+  );
+  tooltip.dataset.index = `p${j}`;
+  tooltip.dataset.pinned = 'false';
+  const wrap = canvas.getBoundingClientRect();
+  tooltip.style.left = `${Math.min(clientX - wrap.left + 14, wrap.width - 160)}px`;
+  tooltip.style.top = `${Math.min(clientY - wrap.top + 14, wrap.height - 80)}px`;
+  tooltip.hidden = false;
+}
+
+mapView.onHover = ({ sample, prototype, clientX, clientY }) => {
+  if (prototype !== null) showPrototypeTooltip(prototype, clientX, clientY);
+  else if (sample !== null) showTooltip(sample, false, clientX, clientY);
   else showTooltip(null);
 };
 mapView.onClickSample = (i) => pinSample(i);
