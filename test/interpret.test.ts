@@ -189,3 +189,27 @@ test('bad input: wrong dimension, unknown label, length mismatch, unfitted or no
   assert.throws(() => analyzeModel(m, d.X, d.y, { nearst: 3 } as never), { name: 'TypeError', message: /unknown option "nearst"/ });
   assert.throws(() => analyzeModel(m, d.X, d.y, { scatterSeparation: -1 }), { name: 'RangeError' });
 });
+
+test('groupSeparation: two halves of one cloud stay close even when n ≪ D; remote blobs are far apart', async () => {
+  const { groupSeparation } = await import('../src/interpret/analyze.ts');
+  const r = rng(11);
+  const cloud = (n: number, D: number, shift = 0): Matrix => {
+    const data = new Float32Array(n * D);
+    for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) data[i * D + d] = r.normal() + (d === 0 && i >= n / 2 ? shift : 0);
+    return { data, rows: n, cols: D };
+  };
+  const half = (n: number) => [Array.from({ length: n / 2 }, (_, i) => i), Array.from({ length: n / 2 }, (_, i) => n / 2 + i)];
+  // 30 samples in 1000 dimensions, split in two at random: the naive gap (without leaving the sample out)
+  // would be ≈ √(2D/15)/2 ≈ 5.8 spreads; leaving it out, about 0.
+  const [a, b] = half(30);
+  assert.ok(Math.abs(groupSeparation(cloud(30, 1000), a, b)) < 1, 'random split in high dimension');
+  // A 1-D Gaussian cut at its median: half-normal halves, gap 2·0.798σ over spreads 2·0.603σ → 1.32.
+  const n = 4000, X = cloud(n, 1);
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, k) => X.data[i] - X.data[k]);
+  const s = groupSeparation(X, order.slice(0, n / 2), order.slice(n / 2));
+  assert.ok(Math.abs(s - 1.32) < 0.05, `split Gaussian: ${s}`);
+  // Two blobs 20σ apart along one axis, in 200 dimensions: ≈ 20 / 2 = 10.
+  const [c, d] = half(60);
+  const far = groupSeparation(cloud(60, 200, 20), c, d);
+  assert.ok(far > 8 && far < 12, `remote blobs: ${far}`);
+});

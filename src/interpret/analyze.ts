@@ -50,8 +50,9 @@ export function findingRules(o: Resolved): Record<FindingKind, string> {
   return {
     'scattered-class':
       `A prototype serves a class when it wins that class (largest W weight) and at least ${o.minServingSamples} of the class's samples match it best. ` +
-      `Two serving prototypes a, b belong to different modes when ‖p_a − p_b‖ / (s_a + s_b) ≥ ${o.scatterSeparation}, ` +
-      `s being the standard deviation of a prototype's class samples along the line joining the two prototypes; ` +
+      `Two serving prototypes belong to different modes when their groups of class samples are at least ${o.scatterSeparation} spreads apart: ` +
+      `the gap between the groups' mean positions on the line joining the group means, divided by the sum of the groups' standard deviations on that line ` +
+      `(each sample placed with its own group's mean computed without it); ` +
       `modes are the groups of prototypes linked by smaller separations. A class with two or more modes is scattered.`,
     'ambiguous-prototype':
       `A prototype's lead is how far its strongest class weight (row of W) stands above the median of its other weights; ` +
@@ -95,20 +96,52 @@ function groups(n: number, linked: (a: number, b: number) => boolean): number[][
   return [...by.values()];
 }
 
+function meanOf(X: Matrix, idx: readonly number[]): Float64Array {
+  const D = X.cols, m = new Float64Array(D);
+  for (const i of idx) for (let d = 0; d < D; d++) m[d] += X.data[i * D + d];
+  for (let d = 0; d < D; d++) m[d] /= idx.length;
+  return m;
+}
+
 /**
- * Standard deviation of the projections of rows `idx` of X on the unit vector u.
+ * Separation of two groups of samples along the line joining their means, in units of their
+ * spread: (mean t_A − mean t_B) / (sd t_A + sd t_B), where t_i is the position of sample i on
+ * that line. Each sample is placed with its own group's mean computed without it (leave-one-out):
+ * in high dimension a sample pulls its group's mean towards itself, and without this any two
+ * halves of a single cloud would look far apart. See docs/interpretation.md, "Scattered classes".
+ * Needs at least two samples per group.
  */
-function stdAlong(X: Matrix, idx: readonly number[], u: Float64Array): number {
+export function groupSeparation(X: Matrix, A: readonly number[], B: readonly number[]): number {
+  if (A.length < 2 || B.length < 2) return NaN;
   const D = X.cols;
-  if (idx.length < 2) return 0;
-  let s = 0, s2 = 0;
-  for (const i of idx) {
-    let t = 0;
-    for (let d = 0; d < D; d++) t += X.data[i * D + d] * u[d];
-    s += t; s2 += t * t;
-  }
-  const n = idx.length, m = s / n;
-  return Math.sqrt(Math.max(0, (s2 - n * m * m) / (n - 1)));
+  const mA = meanOf(X, A), mB = meanOf(X, B);
+  const u = new Float64Array(D), mid = new Float64Array(D);
+  const place = (own: readonly number[], mOwn: Float64Array, mOther: Float64Array, sign: number): number[] => {
+    const n = own.length;
+    return own.map((i) => {
+      let nrm = 0;
+      for (let d = 0; d < D; d++) {
+        const loo = (n * mOwn[d] - X.data[i * D + d]) / (n - 1);
+        u[d] = sign * (loo - mOther[d]);
+        mid[d] = 0.5 * (loo + mOther[d]);
+        nrm += u[d] * u[d];
+      }
+      nrm = Math.sqrt(nrm) || 1;
+      let t = 0;
+      for (let d = 0; d < D; d++) t += (X.data[i * D + d] - mid[d]) * u[d];
+      return t / nrm;
+    });
+  };
+  const tA = place(A, mA, mB, 1), tB = place(B, mB, mA, -1);
+  const stats = (t: number[]) => {
+    const m = t.reduce((x, y) => x + y, 0) / t.length;
+    const v = t.reduce((x, y) => x + (y - m) * (y - m), 0) / (t.length - 1);
+    return { m, sd: Math.sqrt(v) };
+  };
+  const a = stats(tA), b = stats(tB);
+  const spread = a.sd + b.sd;
+  const gap = a.m - b.m;
+  return spread > 0 ? gap / spread : gap > 0 ? Infinity : 0;
 }
 
 /**
@@ -253,23 +286,15 @@ export function analyzeModel(model: PrototypeClassifier, Xin: MatrixInput, y: re
     for (let i = 0; i < N; i++) if (codes[i] === l) { const a = to.get(assignment[i]) ?? []; a.push(i); to.set(assignment[i], a); }
     const assignedTo = [...to.entries()].map(([index, v]) => ({ index, count: v.length })).sort((a, b) => b.count - a.count || a.index - b.index);
     // Scatter rule.
-    const serving = assignedTo.filter((e) => winning[e.index] === l && e.count >= Math.max(1, o.minServingSamples)).map((e) => e.index).sort((a, b) => a - b);
+    const serving = assignedTo.filter((e) => winning[e.index] === l && e.count >= Math.max(2, o.minServingSamples)).map((e) => e.index).sort((a, b) => a - b);
     const sep = new Map<string, number>();
     for (let a = 0; a < serving.length; a++) {
-      for (let b = a + 1; b < serving.length; b++) {
-        const ja = serving[a], jb = serving[b];
-        const u = new Float64Array(D);
-        let nrm = 0;
-        for (let d = 0; d < D; d++) { u[d] = P.data[ja * D + d] - P.data[jb * D + d]; nrm += u[d] * u[d]; }
-        nrm = Math.sqrt(nrm);
-        if (nrm > 0) for (let d = 0; d < D; d++) u[d] /= nrm;
-        const s = stdAlong(X, to.get(ja)!, u) + stdAlong(X, to.get(jb)!, u);
-        sep.set(`${a},${b}`, s > 0 ? nrm / s : nrm > 0 ? Infinity : 0);
-      }
+      for (let b = a + 1; b < serving.length; b++) sep.set(`${a},${b}`, groupSeparation(X, to.get(serving[a])!, to.get(serving[b])!));
     }
     const modeIdx = groups(serving.length, (a, b) => (sep.get(`${a},${b}`) ?? 0) < o.scatterSeparation);
     const modes = modeIdx.map((g) => g.map((a) => serving[a]));
-    classStats.push({ label: classes[l], count: counts[l], accuracy: counts[l] ? correct[l] / counts[l] : NaN, prototypes: own, assignedTo, modes });
+    const separations = [...sep.entries()].map(([k, v]) => { const [x, z] = k.split(',').map(Number); return { a: serving[x], b: serving[z], separation: v }; });
+    classStats.push({ label: classes[l], count: counts[l], accuracy: counts[l] ? correct[l] / counts[l] : NaN, prototypes: own, assignedTo, modes, separations });
     if (modes.length >= 2) {
       const pairs: string[] = [], values: number[] = [];
       for (const [k, v] of sep) {
@@ -284,7 +309,7 @@ export function analyzeModel(model: PrototypeClassifier, Xin: MatrixInput, y: re
       findings.push({
         kind: 'scattered-class', label: classes[l], prototypes: serving,
         message: `Class ${labelText(classes[l])} is scattered: its ${counts[l]} samples form ${modes.length} separate modes ` +
-          `(${modes.map((m) => m.map((j) => `p${j}`).join('+')).join(' | ')}), at least ${fmt(minBetween)} standard deviations apart.`,
+          `(${modes.map((m) => m.map((j) => `p${j}`).join('+')).join(' | ')}), at least ${fmt(minBetween)} spreads apart.`,
         rule: rules['scattered-class'],
         evidence: { modes: modes.length, pairs, separations: values, threshold: o.scatterSeparation },
       });

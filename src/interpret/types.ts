@@ -17,9 +17,10 @@ export interface AnalysisOptions {
   /** Leading variances of each prototype's neighbourhood. Default 3. */
   leadingVariances?: number;
   /**
-   * Scattered class: two prototypes of one class belong to different modes when
-   * ‖p_a − p_b‖ / (s_a + s_b) ≥ scatterSeparation, where s is the standard deviation of a
-   * prototype's samples along the line joining the two prototypes. Default 4.
+   * Scattered class: two prototypes of one class belong to different modes when their groups of
+   * class samples are separated by at least scatterSeparation: (gap between the groups' mean
+   * positions on the line joining their means) / (sum of their standard deviations on it), each
+   * sample placed with its group's mean computed without it. Default 3.
    */
   scatterSeparation?: number;
   /** A prototype serves a class when at least this many of its samples belong to it. Default 3. */
@@ -45,7 +46,7 @@ export interface AnalysisOptions {
 export const ANALYSIS_DEFAULTS: Required<Omit<AnalysisOptions, 'ambiguityMargin'>> & { ambiguityMargin: number | null } = {
   nearest: 8,
   leadingVariances: 3,
-  scatterSeparation: 4,
+  scatterSeparation: 3,
   minServingSamples: 3,
   linkRatio: 0.5,
   singletonMax: 1,
@@ -137,6 +138,8 @@ export interface ClassStats {
   assignedTo: Array<{ index: number; count: number }>;
   /** Serving prototypes grouped into modes by the scatter rule (one group = one mode). */
   modes: number[][];
+  /** Separation (scatter rule) between the sample groups of each pair of serving prototypes. */
+  separations: Array<{ a: number; b: number; separation: number }>;
 }
 
 /** Everything the report shows, as plain JSON. */

@@ -121,10 +121,12 @@ function classTable(a: ModelAnalysis): string {
   const rows = a.classStats.map((c) => {
     const protos = c.prototypes.map((p) => `<span class="tag">p${p.index} (${num(p.weight)})</span>`).join('') || '<span class="warn">none</span>';
     const modes = c.modes.length ? c.modes.map((m) => m.map((j) => `p${j}`).join('+')).join(' | ') : '–';
+    const maxSep = c.separations.reduce((m, e) => (e.separation > m.separation ? e : m), { a: -1, b: -1, separation: -Infinity });
+    const sepText = maxSep.a >= 0 ? `${num(maxSep.separation)} (p${maxSep.a}–p${maxSep.b})` : '–';
     const to = c.assignedTo.slice(0, 6).map((e) => `p${e.index}: ${e.count}`).join(', ') + (c.assignedTo.length > 6 ? ', …' : '');
-    return `<tr><td>${lab(c.label)}</td><td>${c.count}</td><td>${pct(c.accuracy)}</td><td>${protos}</td><td>${modes}</td><td class="small">${to}</td></tr>`;
+    return `<tr><td>${lab(c.label)}</td><td>${c.count}</td><td>${pct(c.accuracy)}</td><td>${protos}</td><td>${modes}</td><td>${sepText}</td><td class="small">${to}</td></tr>`;
   });
-  return `<table><tr><th>class</th><th>samples</th><th>accuracy</th><th>its prototypes (W weight)</th><th>modes</th><th>best-matching prototype of its samples</th></tr>${rows.join('')}</table>`;
+  return `<table><tr><th>class</th><th>samples</th><th>accuracy</th><th>its prototypes (W weight)</th><th>modes</th><th>largest separation</th><th>best-matching prototype of its samples</th></tr>${rows.join('')}</table>`;
 }
 
 function thumbs(a: ModelAnalysis, p: PrototypeStats, meta: ReportMeta): string {

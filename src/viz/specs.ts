@@ -25,6 +25,9 @@ export interface Figure1Options {
 
 const pct = (r: number): string => `${(100 * r).toFixed(1)}%`;
 
+/** Prototypes further than this fraction of the samples' span beyond them are drawn on the border. */
+const OFF_PLOT = 0.25;
+
 /** Text of a label, shortened for annotations. */
 export function shortLabel(l: Label, max = 18): string {
   const s = String(l);
@@ -50,13 +53,33 @@ export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): Veg
   const samples = a.projection.samples.map(([x, y], i) => ({
     x, y, i, label: String(a.samples.labels[i]), predicted: String(a.samples.predicted[i]), misclassified: mis.has(i),
   }));
-  const protos = a.projection.prototypes.map(([x, y], j) => ({
-    x, y, j, cls: String(a.prototypes[j].winningClass), tag: shortLabel(a.prototypes[j].winningClass),
-    description: `prototype ${j} → ${String(a.prototypes[j].winningClass)}`,
-  }));
+  // Axes follow the samples: a prototype far outside them (typically a dead one that drifted away)
+  // would squash the cloud into a corner, so it is drawn on the border and its label says so.
+  const ext = (k: 0 | 1) => {
+    let lo = Infinity, hi = -Infinity;
+    for (const p of a.projection.samples) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }
+    const span = hi - lo || 1;
+    const allowLo = lo - span * OFF_PLOT, allowHi = hi + span * OFF_PLOT;
+    for (const p of a.projection.prototypes) {
+      if (p[k] >= allowLo && p[k] <= allowHi) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }
+    }
+    const pad = 0.03 * (hi - lo || 1);
+    return [lo - pad, hi + pad] as [number, number];
+  };
+  const dx = ext(0), dy = ext(1);
+  const clamp = (v: number, [lo, hi]: [number, number]) => Math.min(hi, Math.max(lo, v));
+  const protos = a.projection.prototypes.map(([x, y], j) => {
+    const off = clamp(x, dx) !== x || clamp(y, dy) !== y;
+    const cls = String(a.prototypes[j].winningClass);
+    return {
+      x: clamp(x, dx), y: clamp(y, dy), j, cls, off,
+      tag: `${shortLabel(a.prototypes[j].winningClass)}${off ? ` (p${j}, off plot at ${x.toPrecision(3)}, ${y.toPrecision(3)})` : ''}`,
+      description: `prototype ${j} → ${cls}${off ? ' (off plot)' : ''}`,
+    };
+  });
   const ringed = samples.filter((s) => s.misclassified).map((s) => ({ ...s, description: `misclassified sample ${s.i}: ${s.label} → ${s.predicted}` }));
-  const xEnc = { field: 'x', type: 'quantitative', title: `PC1 (${pct(r1)} of the variance)`, scale: { zero: false, nice: false } };
-  const yEnc = { field: 'y', type: 'quantitative', title: `PC2 (${pct(r2)} of the variance)`, scale: { zero: false, nice: false } };
+  const xEnc = { field: 'x', type: 'quantitative', title: `PC1 (${pct(r1)} of the variance)`, scale: { zero: false, nice: false, domain: dx } };
+  const yEnc = { field: 'y', type: 'quantitative', title: `PC2 (${pct(r2)} of the variance)`, scale: { zero: false, nice: false, domain: dy } };
   const manyClasses = a.classes.length > 24;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
