@@ -11,6 +11,7 @@ import { KNearestNeighbors, NearestClassMean, SoftmaxRegression } from '../../mo
 import type { Classifier, Label } from '../../model/types.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
 import { CLIError } from '../errors.ts';
+import { runDigitsDemo } from '../digits-demo.ts';
 
 export interface DemoOptions {
   seed: number;
@@ -84,10 +85,17 @@ export function register(program: Command): void {
     .description('Fit the prototype model and its baselines on the embedded default data, and summarise')
     .option('--seed <n>', 'seed of the data and of every fit', '1')
     .option('--prototypes <J>', 'number of prototypes', '30')
-    .action((opts: { seed: string; prototypes: string }) => {
+    .option('--digits <n>', 'handwritten digits (mnist package) embedded with MobileNetV2 for the report', '300')
+    .option('--no-images', 'skip the digits report (no CNN, synthetic data only)')
+    .action(async (opts: { seed: string; prototypes: string; digits: string; images: boolean }) => {
       const seed = Number(opts.seed), prototypes = Number(opts.prototypes);
       if (!Number.isInteger(seed)) throw new CLIError(`Invalid value for --seed: ${opts.seed}. Expected an integer.`);
       if (!Number.isInteger(prototypes) || prototypes < 1) throw new CLIError(`Invalid value for --prototypes: ${opts.prototypes}. Expected a positive integer.`);
+      const n = Number(opts.digits);
+      if (!Number.isInteger(n) || n < 20 || n % 10 !== 0) throw new CLIError(`Invalid value for --digits: ${opts.digits}. Expected a multiple of 10, at least 20.`);
       process.stdout.write(runSyntheticDemo({ seed, prototypes }) + '\n');
+      if (opts.images) {
+        process.stdout.write('\n' + (await runDigitsDemo({ n, seed, log: (m) => process.stderr.write(m + '\n') })).summary + '\n');
+      }
     });
 }
