@@ -20,7 +20,7 @@ import { localEngine, workerEngine, type Engine, type EngineSpec, type FileItem 
 export interface ExtractDatasetOptions extends EngineSpec {
   /** Images per forward pass (default 8). */
   batchSize?: number;
-  /** Threads computing features: a number, or "auto" (default: both cores for ≥ 64 images, else 1). */
+  /** Threads computing features: a number, or "auto" (default: both cores when ≥ 64 images need computing, else 1). */
   workers?: number | 'auto';
   /** Cache directory (default `$PROTOLENS_CACHE` or `~/.cache/protolens`); `false` for none. */
   cacheDir?: string | false;
@@ -38,7 +38,7 @@ export interface ExtractResult extends FeatureSet {
   stats: { total: number; cached: number; computed: number; skipped: number; threads: number; loadMs: number; extractMs: number; from: string };
 }
 
-/** The number of threads "auto" picks for `n` images. */
+/** The number of threads "auto" picks when `n` images need computing (not in the cache). */
 export function autoWorkers(n: number): number {
   return n >= 64 ? Math.max(1, Math.min(availableParallelism(), 4)) : 1;
 }
@@ -63,67 +63,88 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
   const entries = dataset.entries;
   const n = entries.length;
-  const workers = options.workers === undefined || options.workers === 'auto' ? autoWorkers(n) : options.workers;
-  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer or "auto", got ${String(options.workers)}`);
+  const wanted = options.workers ?? 'auto';
+  if (wanted !== 'auto' && (!Number.isInteger(wanted) || wanted < 1)) throw new RangeError(`workers must be a positive integer or "auto", got ${String(options.workers)}`);
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
-  const spec: EngineSpec = { ...options, cacheDir, onProgress: undefined, onReady: undefined } as EngineSpec;
-  delete (spec as Partial<ExtractDatasetOptions>).onProgress;
-  delete (spec as Partial<ExtractDatasetOptions>).onReady;
+  const spec = { ...options, cacheDir } as EngineSpec & Partial<ExtractDatasetOptions>;
+  delete spec.onProgress;
+  delete spec.onReady;
 
-  const engine: Engine = workers > 1 ? await workerEngine(spec, workers) : await localEngine(spec);
-  const t0 = performance.now();
+  let engine: Engine | undefined;
   try {
-    const { info, preprocessing } = engine;
-    const dim = info.dim;
-    const key = await modelKey(info, preprocessing);
-    const cache = cacheDir ? new DiskFeatureCache(cacheDir, key, dim, JSON.parse(modelKeyMaterial(info, preprocessing))) : undefined;
-    options.onReady?.({ threads: engine.threads, loadMs: engine.loadMs, from: engine.from, cached: 0, total: n });
-
-    const data = new Float32Array(n * dim);
-    const ok = new Uint8Array(n);
     const skipped: BadEntry[] = [...dataset.skipped];
+    const ok = new Uint8Array(n);
     let done = 0;
     let cached = 0;
     const bad = (i: number, reason: string): void => {
       if (!options.skipBad) throw new BadImageError(`${dataset.root}/${entries[i].path}`, `${reason} (use --skip-bad to leave such files out)`);
       skipped.push({ path: entries[i].path, reason });
+      done++;
+    };
+    const read = async (i: number): Promise<Uint8Array | undefined> => {
+      try {
+        return await dataset.read(entries[i]);
+      } catch (e) {
+        if (e instanceof BadImageError) { bad(i, e.reason); return undefined; }
+        throw e;
+      }
     };
 
-    const doBatch = async (start: number): Promise<void> => {
+    // Pass 1, with a cache: load the network here (its key names the cache), then look every image up.
+    let cache: DiskFeatureCache | undefined;
+    let data = new Float32Array(0);
+    let misses: number[] = entries.map((_, i) => i);
+    if (cacheDir) {
+      engine = await localEngine(spec);
+      const { info, preprocessing } = engine;
+      const key = await modelKey(info, preprocessing);
+      cache = new DiskFeatureCache(cacheDir, key, info.dim, JSON.parse(modelKeyMaterial(info, preprocessing)));
+      data = new Float32Array(n * info.dim);
+      misses = [];
+      for (let i = 0; i < n; i++) {
+        const bytes = await read(i);
+        if (!bytes) continue;
+        const hit = await cache.get(sha256(bytes));
+        if (hit) { data.set(hit, i * info.dim); ok[i] = 1; cached++; done++; } else misses.push(i);
+      }
+    }
+
+    // Pass 2: compute the misses, on both cores when there are enough of them.
+    const threads = wanted === 'auto' ? autoWorkers(misses.length) : wanted;
+    if (misses.length > 0 && (!engine || engine.threads !== threads)) {
+      await engine?.close();
+      engine = undefined;
+      engine = threads > 1 ? await workerEngine(spec, threads) : await localEngine(spec);
+    }
+    if (!engine) engine = await localEngine(spec);
+    const eng = engine;
+    const dim = eng.info.dim;
+    if (data.length !== n * dim) data = new Float32Array(n * dim);
+    options.onReady?.({ threads: eng.threads, loadMs: eng.loadMs, from: eng.from, cached, total: n });
+    options.onProgress?.({ done, total: n, cached });
+    const t0 = performance.now();
+
+    const doBatch = async (batch: number[]): Promise<void> => {
       const idx: number[] = [];
       const items: FileItem[] = [];
       const hashes: string[] = [];
-      for (let i = start; i < Math.min(n, start + batchSize); i++) {
-        let bytes: Uint8Array;
-        try {
-          bytes = await dataset.read(entries[i]);
-        } catch (e) {
-          if (e instanceof BadImageError) { bad(i, e.reason); done++; continue; }
-          throw e;
-        }
-        const h = sha256(bytes);
-        const hit = cache ? await cache.get(h) : undefined;
-        if (hit) {
-          data.set(hit, i * dim);
-          ok[i] = 1;
-          cached++;
-          done++;
-          continue;
-        }
+      for (const i of batch) {
+        const bytes = await read(i);
+        if (!bytes) continue;
         idx.push(i);
         items.push({ bytes, where: `${dataset.root}/${entries[i].path}` });
-        hashes.push(h);
+        hashes.push(sha256(bytes));
       }
       if (items.length > 0) {
-        const res = await engine.run(items);
+        const res = await eng.run(items);
         for (let r = 0; r < idx.length; r++) {
           const x = res[r];
           if ('bad' in x) { bad(idx[r], x.bad); continue; }
           data.set(x.v, idx[r] * dim);
           ok[idx[r]] = 1;
+          done++;
           if (cache) await cache.set(hashes[r], x.v);
         }
-        done += items.length;
       }
       options.onProgress?.({ done, total: n, cached });
     };
@@ -131,12 +152,12 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
     // Keep every thread busy: two batches in flight per thread, taken in order.
     let next = 0;
     let failed = false;
-    const lanes = Array.from({ length: engine.threads * 2 }, async () => {
-      while (next < n && !failed) {
-        const s = next;
+    const lanes = Array.from({ length: eng.threads * 2 }, async () => {
+      while (next < misses.length && !failed) {
+        const batch = misses.slice(next, next + batchSize);
         next += batchSize;
         try {
-          await doBatch(s);
+          await doBatch(batch);
         } catch (e) {
           failed = true;
           throw e;
@@ -144,6 +165,8 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
       }
     });
     await Promise.all(lanes);
+    const { info, preprocessing } = eng;
+    const key = await modelKey(info, preprocessing);
 
     const keep: number[] = [];
     for (let i = 0; i < n; i++) if (ok[i]) keep.push(i);
@@ -168,9 +191,9 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
           skipped, ignored: dataset.ignored.length,
         },
       },
-      stats: { total: n, cached, computed: n - cached - (skipped.length - dataset.skipped.length), skipped: skipped.length, threads: engine.threads, loadMs: engine.loadMs, extractMs, from: engine.from },
+      stats: { total: n, cached, computed: n - cached - (skipped.length - dataset.skipped.length), skipped: skipped.length, threads: eng.threads, loadMs: eng.loadMs, extractMs, from: eng.from },
     };
   } finally {
-    await engine.close();
+    await engine?.close();
   }
 }

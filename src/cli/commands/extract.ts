@@ -83,14 +83,18 @@ export function register(program: Command): void {
         say(`${ds.root}: ${ds.entries.length} images in ${counts.length} classes (${ds.kind})`);
         for (const w of listingWarnings(ds)) say(`  note: ${w}`);
         let bar: ReturnType<typeof progressBar> | undefined;
+        let cachedAtStart = 0;
         const result = await extractDataset(ds, {
           backbone: flags.backbone, layer: flags.layer, preprocessing: pre, batchSize, workers,
           cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend: flags.backend as BackendName,
           onReady: (r) => {
-            say(`${flags.backbone}: loaded in ${(r.loadMs / 1000).toFixed(1)} s from ${r.from}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`);
-            if (flags.progress) bar = progressBar('extract', r.total, 'images');
+            say(`${flags.backbone}: loaded in ${(r.loadMs / 1000).toFixed(1)} s from ${r.from}, ${r.threads} thread${r.threads > 1 ? 's' : ''}; ` +
+              `${r.cached} of ${r.total} images in the cache`);
+            // The bar counts the images still to compute, so its rate and ETA are the network's.
+            cachedAtStart = r.cached;
+            if (flags.progress && r.cached < r.total) bar = progressBar('extract', r.total - r.cached, 'images');
           },
-          onProgress: (p) => bar?.update(p.done, p.cached > 0 ? `(${p.cached} cached)` : ''),
+          onProgress: (p) => bar?.update(p.done - cachedAtStart),
         });
         bar?.stop();
         writeFeatures(flags.out, result);
