@@ -12,9 +12,10 @@ import * as fit from './commands/fit.ts';
 import * as predict from './commands/predict.ts';
 import * as explain from './commands/explain.ts';
 import * as serve from './commands/serve.ts';
+import * as bench from './commands/bench.ts';
 import * as trainEmbedding from './commands/train-embedding.ts';
 
-const commands: Array<{ register(program: Command): void }> = [demo, extract, fit, predict, explain, trainEmbedding, serve];
+const commands: Array<{ register(program: Command): void }> = [demo, extract, fit, predict, explain, bench, trainEmbedding, serve];
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {

@@ -4,6 +4,7 @@
  */
 import { PrototypeClassifier } from './prototype.ts';
 import { KNearestNeighbors, NearestClassMean, SoftmaxRegression } from './baselines.ts';
+import { Pipeline } from './preprocess.ts';
 import { MODEL_FORMAT, type Classifier, type ModelJSON } from './types.ts';
 
 const LOADERS: Record<string, (json: ModelJSON) => Classifier> = {
@@ -11,6 +12,7 @@ const LOADERS: Record<string, (json: ModelJSON) => Classifier> = {
   NearestClassMean: (j) => NearestClassMean.fromJSON(j),
   SoftmaxRegression: (j) => SoftmaxRegression.fromJSON(j),
   KNearestNeighbors: (j) => KNearestNeighbors.fromJSON(j),
+  Pipeline: (j) => Pipeline.fromJSON(j, loadModel),
 };
 
 /**

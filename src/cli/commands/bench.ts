@@ -1,0 +1,212 @@
+/**
+ * `protolens bench fewshot`: the paper's Table 1 protocol (src/select/fewshot.ts) on a feature
+ * file, or on an image dataset whose features are extracted through the cache first. Writes
+ * fewshot.md (tables in the paper's form), fewshot.json (every per-subset figure) and fewshot.svg
+ * (chart) into --out, atomically; prints the Markdown on stdout.
+ */
+import { join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import type { Command } from 'commander';
+import { CLIError } from '../errors.ts';
+import { progressBar } from '../progress.ts';
+import { readFeatures, type FeatureSet } from '../../data/features.node.ts';
+import { writeFileAtomicSync } from '../../data/atomic.node.ts';
+import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import {
+  DEFAULT_GRIDS, FEWSHOT_METHODS, runFewShot,
+  type FewShotGrids, type FewShotMethod, type FewShotOptions,
+} from '../../select/fewshot.ts';
+import { fewShotMarkdown } from '../../select/fewshot-report.ts';
+import { fewShotChartSpec } from '../../viz/fewshot-chart.ts';
+import { VERSION } from '../../version.ts';
+
+interface FewShotFlags {
+  features?: string;
+  data?: string;
+  backbone: string;
+  cacheDir?: string;
+  ways: string;
+  subsets: string;
+  seed: string;
+  preprocess: string;
+  methods?: string;
+  gridJ?: string;
+  gridAlpha?: string;
+  gridTauScale?: string;
+  gridL2?: string;
+  maxIter?: string;
+  tol?: string;
+  classIter?: string;
+  reduce: boolean;
+  out: string;
+  title?: string;
+  progress: boolean;
+  chart: boolean;
+}
+
+function list(flag: string, s: string, check: (v: number) => boolean, expected: string): number[] {
+  const v = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
+  if (v.length === 0 || !v.every((x) => Number.isFinite(x) && check(x))) {
+    throw new CLIError(`Invalid value for ${flag}: "${s}". Expected comma-separated ${expected}.`);
+  }
+  return v;
+}
+
+function int(flag: string, s: string, min: number): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < min) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected an integer ≥ ${min}.`);
+  return v;
+}
+
+function num(flag: string, s: string): number {
+  const v = Number(s);
+  if (!Number.isFinite(v) || v < 0) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a non-negative number.`);
+  return v;
+}
+
+/** Turns the flags into benchmark options (exported for tests). */
+export function fewShotOptions(f: FewShotFlags): FewShotOptions {
+  const grids: Partial<FewShotGrids> = {};
+  if (f.gridJ) grids.prototypesPerClass = list('--grid-j', f.gridJ, (x) => Number.isInteger(x) && x >= 1, 'positive integers');
+  if (f.gridAlpha) grids.alpha = list('--grid-alpha', f.gridAlpha, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridTauScale) grids.tauScale = list('--grid-tau-scale', f.gridTauScale, (x) => x > 0, 'positive numbers');
+  if (f.gridL2) grids.l2 = list('--grid-l2', f.gridL2, (x) => x >= 0, 'non-negative numbers');
+  let methods: FewShotMethod[] | undefined;
+  if (f.methods) {
+    methods = f.methods.split(',').map((s) => s.trim()) as FewShotMethod[];
+    for (const m of methods) {
+      if (!(FEWSHOT_METHODS as readonly string[]).includes(m)) {
+        throw new CLIError(`Invalid value for --methods: "${m}". Expected some of: ${FEWSHOT_METHODS.join(', ')}.`);
+      }
+    }
+  }
+  let preprocess;
+  try {
+    preprocess = checkPreprocessMethod(f.preprocess);
+  } catch {
+    throw new CLIError(`Invalid value for --preprocess: "${f.preprocess}". Expected one of: ${PREPROCESS_METHODS.join(', ')}.`);
+  }
+  const prototypeOptions: Record<string, number> = {};
+  if (f.maxIter !== undefined) prototypeOptions.maxIter = int('--max-iter', f.maxIter, 1);
+  if (f.tol !== undefined) prototypeOptions.tol = num('--tol', f.tol);
+  if (f.classIter !== undefined) prototypeOptions.classIter = int('--class-iter', f.classIter, 1);
+  return {
+    ways: list('--ways', f.ways, (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2'),
+    subsets: int('--subsets', f.subsets, 2),
+    seed: int('--seed', f.seed, 0),
+    preprocess,
+    methods,
+    grids,
+    reduce: f.reduce,
+    prototypeOptions,
+  };
+}
+
+async function loadFeatures(f: FewShotFlags, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
+  if (f.features && f.data) throw new CLIError('Give either --features FILE or --data DIR (with --backbone), not both.');
+  if (f.features) {
+    const fs = readFeatures(f.features);
+    if (fs.labels.length === 0) throw new CLIError(`${f.features}: the file has no labels (a .npy needs its .json sidecar); the benchmark needs one label per row.`);
+    const bb = fs.meta.backbone as { name?: string } | undefined;
+    return { fs, source: `\`${f.features}\` (${fs.X.rows}×${fs.X.cols}${bb?.name ? `, ${bb.name}` : ''})` };
+  }
+  if (!f.data) throw new CLIError('Missing input: give --features FILE, or --data DIR with --backbone NAME.');
+  // Extraction needs TF.js: load it only on this path.
+  const { openImageDataset } = await import('../../data/images.node.ts');
+  const { extractDataset } = await import('../../features/extract.node.ts');
+  const ds = openImageDataset(f.data);
+  say(`${ds.root}: ${ds.entries.length} images; extracting ${f.backbone} features through the cache`);
+  let bar: ReturnType<typeof progressBar> | undefined;
+  const r = await extractDataset(ds, {
+    backbone: f.backbone, cacheDir: f.cacheDir,
+    onReady: (e) => { if (f.progress) bar = progressBar('extract', e.total, 'images'); },
+    onProgress: (p) => bar?.update(p.done),
+  });
+  bar?.stop();
+  return { fs: r, source: `\`${f.data}\` through ${f.backbone} (${r.X.rows}×${r.X.cols})` };
+}
+
+async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+  const vega = await import('vega');
+  const vl = await import('vega-lite');
+  const compiled = vl.compile(spec as unknown as Parameters<typeof vl.compile>[0]).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  return view.toSVG();
+}
+
+/** The command line that reproduces a run, for the report. */
+function commandLine(argv: readonly string[]): string {
+  const i = argv.findIndex((a) => a === 'bench');
+  const args = i >= 0 ? argv.slice(i) : argv.slice(2);
+  return ['protolens', ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** `protolens bench …`: benchmarks. */
+export function register(program: Command): void {
+  const bench = program.command('bench').description('Benchmarks');
+  bench
+    .command('fewshot')
+    .description('The paper\'s Table 1: 5-shot N-way tasks, hyper-parameters chosen on a validation half, paired t-tests')
+    .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
+    .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
+    .option('-b, --backbone <name>', 'backbone for --data', 'mobilenet_v2')
+    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .option('--ways <list>', 'numbers of classes per task', '2,5,20')
+    .option('--subsets <n>', 'random subsets per N', '10')
+    .option('--seed <n>', 'seed of every random choice', '0')
+    .option('--preprocess <name>', `feature preprocessing for every method: ${PREPROCESS_METHODS.join(' | ')}`, 'sqrt-center-l2')
+    .option('--methods <list>', `rows to run (default all): ${FEWSHOT_METHODS.join(', ')}`)
+    .option('--grid-j <list>', 'prototypes per class to try', DEFAULT_GRIDS.prototypesPerClass.join(','))
+    .option('--grid-alpha <list>', 'penalty weights α to try', DEFAULT_GRIDS.alpha.join(','))
+    .option('--grid-tau-scale <list>', 'τ scales (× median squared distance / 2) for the data-scaled rows', DEFAULT_GRIDS.tauScale.join(','))
+    .option('--grid-l2 <list>', 'softmax L2 weights to try', DEFAULT_GRIDS.l2.join(','))
+    .option('--max-iter <n>', 'prototype model: outer iterations (default: the model\'s)')
+    .option('--tol <x>', 'prototype model: relative loss decrease that stops training (default: the model\'s)')
+    .option('--class-iter <n>', 'prototype model: inner iterations of each class step (default: the model\'s)')
+    .option('--no-reduce', 'fit on all feature columns instead of the fitting samples\' row space (same results, slower)')
+    .option('-o, --out <dir>', 'output folder for fewshot.md, fewshot.json, fewshot.svg', 'bench-out')
+    .option('--title <text>', 'heading of the report')
+    .option('--no-chart', 'skip the SVG chart')
+    .option('--no-progress', 'no progress bar')
+    .action(async (flags: FewShotFlags) => {
+      const say = (s: string): void => { process.stderr.write(s + '\n'); };
+      const options = fewShotOptions(flags);
+      let loaded;
+      try {
+        loaded = await loadFeatures(flags, say);
+      } catch (e) {
+        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(e.message);
+        throw e;
+      }
+      const { fs, source } = loaded;
+      const bar = flags.progress ? progressBar('fewshot', 1, 'fits') : undefined;
+      let result;
+      try {
+        result = runFewShot({ X: fs.X, labels: fs.labels }, {
+          ...options,
+          onProgress: (p) => { bar?.setTotal(p.total); bar?.update(p.done, `N=${p.ways} subset ${p.subset + 1}`); },
+        });
+      } catch (e) {
+        bar?.stop();
+        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(`${flags.features ?? flags.data}: ${e.message}`);
+        throw e;
+      }
+      bar?.stop();
+      const command = commandLine(process.argv);
+      const md = fewShotMarkdown(result, { title: flags.title ?? 'Few-shot benchmark (Table 1 protocol)', source, command });
+      const out = resolve(flags.out);
+      const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
+      const json = {
+        format: 'protolens-fewshot', version: 1, library: `protolens ${VERSION}`, created: new Date().toISOString(),
+        command, source, features: { path: flags.features ?? null, data: flags.data ?? null, rows: fs.X.rows, cols: fs.X.cols, meta: fs.meta },
+        machine, ...result,
+      };
+      // Chart first (the step most likely to fail), then the files, so a failure leaves earlier outputs intact.
+      const svg = flags.chart ? await renderSvg(fewShotChartSpec(result, flags.title ?? 'Few-shot benchmark')) : null;
+      writeFileAtomicSync(join(out, 'fewshot.json'), JSON.stringify(json, null, 1) + '\n');
+      writeFileAtomicSync(join(out, 'fewshot.md'), md + '\n');
+      if (svg) writeFileAtomicSync(join(out, 'fewshot.svg'), svg);
+      process.stdout.write(md + '\n');
+      say(`wrote ${join(out, 'fewshot.md')}, fewshot.json${svg ? ', fewshot.svg' : ''} in ${result.seconds.toFixed(1)} s (${machine.nproc} × ${machine.cpu})`);
+    });
+}

@@ -1,0 +1,469 @@
+/**
+ * The few-shot protocol of the paper's Table 1 (Drumond, Viéville & Alexandre, NIPS 2017
+ * workshop), as described in docs/benchmark.md:
+ *
+ * - choose N classes at random (N = 2, 5, 20), 10 subsets per N, each with a recorded seed;
+ * - split each class's samples: 10 for test, 10 for training; the training fold again into 5 to
+ *   fit and 5 to validate the hyper-parameters (a 5-shot N-way task);
+ * - for every method, fit each grid point on the fitting half and keep the best on the
+ *   validation half ({@link bestIndex}); then score the chosen setting on the test fold, fitted
+ *   once on the 5 fitting samples ("refit on 5") and once on all 10 training samples ("refit on 10").
+ *
+ * The test fold is only ever passed to `score`, after the choice is made. Preprocessing (a
+ * {@link FeatureTransform}) is fitted on the samples each model is fitted on, and is the same for
+ * every method. With `reduce` (the default) every fit runs in the coordinates of the row space of
+ * its (preprocessed) fitting samples, an exact change of basis (see span.ts) that makes the fits
+ * cheap. Browser-safe: no I/O; progress goes through a callback.
+ */
+import { takeRows, toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
+import { deriveSeed, rng, shuffled } from '../linalg/random.ts';
+import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
+import { KNearestNeighbors, NearestClassMean, SoftmaxRegression } from '../model/baselines.ts';
+import { FeatureTransform, checkPreprocessMethod, type PreprocessMethod } from '../model/preprocess.ts';
+import type { Classifier, Label } from '../model/types.ts';
+import { bestIndex, expandGrid, validationScore, type ValidationScore } from './grid.ts';
+import { meanStd, pairedTTest } from './stats.ts';
+import { SpanProjection } from './span.ts';
+
+/** The rows of the benchmark, in table order. */
+export const FEWSHOT_METHODS = ['proto-l1', 'proto-l2', 'ncm', 'softmax', 'nn1', 'proto-l1-tau', 'proto-l2-tau', 'proto-cv'] as const;
+export type FewShotMethod = typeof FEWSHOT_METHODS[number];
+
+/** How each row is named in tables and whether it is one of ours / one of the paper's. */
+export const METHOD_INFO: Record<FewShotMethod, { name: string; ours: boolean; paper: boolean; grid: string }> = {
+  'proto-l1': { name: 'ours, L1 (τ = 1)', ours: true, paper: true, grid: 'J/class × α' },
+  'proto-l2': { name: 'ours, L2 (τ = 1)', ours: true, paper: true, grid: 'J/class × α' },
+  ncm: { name: 'single prototype', ours: false, paper: true, grid: '—' },
+  softmax: { name: 'softmax, L2', ours: false, paper: true, grid: 'λ' },
+  nn1: { name: '1-NN (reference)', ours: false, paper: false, grid: '—' },
+  'proto-l1-tau': { name: 'ours, L1, data-scaled τ', ours: true, paper: false, grid: 'J/class × α × τ scale' },
+  'proto-l2-tau': { name: 'ours, L2, data-scaled τ', ours: true, paper: false, grid: 'J/class × α × τ scale' },
+  'proto-cv': { name: 'ours, cross-validated (L1/L2, J, α, τ)', ours: true, paper: false, grid: 'L1/L2 × J/class × α × τ scale' },
+};
+
+/** The paper's Table 1 (5-shot, Omniglot `images_background_small`), by method and N. */
+export const PAPER_TABLE1: Partial<Record<FewShotMethod, Record<number, number>>> = {
+  'proto-l1': { 2: 0.80, 5: 0.81, 20: 0.52 },
+  'proto-l2': { 2: 0.91, 5: 0.90, 20: 0.74 },
+  ncm: { 2: 0.93, 5: 0.91, 20: 0.77 },
+  softmax: { 2: 0.79, 5: 0.96, 20: 0.89 },
+};
+
+/** Hyper-parameter grids searched on the validation half. */
+export interface FewShotGrids {
+  /** Prototypes per class (J = value × N). Default [1, 2, 3]. */
+  prototypesPerClass: number[];
+  /** Penalty weight α of the prototype model. Default [1e-4, 1e-3, 1e-2]. */
+  alpha: number[];
+  /** τ = value × (median squared distance between fitting samples) / 2, for the data-scaled rows. Default [0.1, 0.3, 1]. */
+  tauScale: number[];
+  /** L2 weight λ of the softmax. Default [1e-4, 1e-3, 1e-2, 1e-1]. */
+  l2: number[];
+}
+
+export const DEFAULT_GRIDS: FewShotGrids = {
+  prototypesPerClass: [1, 2, 3],
+  alpha: [1e-4, 1e-3, 1e-2],
+  tauScale: [0.1, 0.3, 1],
+  l2: [1e-4, 1e-3, 1e-2, 1e-1],
+};
+
+/** Options of {@link runFewShot}. */
+export interface FewShotOptions {
+  /** Numbers of classes per task. Default [2, 5, 20]. */
+  ways?: number[];
+  /** Random subsets per N. Default 10. */
+  subsets?: number;
+  /** Samples per class used to fit during selection (the "shots"). Default 5. */
+  fitPerClass?: number;
+  /** Samples per class that validate the hyper-parameters. Default 5. */
+  validationPerClass?: number;
+  /** Samples per class in the test fold. Default 10. */
+  testPerClass?: number;
+  /** Seed of every random choice. Default 0. */
+  seed?: number;
+  /** Feature preprocessing, fitted on each fitting set and used by every method. Default 'sqrt-center-l2'. */
+  preprocess?: PreprocessMethod;
+  /** Rows to run. Default all of {@link FEWSHOT_METHODS}. */
+  methods?: FewShotMethod[];
+  /** Grids; missing ones take {@link DEFAULT_GRIDS}. */
+  grids?: Partial<FewShotGrids>;
+  /** Fit in the coordinates of the fitting samples' row space (exact, faster). Default true. */
+  reduce?: boolean;
+  /** Extra options for every prototype model (maxIter, tol, classIter …). */
+  prototypeOptions?: Omit<PrototypeOptions, 'nPrototypes' | 'regularization' | 'alpha' | 'tau' | 'tauScale' | 'seed'>;
+  /** Called after every model fit. */
+  onProgress?: (p: FewShotProgress) => void;
+}
+
+/** Progress of a run, in model fits. */
+export interface FewShotProgress {
+  done: number;
+  total: number;
+  ways: number;
+  subset: number;
+}
+
+/** Which samples (row indices of the input) a task uses. */
+export interface FewShotTask {
+  ways: number;
+  /** Subset number within its N (0-based). */
+  index: number;
+  seed: number;
+  classes: Label[];
+  fit: number[];
+  validation: number[];
+  test: number[];
+}
+
+/** One method on one task. */
+export interface MethodOutcome {
+  /** The chosen grid point. */
+  params: Record<string, unknown>;
+  /** Its validation score (fitted on the fitting half). */
+  validation: ValidationScore;
+  /** Test accuracy, fitted on the 5 fitting samples per class. */
+  testFit: number;
+  /** Test accuracy, refitted on all 10 training samples per class. */
+  testTrain: number;
+  /** Grid points tried. */
+  candidates: number;
+  /** Seconds spent fitting this method's candidates and refit (shared fits counted for each method). */
+  seconds: number;
+}
+
+/** One task with every method's outcome. */
+export interface TaskResult extends FewShotTask {
+  /** Dimension the models were fitted in (the rank of the fitting set with `reduce`). */
+  dims: { fit: number; train: number };
+  methods: Partial<Record<FewShotMethod, MethodOutcome>>;
+}
+
+/** The two tables: test accuracy after refitting on the fitting half, or on the whole training fold. */
+export type RefitKind = 'testFit' | 'testTrain';
+export const REFIT_LABELS: Record<RefitKind, string> = {
+  testFit: 'refit on the 5 fitting samples per class (the paper\'s 5-shot setting)',
+  testTrain: 'refit on all 10 training samples per class (fitting + validation)',
+};
+
+/** Mean (std) per method and N, and paired tests. */
+export interface FewShotSummary {
+  tables: Record<RefitKind, Partial<Record<FewShotMethod, Record<number, { mean: number; std: number; n: number }>>>>;
+  /** Paired t-tests over the same subsets: each of our rows against single prototype and softmax. */
+  tests: Array<{ refit: RefitKind; ways: number; method: FewShotMethod; against: FewShotMethod; meanDiff: number; p: number }>;
+}
+
+/** Everything a run produced. */
+export interface FewShotResult {
+  options: {
+    ways: number[]; subsets: number; fitPerClass: number; validationPerClass: number; testPerClass: number;
+    seed: number; preprocess: PreprocessMethod; preprocessDescription: string; methods: FewShotMethod[];
+    grids: FewShotGrids; reduce: boolean; prototypeOptions: Record<string, unknown>;
+  };
+  tasks: TaskResult[];
+  summary: FewShotSummary;
+  seconds: number;
+}
+
+interface Resolved {
+  ways: number[]; subsets: number; fitPerClass: number; validationPerClass: number; testPerClass: number; seed: number;
+  preprocess: PreprocessMethod; methods: FewShotMethod[]; grids: FewShotGrids; reduce: boolean;
+  prototypeOptions: Record<string, unknown>;
+}
+
+function positiveInt(name: string, v: unknown, min = 1): number {
+  if (!Number.isInteger(v) || (v as number) < min) throw new RangeError(`${name} must be an integer ≥ ${min}, got ${String(v)}`);
+  return v as number;
+}
+
+function resolve(o: FewShotOptions): Resolved {
+  const known = ['ways', 'subsets', 'fitPerClass', 'validationPerClass', 'testPerClass', 'seed', 'preprocess', 'methods', 'grids', 'reduce', 'prototypeOptions', 'onProgress'];
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new TypeError(`runFewShot: unknown option "${k}". Valid options: ${known.join(', ')}`);
+  }
+  const ways = o.ways ?? [2, 5, 20];
+  if (!Array.isArray(ways) || ways.length === 0) throw new RangeError('ways must list at least one number of classes');
+  ways.forEach((w) => positiveInt('ways', w, 2));
+  const methods = o.methods ?? [...FEWSHOT_METHODS];
+  for (const m of methods) {
+    if (!(FEWSHOT_METHODS as readonly string[]).includes(m)) {
+      throw new RangeError(`Invalid method: ${String(m)}. Should be one of: ${FEWSHOT_METHODS.join(', ')}`);
+    }
+  }
+  const grids: FewShotGrids = { ...DEFAULT_GRIDS };
+  for (const [k, v] of Object.entries(o.grids ?? {})) {
+    if (!(k in DEFAULT_GRIDS)) throw new TypeError(`grids: unknown grid "${k}". Valid grids: ${Object.keys(DEFAULT_GRIDS).join(', ')}`);
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'number' || !(x >= 0) || !Number.isFinite(x))) {
+      throw new RangeError(`grids.${k} must be a non-empty list of non-negative numbers, got ${JSON.stringify(v)}`);
+    }
+    grids[k as keyof FewShotGrids] = v.slice();
+  }
+  grids.prototypesPerClass.forEach((v) => positiveInt('grids.prototypesPerClass', v));
+  grids.tauScale.forEach((v) => { if (!(v > 0)) throw new RangeError(`grids.tauScale values must be positive, got ${v}`); });
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}`);
+  const r: Resolved = {
+    ways: ways.slice(),
+    subsets: positiveInt('subsets', o.subsets ?? 10),
+    fitPerClass: positiveInt('fitPerClass', o.fitPerClass ?? 5),
+    validationPerClass: positiveInt('validationPerClass', o.validationPerClass ?? 5),
+    testPerClass: positiveInt('testPerClass', o.testPerClass ?? 10),
+    seed,
+    preprocess: checkPreprocessMethod(o.preprocess ?? 'sqrt-center-l2'),
+    methods: FEWSHOT_METHODS.filter((m) => methods.includes(m)),
+    grids,
+    reduce: o.reduce ?? true,
+    prototypeOptions: { ...(o.prototypeOptions ?? {}) },
+  };
+  const maxJ = Math.max(...grids.prototypesPerClass);
+  if (maxJ > r.fitPerClass) {
+    throw new RangeError(`grids.prototypesPerClass goes up to ${maxJ} but each class has only ${r.fitPerClass} fitting samples`);
+  }
+  // Fail early on bad prototype options.
+  new PrototypeClassifier(r.prototypeOptions as PrototypeOptions);
+  return r;
+}
+
+/**
+ * Draws one task: `ways` classes at random among those with enough samples, and for each class a
+ * random disjoint choice of fitting, validation and test samples.
+ * @param byClass - row indices of each class, in a fixed order.
+ * @throws RangeError when fewer than `ways` classes have enough samples.
+ */
+export function sampleTask(byClass: ReadonlyMap<Label, readonly number[]>, ways: number, index: number, seed: number,
+  sizes: { fit: number; validation: number; test: number }): FewShotTask {
+  const need = sizes.fit + sizes.validation + sizes.test;
+  const eligible = [...byClass.keys()].filter((c) => byClass.get(c)!.length >= need);
+  if (eligible.length < ways) {
+    throw new RangeError(`a ${ways}-way task needs ${ways} classes with at least ${need} samples each; the data has ${eligible.length}`);
+  }
+  const r = rng(seed);
+  const classes = shuffled(eligible, r).slice(0, ways);
+  const task: FewShotTask = { ways, index, seed, classes, fit: [], validation: [], test: [] };
+  for (const c of classes) {
+    const idx = shuffled(byClass.get(c)!, r);
+    task.test.push(...idx.slice(0, sizes.test));
+    task.fit.push(...idx.slice(sizes.test, sizes.test + sizes.fit));
+    task.validation.push(...idx.slice(sizes.test + sizes.fit, need));
+  }
+  return task;
+}
+
+/** One model setting to fit: a family and its options. */
+interface Candidate {
+  key: string;
+  family: 'prototype' | 'ncm' | 'softmax' | 'knn';
+  params: Record<string, unknown>;
+}
+
+function candidatesFor(method: FewShotMethod, g: FewShotGrids): Candidate[] {
+  const proto = (grid: Record<string, readonly unknown[]>): Candidate[] => expandGrid(grid).map((params) => ({
+    key: `prototype ${JSON.stringify(params)}`, family: 'prototype', params,
+  }));
+  switch (method) {
+    case 'proto-l1':
+    case 'proto-l2':
+      return proto({ regularization: [method === 'proto-l1' ? 'l1' : 'l2'], prototypesPerClass: g.prototypesPerClass, alpha: g.alpha, tau: [1] });
+    case 'proto-l1-tau':
+    case 'proto-l2-tau':
+      return proto({ regularization: [method === 'proto-l1-tau' ? 'l1' : 'l2'], prototypesPerClass: g.prototypesPerClass, alpha: g.alpha, tau: ['auto'], tauScale: g.tauScale });
+    case 'proto-cv':
+      return proto({ regularization: ['l1', 'l2'], prototypesPerClass: g.prototypesPerClass, alpha: g.alpha, tau: ['auto'], tauScale: g.tauScale });
+    case 'ncm':
+      return [{ key: 'ncm', family: 'ncm', params: {} }];
+    case 'nn1':
+      return [{ key: 'knn {"k":1}', family: 'knn', params: { k: 1 } }];
+    case 'softmax':
+      return g.l2.map((l2) => ({ key: `softmax ${JSON.stringify({ l2 })}`, family: 'softmax', params: { l2 } }));
+    default:
+      return assertUnreachable(method);
+  }
+}
+
+function assertUnreachable(x: never): never {
+  throw new Error(`unexpected value ${String(x)}`);
+}
+
+function makeModel(c: Candidate, ways: number, seed: number, extra: Record<string, unknown>): Classifier {
+  switch (c.family) {
+    case 'prototype': {
+      const { prototypesPerClass, ...rest } = c.params as { prototypesPerClass: number } & Record<string, unknown>;
+      return new PrototypeClassifier({ ...extra, ...rest, nPrototypes: prototypesPerClass * ways, seed } as PrototypeOptions);
+    }
+    case 'ncm': return new NearestClassMean();
+    case 'softmax': return new SoftmaxRegression(c.params);
+    case 'knn': return new KNearestNeighbors(c.params);
+    default: return assertUnreachable(c.family);
+  }
+}
+
+/** Preprocessing (and the exact reduction) fitted on one fitting set, applied to any rows. */
+function featureSpace(X: Matrix, fitRows: number[], r: Resolved): { fit: Matrix; map: (rows: number[]) => Matrix } {
+  const t = new FeatureTransform(r.preprocess);
+  const fit0 = t.fitTransform(takeRows(X, fitRows));
+  if (!r.reduce) return { fit: fit0, map: (rows) => t.transform(takeRows(X, rows)) };
+  const s = new SpanProjection().fit(fit0);
+  return { fit: s.transform(fit0), map: (rows) => s.transform(t.transform(takeRows(X, rows))) };
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** What rows of the data a step of {@link evaluateTask} reads, reported to its `audit` callback. */
+export interface DataUse {
+  stage: 'select' | 'refit';
+  /** 'fit': preprocessing and models are fitted on these rows; 'validate': they score the grid; 'test': they score the chosen models. */
+  purpose: 'fit' | 'validate' | 'test';
+  rows: readonly number[];
+}
+
+/**
+ * Runs the protocol on one task.
+ * @param tick - called after every model fit.
+ * @param audit - told which rows each step reads (the tests check that test rows are only ever scored).
+ */
+export function evaluateTask(X: Matrix, labels: readonly Label[], task: FewShotTask, options: FewShotOptions = {},
+  tick: () => void = () => {}, audit: (use: DataUse) => void = () => {}): TaskResult {
+  const r = resolve(options);
+  const pick = (rows: number[]) => rows.map((i) => labels[i]);
+  const train = [...task.fit, ...task.validation];
+  audit({ stage: 'select', purpose: 'fit', rows: task.fit });
+  const yFit = pick(task.fit);
+  const A = featureSpace(X, task.fit, r);
+  audit({ stage: 'select', purpose: 'validate', rows: task.validation });
+  const yVal = pick(task.validation), valA = A.map(task.validation);
+  const cache = new Map<string, { model: Classifier; score: ValidationScore; seconds: number }>();
+  const result: TaskResult = { ...task, dims: { fit: A.fit.cols, train: 0 }, methods: {} };
+  const chosen = new Map<FewShotMethod, Candidate>();
+  for (const m of r.methods) {
+    const cands = candidatesFor(m, r.grids);
+    let seconds = 0;
+    const scores = cands.map((c) => {
+      let e = cache.get(c.key);
+      if (!e) {
+        const t0 = now();
+        const model = makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(A.fit, yFit);
+        const score = validationScore(model, valA, yVal);
+        e = { model, score, seconds: (now() - t0) / 1000 };
+        cache.set(c.key, e);
+        tick();
+      }
+      seconds += e.seconds;
+      return e.score;
+    });
+    const k = bestIndex(scores);
+    const best = cands[k];
+    chosen.set(m, best);
+    result.methods[m] = { params: best.params, validation: scores[k], testFit: NaN, testTrain: NaN, candidates: cands.length, seconds };
+  }
+  // Every choice is made: only now are the test rows read.
+  audit({ stage: 'select', purpose: 'test', rows: task.test });
+  const yTest = pick(task.test), testA = A.map(task.test);
+  for (const m of r.methods) result.methods[m]!.testFit = cache.get(chosen.get(m)!.key)!.model.score(testA, yTest);
+  audit({ stage: 'refit', purpose: 'fit', rows: train });
+  const yTrain = pick(train);
+  const B = featureSpace(X, train, r);
+  audit({ stage: 'refit', purpose: 'test', rows: task.test });
+  const testB = B.map(task.test);
+  result.dims.train = B.fit.cols;
+  const refits = new Map<string, { accuracy: number; seconds: number }>();
+  for (const m of r.methods) {
+    const c = chosen.get(m)!;
+    let e = refits.get(c.key);
+    if (!e) {
+      const t0 = now();
+      const model = makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(B.fit, yTrain);
+      e = { accuracy: model.score(testB, yTest), seconds: (now() - t0) / 1000 };
+      refits.set(c.key, e);
+      tick();
+    }
+    const out = result.methods[m]!;
+    out.testTrain = e.accuracy;
+    out.seconds += e.seconds;
+  }
+  return result;
+}
+
+/** Number of distinct fits one task makes at selection time (refits come on top, one per method at most). */
+function fitsPerTask(r: Resolved): number {
+  const keys = new Set<string>();
+  for (const m of r.methods) for (const c of candidatesFor(m, r.grids)) keys.add(c.key);
+  return keys.size + r.methods.length;
+}
+
+/** Seed of subset `index` of the N-way tasks, derived from the run's seed. */
+export function taskSeed(seed: number, ways: number, index: number): number {
+  return deriveSeed(deriveSeed(seed, ways), index);
+}
+
+/**
+ * Runs the whole benchmark: for every N in `ways`, `subsets` random tasks, every method.
+ * @param data - features (one row per sample) and one label per row.
+ * @throws TypeError/RangeError on invalid data or options (named), or too few classes with enough samples.
+ * @example
+ * const res = runFewShot({ X, labels }, { ways: [2, 5], subsets: 3, seed: 1 });
+ * res.summary.tables.testFit.ncm[5].mean // e.g. 0.84
+ */
+export function runFewShot(data: { X: MatrixInput; labels: readonly Label[] }, options: FewShotOptions = {}): FewShotResult {
+  const r = resolve(options);
+  const X = toMatrix(data.X, { name: 'features' });
+  if (!Array.isArray(data.labels) || data.labels.length !== X.rows) {
+    throw new RangeError(`features: ${Array.isArray(data.labels) ? data.labels.length : 'no'} labels for ${X.rows} rows; the benchmark needs one label per row`);
+  }
+  const byClass = new Map<Label, number[]>();
+  data.labels.forEach((l, i) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
+  const sizes = { fit: r.fitPerClass, validation: r.validationPerClass, test: r.testPerClass };
+  const t0 = now();
+  const tasks: TaskResult[] = [];
+  const perTask = fitsPerTask(r);
+  const total = perTask * r.ways.length * r.subsets;
+  let done = 0;
+  for (const ways of r.ways) {
+    for (let s = 0; s < r.subsets; s++) {
+      const task = sampleTask(byClass, ways, s, taskSeed(r.seed, ways, s), sizes);
+      const before = done;
+      const res = evaluateTask(X, data.labels, task, { ...options, onProgress: undefined }, () => {
+        done++;
+        options.onProgress?.({ done, total, ways, subset: s });
+      });
+      done = before + perTask;
+      options.onProgress?.({ done, total, ways, subset: s });
+      tasks.push(res);
+    }
+  }
+  return {
+    options: {
+      ways: r.ways, subsets: r.subsets, fitPerClass: r.fitPerClass, validationPerClass: r.validationPerClass,
+      testPerClass: r.testPerClass, seed: r.seed, preprocess: r.preprocess,
+      preprocessDescription: new FeatureTransform(r.preprocess).describe(), methods: r.methods, grids: r.grids,
+      reduce: r.reduce, prototypeOptions: r.prototypeOptions,
+    },
+    tasks,
+    summary: summarize(tasks, r.methods, r.ways),
+    seconds: (now() - t0) / 1000,
+  };
+}
+
+/** Mean (std) per method and N for both tables, and the paired t-tests of our rows against single prototype and softmax. */
+export function summarize(tasks: readonly TaskResult[], methods: readonly FewShotMethod[], ways: readonly number[]): FewShotSummary {
+  const summary: FewShotSummary = { tables: { testFit: {}, testTrain: {} }, tests: [] };
+  const values = (refit: RefitKind, m: FewShotMethod, n: number) =>
+    tasks.filter((t) => t.ways === n && t.methods[m]).map((t) => t.methods[m]![refit]);
+  for (const refit of ['testFit', 'testTrain'] as const) {
+    for (const m of methods) {
+      const row: Record<number, { mean: number; std: number; n: number }> = {};
+      for (const n of ways) row[n] = meanStd(values(refit, m, n));
+      summary.tables[refit][m] = row;
+    }
+    for (const n of ways) {
+      for (const m of methods.filter((x) => METHOD_INFO[x].ours)) {
+        for (const against of (['ncm', 'softmax'] as const).filter((x) => methods.includes(x))) {
+          const a = values(refit, m, n), b = values(refit, against, n);
+          if (a.length < 2) continue;
+          const t = pairedTTest(a, b);
+          summary.tests.push({ refit, ways: n, method: m, against, meanDiff: t.meanDiff, p: t.p });
+        }
+      }
+    }
+  }
+  return summary;
+}
