@@ -2,9 +2,10 @@
  * The map: samples as small squares coloured by class, prototypes as outlined diamonds, on a
  * 2-D canvas that pans (drag) and zooms (wheel, around the cursor).
  *
- * Drawing is one path per class per frame (a `rect` per visible sample, culled to the view), so
- * 20,000 samples redraw in a few milliseconds; hover picking goes through a uniform grid over
- * the samples' world coordinates, so it looks at a handful of cells, not every sample.
+ * Samples are written straight into a pixel buffer (a few pixels each, culled to the view) that is
+ * copied to the canvas once per frame, with the diamonds and labels drawn over it; 20,000 samples
+ * cost no path rasterisation (see bench/explorer.ts). Hover picking goes through a uniform grid
+ * over the samples' world coordinates, so it looks at a handful of cells, not every sample.
  */
 
 /** A prototype as the map draws it. */
@@ -37,6 +38,9 @@ export function classColours(n: number): string[] {
 
 type Listener<T> = (v: T) => void;
 
+/** Background of the map (#fbfbfa), as RGB. */
+const BACKGROUND = [0xfb, 0xfb, 0xfa];
+
 export class MapCanvas {
   private readonly ctx: CanvasRenderingContext2D;
   private points: Float32Array = new Float32Array(0);
@@ -53,6 +57,9 @@ export class MapCanvas {
   private ty = 0;
   private grid: { x0: number; y0: number; cell: number; nx: number; ny: number; start: Int32Array; items: Int32Array } | null = null;
   private frame = 0;
+  private image: ImageData | null = null;
+  private pixels: Uint32Array | null = null;
+  private readonly parsed = new Map<string, [number, number, number]>();
   private drag: { x: number; y: number; tx: number; ty: number; moved: boolean } | null = null;
   /** Markers drawn in the last frame. */
   drawn = { samples: 0, prototypes: 0, ms: 0 };
@@ -288,35 +295,58 @@ export class MapCanvas {
     else this.onClickEmpty();
   }
 
+  /** Opaque 0xAABBGGRR pixel of a CSS colour mixed with the background at `alpha`. */
+  private pixel(css: string, alpha: number): number {
+    const c = this.parsed.get(css) ?? (() => {
+      const t = document.createElement('canvas').getContext('2d')!;
+      t.fillStyle = css;
+      t.fillRect(0, 0, 1, 1);
+      const d = t.getImageData(0, 0, 1, 1).data;
+      const rgb: [number, number, number] = [d[0], d[1], d[2]];
+      this.parsed.set(css, rgb);
+      return rgb;
+    })();
+    const mix = (k: number) => Math.round(alpha * c[k] + (1 - alpha) * BACKGROUND[k]);
+    return ((255 << 24) | (mix(2) << 16) | (mix(1) << 8) | mix(0)) >>> 0;
+  }
+
   private draw(): void {
     const t0 = performance.now();
     const ctx = this.ctx, dpr = window.devicePixelRatio || 1;
     const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.fillStyle = '#fbfbfa';
-    ctx.fillRect(0, 0, w, h);
+    const W = this.canvas.width, H = this.canvas.height;
     const { s, tx, ty } = this;
     const pts = this.points;
     const hl = this.highlight;
-    const n = pts.length / 2, size = n > 5000 ? 2.5 : n > 1000 ? 3.5 : 5, half = size / 2;
+    const n = pts.length / 2, size = n > 5000 ? 2.5 : n > 1000 ? 3.5 : 5;
+    // Samples are written straight into a pixel buffer (opaque squares, colours pre-mixed with the
+    // background): no path to rasterise, so the cost is a few pixels per sample plus one copy.
+    if (!this.image || this.image.width !== W || this.image.height !== H) {
+      this.image = ctx.createImageData(W, H);
+      this.pixels = new Uint32Array(this.image.data.buffer);
+    }
+    const buf = this.pixels!;
+    buf.fill(this.pixel('#fbfbfa', 1));
+    const side = Math.max(1, Math.round(size * dpr)), off = side / 2;
     let drawn = 0;
-    // Samples: one path per class; a selected class goes last, the others faded.
+    // A selected class goes last, the others faded.
     const order = this.byClass.map((_, c) => c);
     if (hl.cls !== undefined) { order.splice(order.indexOf(hl.cls), 1); order.push(hl.cls); }
     for (const c of order) {
       const idx = this.byClass[c];
-      ctx.globalAlpha = hl.cls === undefined || hl.cls === c ? 0.85 : 0.18;
-      ctx.fillStyle = this.colours[c];
-      ctx.beginPath();
+      const colour = this.pixel(this.colours[c], hl.cls === undefined || hl.cls === c ? 0.9 : 0.2);
       for (let k = 0; k < idx.length; k++) {
         const i = idx[k];
-        const x = pts[2 * i] * s + tx, y = -pts[2 * i + 1] * s + ty;
-        if (x < -half || y < -half || x > w + half || y > h + half) continue;
-        ctx.rect(x - half, y - half, size, size);
+        const x0 = Math.round((pts[2 * i] * s + tx) * dpr - off), y0 = Math.round((-pts[2 * i + 1] * s + ty) * dpr - off);
+        if (x0 + side <= 0 || y0 + side <= 0 || x0 >= W || y0 >= H) continue;
         drawn++;
+        const xa = Math.max(0, x0), xb = Math.min(W, x0 + side), ya = Math.max(0, y0), yb = Math.min(H, y0 + side);
+        for (let y = ya; y < yb; y++) buf.fill(colour, y * W + xa, y * W + xb);
       }
-      ctx.fill();
     }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.putImageData(this.image, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.globalAlpha = 1;
     if (hl.ellipse) {
       const e = hl.ellipse, q = this.toScreen(e.x, e.y);
