@@ -14,7 +14,7 @@
  * one untimed warm-up call; copies in and out of WebAssembly memory are included. Prints a
  * Markdown table for BENCHMARKS.md.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { gemmJs, wasmGemmInstance, type GemmFn } from '../src/linalg/gemm.ts';
@@ -40,7 +40,8 @@ const SHAPES: Shape[] = [
   { label: `TN Qᵀ·G (${N}×${J})ᵀ·${N}×${L}`, transA: true, transB: false, m: J, n: L, k: N },
 ];
 
-interface Timing { min: number; median: number }
+/** Seconds: fastest and median wall time, and the median CPU time (all threads) of the calls. */
+interface Timing { min: number; median: number; cpu: number }
 
 const { values } = parseArgs({
   options: {
@@ -70,14 +71,18 @@ function time(fn: GemmFn, s: Shape, i: number, n: number): Timing {
   const { A, B, C } = operands[i];
   const call = () => fn(s.transA, s.transB, s.m, s.n, s.k, 1, A, s.transA ? s.m : s.k, B, s.transB ? s.k : s.n, 0, C, s.n);
   call();
-  const ts: number[] = [];
+  const ts: number[] = [], cs: number[] = [];
   for (let r = 0; r < n; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     call();
     ts.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cs.push((c.user + c.system) / 1e6);
   }
   ts.sort((a, b) => a - b);
-  return { min: ts[0], median: ts[(ts.length - 1) >> 1] };
+  cs.sort((a, b) => a - b);
+  return { min: ts[0], median: ts[(ts.length - 1) >> 1], cpu: cs[(cs.length - 1) >> 1] };
 }
 
 const NUMPY_SCRIPT = `
@@ -93,11 +98,13 @@ for ta, tb, m, n, k in shapes:
     b = B.T if tb else B
     c = np.empty((m, n), dtype=np.float32)
     np.matmul(a, b, out=c)
-    ts = []
+    ts, cs = [], []
     for _ in range(reps):
-        t0 = time.perf_counter(); np.matmul(a, b, out=c); ts.append(time.perf_counter() - t0)
-    ts.sort()
-    out.append({"min": ts[0], "median": ts[(len(ts) - 1) // 2]})
+        c0 = time.process_time(); t0 = time.perf_counter()
+        np.matmul(a, b, out=c)
+        ts.append(time.perf_counter() - t0); cs.append(time.process_time() - c0)
+    ts.sort(); cs.sort()
+    out.append({"min": ts[0], "median": ts[(len(ts) - 1) // 2], "cpu": cs[(len(cs) - 1) // 2]})
 cfg = {}
 try:
     from numpy._core._multiarray_umath import __cpu_features__ as f
@@ -107,26 +114,23 @@ except Exception:
 print(json.dumps({"numpy": np.__version__, "timings": out, **cfg}))
 `;
 
-function numpyTimings(): { version: string; timings: Timing[] } | string {
+function numpyTimings(): { version: string; core: string; timings: Timing[] } | string {
   const shapes = SHAPES.map((s) => [s.transA, s.transB, s.m, s.n, s.k]);
-  const env = { ...process.env };
   // These slow a current numpy down (see the machine notes); unset for this command only.
+  // OPENBLAS_VERBOSE=2 makes OpenBLAS name the kernel it picked ("Core: ...") on stderr.
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_VERBOSE: '2' };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  try {
-    const out = execFileSync('python3', ['-c', NUMPY_SCRIPT, JSON.stringify(shapes), String(reps)], {
-      env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const r = JSON.parse(out) as { numpy: string; timings: Timing[] };
-    return { version: r.numpy, timings: r.timings };
-  } catch (err) {
-    return `numpy not run: ${(err as Error).message.split('\n')[0]}`;
-  }
+  const r = spawnSync('python3', ['-c', NUMPY_SCRIPT, JSON.stringify(shapes), String(reps)], { env, encoding: 'utf8' });
+  if (r.error || r.status !== 0) return `numpy not run: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`;
+  const out = JSON.parse(r.stdout) as { numpy: string; timings: Timing[] };
+  const core = /Core: (\S+)/.exec(r.stderr)?.[1] ?? 'unknown';
+  return { version: out.numpy, core, timings: out.timings };
 }
 
 const gflops = (s: Shape, t: number) => (2 * s.m * s.n * s.k) / t / 1e9;
 const cell = (s: Shape, t: Timing | undefined) =>
-  t ? `${gflops(s, t.min).toFixed(1)} / ${gflops(s, t.median).toFixed(1)}` : '–';
+  t ? `${gflops(s, t.min).toFixed(1)} / ${gflops(s, t.median).toFixed(1)} (${gflops(s, t.cpu).toFixed(1)})` : '–';
 
 const results = new Map<string, Timing[]>();
 const notes: string[] = [];
@@ -143,18 +147,20 @@ if (only.has('threads')) {
   notes.push(`threads backend: ${gemmBackendName()}`);
   await disableGemmThreads();
 }
-let numpyVersion = '';
+let numpyCore = '';
 if (only.has('numpy')) {
   const r = numpyTimings();
   if (typeof r === 'string') notes.push(r);
   else {
-    numpyVersion = r.version;
+    numpyCore = r.core;
     results.set(`numpy ${r.version} (OpenBLAS, all cores)`, r.timings);
   }
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
-console.log(`GEMM GFLOP/s, min-time / median-time of ${reps} calls (JS: ${jsReps}); float32, row-major`);
+console.log(`GEMM GFLOP/s: fastest / median of ${reps} calls (JS: ${jsReps}), and in parentheses per CPU-second`);
+console.log('(median CPU time of all the process\'s threads: robust to other load, and the per-core rate');
+console.log('for multi-threaded rows); float32, row-major, copies into and out of wasm memory included.');
 console.log(`machine: ${cpus().length} cores, ${cpu}; node ${process.version}; load average before ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('');
 console.log(`| kernel | ${SHAPES.map((s) => s.label).join(' | ')} | NT+TN (one loss+gradient), s |`);
@@ -164,4 +170,4 @@ for (const [name, ts] of results) {
   console.log(`| ${name} | ${SHAPES.map((s, i) => cell(s, ts[i])).join(' | ')} | ${both} |`);
 }
 for (const n of notes) console.log(`\n${n}`);
-if (numpyVersion) console.log(`\nnumpy ran with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.`);
+if (numpyCore) console.log(`\nnumpy ran with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; OpenBLAS kernel: ${numpyCore}.`);

@@ -86,8 +86,9 @@ function defaultThreads(): number {
 
 /**
  * Installs the multi-threaded WebAssembly GEMM as the backend of `gemm()` and returns its name
- * ("wasm-simd-threads2" on two cores). Does nothing (and returns the current name) when
- * `PROTOLENS_GEMM=js`, when WebAssembly SIMD is missing, or when already enabled.
+ * ("wasm-simd-threads2" on two cores). Does nothing and returns the name of the backend in use
+ * when `PROTOLENS_GEMM=js`, when WebAssembly SIMD is missing, when the shared memory or the
+ * workers cannot be created, or when already enabled.
  * @throws RangeError when `threads` is not a positive integer.
  * @example
  * enableGemmThreads(); // 'wasm-simd-threads2'
@@ -100,18 +101,27 @@ export function enableGemmThreads(options: GemmThreadsOptions = {}): string {
   if (pool) return pool.name;
   if (requestedGemmBackend() === 'js' || !wasmSimdSupported()) return gemmBackendName();
 
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
-  const module = new WebAssembly.Module(gemmMtWasmBytes());
-  const wasm = new WasmGemm(module, { memory, workspaces: threads });
+  let wasm: WasmGemm;
   const control = new Int32Array(new SharedArrayBuffer(8 * 4));
   const workers: Worker[] = [];
-  for (let t = 1; t < threads; t++) {
-    const w = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { module, memory, control: control.buffer, jobPtr: wasm.jobPtr, work: wasm.workPtr + t * wasm.workBytes },
-    });
-    w.unref();
-    workers.push(w);
+  try {
+    // Shared memories cannot move, so engines reserve the maximum (4 GiB) as address space.
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    const module = new WebAssembly.Module(gemmMtWasmBytes());
+    wasm = new WasmGemm(module, { memory, workspaces: threads });
+    for (let t = 1; t < threads; t++) {
+      const w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { module, memory, control: control.buffer, jobPtr: wasm.jobPtr, work: wasm.workPtr + t * wasm.workBytes },
+      });
+      // A worker that dies only takes no more shares; the calling thread computes the rest.
+      w.on('error', () => undefined);
+      w.unref();
+      workers.push(w);
+    }
+  } catch {
+    for (const w of workers) void w.terminate();
+    return gemmBackendName(); // no shared memory or threads here: keep the current backend
   }
   const name = threads > 1 ? `wasm-simd-threads${threads}` : 'wasm-simd';
   wasm.compute = parallelCompute(wasm, control, threads, options.callerComputes ?? true);
