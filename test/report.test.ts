@@ -136,6 +136,20 @@ test('CLI: fit → predict --explain → explain on a feature file; mismatched f
   assert.equal(r.err, 'protolens: Invalid value for --regularization: "l3". Expected one of: l1, l2.\n');
 });
 
+test('src/interpret and src/viz: files not named *.node.* import no Node modules or adapters (the web explorer bundles them)', () => {
+  const root = join(import.meta.dirname, '..');
+  for (const dir of ['src/interpret', 'src/viz']) {
+    for (const f of readdirSync(join(root, dir))) {
+      if (!f.endsWith('.ts') || f.includes('.node.')) continue;
+      const text = readFileSync(join(root, dir, f), 'utf8');
+      for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]/g)) {
+        assert.doesNotMatch(m[1], /^(node:|fs$|path$|os$|crypto$|sharp$|playwright)/, `${dir}/${f} imports ${m[1]}`);
+        assert.doesNotMatch(m[1], /\.node\.ts$|\/cli\//, `${dir}/${f} imports ${m[1]}`);
+      }
+    }
+  }
+});
+
 const CHROMIUM = '/usr/bin/chromium';
 test('the report renders in headless Chromium with one diamond per prototype and no network request', {
   skip: existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (apt-get install -y chromium)`,

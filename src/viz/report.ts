@@ -8,7 +8,7 @@ import type { Label } from '../model/types.ts';
 import type { Finding, FindingKind, ModelAnalysis, PrototypeStats } from '../interpret/types.ts';
 import { FINDING_KINDS } from '../interpret/types.ts';
 import { VERSION } from '../version.ts';
-import { figure1Spec, weightsSpec, type VegaLiteSpec } from './specs.ts';
+import { displayLabels, figure1Spec, weightsSpec, type VegaLiteSpec } from './specs.ts';
 import { renderSvg } from './render.ts';
 
 /** Where the model and data came from, and the optional images. */
@@ -129,27 +129,32 @@ function classTable(a: ModelAnalysis): string {
   return `<table><tr><th>class</th><th>samples</th><th>accuracy</th><th>its prototypes (W weight)</th><th>modes</th><th>largest separation</th><th>best-matching prototype of its samples</th></tr>${rows.join('')}</table>`;
 }
 
-function thumbs(a: ModelAnalysis, p: PrototypeStats, meta: ReportMeta): string {
+function thumbs(a: ModelAnalysis, p: PrototypeStats, meta: ReportMeta, short: (l: Label) => string): string {
   const t = meta.thumbnails ?? {};
   const items = p.nearest.map((s) => {
     const other = String(s.label) !== String(p.winningClass);
     const title = `#${s.index} ${String(s.label)} d=${num(s.distance)}${s.path ? ` ${s.path}` : ''}`;
     const img = t[s.index] ? `<img src="${t[s.index]}" alt="${escapeHtml(title)}" title="${escapeHtml(title)}">` : '';
     return img
-      ? `<div class="thumb${other ? ' other' : ''}">${img}<span>${escapeHtml(String(s.label)).slice(0, 12)} ${num(s.distance, 2)}</span></div>`
+      ? `<div class="thumb${other ? ' other' : ''}">${img}<span>${escapeHtml(short(s.label))} ${num(s.distance, 2)}</span></div>`
       : `<span class="tag"${other ? ' style="background:#fbe3e3"' : ''} title="${escapeHtml(title)}">#${s.index} ${lab(s.label)} (${num(s.distance)})</span>`;
   });
   return `<div class="thumbs">${items.join('')}</div>`;
 }
 
 function prototypeCards(a: ModelAnalysis, meta: ReportMeta): string {
+  const names = displayLabels(a.classes, 11);
+  const byText = new Map(a.classes.map((c, l) => [String(c), names[l]]));
+  const short = (l: Label): string => byText.get(String(l)) ?? String(l);
   const flagged = new Map<number, string[]>();
   for (const f of a.findings) for (const j of f.prototypes ?? []) {
     if (f.kind === 'scattered-class') continue;
     const l = flagged.get(j) ?? []; l.push(TITLES[f.kind].replace(/s$/, '').replace(/Prototypes that capture/, 'captures')); flagged.set(j, l);
   }
   const cards = a.prototypes.map((p) => {
-    const links = p.links.slice(0, 4).map((e) => `<span class="tag">${lab(e.label)} ${num(e.weight)}</span>`).join('') || '–';
+    // Links of at least 5 % of the strongest: L2 fits leave many tiny positive weights.
+    const strong = p.links.filter((e) => p.links.length && e.weight >= 0.05 * p.links[0].weight);
+    const links = strong.slice(0, 4).map((e) => `<span class="tag">${lab(e.label)} ${num(e.weight)}</span>`).join('') || '–';
     const vote = p.classProbabilities.slice(0, 3).map((e) => `${lab(e.label)} ${num(e.probability, 2)}`).join(', ');
     const cc = p.classCounts.slice(0, 4).map((e) => `${lab(e.label)}: ${e.count}`).join(', ') || '–';
     const lv = p.leadingVariances.length
@@ -158,13 +163,13 @@ function prototypeCards(a: ModelAnalysis, meta: ReportMeta): string {
     const flags = (flagged.get(p.index) ?? []).map((s) => `<span class="tag warn">${escapeHtml(s)}</span>`).join('');
     return `<div class="card" id="p${p.index}"><h3>p${p.index} → ${lab(p.winningClass)} ${flags}</h3>
 <table class="small">
-<tr><td>links (W &gt; 0)</td><td>${links}</td></tr>
+<tr><td>links (W &gt; 5% of the strongest)</td><td>${links}</td></tr>
 <tr><td>vote softmax(W<sub>j</sub>)</td><td>${vote}</td></tr>
 <tr><td>samples matched best</td><td>${p.count}${p.purity !== null ? ` (purity ${pct(p.purity)})` : ''}: ${cc}</td></tr>
 <tr><td>distance of its samples</td><td>mean ${num(p.meanDistance)}, rms ${num(p.rmsDistance)}</td></tr>
 <tr><td>leading variances</td><td>${lv}</td></tr>
 </table>
-<div class="small">Nearest training samples:</div>${thumbs(a, p, meta)}</div>`;
+<div class="small">Nearest training samples:</div>${thumbs(a, p, meta, short)}</div>`;
   });
   return `<div class="cards">${cards.join('\n')}</div>`;
 }

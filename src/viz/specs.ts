@@ -28,15 +28,36 @@ const pct = (r: number): string => `${(100 * r).toFixed(1)}%`;
 /** Prototypes further than this fraction of the samples' span beyond them are drawn on the border. */
 const OFF_PLOT = 0.25;
 
-/** Text of a label, shortened for annotations. */
+/** Text of a label, shortened for annotations by keeping its end ("…character12"). */
 export function shortLabel(l: Label, max = 18): string {
-  const s = String(l);
-  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+  const t = String(l);
+  return t.length > max ? `…${t.slice(t.length - max + 1)}` : t;
+}
+
+/**
+ * Short display names of class labels, unique and in the same order: the common "/"-terminated
+ * prefix of all labels is dropped ("Balinese/character01" → "character01" when every class is
+ * Balinese), then long names keep their end. Falls back to the full names if that would merge two.
+ * @example
+ * displayLabels(['Greek/alpha', 'Greek/beta']) // ['alpha', 'beta']
+ */
+export function displayLabels(classes: readonly Label[], max = 18): string[] {
+  const names = classes.map(String);
+  const cut = commonFolder(names).length;
+  const out = names.map((n) => shortLabel(n.slice(cut), max));
+  return new Set(out).size === out.length ? out : names;
+}
+
+/** The longest "/"-terminated prefix shared by all names ("" if none). */
+export function commonFolder(names: readonly string[]): string {
+  let prefix = names.length > 1 ? names[0] : '';
+  for (const n of names) while (prefix && !n.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix.slice(0, prefix.lastIndexOf('/') + 1);
 }
 
 /** A palette that stays distinct for up to 20 classes, then cycles. */
-function colourScale(classes: readonly Label[]): Record<string, unknown> {
-  return { domain: classes.map(String), scheme: classes.length <= 10 ? 'tableau10' : 'tableau20' };
+function colourScale(names: readonly string[]): Record<string, unknown> {
+  return { domain: names, scheme: names.length <= 10 ? 'tableau10' : 'tableau20' };
 }
 
 /**
@@ -50,8 +71,11 @@ function colourScale(classes: readonly Label[]): Record<string, unknown> {
 export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): VegaLiteSpec {
   const [r1, r2] = a.projection.explainedRatio;
   const mis = new Set(a.samples.misclassified);
+  const shown = displayLabels(a.classes);
+  const nameOf = new Map(a.classes.map((c, l) => [String(c), shown[l]]));
+  const show = (l: Label): string => nameOf.get(String(l)) ?? String(l);
   const samples = a.projection.samples.map(([x, y], i) => ({
-    x, y, i, label: String(a.samples.labels[i]), predicted: String(a.samples.predicted[i]), misclassified: mis.has(i),
+    x, y, i, label: show(a.samples.labels[i]), predicted: show(a.samples.predicted[i]), misclassified: mis.has(i),
   }));
   // Axes follow the samples: a prototype far outside them (typically a dead one that drifted away)
   // would squash the cloud into a corner, so it is drawn on the border and its label says so.
@@ -72,12 +96,12 @@ export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): Veg
     const off = clamp(x, dx) !== x || clamp(y, dy) !== y;
     const cls = String(a.prototypes[j].winningClass);
     return {
-      x: clamp(x, dx), y: clamp(y, dy), j, cls, off,
-      tag: `${shortLabel(a.prototypes[j].winningClass)}${off ? ` (p${j}, off plot at ${x.toPrecision(3)}, ${y.toPrecision(3)})` : ''}`,
+      x: clamp(x, dx), y: clamp(y, dy), j, cls, off, right: clamp(x, dx) > dx[0] + 0.85 * (dx[1] - dx[0]),
+      tag: `${show(a.prototypes[j].winningClass)}${off ? ` (p${j}, off plot at ${x.toPrecision(3)}, ${y.toPrecision(3)})` : ''}`,
       description: `prototype ${j} → ${cls}${off ? ' (off plot)' : ''}`,
     };
   });
-  const ringed = samples.filter((s) => s.misclassified).map((s) => ({ ...s, description: `misclassified sample ${s.i}: ${s.label} → ${s.predicted}` }));
+  const ringed = samples.filter((s) => s.misclassified).map((s) => ({ ...s, description: `misclassified sample ${s.i}: ${String(a.samples.labels[s.i])} → ${String(a.samples.predicted[s.i])}` }));
   const xEnc = { field: 'x', type: 'quantitative', title: `PC1 (${pct(r1)} of the variance)`, scale: { zero: false, nice: false, domain: dx } };
   const yEnc = { field: 'y', type: 'quantitative', title: `PC2 (${pct(r2)} of the variance)`, scale: { zero: false, nice: false, domain: dy } };
   const manyClasses = a.classes.length > 24;
@@ -102,7 +126,7 @@ export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): Veg
         mark: { type: 'point', filled: true, size: 28, opacity: 0.75 },
         encoding: {
           x: xEnc, y: yEnc,
-          color: { field: 'label', type: 'nominal', title: 'class', scale: colourScale(a.classes), ...(manyClasses ? { legend: null } : {}) },
+          color: { field: 'label', type: 'nominal', title: `class${commonFolder(a.classes.map(String)) ? ` (${commonFolder(a.classes.map(String))}…)` : ''}`, scale: colourScale(shown), ...(manyClasses ? { legend: null } : {}) },
           description: { field: 'label' },
         },
       },
@@ -120,10 +144,17 @@ export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): Veg
       },
       {
         name: 'prototypeLabels',
-        data: { values: protos },
+        data: { values: protos.filter((p) => !p.right) },
         mark: { type: 'text', align: 'left', dx: 7, dy: -6, fontSize: 10, fontWeight: 'bold', color: 'black' },
         encoding: { x: xEnc, y: yEnc, text: { field: 'tag' } },
       },
+      ...(protos.some((p) => p.right) ? [{
+        // Prototypes near or pinned to the right border: label to the left, inside the plot.
+        name: 'prototypeLabelsRight',
+        data: { values: protos.filter((p) => p.right) },
+        mark: { type: 'text', align: 'right', dx: -7, dy: 12, fontSize: 10, fontWeight: 'bold', color: 'black' },
+        encoding: { x: xEnc, y: yEnc, text: { field: 'tag' } },
+      }] : []),
     ],
   };
 }
@@ -141,6 +172,7 @@ export interface WeightsOptions {
 export function weightsSpec(a: ModelAnalysis, options: WeightsOptions = {}): VegaLiteSpec {
   const J = a.W.length, L = a.classes.length;
   const classIndex = new Map(a.classes.map((c, l) => [String(c), l]));
+  const shown = displayLabels(a.classes);
   const order = a.prototypes.slice().sort((p, q) => {
     const cp = classIndex.get(String(p.winningClass))!, cq = classIndex.get(String(q.winningClass))!;
     return cp - cq || p.index - q.index;
@@ -148,7 +180,7 @@ export function weightsSpec(a: ModelAnalysis, options: WeightsOptions = {}): Veg
   const values: Array<Record<string, unknown>> = [];
   for (let j = 0; j < J; j++) {
     for (let l = 0; l < L; l++) {
-      values.push({ prototype: `p${j}`, cls: String(a.classes[l]), weight: a.W[j][l], winner: String(a.prototypes[j].winningClass) === String(a.classes[l]) });
+      values.push({ prototype: `p${j}`, cls: shown[l], weight: a.W[j][l], winner: String(a.prototypes[j].winningClass) === String(a.classes[l]) });
     }
   }
   let maxAbs = 0;
@@ -168,7 +200,7 @@ export function weightsSpec(a: ModelAnalysis, options: WeightsOptions = {}): Veg
     config: { view: { stroke: null }, axis: { labelLimit: 140 } },
     mark: { type: 'rect' },
     encoding: {
-      x: { field: 'cls', type: 'nominal', sort: a.classes.map(String), title: 'class', axis: { labelAngle: -50, labelFontSize: L > 40 ? 7 : 10 } },
+      x: { field: 'cls', type: 'nominal', sort: shown, title: 'class', axis: { labelAngle: -50, labelFontSize: L > 40 ? 7 : 10 } },
       y: { field: 'prototype', type: 'nominal', sort: order, title: 'prototype', axis: { labelFontSize: J > 60 ? 6 : 10 } },
       color: {
         field: 'weight', type: 'quantitative', title: 'W',
