@@ -105,6 +105,21 @@ test('CLI: fit → predict --explain → explain on a feature file; mismatched f
   assert.match(r.out, /Findings: .*singleton-class 1/);
   assert.ok(existsSync(join(out, 'report.html')) && !existsSync(join(out, 'figure1.png')));
 
+  // A model saved behind a feature transform (--preprocess) is explained in the transformed space.
+  const piped = join(tmp, 'piped.json');
+  r = await runCli(['fit', feats, '--out', piped, '--prototypes', '11', '--seed', '4', '--max-iter', '10', '--preprocess', 'sqrt-center-l2', '--no-progress']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /Features preprocessed: sqrt-center-l2/);
+  assert.equal(JSON.parse(readFileSync(piped, 'utf8')).kind, 'Pipeline');
+  r = await runCli(['predict', piped, '--features', feats, '--explain', '--top', '1']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^#0: \S+ \(p = [0-9.]+\), true/);
+  r = await runCli(['explain', piped, '--features', feats, '--out', join(tmp, 'piped-report'), '--no-png']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(readFileSync(join(tmp, 'piped-report', 'report.html'), 'utf8'), /feature preprocessing<\/td><td>sqrt-center-l2/);
+  r = await runCli(['fit', feats, '--out', piped, '--preprocess', 'log']);
+  assert.equal(r.err, 'protolens: Invalid value for --preprocess: "log". Expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2.\n');
+
   // Wrong dimension.
   const other = twistedClasses({ seed: 4, nClasses: 5, dim: 12 });
   const bad = join(tmp, 'bad-dim.npy');

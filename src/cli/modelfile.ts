@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadModel } from '../model/io.ts';
 import type { Classifier, Label } from '../model/types.ts';
 import { PrototypeClassifier } from '../model/prototype.ts';
+import { FeatureTransform, Pipeline } from '../model/preprocess.ts';
 import { readFeatures, type FeatureSet } from '../data/features.node.ts';
 import { writeFileAtomicSync } from '../data/atomic.node.ts';
 import { CLIError } from './errors.ts';
@@ -21,13 +22,27 @@ export function readModelFile(path: string): Classifier {
   }
 }
 
-/** Reads a saved model that must be a PrototypeClassifier (the model interpretation is about). */
-export function readPrototypeModel(path: string): PrototypeClassifier {
+/** A prototype model, with the feature transform in front of it when it was saved as a Pipeline. */
+export interface InterpretableModel {
+  /** The model as saved (checks of the features' dimension go against it). */
+  saved: Classifier;
+  /** The prototype model, which works in the transformed space. */
+  model: PrototypeClassifier;
+  /** Applied to the features before the prototype model (none for a plain PrototypeClassifier). */
+  transform: FeatureTransform | null;
+}
+
+/**
+ * Reads a saved model that must be a PrototypeClassifier, alone or behind a feature transform (a
+ * Pipeline, as `protolens fit --preprocess` writes).
+ * @throws CLIError naming the file and the kind found.
+ */
+export function readPrototypeModel(path: string): InterpretableModel {
   const m = readModelFile(path);
-  if (!(m instanceof PrototypeClassifier)) {
-    throw new CLIError(`${path}: this is a ${m.kind}; interpretation needs a PrototypeClassifier (fit one with "protolens fit")`);
-  }
-  return m;
+  if (m instanceof PrototypeClassifier) return { saved: m, model: m, transform: null };
+  if (m instanceof Pipeline && m.model instanceof PrototypeClassifier) return { saved: m, model: m.model, transform: m.transform };
+  const inner = m instanceof Pipeline ? ` (a ${m.model.kind} behind a feature transform)` : '';
+  throw new CLIError(`${path}: this is a ${m.kind}${inner}; interpretation needs a PrototypeClassifier (fit one with "protolens fit")`);
 }
 
 /** Writes a model as JSON, atomically. */

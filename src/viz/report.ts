@@ -21,6 +21,8 @@ export interface ReportMeta {
   dataFile?: string;
   /** Backbone that made the features (name, layer, dim), from the feature file's sidecar. */
   backbone?: Record<string, unknown>;
+  /** Feature transform applied before the model (e.g. "sqrt-center-l2"); the figures are drawn in the transformed space. */
+  preprocessing?: string;
   /** protolens version. Default: this library's. */
   version?: string;
   /** Command line that made the report. */
@@ -98,6 +100,7 @@ function metaTable(a: ModelAnalysis, meta: ReportMeta): string {
     const b = meta.backbone;
     rows.push(['features', escapeHtml([b.name, b.layer ? `layer ${String(b.layer)}` : '', b.dim ? `${String(b.dim)}-d` : ''].filter(Boolean).join(', '))]);
   }
+  if (meta.preprocessing) rows.push(['feature preprocessing', `${escapeHtml(meta.preprocessing)} (saved with the model; the analysis and figures are in the transformed space)`]);
   rows.push(['accuracy on these samples', `${pct(a.samples.accuracy)} (${a.samples.misclassified.length} misclassified, ${a.samples.ambiguous.length} ambiguous decisions)`]);
   rows.push(['made by', `protolens ${escapeHtml(meta.version ?? VERSION)}${meta.command ? ` — <code>${escapeHtml(meta.command)}</code>` : ''}`]);
   return `<table class="meta">${rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join('')}</table>`;

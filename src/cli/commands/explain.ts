@@ -9,6 +9,7 @@ import { relative } from 'node:path';
 import { analyzeModel } from '../../interpret/analyze.ts';
 import type { ModelAnalysis } from '../../interpret/types.ts';
 import type { PrototypeClassifier } from '../../model/prototype.ts';
+import type { FeatureTransform } from '../../model/preprocess.ts';
 import type { FeatureSet } from '../../data/featurefile.ts';
 import { loadThumbnails, reportSampleIndices, writeReport, type WrittenReport } from '../../viz/report.node.ts';
 import type { ReportMeta } from '../../viz/report.ts';
@@ -35,6 +36,8 @@ export interface ExplainReportOptions {
   dataFile?: string;
   command?: string;
   notes?: string[];
+  /** Feature transform in front of the model (a saved Pipeline): the analysis runs on transformed features. */
+  transform?: FeatureTransform | null;
   /** Called with progress messages (stderr in the CLI). */
   log?: (s: string) => void;
 }
@@ -58,7 +61,8 @@ export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet
   if (o.images && !fs.paths) throw new CLIError(`${o.dataFile ?? 'features'}: the feature file has no image paths, so thumbnails cannot be found`);
   const labels = alignLabels(fs.labels, model);
   const t0 = performance.now();
-  const analysis = analyzeModel(model, fs.X, labels, { nearest: o.nearest ?? 8, ...(fs.paths ? { paths: fs.paths } : {}) });
+  const X = o.transform ? o.transform.transform(fs.X) : fs.X;
+  const analysis = analyzeModel(model, X, labels, { nearest: o.nearest ?? 8, ...(fs.paths ? { paths: fs.paths } : {}) });
   log(`analysed ${fs.X.rows} samples × ${fs.X.cols} features, ${model.W_!.rows} prototypes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   let thumbnails: Record<number, string> | undefined;
   let missingImages = 0;
@@ -74,6 +78,7 @@ export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet
     modelFile: o.modelFile,
     dataFile: o.dataFile,
     backbone: fs.meta.backbone as Record<string, unknown> | undefined,
+    preprocessing: o.transform ? o.transform.method : undefined,
     command: o.command,
     thumbnails,
     notes: o.notes,
@@ -96,13 +101,13 @@ export function register(program: Command): void {
     .action(async (modelPath: string, flags: ExplainFlags) => {
       const nearest = Number(flags.nearest);
       if (!Number.isInteger(nearest) || nearest < 0) throw new CLIError(`Invalid value for --nearest: "${flags.nearest}". Expected a non-negative integer.`);
-      const model = readPrototypeModel(modelPath);
+      const { saved, model, transform } = readPrototypeModel(modelPath);
       const fs = readFeatureFile(flags.features);
-      checkFeaturesForModel(fs, model, { features: flags.features, model: modelPath }, 'required');
+      checkFeaturesForModel(fs, saved, { features: flags.features, model: modelPath }, 'required');
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       const cmd = `protolens explain ${modelPath} --features ${flags.features}${flags.images ? ` --images${typeof flags.images === 'string' ? ` ${flags.images}` : ''}` : ''}`;
       const { analysis, written } = await explainToReport(model, fs, flags.out, {
-        images: flags.images, nearest, png: flags.png, title: flags.title, modelFile: modelPath, dataFile: flags.features, command: cmd, log: say,
+        images: flags.images, nearest, png: flags.png, title: flags.title, modelFile: modelPath, dataFile: flags.features, command: cmd, log: say, transform,
       });
       const counts = new Map<string, number>();
       for (const f of analysis.findings) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { PrototypeClassifier, type PrototypeOptions } from '../../model/prototype.ts';
+import { FeatureTransform, Pipeline, PREPROCESS_METHODS, type PreprocessMethod } from '../../model/preprocess.ts';
 import { CLIError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { readFeatureFile, writeModelFile } from '../modelfile.ts';
@@ -17,6 +18,7 @@ interface FitFlags {
   tauScale?: string;
   maxIter?: string;
   seed: string;
+  preprocess: string;
   progress: boolean;
 }
 
@@ -61,30 +63,35 @@ export function register(program: Command): void {
     .option('--tau-scale <s>', 'multiplier of the data scale when --tau auto (default 0.1)')
     .option('--max-iter <n>', 'outer iterations (default 100)')
     .option('--seed <s>', 'seed of every random choice', '0')
+    .option('--preprocess <method>', `feature transform learned on these features and saved with the model: ${PREPROCESS_METHODS.join(' | ')}`, 'none')
     .option('--no-progress', 'no progress bar')
     .action((features: string, flags: FitFlags) => {
       if (!/\.json$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .json.`);
       const options = fitOptions(flags);
+      if (!(PREPROCESS_METHODS as readonly string[]).includes(flags.preprocess)) {
+        throw new CLIError(`Invalid value for --preprocess: "${flags.preprocess}". Expected one of: ${PREPROCESS_METHODS.join(', ')}.`);
+      }
       const fs = readFeatureFile(features);
       if (fs.labels.length === 0) throw new CLIError(`${features}: the file has no labels; fitting needs one label per row`);
+      const transform = flags.preprocess === 'none' ? null : new FeatureTransform(flags.preprocess as PreprocessMethod);
       const model = new PrototypeClassifier(options);
       const maxIter = Number(model.getParams().maxIter);
       const bar = flags.progress ? progressBar('fit', maxIter, 'iterations') : null;
       const t0 = performance.now();
       try {
-        model.fit(fs.X, fs.labels, (rec) => bar?.update(rec.iter, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)}`));
+        model.fit(transform ? transform.fitTransform(fs.X) : fs.X, fs.labels, (rec) => bar?.update(rec.iter, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)}`));
       } catch (e) {
         if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(`${features}: ${e.message}`);
         throw e;
       } finally {
         bar?.stop();
       }
-      writeModelFile(flags.out, model);
+      writeModelFile(flags.out, transform ? new Pipeline(transform, model) : model);
       const h = model.history_;
       process.stdout.write(
         `Fitted ${model.W_!.rows} prototypes on ${fs.X.rows} samples × ${fs.X.cols} features, ${model.classes_.length} classes ` +
         `in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${model.nIter_} iterations${model.converged_ ? ' (converged)' : ''}, ` +
         `loss ${h[0].loss.toFixed(4)} → ${h.at(-1)!.loss.toFixed(4)}, training accuracy ${h.at(-1)!.accuracy.toFixed(3)}.\n` +
-        `τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).\nSaved ${flags.out}\n`);
+        `τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).${transform ? ` Features preprocessed: ${transform.method} (saved with the model).` : ''}\nSaved ${flags.out}\n`);
     });
 }

@@ -49,11 +49,13 @@ export function register(program: Command): void {
       const top = Number(flags.top);
       if (!Number.isInteger(top) || top < 1) throw new CLIError(`Invalid value for --top: "${flags.top}". Expected a positive integer.`);
       const proto = flags.explain ? readPrototypeModel(modelPath) : null;
-      const model = proto ?? readModelFile(modelPath);
-      const why = (i: number): Explanation => proto!.explain(row(fs.X, i), top);
+      const model = proto?.saved ?? readModelFile(modelPath);
       const fs = readFeatureFile(flags.features);
       const unknown = checkFeaturesForModel(fs, model, { features: flags.features, model: modelPath }, 'optional');
       const labels = fs.labels.length ? alignLabels(fs.labels, model) : [];
+      // Explanations live in the prototype model's space: transform first when the model has a transform.
+      const Xp = proto?.transform ? proto.transform.transform(fs.X) : fs.X;
+      const why = (i: number): Explanation => proto!.model.explain(row(Xp, i), top);
       const predicted = model.predict(fs.X);
       const P = model.predictProba(fs.X);
       const L = model.classes_.length;
