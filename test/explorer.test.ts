@@ -134,7 +134,7 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
 
   it('classifies a dropped image: label, probabilities, top prototypes, margin, ambiguity', async () => {
     const { png } = await mnistDigits(10);
-    const i = 73; // digit 7, #3: a training image, whose pixel feature is row 73
+    const i = 73; // a digit 7 of the training set, whose pixel feature is row 73
     await page.locator('[data-testid=file]').setInputFiles({ name: 'seven.png', mimeType: 'image/png', buffer: Buffer.from(png[i]) });
     await page.locator('[data-testid=classify-label]').waitFor();
     const expected = String(source.model.predict([Array.from(source.X.data.subarray(i * 196, (i + 1) * 196))])[0]);
@@ -149,7 +149,7 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
 
   it('classifies an image dropped on the box', async () => {
     const { png } = await mnistDigits(10);
-    const i = 15; // digit 1, #5
+    const i = 15; // a digit 1 of the training set
     const dt = await page.evaluateHandle((b64) => {
       const t = new DataTransfer();
       t.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'dropped.png', { type: 'image/png' }));
@@ -211,7 +211,7 @@ describe('explorer page (embedded default: digits, MobileNetV2 through the cache
 
   it('classifies a digit with the backbone in the server', async () => {
     const { png } = await mnistDigits(30);
-    const i = 95; // digit 3, #5
+    const i = 95; // a digit 3 of the training set
     await page.locator('[data-testid=file]').setInputFiles({ name: 'three.png', mimeType: 'image/png', buffer: Buffer.from(png[i]) });
     await page.locator('[data-testid=classify-label]').waitFor({ timeout: 60_000 });
     const D = source.X.cols;

@@ -146,7 +146,7 @@ describe('explorer server', () => {
 
   it('classifies an uploaded image as the model classifies its feature', async () => {
     const { png } = await mnistDigits(5);
-    const i = 23; // digit 4, #3
+    const i = 23; // the 4th digit 4 of the set
     const r = await req('POST', '/api/classify', png[i], { 'Content-Type': 'image/png' });
     assert.equal(r.status, 200);
     const body = json(r);

@@ -1,11 +1,10 @@
 /**
- * What `protolens serve` shows: the embedded default (handwritten digits from the `mnist`
- * package, embedded by a backbone through the feature cache and fitted on the spot), or a
+ * What `protolens serve` shows: the embedded default (the handwritten digits of `protolens demo`,
+ * from the `mnist` package, embedded by a backbone through the feature cache and fitted on the
+ * spot like the demo's model), or a
  * feature file with an optional saved model and images folder.
  */
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import sharp from 'sharp';
 import { readFeatures } from '../data/features.node.ts';
 import type { ImageDataset } from '../data/images.node.ts';
 import type { Matrix } from '../linalg/matrix.ts';
@@ -36,26 +35,24 @@ export interface DigitsOptions extends SourceProgress {
   cacheDir?: string | false;
   /** Threads embedding the digits not found in the cache (default "auto": both cores). */
   workers?: number | 'auto';
-  /** Options of the fitted model (default: 2 prototypes per class, seed 0). */
+  /** Seed of the choice of digits (default 1, as `protolens demo`). */
+  seed?: number;
+  /** Options of the fitted model (default: the demo's, 3 prototypes per class and seed 1). */
   model?: PrototypeOptions;
 }
 
-/** The mnist package's digits as 28×28 grey PNGs: `perClass` of each class 0–9, in class order. */
-export async function mnistDigits(perClass: number): Promise<{ png: Uint8Array[]; labels: string[]; names: string[] }> {
+/**
+ * The digits of `protolens demo` (src/cli/digits-demo.ts): `perClass` of each class 0–9 chosen
+ * from the mnist package with `seed`, as 28×28 PNGs (dark ink on white), in class order. The same
+ * bytes as the demo's, so the two share their feature-cache entries.
+ */
+export async function mnistDigits(perClass: number, seed = 1): Promise<{ png: Uint8Array[]; labels: string[]; names: string[] }> {
   if (!Number.isInteger(perClass) || perClass < 1) throw new RangeError(`perClass must be a positive integer, got ${perClass}`);
-  const mnist = createRequire(import.meta.url)('mnist') as Array<{ length: number; get(i: number): number[] }>;
-  const png: Uint8Array[] = [], labels: string[] = [], names: string[] = [];
-  for (let d = 0; d < 10; d++) {
-    const n = Math.min(perClass, mnist[d].length);
-    for (let i = 0; i < n; i++) {
-      const v = mnist[d].get(i);
-      const px = Buffer.from(v.map((t) => Math.max(0, Math.min(255, Math.round(t * 255)))));
-      png.push(new Uint8Array(await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png({ compressionLevel: 9 }).toBuffer()));
-      labels.push(String(d));
-      names.push(`mnist digit ${d} #${i}`);
-    }
-  }
-  return { png, labels, names };
+  const { sampleDigits, digitPng } = await import('../cli/digits-demo.ts');
+  const digits = sampleDigits(perClass, seed);
+  const png: Uint8Array[] = [];
+  for (const d of digits) png.push(await digitPng(d.pixels));
+  return { png, labels: digits.map((d) => String(d.digit)), names: digits.map((d) => `mnist digit ${d.digit}, #${d.index} of the package`) };
 }
 
 function memoryImages(png: Uint8Array[]): ImageStore {
@@ -75,7 +72,7 @@ function fitModel(X: Matrix, y: Label[], options: PrototypeOptions, progress: So
 export async function digitsSource(options: DigitsOptions = {}): Promise<ExplorerSource> {
   const perClass = options.perClass ?? 30;
   const backbone = options.backbone ?? 'mobilenet_v2';
-  const { png, labels, names } = await mnistDigits(perClass);
+  const { png, labels, names } = await mnistDigits(perClass, options.seed ?? 1);
   let X: Matrix;
   let embedder: Embedder;
   const pix = parsePixelBackbone(backbone);
@@ -100,10 +97,10 @@ export async function digitsSource(options: DigitsOptions = {}): Promise<Explore
     const emb = backboneEmbedder({ backbone, cacheDir: options.cacheDir }, backbone);
     embedder = emb;
   }
-  const model = fitModel(X, labels, { nPrototypes: 20, seed: 0, ...options.model }, options);
+  const model = fitModel(X, labels, { nPrototypes: 30, seed: 1, ...options.model }, options);
   return {
     title: `mnist digits (${png.length}), ${backbone} features`,
-    source: `the first ${perClass} digits of each class of the mnist package, embedded by ${pix !== undefined ? pixelBackboneName(pix) : backbone}`,
+    source: `${perClass} digits of each class of the mnist package (as protolens demo), embedded by ${pix !== undefined ? pixelBackboneName(pix) : backbone}`,
     X, y: labels, names, model, images: memoryImages(png), embedder,
   };
 }

@@ -122,13 +122,19 @@ export class MapCanvas {
     return this.pinned;
   }
 
-  /** Fits the view to the samples and prototypes, with a margin. */
+  /**
+   * Fits the view to the samples and the prototypes near them, with a margin. A prototype far
+   * outside the samples (a dead one, typically) does not shrink the map: it is drawn at the edge,
+   * pointing to where it is.
+   */
   fit(): void {
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     const add = (x: number, y: number) => { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; };
     for (let i = 0; i < this.points.length; i += 2) add(this.points[i], this.points[i + 1]);
-    for (const p of this.protos) add(p.x, p.y);
     if (!Number.isFinite(x0)) { x0 = y0 = -1; x1 = y1 = 1; }
+    const mx = 0.25 * (x1 - x0), my = 0.25 * (y1 - y0);
+    const [bx0, bx1, by0, by1] = [x0 - mx, x1 + mx, y0 - my, y1 + my];
+    for (const p of this.protos) if (p.x >= bx0 && p.x <= bx1 && p.y >= by0 && p.y <= by1) add(p.x, p.y);
     // Margins leave room for the legend (top) and the prototypes' labels (right).
     const w = this.canvas.clientWidth || 1, h = this.canvas.clientHeight || 1, pad = 28, top = 48, right = 40;
     const sx = (w - pad - right) / Math.max(1e-9, x1 - x0), sy = (h - pad - top) / Math.max(1e-9, y1 - y0);
@@ -151,7 +157,16 @@ export class MapCanvas {
   /** Screen position of prototype j (by its index). */
   prototypeScreen(j: number): { x: number; y: number } | null {
     const p = this.protos.find((q) => q.index === j);
-    return p ? this.toScreen(p.x, p.y) : null;
+    return p ? this.placed(p).at : null;
+  }
+
+  /** Where a prototype's diamond is drawn: its position, or the nearest point of the view's edge when it is outside. */
+  private placed(p: MapPrototype): { at: { x: number; y: number }; off: boolean; angle: number } {
+    const q = this.toScreen(p.x, p.y);
+    const w = this.canvas.clientWidth, h = this.canvas.clientHeight, m = 14;
+    const at = { x: Math.min(w - m - 24, Math.max(m, q.x)), y: Math.min(h - m, Math.max(m, q.y)) };
+    const off = at.x !== q.x || at.y !== q.y;
+    return { at, off, angle: Math.atan2(q.y - at.y, q.x - at.x) };
   }
 
   /** Zooms by `factor` around a screen point (default: the centre). */
@@ -240,7 +255,7 @@ export class MapCanvas {
   pickPrototype(sx: number, sy: number, radius = 10): number | null {
     let best: number | null = null, bd = radius * radius;
     for (const p of this.protos) {
-      const q = this.toScreen(p.x, p.y);
+      const q = this.placed(p).at;
       const d = (q.x - sx) ** 2 + (q.y - sy) ** 2;
       if (d <= bd) { bd = d; best = p.index; }
     }
@@ -372,21 +387,28 @@ export class MapCanvas {
     ctx.font = '600 11px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
     let nProto = 0;
+    const arrows = ['→', '↘', '↓', '↙', '←', '↖', '↑', '↗'];
     for (const p of this.protos) {
-      const q = this.toScreen(p.x, p.y);
+      const { at: q, off, angle } = this.placed(p);
       const sel = hl.prototype === p.index, r = sel ? 10 : 7.5;
       ctx.beginPath();
       ctx.moveTo(q.x, q.y - r); ctx.lineTo(q.x + r, q.y); ctx.lineTo(q.x, q.y + r); ctx.lineTo(q.x - r, q.y); ctx.closePath();
       ctx.fillStyle = this.colours[p.cls] ?? '#888';
+      ctx.globalAlpha = off ? 0.55 : 1;
       ctx.fill();
+      ctx.globalAlpha = 1;
       ctx.lineWidth = sel ? 3 : 1.6;
       ctx.strokeStyle = '#111';
+      if (off) ctx.setLineDash([3, 2]);
       ctx.stroke();
+      ctx.setLineDash([]);
+      // Off the view: the label says which way it lies.
+      const text = off ? `${p.label} ${arrows[((Math.round(angle / (Math.PI / 4)) % 8) + 8) % 8]}` : p.label;
       ctx.lineWidth = 3;
       ctx.strokeStyle = 'rgba(255,255,255,0.9)';
-      ctx.strokeText(p.label, q.x + r + 3, q.y);
+      ctx.strokeText(text, q.x + r + 3, q.y);
       ctx.fillStyle = '#111';
-      ctx.fillText(p.label, q.x + r + 3, q.y);
+      ctx.fillText(text, q.x + r + 3, q.y);
       nProto++;
     }
     if (this.pinned !== null && this.pinned * 2 < pts.length) {
