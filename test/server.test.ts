@@ -17,6 +17,7 @@ import { writeFeatures } from '../src/data/features.node.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { safeResolve } from '../src/server/static.node.ts';
 import { main } from '../src/cli/main.ts';
+import sharp from 'sharp';
 
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-TREE';
 const MAX_UPLOAD = 64 * 1024;
@@ -158,6 +159,12 @@ describe('explorer server', () => {
     assert.ok(Math.abs(sum - 1) < 1e-4);
     assert.equal(body.explanation.prototypes.length, 5);
     assert.equal(body.nearest[0], i);
+    // The same digit as a JPEG is read too (its feature differs a little: JPEG is lossy).
+    const jpeg = new Uint8Array(await sharp(png[i]).jpeg({ quality: 95 }).toBuffer());
+    assert.equal(sniffImage(jpeg), 'image/jpeg');
+    const rj = await req('POST', '/api/classify', jpeg, { 'Content-Type': 'image/jpeg' });
+    assert.equal(rj.status, 200);
+    assert.equal(json(rj).type, 'image/jpeg');
     const map = json(await req('GET', '/api/map'));
     assert.ok(Math.abs(body.position.x - map.points[2 * i]) < 1e-3 && Math.abs(body.position.y - map.points[2 * i + 1]) < 1e-3);
   });

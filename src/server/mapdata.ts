@@ -169,6 +169,8 @@ export function describeModel(model: PrototypeClassifier, X: Matrix, y: readonly
 
 /** Everything the page needs to draw the map (`GET /api/map`). */
 export interface ExplorerMap {
+  /** Differs between servers (and data sets) on the same address, so that cached thumbnails are never another data set's. */
+  version: string;
   title: string;
   /** Where the features come from, in words. */
   source: string;
@@ -200,6 +202,7 @@ export function buildMap(args: {
   const points = new Array<number>(X.rows * 2);
   analysis.projection.samples.forEach(([px, py], i) => { points[2 * i] = round(px); points[2 * i + 1] = round(py); });
   return {
+    version: `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`,
     title: args.title, source: args.source, n: X.rows, d: X.cols, classes, y: y.map((l) => idx.get(l) ?? -1),
     names: args.names, hasImages: args.hasImages, classify: args.classify, projection: fitProjection(X, 2, analysis.options.seed), points,
     model: viewFromAnalysis(analysis),

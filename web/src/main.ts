@@ -86,7 +86,7 @@ const hooks = {
 (window as unknown as { __protolens: typeof hooks }).__protolens = hooks;
 
 function imageUrl(i: number): string {
-  return `./api/image/${i}`;
+  return `./api/image/${i}?v=${state.map?.version ?? ''}`;
 }
 
 function label(l: number): string {
