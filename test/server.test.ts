@@ -236,6 +236,8 @@ describe('protolens serve (argument errors)', () => {
       [['--port', '70000'], /--port: "70000"/],
       [['--port', 'abc'], /--port: "abc"/],
       [['--max-upload', '0'], /--max-upload: "0"/],
+      [['--prototypes', '-3'], /--prototypes: "-3"/],
+      [['--features', 'f.npy', '--model', 'm.json', '--prototypes', '5'], /cannot change the saved model/],
       [['--features', join(tmpdir(), 'no-such-features.npy')], /no-such-features\.npy: feature file not found/],
     ];
     const write = process.stderr.write.bind(process.stderr);

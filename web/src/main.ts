@@ -181,6 +181,16 @@ function renderSummary(): void {
 
 function renderLegend(): void {
   const m = state.map!, mv = state.model!;
+  // Chips for a few classes; with many (Omniglot has hundreds), a list to pick from instead.
+  if (m.classes.length > 24) {
+    const sel = el('select', { 'data-testid': 'legend-select', title: 'open a class panel', onchange: (e: Event) => {
+      const v = (e.target as HTMLSelectElement).value;
+      if (v !== '') select({ kind: 'class', l: Number(v) });
+    } }, el('option', { value: '', text: `${m.classes.length} classes — open one…` }),
+    ...mv.classViews.map((c, l) => el('option', { value: String(l), text: `${String(c.label)} (${c.count} samples, ${c.prototypes.length} prototypes)` })));
+    $('legend').replaceChildren(sel);
+    return;
+  }
   $('legend').replaceChildren(...mv.classViews.map((c, l) => el('button', {
     class: 'chip', 'data-testid': `legend-${l}`, title: `class ${c.label}: ${c.count} samples, ${c.prototypes.length} prototypes`,
     onclick: () => select({ kind: 'class', l }),

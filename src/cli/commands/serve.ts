@@ -22,6 +22,7 @@ interface ServeFlags {
   cacheDir?: string;
   cache: boolean;
   maxUpload: string;
+  prototypes?: string;
 }
 
 function positiveInt(flag: string, s: string, allowZero = false): number {
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .option('--host <address>', 'address to listen on; anything but loopback exposes your data to the network', '127.0.0.1')
     .option('-b, --backbone <name>', 'backbone of the embedded digits: mobilenet_v2 | inception_v3 | pixels-<n>', 'mobilenet_v2')
     .option('--digits <n>', 'embedded digits per class', '30')
+    .option('-J, --prototypes <n>', 'prototypes of a model fitted on the spot (default: 3 per class for the digits, 2 per class for --features)')
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--no-cache', 'neither read nor write the feature cache')
     .option('--max-upload <bytes>', 'largest image accepted by "classify an image"', String(8 * 1024 * 1024))
@@ -71,14 +73,17 @@ export function register(program: Command): void {
       if (flags.model && !flags.features) throw new CLIError('--model needs --features: the explorer draws the samples the model is explained on');
       if (flags.images && !flags.features) throw new CLIError('--images needs --features: thumbnails are found through the feature file\'s paths');
       const cacheDir = flags.cache ? flags.cacheDir : false;
+      const J = flags.prototypes === undefined ? undefined : positiveInt('--prototypes', flags.prototypes);
+      if (J !== undefined && flags.model) throw new CLIError('--prototypes sets the size of a model fitted on the spot; it cannot change the saved model given by --model');
+      const fit = J === undefined ? {} : { nPrototypes: J };
       const p = progress(say);
       let source: ExplorerSource;
       try {
         if (flags.features) {
-          source = await fileSource({ features: flags.features, model: flags.model, images: flags.images, cacheDir, ...p });
+          source = await fileSource({ features: flags.features, model: flags.model, images: flags.images, cacheDir, fit, ...p });
         } else {
           say(`embedded default: mnist digits (${positiveInt('--digits', flags.digits)} per class), ${flags.backbone} features through the cache`);
-          source = await digitsSource({ perClass: positiveInt('--digits', flags.digits), backbone: flags.backbone, cacheDir, ...p });
+          source = await digitsSource({ perClass: positiveInt('--digits', flags.digits), backbone: flags.backbone, cacheDir, model: fit, ...p });
         }
       } catch (e) {
         if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(e.message);
