@@ -57,6 +57,8 @@ export class MapCanvas {
   private ty = 0;
   private grid: { x0: number; y0: number; cell: number; nx: number; ny: number; start: Int32Array; items: Int32Array } | null = null;
   private frame = 0;
+  /** The samples' extent plus a quarter on each side: [x0, x1, y0, y1] in world units. */
+  private sampleBox: [number, number, number, number] | null = null;
   private image: ImageData | null = null;
   private pixels: Uint32Array | null = null;
   private readonly parsed = new Map<string, [number, number, number]>();
@@ -132,9 +134,8 @@ export class MapCanvas {
     const add = (x: number, y: number) => { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; };
     for (let i = 0; i < this.points.length; i += 2) add(this.points[i], this.points[i + 1]);
     if (!Number.isFinite(x0)) { x0 = y0 = -1; x1 = y1 = 1; }
-    const mx = 0.25 * (x1 - x0), my = 0.25 * (y1 - y0);
-    const [bx0, bx1, by0, by1] = [x0 - mx, x1 + mx, y0 - my, y1 + my];
-    for (const p of this.protos) if (p.x >= bx0 && p.x <= bx1 && p.y >= by0 && p.y <= by1) add(p.x, p.y);
+    const b = this.sampleBox;
+    for (const p of this.protos) if (!b || (p.x >= b[0] && p.x <= b[1] && p.y >= b[2] && p.y <= b[3])) add(p.x, p.y);
     // Margins leave room for the legend (top) and the prototypes' labels (right).
     const w = this.canvas.clientWidth || 1, h = this.canvas.clientHeight || 1, pad = 28, top = 48, right = 40;
     const sx = (w - pad - right) / Math.max(1e-9, x1 - x0), sy = (h - pad - top) / Math.max(1e-9, y1 - y0);
@@ -157,15 +158,22 @@ export class MapCanvas {
   /** Screen position of prototype j (by its index). */
   prototypeScreen(j: number): { x: number; y: number } | null {
     const p = this.protos.find((q) => q.index === j);
-    return p ? this.placed(p).at : null;
+    return p ? this.placed(p)?.at ?? this.toScreen(p.x, p.y) : null;
   }
 
-  /** Where a prototype's diamond is drawn: its position, or the nearest point of the view's edge when it is outside. */
-  private placed(p: MapPrototype): { at: { x: number; y: number }; off: boolean; angle: number } {
+  /**
+   * Where a prototype's diamond is drawn: its position; or, for a prototype far outside the
+   * samples (beyond their extent plus a quarter on each side), the nearest point of the view's
+   * edge, so that it is never lost; or null when it is simply outside the current (zoomed) view.
+   */
+  private placed(p: MapPrototype): { at: { x: number; y: number }; off: boolean; angle: number } | null {
     const q = this.toScreen(p.x, p.y);
     const w = this.canvas.clientWidth, h = this.canvas.clientHeight, m = 14;
+    const b = this.sampleBox;
+    const far = b !== null && (p.x < b[0] || p.x > b[1] || p.y < b[2] || p.y > b[3]);
     const at = { x: Math.min(w - m - 24, Math.max(m, q.x)), y: Math.min(h - m, Math.max(m, q.y)) };
     const off = at.x !== q.x || at.y !== q.y;
+    if (off && !far) return null;
     return { at, off, angle: Math.atan2(q.y - at.y, q.x - at.x) };
   }
 
@@ -207,12 +215,14 @@ export class MapCanvas {
 
   private buildGrid(): void {
     const n = this.points.length / 2;
-    if (n === 0) { this.grid = null; return; }
+    if (n === 0) { this.grid = null; this.sampleBox = null; return; }
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (let i = 0; i < n; i++) {
       const x = this.points[2 * i], y = this.points[2 * i + 1];
       if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
     }
+    const mx = 0.25 * (x1 - x0), my = 0.25 * (y1 - y0);
+    this.sampleBox = [x0 - mx, x1 + mx, y0 - my, y1 + my];
     const side = Math.max(1, Math.ceil(Math.sqrt(n / 4)));
     const cell = Math.max(x1 - x0, y1 - y0, 1e-9) / side;
     const nx = Math.floor((x1 - x0) / cell) + 1, ny = Math.floor((y1 - y0) / cell) + 1;
@@ -255,7 +265,8 @@ export class MapCanvas {
   pickPrototype(sx: number, sy: number, radius = 10): number | null {
     let best: number | null = null, bd = radius * radius;
     for (const p of this.protos) {
-      const q = this.placed(p).at;
+      const q = this.placed(p)?.at;
+      if (!q) continue;
       const d = (q.x - sx) ** 2 + (q.y - sy) ** 2;
       if (d <= bd) { bd = d; best = p.index; }
     }
@@ -388,8 +399,29 @@ export class MapCanvas {
     ctx.textBaseline = 'middle';
     let nProto = 0;
     const arrows = ['→', '↘', '↓', '↙', '←', '↖', '↑', '↗'];
+    // Labels are placed greedily (the selected prototype first) and skipped where they would
+    // overlap one already drawn, so hundreds of prototypes stay readable; zooming in reveals more.
+    const placedLabels: Array<[number, number, number, number]> = [];
+    const labelFits = (x: number, y: number, wd: number): boolean => {
+      const box: [number, number, number, number] = [x, y - 7, x + wd, y + 7];
+      for (const b of placedLabels) if (box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1]) return false;
+      placedLabels.push(box);
+      return true;
+    };
+    const ordered = hl.prototype === undefined ? this.protos : [...this.protos].sort((a, b) => Number(b.index === hl.prototype) - Number(a.index === hl.prototype));
+    const labelled = new Set<number>();
+    for (const p of ordered) {
+      const pl = this.placed(p);
+      if (!pl) continue;
+      const { at: q, off, angle } = pl;
+      const r = hl.prototype === p.index ? 10 : 7.5;
+      const text = off ? `${p.label} ${arrows[((Math.round(angle / (Math.PI / 4)) % 8) + 8) % 8]}` : p.label;
+      if (labelFits(q.x + r + 3, q.y, ctx.measureText(text).width)) labelled.add(p.index);
+    }
     for (const p of this.protos) {
-      const { at: q, off, angle } = this.placed(p);
+      const pl = this.placed(p);
+      if (!pl) continue;
+      const { at: q, off, angle } = pl;
       const sel = hl.prototype === p.index, r = sel ? 10 : 7.5;
       ctx.beginPath();
       ctx.moveTo(q.x, q.y - r); ctx.lineTo(q.x + r, q.y); ctx.lineTo(q.x, q.y + r); ctx.lineTo(q.x - r, q.y); ctx.closePath();
@@ -402,6 +434,13 @@ export class MapCanvas {
       if (off) ctx.setLineDash([3, 2]);
       ctx.stroke();
       ctx.setLineDash([]);
+      nProto++;
+    }
+    // Labels over all diamonds.
+    for (const p of this.protos) {
+      if (!labelled.has(p.index)) continue;
+      const { at: q, off, angle } = this.placed(p)!;
+      const r = hl.prototype === p.index ? 10 : 7.5;
       // Off the view: the label says which way it lies.
       const text = off ? `${p.label} ${arrows[((Math.round(angle / (Math.PI / 4)) % 8) + 8) % 8]}` : p.label;
       ctx.lineWidth = 3;
@@ -409,7 +448,6 @@ export class MapCanvas {
       ctx.strokeText(text, q.x + r + 3, q.y);
       ctx.fillStyle = '#111';
       ctx.fillText(text, q.x + r + 3, q.y);
-      nProto++;
     }
     if (this.pinned !== null && this.pinned * 2 < pts.length) {
       const q = this.sampleScreen(this.pinned);
