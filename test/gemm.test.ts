@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import {
   gemm, gemmBackendName, gemmJs, initWasm, requestedGemmBackend, setGemmBackend, type GemmFn,
 } from '../src/linalg/gemm.ts';
-import { enableGemmThreads, disableGemmThreads, gemmWorkerShares, PARALLEL_MIN_FLOPS } from '../src/linalg/gemm-threads.node.ts';
+import { enableGemmThreads, disableGemmThreads, gemmWorkerShares, planShares } from '../src/linalg/gemm-threads.node.ts';
 import { WasmGemm, compileGemmModule, tileSizes, wasmSimdSupported } from '../src/linalg/wasm/backend.ts';
 import { GEMM_C_SHA256 } from '../src/linalg/wasm/gemm-wasm.ts';
 import { rng } from '../src/linalg/random.ts';
@@ -186,7 +186,19 @@ test('the embedded WebAssembly was built from the current gemm.c (run npm run bu
   assert.equal(createHash('sha256').update(src).digest('hex'), GEMM_C_SHA256);
 });
 
-test('threads: the product is shared between two threads (rows or columns) and stays exact', { skip: !simd && 'no WebAssembly SIMD' }, async () => {
+// One shape per way of sharing a product between threads (checked against planShares).
+const SHARED: Array<[number, number, number, 0 | 1 | 2]> = [[600, 40, 200, 0], [40, 600, 200, 1], [40, 30, 3600, 2]];
+
+test('planShares: X·Pᵀ by rows, Eᵀ·X by depth, small products not at all', () => {
+  assert.deepEqual(planShares(10_000, 300, 2048, 2), { split: 0, chunk: 1256, shares: 8 });
+  assert.deepEqual(planShares(300, 2048, 10_000, 2), { split: 2, chunk: 1280, shares: 8 });
+  assert.equal(planShares(300, 2048, 10_000, 2, false)?.split, 1);
+  assert.equal(planShares(10_000, 300, 2048, 1), undefined);
+  assert.equal(planShares(64, 64, 64, 2), undefined);
+  for (const [m, n, k, split] of SHARED) assert.equal(planShares(m, n, k, 2)?.split, split, `${m}×${n}×${k}`);
+});
+
+test('threads: products shared by rows, columns and depth between two threads stay exact', { skip: !simd && 'no WebAssembly SIMD' }, async () => {
   const prev = gemmBackendName();
   after(() => disableGemmThreads());
   if (requestedGemmBackend() === 'js') {
@@ -196,15 +208,30 @@ test('threads: the product is shared between two threads (rows or columns) and s
   assert.throws(() => enableGemmThreads({ threads: 0 }), /threads must be a positive integer, got 0/);
   assert.equal(enableGemmThreads({ threads: 2 }), 'wasm-simd-threads2');
   assert.equal(gemmBackendName(), 'wasm-simd-threads2');
-  const big = (m: number, n: number, k: number) => 2 * m * n * k >= PARALLEL_MIN_FLOPS;
-  assert.ok(big(300, 129, 200) && big(129, 300, 200));
+  let seed = 3;
   for (const [transA, transB] of FLAGS) {
-    check(gemm, { transA, transB, m: 300, n: 129, k: 200, alpha: 1, beta: 0, pad: 1 }, 3); // rows split
-    check(gemm, { transA, transB, m: 129, n: 300, k: 200, alpha: -1, beta: 0.5, pad: 0 }, 4); // columns split
-    check(gemm, { transA, transB, m: 17, n: 5, k: 63, alpha: 1, beta: 1, pad: 2 }, 5); // too small to split
+    for (const [m, n, k] of SHARED) {
+      check(gemm, { transA, transB, m, n, k, alpha: 1, beta: 0, pad: 1 }, seed++);
+      check(gemm, { transA, transB, m, n, k, alpha: -1, beta: 0.5, pad: 0 }, seed++);
+    }
+    check(gemm, { transA, transB, m: 17, n: 5, k: 63, alpha: 1, beta: 1, pad: 2 }, seed++); // too small to split
   }
-  // Many calls in a row: every job is finished before the next is posted.
-  for (let t = 0; t < 20; t++) check(gemm, { transA: false, transB: true, m: 260, n: 70, k: 240, alpha: 1, beta: 0, pad: 0 }, 10 + t);
+  // Repeated calls give the same bits whichever thread took which share (every job is finished
+  // before the next is posted); row and column shares give exactly the single-threaded result.
+  const single = new WasmGemm(compileGemmModule()).gemm;
+  for (const [m, n, k, split] of SHARED) {
+    const r = rng(seed++);
+    const A = Float32Array.from({ length: m * k }, () => r.next() - 0.5);
+    const B = Float32Array.from({ length: k * n }, () => r.next() - 0.5);
+    const first = new Float32Array(m * n), again = new Float32Array(m * n), alone = new Float32Array(m * n);
+    gemm(false, false, m, n, k, 1, A, k, B, n, 0, first, n);
+    for (let t = 0; t < 10; t++) {
+      gemm(false, false, m, n, k, 1, A, k, B, n, 0, again, n);
+      assert.deepEqual(again, first, `${m}×${n}×${k}, call ${t + 2}`);
+    }
+    single(false, false, m, n, k, 1, A, k, B, n, 0, alone, n);
+    if (split !== 2) assert.deepEqual(first, alone, `${m}×${n}×${k}: threads ≠ single thread`);
+  }
   await disableGemmThreads();
   assert.equal(gemmBackendName(), prev);
 });
@@ -213,11 +240,14 @@ test('threads: worker threads alone compute every share correctly', { skip: !sim
   if (requestedGemmBackend() === 'js') return;
   after(() => disableGemmThreads());
   enableGemmThreads({ threads: 3, callerComputes: false });
+  let seed = 100;
   for (const [transA, transB] of FLAGS) {
-    check(gemm, { transA, transB, m: 300, n: 129, k: 200, alpha: 1, beta: 0.5, pad: 1 }, 6);
-    check(gemm, { transA, transB, m: 129, n: 300, k: 200, alpha: 2, beta: 0, pad: 0 }, 7);
+    for (const [m, n, k] of SHARED) {
+      check(gemm, { transA, transB, m, n, k, alpha: 1, beta: 0.5, pad: 1 }, seed++);
+      check(gemm, { transA, transB, m, n, k, alpha: 2, beta: 0, pad: 0 }, seed++);
+    }
   }
-  assert.ok(gemmWorkerShares() >= 8 * 2, `workers computed ${gemmWorkerShares()} shares`);
+  assert.ok(gemmWorkerShares() >= 4 * 3 * 2 * 4, `workers computed ${gemmWorkerShares()} shares`);
   await disableGemmThreads();
   assert.equal(gemmWorkerShares(), 0);
 });

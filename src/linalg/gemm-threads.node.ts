@@ -2,12 +2,14 @@
  * Node adapter: runs the WebAssembly GEMM on several threads (worker_threads + a shared
  * WebAssembly.Memory). Node-only; browsers keep the single-threaded backend.
  *
- * The calling thread copies the operands into the shared memory once, then it and the workers
- * take shares of C (row ranges, or column ranges when C is wider than tall) from a shared
- * ticket counter until none is left; the caller blocks (Atomics.wait) until every share is
- * done and copies C back. {@link gemm} therefore stays synchronous. Shares are claimed
- * dynamically, so a thread slowed down by other processes on the machine simply takes fewer.
- * Small products (< {@link PARALLEL_MIN_FLOPS}) run on the calling thread alone.
+ * The calling thread copies the operands into the shared memory once and cuts the product into
+ * shares (see {@link planShares}): ranges of C's rows, of its columns, or of the depth k (partial
+ * products summed at the end, for TN products like Eᵀ·X whose C is small and k large). Then it
+ * and the workers claim shares from a shared ticket counter until none is left; the caller
+ * blocks (Atomics.wait) until every share is done and copies C back, so {@link gemm} stays
+ * synchronous. Shares are claimed dynamically (four per thread), so a thread slowed down by
+ * other processes on the machine simply takes fewer. Small products (< {@link
+ * PARALLEL_MIN_FLOPS}) run on the calling thread alone.
  *
  * Workers are unref'd: they never keep the process alive, and sleep (no CPU) between calls.
  */
@@ -19,18 +21,20 @@ import { JOB, WasmGemm, gemmMtWasmBytes, wasmSimdSupported, type WasmCompute } f
 /** Products below this many flops (2mnk) are not split. */
 export const PARALLEL_MIN_FLOPS = 1 << 23;
 
-/** Slots of the control array shared with the workers. */
+/** Shares per thread: more balance a slowed thread better, fewer re-pack less. */
+const SHARES_PER_THREAD = 4;
+
+/** Slots of the control array shared with the workers. TICKET = (job tag << 16 | next share). */
 const SEQ = 0, TICKET = 1, DONE = 2, ERROR = 3, STOP = 4, NCHUNKS = 5, WORKER_SHARES = 6;
 
 // CommonJS source of each worker: waits for a new job (SEQ changes), then claims shares with
-// compare-and-swap on TICKET = (job tag << 16 | next share) and computes them in wasm.
+// compare-and-swap on TICKET and computes them in wasm.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, control, jobPtr, work } = workerData;
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const c = new Int32Array(control);
 let seen = 0; // a job posted before this worker started is still joined
-
 for (;;) {
   Atomics.wait(c, ${SEQ}, seen);
   seen = Atomics.load(c, ${SEQ});
@@ -47,6 +51,46 @@ for (;;) {
   }
 }
 `;
+
+/** How a product is cut into shares: 0 rows of C, 1 columns of C, 2 depth (k). */
+export interface SharePlan {
+  split: 0 | 1 | 2;
+  /** Rows, columns or depth per share (the last share may be shorter). */
+  chunk: number;
+  shares: number;
+}
+
+/**
+ * Chooses how to share an m×n×k product between `threads` threads, or undefined when it is too
+ * small to split. Each way costs extra memory traffic: row shares each re-pack op(B)
+ * ((shares−1)·k·n), column shares op(A) ((shares−1)·m·k), depth shares write partial products
+ * of C and sum them (2·(shares−1)·m·n); the cheapest wins. X·Pᵀ (10000×300×2048) goes by rows,
+ * Eᵀ·X (300×2048×10000) by depth. Every way gives the same result whichever thread computes
+ * which share (depth partials are summed in share order); row and column shares give exactly
+ * the single-threaded result.
+ * @example
+ * planShares(10000, 300, 2048, 2) // { split: 0, chunk: 1256, shares: 8 }
+ */
+export function planShares(m: number, n: number, k: number, threads: number, allowDepth = true): SharePlan | undefined {
+  if (threads < 2 || 2 * m * n * k < PARALLEL_MIN_FLOPS) return undefined;
+  const target = SHARES_PER_THREAD * threads;
+  let best: (SharePlan & { cost: number }) | undefined;
+  const consider = (split: 0 | 1 | 2, span: number, minChunk: number, align: number, cost: (shares: number) => number) => {
+    const want = Math.min(target, Math.floor(span / minChunk));
+    if (want < 2) return;
+    const chunk = Math.ceil(span / want / align) * align;
+    const shares = Math.ceil(span / chunk);
+    if (shares < 2) return;
+    const c = cost(shares);
+    if (!best || c < best.cost) best = { split, chunk, shares, cost: c };
+  };
+  consider(0, m, 32, 8, (s) => (s - 1) * k * n);
+  consider(1, n, 32, 8, (s) => (s - 1) * m * k);
+  if (allowDepth) consider(2, k, 256, 256, (s) => 2 * (s - 1) * m * n);
+  if (!best) return undefined;
+  const { split, chunk, shares } = best;
+  return { split, chunk, shares };
+}
 
 interface ThreadPool {
   wasm: WasmGemm;
@@ -153,32 +197,27 @@ export async function disableGemmThreads(): Promise<void> {
 function parallelCompute(wasm: WasmGemm, control: Int32Array, threads: number, callerComputes: boolean): WasmCompute {
   const ex = wasm.exports, work = wasm.workPtr, jobPtr = wasm.jobPtr;
   let seq = 0;
-  return (tA, tB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) => {
-    const splitCols = n > m;
-    const span = splitCols ? n : m;
-    // Two shares per thread balance a slowed thread without much re-packing; each share
-    // re-packs the operand it does not split (B for row shares, A for column shares).
-    let nchunks = Math.min(2 * threads, Math.floor(span / 64));
-    if (threads < 2 || nchunks < 2 || 2 * m * n * k < PARALLEL_MIN_FLOPS) {
+  return (tA, tB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, free) => {
+    let plan = planShares(m, n, k, threads);
+    if (plan?.split === 2 && !wasm.reserve(4 * (plan.shares - 1) * m * n, free)) plan = planShares(m, n, k, threads, false);
+    if (!plan) {
       ex.gemm(tA ? 1 : 0, tB ? 1 : 0, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, work);
       return;
     }
-    const chunk = Math.ceil(span / nchunks / 8) * 8;
-    nchunks = Math.ceil(span / chunk);
-
     const i32 = new Int32Array(wasm.memory.buffer, jobPtr, 16);
     const f32 = new Float32Array(wasm.memory.buffer, jobPtr, 16);
     i32[JOB.transA] = tA ? 1 : 0; i32[JOB.transB] = tB ? 1 : 0;
     i32[JOB.m] = m; i32[JOB.n] = n; i32[JOB.k] = k; f32[JOB.alpha] = alpha;
     i32[JOB.A] = A; i32[JOB.lda] = lda; i32[JOB.B] = B; i32[JOB.ldb] = ldb;
     f32[JOB.beta] = beta; i32[JOB.C] = C; i32[JOB.ldc] = ldc;
-    i32[JOB.splitCols] = splitCols ? 1 : 0; i32[JOB.chunk] = chunk;
+    i32[JOB.split] = plan.split; i32[JOB.chunk] = plan.chunk; i32[JOB.cpriv] = free;
+    const shares = plan.shares;
 
     seq = (seq + 1) | 0;
     const tag = seq & 0xffff;
     Atomics.store(control, DONE, 0);
     Atomics.store(control, ERROR, 0);
-    Atomics.store(control, NCHUNKS, nchunks);
+    Atomics.store(control, NCHUNKS, shares);
     Atomics.store(control, TICKET, tag << 16);
     Atomics.store(control, SEQ, seq);
     Atomics.notify(control, SEQ);
@@ -186,7 +225,7 @@ function parallelCompute(wasm: WasmGemm, control: Int32Array, threads: number, c
     let failure: unknown;
     while (callerComputes) {
       const t = Atomics.load(control, TICKET);
-      if ((t & 0xffff) >= nchunks) break;
+      if ((t & 0xffff) >= shares) break;
       if (Atomics.compareExchange(control, TICKET, t, t + 1) !== t) continue;
       try {
         ex.gemm_chunk(jobPtr, t & 0xffff, work);
@@ -195,10 +234,14 @@ function parallelCompute(wasm: WasmGemm, control: Int32Array, threads: number, c
       }
       Atomics.add(control, DONE, 1);
     }
-    for (let d = Atomics.load(control, DONE); d < nchunks; d = Atomics.load(control, DONE)) {
+    for (let d = Atomics.load(control, DONE); d < shares; d = Atomics.load(control, DONE)) {
       Atomics.wait(control, DONE, d);
     }
     if (failure !== undefined) throw failure;
     if (Atomics.load(control, ERROR) !== 0) throw new Error('gemm: a worker thread failed in the WebAssembly kernel');
+    if (plan.split === 2) {
+      // C holds β·C + share 0; add shares 1… in order.
+      for (let s = 1; s < shares; s++) ex.gemm_add(C, ldc, free + 4 * (s - 1) * m * n, n, m, n);
+    }
   };
 }

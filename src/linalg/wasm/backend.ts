@@ -21,6 +21,7 @@ export interface GemmExports {
     A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number,
     work: number): void;
   gemm_chunk(job: number, idx: number, work: number): void;
+  gemm_add(dst: number, ldd: number, src: number, lds: number, m: number, n: number): void;
   gemm_work_floats(): number;
   __heap_base: WebAssembly.Global;
 }
@@ -29,7 +30,7 @@ export interface GemmExports {
 export const JOB_BYTES = 64;
 export const JOB = {
   transA: 0, transB: 1, m: 2, n: 3, k: 4, alpha: 5, A: 6, lda: 7, B: 8, ldb: 9, beta: 10,
-  C: 11, ldc: 12, splitCols: 13, chunk: 14,
+  C: 11, ldc: 12, split: 13, chunk: 14, cpriv: 15,
 } as const;
 
 const PAGE = 65536;
@@ -84,10 +85,13 @@ export function compileGemmModuleAsync(): Promise<WebAssembly.Module> {
 /**
  * Runs `gemm` on operands already in the module's memory (byte offsets). The default calls
  * the module once; the Node threads adapter replaces it to share the product between threads.
+ * `free` is the first byte after the operands, where the compute function may put scratch
+ * space (after {@link WasmGemm.reserve}-ing it).
  */
 export type WasmCompute = (
   transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
   A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number,
+  free: number,
 ) => void;
 
 /** Options for {@link WasmGemm}. */
@@ -146,9 +150,9 @@ export class WasmGemm {
     return this.view;
   }
 
-  /** Grows the memory so that `operandBytes` fit after {@link operandsPtr}; false if it cannot. */
-  reserve(operandBytes: number): boolean {
-    const need = this.operandsPtr + operandBytes;
+  /** Grows the memory so that `bytes` fit after byte offset `from`; false if it cannot. */
+  reserve(bytes: number, from = this.operandsPtr): boolean {
+    const need = from + bytes;
     const have = this.memory.buffer.byteLength;
     if (need <= have) return true;
     try {
@@ -199,7 +203,7 @@ export class WasmGemm {
           if (transB) copyIn(mem, pB >> 2, B, ldb, j0, p0, nj, kp);
           else copyIn(mem, pB >> 2, B, ldb, p0, j0, kp, nj);
           this.compute(transA, transB, mi, nj, kp, alpha, pA, transA ? mi : kp, pB, transB ? kp : nj,
-            p0 === 0 ? beta : 1, pC, nj);
+            p0 === 0 ? beta : 1, pC, nj, alignUp(pC + 4 * mi * nj));
         }
         copyOut(this.f32(), pC >> 2, C, ldc, i0, j0, mi, nj);
       }

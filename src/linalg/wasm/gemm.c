@@ -216,10 +216,14 @@ void gemm(int transA, int transB, int m, int n, int k, float alpha,
 }
 
 /*
- * One share of a product split for several threads. `job` holds the arguments of gemm() (as
- * written by the JavaScript side, see JOB_* in backend.ts) plus how the product is split:
- * C's rows (split_cols == 0) or columns (split_cols == 1) are cut into `nchunks` ranges of
- * `chunk` rows/columns; this call computes range `idx` with the caller's workspace.
+ * One share of a product split between threads. `job` holds the arguments of gemm() (as
+ * written by the JavaScript side, see JOB in backend.ts) and how the product is split into
+ * shares of `chunk` rows of C (split 0), columns of C (split 1) or depth k (split 2). Share
+ * `idx` is computed with the calling thread's workspace `work`.
+ *
+ * Depth shares are partial products: share 0 goes into C (with beta), share s > 0 into the
+ * m x n buffer s-1 at `cpriv` (row stride n, overwritten); gemm_add then sums them into C in
+ * share order, so the result does not depend on which thread computed which share.
  */
 typedef struct {
   int transA, transB, m, n, k;
@@ -227,26 +231,48 @@ typedef struct {
   int A, lda, B, ldb;
   float beta;
   int C, ldc;
-  int split_cols, chunk;
+  int split, chunk, cpriv;
 } job_t;
 
 __attribute__((export_name("gemm_chunk")))
 void gemm_chunk(const job_t *job, int idx, float *work) {
   const float *A = (const float *)job->A, *B = (const float *)job->B;
   float *C = (float *)job->C;
-  int m = job->m, n = job->n;
+  int m = job->m, n = job->n, k = job->k, ldc = job->ldc;
+  float beta = job->beta;
   const int lo = idx * job->chunk;
-  if (job->split_cols) {
+  if (job->split == 0) {
+    if (lo >= m) return;
+    m = imin(job->chunk, m - lo);
+    A += job->transA ? lo : lo * job->lda;
+    C += lo * ldc;
+  } else if (job->split == 1) {
     if (lo >= n) return;
     n = imin(job->chunk, n - lo);
     B += job->transB ? lo * job->ldb : lo;
     C += lo;
   } else {
-    if (lo >= m) return;
-    m = imin(job->chunk, m - lo);
-    A += job->transA ? lo : lo * job->lda;
-    C += lo * job->ldc;
+    if (lo >= k) return;
+    k = imin(job->chunk, k - lo);
+    A += job->transA ? lo * job->lda : lo;
+    B += job->transB ? lo : lo * job->ldb;
+    if (idx > 0) {
+      C = (float *)job->cpriv + (idx - 1) * job->m * job->n;
+      ldc = n;
+      beta = 0.0f;
+    }
   }
-  gemm(job->transA, job->transB, m, n, job->k, job->alpha, A, job->lda, B, job->ldb, job->beta, C,
-       job->ldc, work);
+  gemm(job->transA, job->transB, m, n, k, job->alpha, A, job->lda, B, job->ldb, beta, C, ldc, work);
+}
+
+/* dst[0:m, 0:n] += src[0:m, 0:n] (row strides ldd and lds). */
+__attribute__((export_name("gemm_add")))
+void gemm_add(float *dst, int ldd, const float *src, int lds, int m, int n) {
+  for (int i = 0; i < m; i++) {
+    float *d = dst + i * ldd;
+    const float *s = src + i * lds;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) wasm_v128_store(d + j, wasm_f32x4_add(wasm_v128_load(d + j), wasm_v128_load(s + j)));
+    for (; j < n; j++) d[j] += s[j];
+  }
 }
