@@ -21,6 +21,7 @@ const skip = existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM}: 
 interface Hooks {
   ready: boolean; error: string; samples: number; prototypes: number; n: number; J: number; view: string; refits: number; umapReady: boolean;
   classified: { label: string } | null;
+  modelView: { prototypes: Array<{ x: number; y: number }> };
   prototypeScreen(j: number): { x: number; y: number } | null;
   sampleScreen(i: number): { x: number; y: number };
 }
@@ -171,10 +172,23 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
     await page.locator('[data-testid=view-pca]').click();
   });
 
+  it('refits in a worker with the server\'s options: the same J gives the same prototypes', async () => {
+    await page.locator('[data-testid=refit-go]').click(); // J, α and penalty as loaded
+    await page.waitForFunction(() => window.__protolens.refits === 1, null, { timeout: 30_000 });
+    // Same data, same options, same seed: the worker's fit matches the server's.
+    const view = await page.evaluate(() => window.__protolens.modelView.prototypes.map((p) => [p.x, p.y]));
+    const fromServer = map.model.prototypes.map((p) => [p.x, p.y]);
+    const scale = Math.max(...fromServer.flat().map(Math.abs));
+    assert.equal(view.length, fromServer.length);
+    view.forEach(([x, y], j) => {
+      assert.ok(Math.abs(x - fromServer[j][0]) <= 1e-3 * scale && Math.abs(y - fromServer[j][1]) <= 1e-3 * scale, `prototype ${j}: ${x},${y} vs ${fromServer[j]}`);
+    });
+  });
+
   it('refits in a worker: the number of diamonds follows J', async () => {
     await page.locator('[data-testid=refit-j]').fill('12');
     await page.locator('[data-testid=refit-go]').click();
-    await page.waitForFunction(() => window.__protolens.refits === 1, null, { timeout: 30_000 });
+    await page.waitForFunction(() => window.__protolens.refits === 2, null, { timeout: 30_000 });
     const h = await hooks(page);
     assert.equal(h.J, 12);
     assert.equal(h.prototypes, 12);

@@ -185,6 +185,8 @@ export interface ExplorerMap {
   /** Whether `POST /api/classify` can embed an image, and how. */
   classify: { available: boolean; how: string };
   projection: Projection;
+  /** The model's options (`getParams()`), so that a refit in the page changes only what the user changes. */
+  fitParams: Record<string, unknown>;
   /** Sample coordinates on the map, N×2 row-major. */
   points: number[];
   model: ModelView;
@@ -205,6 +207,7 @@ export function buildMap(args: {
     version: `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`,
     title: args.title, source: args.source, n: X.rows, d: X.cols, classes, y: y.map((l) => idx.get(l) ?? -1),
     names: args.names, hasImages: args.hasImages, classify: args.classify, projection: fitProjection(X, 2, analysis.options.seed), points,
+    fitParams: JSON.parse(JSON.stringify(model.getParams())) as Record<string, unknown>,
     model: viewFromAnalysis(analysis),
   };
 }

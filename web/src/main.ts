@@ -8,7 +8,7 @@
 import './style.css';
 import { MapCanvas, classColours, type MapPrototype } from './map.ts';
 import { PrototypeClassifier } from '../../src/model/prototype.ts';
-import type { Explanation } from '../../src/model/prototype.ts';
+import type { Explanation, PrototypeOptions } from '../../src/model/prototype.ts';
 import type { ModelJSON } from '../../src/model/types.ts';
 import { project, type ExplorerMap, type ModelView, type PrototypeView } from '../../src/server/mapdata.ts';
 import type { RefitReply, RefitRequest } from './refit.worker.ts';
@@ -76,6 +76,7 @@ const hooks = {
   get umapReady() { return state.umap !== null; },
   get classified() { return state.classified ? { label: state.classified.explanation.label, explanation: state.classified.explanation } : null; },
   get frameMs() { return mapView.drawn.ms; },
+  get modelView() { return state.model; },
   prototypeScreen: (j: number) => mapView.prototypeScreen(j),
   sampleScreen: (i: number) => mapView.sampleScreen(i),
   pickSample: (x: number, y: number) => mapView.pickSample(x, y),
@@ -483,7 +484,7 @@ async function refit(e: Event): Promise<void> {
       w.onerror = (ev) => reject(new Error(ev.message || 'worker failed'));
       const req: RefitRequest = {
         X, rows: m.n, cols: m.d, y: m.y.map((l) => m.classes[l]),
-        options: { nPrototypes: J, alpha, regularization, seed: 0 },
+        options: { ...(m.fitParams as PrototypeOptions), nPrototypes: J, alpha, regularization },
       };
       w.postMessage(req, [X.buffer]);
     });
