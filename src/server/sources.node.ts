@@ -97,7 +97,7 @@ export async function digitsSource(options: DigitsOptions = {}): Promise<Explore
     const emb = backboneEmbedder({ backbone, cacheDir: options.cacheDir }, backbone);
     embedder = emb;
   }
-  const model = fitModel(X, labels, { nPrototypes: 30, seed: 1, ...options.model }, options);
+  const model = fitModel(X, labels, { nPrototypes: Math.min(30, png.length), seed: 1, ...options.model }, options);
   return {
     title: `mnist digits (${png.length}), ${backbone} features`,
     source: `${perClass} digits of each class of the mnist package (as protolens demo), embedded by ${pix !== undefined ? pixelBackboneName(pix) : backbone}`,
