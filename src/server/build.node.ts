@@ -76,8 +76,11 @@ export async function ensureWebBuild(options: WebBuildOptions = {}): Promise<str
   rmSync(out, { recursive: true, force: true });
   renameSync(tmp, out);
   // Keep the three newest builds: a server started earlier may still be serving one of them.
-  const builds = readdirSync(dist).filter((n) => !n.startsWith('.tmp-')).map((n) => ({ n, t: statSync(join(dist, n)).mtimeMs })).sort((a, b) => b.t - a.t);
+  // Temporary folders older than ten minutes are the remains of interrupted builds.
+  const entries = readdirSync(dist).map((n) => ({ n, t: statSync(join(dist, n)).mtimeMs }));
+  const builds = entries.filter((e) => !e.n.startsWith('.tmp-')).sort((a, b) => b.t - a.t);
   for (const b of builds.slice(3)) rmSync(join(dist, b.n), { recursive: true, force: true });
+  for (const e of entries) if (e.n.startsWith('.tmp-') && Date.now() - e.t > 10 * 60_000) rmSync(join(dist, e.n), { recursive: true, force: true });
   options.log?.(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return out;
 }
