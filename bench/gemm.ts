@@ -15,6 +15,7 @@
  * Markdown table for BENCHMARKS.md.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { gemmJs, wasmGemmInstance, type GemmFn } from '../src/linalg/gemm.ts';
@@ -40,8 +41,33 @@ const SHAPES: Shape[] = [
   { label: `TN Qᵀ·G (${N}×${J})ᵀ·${N}×${L}`, transA: true, transB: false, m: J, n: L, k: N },
 ];
 
-/** Seconds: fastest and median wall time, and the median CPU time (all threads) of the calls. */
-interface Timing { min: number; median: number; cpu: number }
+/**
+ * Seconds: fastest and median wall time; median CPU time of all the process's threads; median
+ * CPU time of the busiest thread (Linux schedstat; NaN elsewhere).
+ */
+interface Timing { min: number; median: number; cpu: number; busiest?: number }
+
+/** CPU nanoseconds of each thread of this process (Linux), by thread id. */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      out.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    }
+  } catch {
+    // not Linux: no per-thread figures
+  }
+  return out;
+}
+
+function busiestSince(before: Map<string, number>): number {
+  let max = NaN;
+  for (const [tid, ns] of threadCpu()) {
+    const d = (ns - (before.get(tid) ?? 0)) / 1e9;
+    if (!(d <= max)) max = d;
+  }
+  return max;
+}
 
 const { values } = parseArgs({
   options: {
@@ -71,18 +97,20 @@ function time(fn: GemmFn, s: Shape, i: number, n: number): Timing {
   const { A, B, C } = operands[i];
   const call = () => fn(s.transA, s.transB, s.m, s.n, s.k, 1, A, s.transA ? s.m : s.k, B, s.transB ? s.k : s.n, 0, C, s.n);
   call();
-  const ts: number[] = [], cs: number[] = [];
+  const ts: number[] = [], cs: number[] = [], bs: number[] = [];
   for (let r = 0; r < n; r++) {
+    const b0 = threadCpu();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     call();
     ts.push((performance.now() - t0) / 1000);
     const c = process.cpuUsage(c0);
     cs.push((c.user + c.system) / 1e6);
+    bs.push(busiestSince(b0));
   }
+  const med = (a: number[]) => a.sort((x, y) => x - y)[(a.length - 1) >> 1];
   ts.sort((a, b) => a - b);
-  cs.sort((a, b) => a - b);
-  return { min: ts[0], median: ts[(ts.length - 1) >> 1], cpu: cs[(cs.length - 1) >> 1] };
+  return { min: ts[0], median: med(ts), cpu: med(cs), busiest: med(bs) };
 }
 
 const NUMPY_SCRIPT = `
@@ -168,6 +196,18 @@ console.log(`|---|${SHAPES.map(() => '---').join('|')}|---|`);
 for (const [name, ts] of results) {
   const both = ts[0] && ts[1] ? `${(ts[0].min + ts[1].min).toFixed(3)} / ${(ts[0].median + ts[1].median).toFixed(3)}` : '–';
   console.log(`| ${name} | ${SHAPES.map((s, i) => cell(s, ts[i])).join(' | ')} | ${both} |`);
+}
+const threaded = [...results].filter(([name]) => name.includes('threads'));
+if (threaded.length > 0) {
+  console.log('');
+  console.log('Busiest thread: GFLOP per CPU-second of the thread that worked longest (its CPU time is the');
+  console.log('wall time the call would take if every thread had a core to itself, sync waits aside):');
+  console.log('');
+  console.log(`| kernel | ${SHAPES.map((s) => s.label.split(' ').slice(0, 2).join(' ')).join(' | ')} |`);
+  console.log(`|---|${SHAPES.map(() => '---').join('|')}|`);
+  for (const [name, ts] of [...results].filter(([nm]) => nm.startsWith('wasm'))) {
+    console.log(`| ${name} | ${SHAPES.map((s, i) => (ts[i]?.busiest ? gflops(s, ts[i].busiest!).toFixed(1) : '–')).join(' | ')} |`);
+  }
 }
 for (const n of notes) console.log(`\n${n}`);
 if (numpyCore) console.log(`\nnumpy ran with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; OpenBLAS kernel: ${numpyCore}.`);
