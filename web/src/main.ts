@@ -198,16 +198,31 @@ function renderLegend(): void {
   }, el('i', { style: `background:${state.colours[l]}` }), `${String(m.classes[l])}`)));
 }
 
+const FINDING_TITLES: Record<string, string> = {
+  'scattered-class': 'scattered classes', 'ambiguous-prototype': 'ambiguous prototypes', 'dead-prototype': 'dead prototypes',
+  'single-sample-prototype': 'single-sample prototypes', 'singleton-class': 'singleton classes', 'unbalanced-class': 'unbalanced classes',
+};
+
+/** Findings grouped by kind (a group per rule, with its count), each a link to its panel. */
 function renderFindings(): void {
   const mv = state.model!;
-  const items = mv.findings.map((f) => {
-    const go = () => {
-      if (f.prototypes?.length && f.kind.includes('prototype')) select({ kind: 'prototype', j: f.prototypes[0] });
-      else if (f.label !== undefined) select({ kind: 'class', l: state.map!.classes.indexOf(f.label) });
-    };
-    return el('li', { 'data-kind': f.kind, title: f.rule }, el('a', { href: '#', onclick: (e: Event) => { e.preventDefault(); go(); }, text: f.message }));
+  const kinds = [...new Set(mv.findings.map((f) => f.kind))];
+  const groups = kinds.map((kind) => {
+    const fs = mv.findings.filter((f) => f.kind === kind);
+    const items = fs.map((f) => {
+      const go = () => {
+        if (f.prototypes?.length && f.kind.includes('prototype')) select({ kind: 'prototype', j: f.prototypes[0] });
+        else if (f.label !== undefined) select({ kind: 'class', l: state.map!.classes.indexOf(f.label) });
+      };
+      return el('li', { 'data-kind': f.kind }, el('a', { href: '#', onclick: (e: Event) => { e.preventDefault(); go(); }, text: f.message }));
+    });
+    const d = el('details', { 'data-testid': `findings-${kind}` },
+      el('summary', { title: mv.rules[kind as keyof typeof mv.rules] ?? '', text: `${FINDING_TITLES[kind] ?? kind} (${fs.length})` }),
+      el('ul', {}, ...items));
+    d.open = fs.length <= 5 || kinds.length === 1;
+    return el('li', {}, d);
   });
-  $('findings').replaceChildren(...(items.length ? items : [el('li', { text: 'nothing stands out' })]));
+  $('findings').replaceChildren(...(groups.length ? groups : [el('li', { text: 'nothing stands out' })]));
 }
 
 function flag(text: string, kind: string, title: string): HTMLElement {
