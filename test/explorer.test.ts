@@ -96,6 +96,18 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
     assert.equal(await page.locator('#legend .chip').count(), 10);
   });
 
+  it('zooms with the wheel (markers leave the view), and fits back with the 0 key', async () => {
+    const box = (await page.locator('#map').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let k = 0; k < 4; k++) await page.mouse.wheel(0, -400);
+    await page.waitForFunction(() => window.__protolens.samples < 100);
+    const zoomed = await hooks(page);
+    assert.ok(zoomed.samples > 0 && zoomed.samples < 100, `after zooming in ${zoomed.samples} markers are in view`);
+    await page.keyboard.press('0');
+    await page.waitForFunction(() => window.__protolens.samples === 100);
+    assert.equal((await hooks(page)).prototypes, 20);
+  });
+
   it('shows a sample\'s image and label on hover', async () => {
     const i = 42; // digit 4
     const p = await page.evaluate((k) => window.__protolens.sampleScreen(k), i);

@@ -524,7 +524,18 @@ $('refit').addEventListener('submit', (e) => void refit(e));
 $('view-pca').addEventListener('click', () => setView('pca'));
 $('view-umap').addEventListener('click', () => void showUmap());
 $('reset-view').addEventListener('click', () => mapView.fit());
-window.addEventListener('keydown', (e) => { if (e.key === 'Escape') { select(null); mapView.setPinned(null); tooltip.hidden = true; } });
+// Keyboard: Escape closes panels; +/− zoom, arrows pan, 0 fits (unless typing in a field).
+window.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') { select(null); mapView.setPinned(null); tooltip.hidden = true; return; }
+  const t = e.target as HTMLElement | null;
+  if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+  const moves: Record<string, () => void> = {
+    '+': () => mapView.zoom(1.25), '=': () => mapView.zoom(1.25), '-': () => mapView.zoom(0.8), '0': () => mapView.fit(),
+    ArrowLeft: () => mapView.pan(60, 0), ArrowRight: () => mapView.pan(-60, 0), ArrowUp: () => mapView.pan(0, 60), ArrowDown: () => mapView.pan(0, -60),
+  };
+  const f = moves[e.key];
+  if (f) { e.preventDefault(); f(); }
+});
 
 async function start(): Promise<void> {
   try {
