@@ -109,7 +109,17 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
   });
 
   it('shows a sample\'s image and label on hover', async () => {
-    const i = 42; // digit 4
+    // A sample with no diamond over it (prototypes take the hover first).
+    const i = await page.evaluate(() => {
+      const h = window.__protolens;
+      const protos = Array.from({ length: h.J }, (_, j) => h.prototypeScreen(j)!);
+      for (let k = 0; k < h.n; k++) {
+        const q = h.sampleScreen(k);
+        if (protos.every((p) => Math.hypot(p.x - q.x, p.y - q.y) > 14)) return k;
+      }
+      return -1;
+    });
+    assert.ok(i >= 0);
     const p = await page.evaluate((k) => window.__protolens.sampleScreen(k), i);
     const box = (await page.locator('#map').boundingBox())!;
     await page.mouse.move(box.x + p.x, box.y + p.y);
