@@ -7,6 +7,7 @@
  * CLASS_ITER L-BFGS iterations and one prototype step.
  *
  * usage: node --import tsx bench/model.ts [N] [D] [L] [J] [OUTER] [CLASS_ITER]
+ * GEMM on both cores by default (PROTOLENS_GEMM_THREADS=1 for one thread, PROTOLENS_GEMM=js for the JS kernel).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,9 +15,11 @@ import { cpus } from 'node:os';
 import { twistedClasses } from '../src/data/synthetic.ts';
 import { PrototypeClassifier, medianPairSqDistance } from '../src/model/prototype.ts';
 import { gemmBackendName } from '../src/linalg/gemm.ts';
+import { enableGemmThreads } from '../src/linalg/gemm-threads.node.ts';
 import { rng } from '../src/linalg/random.ts';
 import { encodeLabels } from '../src/model/labels.ts';
 
+enableGemmThreads();
 const [N, D, L, J, OUTER, CLASS_ITER] = process.argv.slice(2).map(Number);
 const n = N || 10000, dim = D || 2048, nClasses = L || 100, nProto = J || 300, outer = OUTER || 5, classIter = CLASS_ITER || 20;
 const perBlob = Math.round(n / (2 * nClasses));
@@ -49,7 +52,8 @@ try {
   const out = execFileSync('python3', [new URL('./numpy_model.py', import.meta.url).pathname, dir, String(nProto), String(outer), String(classIter)], { env, encoding: 'utf8' });
   const r = JSON.parse(out.trim().split('\n').pop()!);
   console.log(`numpy ${r.numpy}: fit ${r.fit_s.toFixed(2)} s (class-step evaluations ${r.class_evals}), predict ${r.predict_s.toFixed(2)} s, training accuracy ${r.train_accuracy.toFixed(3)}`);
-  console.log(`ratio protolens / numpy: fit ${(fitS / r.fit_s).toFixed(2)}, predict ${(predS / r.predict_s).toFixed(2)}`);
+  console.log(`ratio protolens / numpy: fit ${(fitS / r.fit_s).toFixed(2)}, predict ${(predS / r.predict_s).toFixed(2)}; ` +
+    `per class-step evaluation ${((fitS / model.fitStats_.classEvaluations) / (r.fit_s / r.class_evals)).toFixed(2)}`);
 } catch (e) {
   console.log(`numpy comparison skipped: ${(e as Error).message.split('\n')[0]}`);
 }
