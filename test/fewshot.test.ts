@@ -46,7 +46,7 @@ const byClassOf = (labels: readonly string[]) => {
 /** A small, fast configuration of the whole protocol. */
 const SMALL: FewShotOptions = {
   ways: [2, 4], subsets: 3, seed: 7,
-  grids: { prototypesPerClass: [1, 2], alpha: [1e-3, 1e-2], tauScale: [0.3, 1], l2: [1e-3, 1e-1] },
+  grids: { prototypesPerClass: [1, 2], alphaL1: [1e-3, 1e-2], alphaL2: [1e-4, 1e-3], tauScale: [0.3, 1], l2: [1e-3, 1e-1] },
   prototypeOptions: { maxIter: 20 },
 };
 
@@ -238,6 +238,30 @@ describe('few-shot protocol', () => {
     assert.deepEqual(uses.map((u) => `${u.stage}/${u.purpose}`), ['select/fit', 'select/validate', 'select/test', 'refit/fit', 'refit/test']);
   });
 
+  test('with selection "swap" the validation half is fitted on too, and test rows are still only scored', () => {
+    const byClass = byClassOf(data.labels);
+    const task = sampleTask(byClass, 3, 0, 4, { fit: 5, validation: 5, test: 10 });
+    const uses: DataUse[] = [];
+    const o: FewShotOptions = { ...SMALL, methods: ['ncm', 'softmax'], selection: 'swap' };
+    const res = evaluateTask(data.X, data.labels, task, o, undefined, (u) => uses.push(u));
+    const test = new Set(task.test);
+    for (const u of uses) if (u.purpose !== 'test') assert.ok(u.rows.every((i) => !test.has(i)), `${u.stage}/${u.purpose} reads a test row`);
+    assert.ok(uses.some((u) => u.stage === 'select' && u.purpose === 'fit' && u.rows === task.validation));
+    // A softmax validation score is now the mean of two accuracies on 15 samples each: a multiple of 1/30.
+    const acc = res.methods.softmax!.validation.accuracy;
+    assert.ok(Math.abs(acc * 30 - Math.round(acc * 30)) < 1e-9, `accuracy ${acc}`);
+    assert.throws(() => runFewShot(data, { selection: 'kfold' as never }), /Invalid selection: kfold\. Should be one of: holdout, swap/);
+  });
+
+  test('library code of the benchmark imports no Node modules (it runs in the browser)', () => {
+    for (const f of ['src/select/fewshot.ts', 'src/select/fewshot-report.ts', 'src/select/grid.ts', 'src/select/span.ts', 'src/select/stats.ts', 'src/model/preprocess.ts', 'src/viz/fewshot-chart.ts']) {
+      const text = readFileSync(join(repoRoot, f), 'utf8');
+      for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]/g)) {
+        assert.doesNotMatch(m[1], /^(node:|fs$|path$|os$)|\.node\.ts$|\/cli\//, `${f} imports ${m[1]}`);
+      }
+    }
+  });
+
   test('changing the test samples changes no choice and no validation score', () => {
     const byClass = byClassOf(data.labels);
     const task = sampleTask(byClass, 4, 1, 5, { fit: 5, validation: 5, test: 10 });
@@ -299,7 +323,7 @@ describe('protolens bench fewshot', () => {
       writeFeatures(join(dir, 'f.npy'), { X, labels });
       const out = join(dir, 'out');
       const r = cli(['bench', 'fewshot', '--features', join(dir, 'f.npy'), '--ways', '2,5', '--subsets', '2',
-        '--grid-j', '1', '--grid-alpha', '0.01', '--grid-tau-scale', '0.3', '--grid-l2', '0.01', '--max-iter', '10', '--out', out, '--no-progress']);
+        '--grid-j', '1', '--grid-alpha-l1', '0.01', '--grid-alpha-l2', '0.001', '--grid-tau-scale', '0.3', '--grid-l2', '0.01', '--max-iter', '10', '--out', out, '--no-progress']);
       assert.equal(r.status, 0, r.stderr);
       for (const f of ['fewshot.md', 'fewshot.json', 'fewshot.svg']) assert.ok(existsSync(join(out, f)), `${f} missing`);
       const md = readFileSync(join(out, 'fewshot.md'), 'utf8');

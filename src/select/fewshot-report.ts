@@ -30,7 +30,7 @@ function fmtSigned(v: number): string {
 
 /**
  * The accuracy table for one refit: rows = methods, columns = N, then the paper's figures.
- * The best mean of each column (ours only) is bold; ties are all bold.
+ * The best mean of each column is bold, with every row that prints the same value.
  */
 export function accuracyTable(result: FewShotResult, refit: RefitKind): string {
   const { ways, methods } = result.options;
@@ -46,7 +46,8 @@ export function accuracyTable(result: FewShotResult, refit: RefitKind): string {
       const s = table[m]?.[n];
       if (!s || !Number.isFinite(s.mean)) return '—';
       const txt = `${fmtAcc(s.mean)} (${fmtAcc(s.std)})`;
-      return Math.abs(s.mean - best[n]) < 1e-9 ? `**${txt}**` : txt;
+      // Best at the printed precision: rows that print the same as the best are all bold.
+      return fmtAcc(s.mean) === fmtAcc(best[n]) ? `**${txt}**` : txt;
     });
     const paper = paperWays.map((n) => { const v = PAPER_TABLE1[m]?.[n]; return v === undefined ? '' : fmtAcc(v); });
     lines.push(`| ${METHOD_INFO[m].name} | ${[...cells, ...paper].join(' | ')} |`);
@@ -113,6 +114,10 @@ export interface FewShotMarkdownOptions {
   command?: string;
   /** Heading level of the title (1–4). Default 2. */
   level?: number;
+  /** CPU seconds of the run, when the caller measured them (shown beside the wall-clock time). */
+  cpuSeconds?: number;
+  /** The machine, e.g. "2 × AMD EPYC". */
+  machine?: string;
 }
 
 /**
@@ -127,10 +132,11 @@ export function fewShotMarkdown(result: FewShotResult, o: FewShotMarkdownOptions
   if (o.source) out.push(`- Features: ${o.source}`);
   if (o.command) out.push(`- Command: \`${o.command}\``);
   out.push(
-    `- Protocol: ${opt.subsets} random subsets per N (seed ${opt.seed}); per class ${opt.testPerClass} test, ${opt.fitPerClass} fit, ${opt.validationPerClass} validation samples; hyper-parameters chosen on validation accuracy (ties: lower validation log-loss).`,
+    `- Protocol: ${opt.subsets} random subsets per N (seed ${opt.seed}); per class ${opt.testPerClass} test, ${opt.fitPerClass} fit, ${opt.validationPerClass} validation samples; hyper-parameters chosen on validation accuracy (ties: lower validation log-loss)${opt.selection === 'swap' ? ', averaged over both ways round (fit on the fitting half and score on the validation half, and the reverse)' : ''}.`,
     `- Preprocessing (every method, fitted on the fitting samples only): \`${opt.preprocess}\` — ${opt.preprocessDescription}.`,
-    `- Grids: J/class ${JSON.stringify(g.prototypesPerClass)}, α ${JSON.stringify(g.alpha)}, τ scale ${JSON.stringify(g.tauScale)} (data-scaled rows; paper rows use τ = 1), softmax λ ${JSON.stringify(g.l2)}.`,
-    `- Run time: ${result.seconds.toFixed(1)} s.`,
+    `- Grids: J/class ${JSON.stringify(g.prototypesPerClass)}, α ${JSON.stringify(g.alphaL1)} (L1) and ${JSON.stringify(g.alphaL2)} (L2), τ scale ${JSON.stringify(g.tauScale)} (data-scaled rows; paper rows use τ = 1), softmax λ ${JSON.stringify(g.l2)}.`,
+    `- Prototype models: ${Object.entries(opt.prototypeOptions).map(([k, v]) => `${k} ${v}`).join(', ') || 'model defaults'}; every fit runs in the row space of its fitting samples${opt.reduce ? '' : ' — off for this run'} (exact, docs/benchmark.md).`,
+    `- Run time: ${result.seconds.toFixed(1)} s${o.cpuSeconds !== undefined ? ` wall-clock, ${o.cpuSeconds.toFixed(1)} s CPU` : ''}${o.machine ? ` (${o.machine})` : ''}.`,
     '',
   );
   for (const refit of ['testFit', 'testTrain'] as const) {

@@ -13,7 +13,7 @@ import { readFeatures, type FeatureSet } from '../../data/features.node.ts';
 import { writeFileAtomicSync } from '../../data/atomic.node.ts';
 import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import {
-  DEFAULT_GRIDS, FEWSHOT_METHODS, runFewShot,
+  DEFAULT_GRIDS, DEFAULT_PROTOTYPE_OPTIONS, FEWSHOT_METHODS, runFewShot,
   type FewShotGrids, type FewShotMethod, type FewShotOptions,
 } from '../../select/fewshot.ts';
 import { fewShotMarkdown } from '../../select/fewshot-report.ts';
@@ -31,13 +31,15 @@ interface FewShotFlags {
   preprocess: string;
   methods?: string;
   gridJ?: string;
-  gridAlpha?: string;
+  gridAlphaL1?: string;
+  gridAlphaL2?: string;
   gridTauScale?: string;
   gridL2?: string;
   maxIter?: string;
   tol?: string;
   classIter?: string;
   reduce: boolean;
+  selection: string;
   out: string;
   title?: string;
   progress: boolean;
@@ -68,7 +70,8 @@ function num(flag: string, s: string): number {
 export function fewShotOptions(f: FewShotFlags): FewShotOptions {
   const grids: Partial<FewShotGrids> = {};
   if (f.gridJ) grids.prototypesPerClass = list('--grid-j', f.gridJ, (x) => Number.isInteger(x) && x >= 1, 'positive integers');
-  if (f.gridAlpha) grids.alpha = list('--grid-alpha', f.gridAlpha, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridAlphaL1) grids.alphaL1 = list('--grid-alpha-l1', f.gridAlphaL1, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridAlphaL2) grids.alphaL2 = list('--grid-alpha-l2', f.gridAlphaL2, (x) => x >= 0, 'non-negative numbers');
   if (f.gridTauScale) grids.tauScale = list('--grid-tau-scale', f.gridTauScale, (x) => x > 0, 'positive numbers');
   if (f.gridL2) grids.l2 = list('--grid-l2', f.gridL2, (x) => x >= 0, 'non-negative numbers');
   let methods: FewShotMethod[] | undefined;
@@ -90,7 +93,11 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
   if (f.maxIter !== undefined) prototypeOptions.maxIter = int('--max-iter', f.maxIter, 1);
   if (f.tol !== undefined) prototypeOptions.tol = num('--tol', f.tol);
   if (f.classIter !== undefined) prototypeOptions.classIter = int('--class-iter', f.classIter, 1);
+  if (f.selection !== 'holdout' && f.selection !== 'swap') {
+    throw new CLIError(`Invalid value for --selection: "${f.selection}". Expected one of: holdout, swap.`);
+  }
   return {
+    selection: f.selection,
     ways: list('--ways', f.ways, (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2'),
     subsets: int('--subsets', f.subsets, 2),
     seed: int('--seed', f.seed, 0),
@@ -157,12 +164,14 @@ export function register(program: Command): void {
     .option('--preprocess <name>', `feature preprocessing for every method: ${PREPROCESS_METHODS.join(' | ')}`, 'sqrt-center-l2')
     .option('--methods <list>', `rows to run (default all): ${FEWSHOT_METHODS.join(', ')}`)
     .option('--grid-j <list>', 'prototypes per class to try', DEFAULT_GRIDS.prototypesPerClass.join(','))
-    .option('--grid-alpha <list>', 'penalty weights α to try', DEFAULT_GRIDS.alpha.join(','))
+    .option('--grid-alpha-l1 <list>', 'penalty weights α to try with the L1 penalty', DEFAULT_GRIDS.alphaL1.join(','))
+    .option('--grid-alpha-l2 <list>', 'penalty weights α to try with the L2 penalty', DEFAULT_GRIDS.alphaL2.join(','))
     .option('--grid-tau-scale <list>', 'τ scales (× median squared distance / 2) for the data-scaled rows', DEFAULT_GRIDS.tauScale.join(','))
     .option('--grid-l2 <list>', 'softmax L2 weights to try', DEFAULT_GRIDS.l2.join(','))
-    .option('--max-iter <n>', 'prototype model: outer iterations (default: the model\'s)')
+    .option('--max-iter <n>', `prototype model: outer iterations (default ${DEFAULT_PROTOTYPE_OPTIONS.maxIter})`)
     .option('--tol <x>', 'prototype model: relative loss decrease that stops training (default: the model\'s)')
-    .option('--class-iter <n>', 'prototype model: inner iterations of each class step (default: the model\'s)')
+    .option('--class-iter <n>', `prototype model: inner iterations of each class step (default ${DEFAULT_PROTOTYPE_OPTIONS.classIter})`)
+    .option('--selection <how>', 'holdout: fit on 5, score on the other 5 (the paper); swap: also the other way round, averaged', 'holdout')
     .option('--no-reduce', 'fit on all feature columns instead of the fitting samples\' row space (same results, slower)')
     .option('-o, --out <dir>', 'output folder for fewshot.md, fewshot.json, fewshot.svg', 'bench-out')
     .option('--title <text>', 'heading of the report')
@@ -180,6 +189,7 @@ export function register(program: Command): void {
       }
       const { fs, source } = loaded;
       const bar = flags.progress ? progressBar('fewshot', 1, 'fits') : undefined;
+      const cpu0 = process.cpuUsage();
       let result;
       try {
         result = runFewShot({ X: fs.X, labels: fs.labels }, {
@@ -192,14 +202,19 @@ export function register(program: Command): void {
         throw e;
       }
       bar?.stop();
+      const cpu = process.cpuUsage(cpu0);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       const command = commandLine(process.argv);
-      const md = fewShotMarkdown(result, { title: flags.title ?? 'Few-shot benchmark (Table 1 protocol)', source, command });
-      const out = resolve(flags.out);
       const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
+      const md = fewShotMarkdown(result, {
+        title: flags.title ?? 'Few-shot benchmark (Table 1 protocol)', source, command, cpuSeconds,
+        machine: `${machine.nproc} × ${machine.cpu}, Node ${machine.node}`,
+      });
+      const out = resolve(flags.out);
       const json = {
         format: 'protolens-fewshot', version: 1, library: `protolens ${VERSION}`, created: new Date().toISOString(),
         command, source, features: { path: flags.features ?? null, data: flags.data ?? null, rows: fs.X.rows, cols: fs.X.cols, meta: fs.meta },
-        machine, ...result,
+        machine, cpuSeconds, ...result,
       };
       // Chart first (the step most likely to fail), then the files, so a failure leaves earlier outputs intact.
       const svg = flags.chart ? await renderSvg(fewShotChartSpec(result, flags.title ?? 'Few-shot benchmark')) : null;
@@ -207,6 +222,6 @@ export function register(program: Command): void {
       writeFileAtomicSync(join(out, 'fewshot.md'), md + '\n');
       if (svg) writeFileAtomicSync(join(out, 'fewshot.svg'), svg);
       process.stdout.write(md + '\n');
-      say(`wrote ${join(out, 'fewshot.md')}, fewshot.json${svg ? ', fewshot.svg' : ''} in ${result.seconds.toFixed(1)} s (${machine.nproc} × ${machine.cpu})`);
+      say(`wrote ${join(out, 'fewshot.md')}, fewshot.json${svg ? ', fewshot.svg' : ''} in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU; ${machine.nproc} × ${machine.cpu})`);
     });
 }
