@@ -1,22 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { main } from '../src/cli/main.ts';
+import { runCli } from './helpers/cli.ts';
 import { runSyntheticDemo } from '../src/cli/commands/demo.ts';
 
-/** Runs the CLI in-process, capturing stdout and stderr. */
-export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const wo = process.stdout.write.bind(process.stdout), we = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'protolens', ...args]);
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = wo;
-    process.stderr.write = we;
-  }
-}
 
 test('demo: the prototype model beats the class mean on the embedded data, and names each class\'s prototypes', () => {
   const text = runSyntheticDemo({ seed: 1, prototypes: 30 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/main.ts';
+import { runCli } from './helpers/cli.ts';
 import { analyzeModel } from '../src/interpret/analyze.ts';
 import type { ModelAnalysis } from '../src/interpret/types.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
@@ -14,19 +14,6 @@ import { countMarks, renderSvg } from '../src/viz/render.ts';
 import { escapeHtml, renderFigures, renderReport } from '../src/viz/report.ts';
 import { writeDirAtomic, writeReport } from '../src/viz/report.node.ts';
 
-async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const wo = process.stdout.write.bind(process.stdout), we = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'protolens', ...args]);
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = wo;
-    process.stderr.write = we;
-  }
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'protolens-report-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));

@@ -13,11 +13,7 @@ import { lbfgs } from '../linalg/optim.ts';
 import { rng } from '../linalg/random.ts';
 import { argmaxRows, checkXy, scoreOf } from './labels.ts';
 import { medianPairSqDistance, checkHeader, floatArray, num } from './prototype.ts';
-import {
-  MODEL_FORMAT, MODEL_FORMAT_VERSION, NotFittedError,
-  type Classifier, type Label, type ModelJSON,
-} from './types.ts';
-import { VERSION } from '../version.ts';
+import { NotFittedError, modelHeader, type Classifier, type Label, type ModelJSON } from './types.ts';
 
 function rejectUnknown(kind: string, options: object, known: readonly string[]): void {
   for (const k of Object.keys(options)) {
@@ -25,9 +21,6 @@ function rejectUnknown(kind: string, options: object, known: readonly string[]):
   }
 }
 
-function header(kind: string, params: Record<string, unknown>, classes: Label[], nFeatures: number): ModelJSON {
-  return { format: MODEL_FORMAT, version: MODEL_FORMAT_VERSION, kind, library: `protolens ${VERSION}`, params, classes: classes.slice(), nFeatures };
-}
 
 function labelsOf(scores: Matrix, classes: readonly Label[]): Label[] {
   return Array.from(argmaxRows(scores.data, scores.rows, scores.cols), (c) => classes[c]);
@@ -112,7 +105,7 @@ export class NearestClassMean implements Classifier {
 
   toJSON(): ModelJSON {
     if (!this.means_) throw new NotFittedError(this.kind);
-    return { ...header(this.kind, this.getParams(), this.classes_, this.nFeatures_), tau: this.tau_, means: Array.from(this.means_.data) };
+    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_), tau: this.tau_, means: Array.from(this.means_.data) };
   }
 
   static fromJSON(json: ModelJSON): NearestClassMean {
@@ -225,7 +218,7 @@ export class SoftmaxRegression implements Classifier {
 
   toJSON(): ModelJSON {
     if (!this.coef_) throw new NotFittedError(this.kind);
-    return { ...header(this.kind, this.getParams(), this.classes_, this.nFeatures_), coef: Array.from(this.coef_.data), intercept: Array.from(this.intercept_) };
+    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_), coef: Array.from(this.coef_.data), intercept: Array.from(this.intercept_) };
   }
 
   static fromJSON(json: ModelJSON): SoftmaxRegression {
@@ -313,7 +306,7 @@ export class KNearestNeighbors implements Classifier {
 
   toJSON(): ModelJSON {
     if (!this.X_) throw new NotFittedError(this.kind);
-    return { ...header(this.kind, this.getParams(), this.classes_, this.nFeatures_), nSamples: this.X_.rows, X: Array.from(this.X_.data), codes: Array.from(this.codes_) };
+    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_), nSamples: this.X_.rows, X: Array.from(this.X_.data), codes: Array.from(this.codes_) };
   }
 
   static fromJSON(json: ModelJSON): KNearestNeighbors {

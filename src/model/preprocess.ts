@@ -15,12 +15,11 @@
  */
 import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import {
-  MODEL_FORMAT, MODEL_FORMAT_VERSION, NotFittedError,
+  NotFittedError, modelHeader,
   type Classifier, type Label, type ModelJSON,
 } from './types.ts';
 import { scoreOf } from './labels.ts';
 import { checkHeader, floatArray } from './prototype.ts';
-import { VERSION } from '../version.ts';
 
 /** The preprocessing methods, named by their steps. */
 export const PREPROCESS_METHODS = ['none', 'l2', 'center-l2', 'sqrt-l2', 'sqrt-center-l2'] as const;
@@ -215,13 +214,7 @@ export class Pipeline implements Classifier {
   toJSON(): ModelJSON {
     this.guard();
     return {
-      format: MODEL_FORMAT,
-      version: MODEL_FORMAT_VERSION,
-      kind: this.kind,
-      library: `protolens ${VERSION}`,
-      params: this.getParams(),
-      classes: this.classes_.slice(),
-      nFeatures: this.nFeatures_,
+      ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_),
       transform: this.transform.toJSON(),
       model: this.model.toJSON(),
     };

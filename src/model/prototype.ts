@@ -23,10 +23,9 @@ import {
   prototypeGradient, type Problem, type Regularization, type Workspace,
 } from './objective.ts';
 import {
-  MODEL_FORMAT, MODEL_FORMAT_VERSION, NotFittedError,
+  MODEL_FORMAT, MODEL_FORMAT_VERSION, NotFittedError, modelHeader,
   type Classifier, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
 } from './types.ts';
-import { VERSION } from '../version.ts';
 
 /** How τ is set. */
 export type TauOption = number | 'auto';
@@ -404,13 +403,7 @@ export class PrototypeClassifier implements Classifier {
   toJSON(): ModelJSON {
     const { P, W } = this.fitted();
     return {
-      format: MODEL_FORMAT,
-      version: MODEL_FORMAT_VERSION,
-      kind: this.kind,
-      library: `protolens ${VERSION}`,
-      params: this.getParams(),
-      classes: this.classes_.slice(),
-      nFeatures: this.nFeatures_,
+      ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_),
       nPrototypes: P.rows,
       tau: this.tau_,
       tauRule: this.tauRule_,

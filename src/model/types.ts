@@ -7,6 +7,7 @@
  * changes the model. Labels are kept exactly as given (strings or numbers).
  */
 import type { Matrix, MatrixInput } from '../linalg/matrix.ts';
+import { VERSION } from '../version.ts';
 
 /** A class label, kept as the user gave it. */
 export type Label = string | number;
@@ -77,4 +78,9 @@ export class NotFittedError extends Error {
     super(`This ${kind} instance is not fitted yet. Call fit(X, y) before using this method.`);
     this.name = 'NotFittedError';
   }
+}
+
+/** The top-level fields every saved model starts with. */
+export function modelHeader(kind: string, params: Record<string, unknown>, classes: readonly Label[], nFeatures: number): ModelJSON {
+  return { format: MODEL_FORMAT, version: MODEL_FORMAT_VERSION, kind, library: `protolens ${VERSION}`, params, classes: classes.slice(), nFeatures };
 }
