@@ -6,7 +6,7 @@
  * precomputed feature files (`--features FILE.npy`, rows in the dataset's listing order).
  *
  *   node --import tsx bench/embedding-fewshot.ts --data ../shared/data/omniglot/images_background_small \
- *     --embedding /work/models/embedding-protonet --features /work/features/x.npy [--episodes 100]
+ *     --embedding /work/models/embedding-protonet --features /work/features/x.npy [--features y.npy:none] [--episodes 100]
  *
  * Classifiers fitted on each episode's support set: the paper's prototype model (J = 2 per
  * class for K > 1, 1 per class for K = 1; L2, α = 1e-3, τ = 0.1 × median pair distance / 2),
@@ -51,12 +51,16 @@ for (const dir of all('--embedding')) {
   process.stderr.write(`${dir}: ${n} images embedded in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dim}-d)\n`);
   sources.push({ name: `learned: ${dir.split('/').filter(Boolean).pop()}`, X, dim, transform: 'none' });
 }
-for (const file of all('--features')) {
+for (const spec of all('--features')) {
+  // FILE.npy or FILE.npy:METHOD (a FeatureTransform method; default --preprocess-features).
+  const m = /^(.*\.npy)(?::([a-z0-9-]+))?$/.exec(spec);
+  const file = m ? m[1] : spec;
+  const method = (m?.[2] ?? prep) as PreprocessMethod;
   const fs = readFeatures(file);
   if (fs.X.rows !== n || fs.labels.some((l, i) => String(l) !== labels[i])) {
     throw new RangeError(`${file}: its ${fs.X.rows} rows do not match the ${n} images of ${data} in order`);
   }
-  sources.push({ name: `${file.split('/').pop()} (${prep})`, X: fs.X.data, dim: fs.X.cols, transform: prep });
+  sources.push({ name: `${file.split('/').pop()} (${method})`, X: fs.X.data, dim: fs.X.cols, transform: method });
 }
 if (sources.length === 0) throw new Error('give at least one --embedding DIR or --features FILE.npy');
 
