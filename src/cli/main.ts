@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { CLIError } from './errors.ts';
 import { VERSION } from '../version.ts';
+import { enableGemmThreads } from '../linalg/gemm-threads.node.ts';
 import * as demo from './commands/demo.ts';
 import * as extract from './commands/extract.ts';
 import * as fit from './commands/fit.ts';
@@ -28,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError();
   for (const c of commands) c.register(program);
   try {
+    // Large products use every core (PROTOLENS_GEMM_THREADS=1 keeps one); small ones stay on this thread.
+    enableGemmThreads();
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
