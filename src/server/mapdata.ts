@@ -11,7 +11,7 @@
 import type { Matrix } from '../linalg/matrix.ts';
 import { analyzeModel } from '../interpret/analyze.ts';
 import { pca, project as projectRows } from '../interpret/pca.ts';
-import type { Finding, FindingKind, ModelAnalysis } from '../interpret/types.ts';
+import type { Finding, FindingKind, ModelAnalysis, PrototypeStats } from '../interpret/types.ts';
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
 
@@ -48,8 +48,10 @@ export function project(p: Projection, X: Matrix): Float32Array {
   return projectRows(X, { mean: Float64Array.from(p.mean), components: comps }).data;
 }
 
-/** One prototype as the explorer shows it. */
-export interface PrototypeView {
+/** One prototype as the explorer shows it: the analysis's description plus what the map needs. */
+export type PrototypeView = Pick<PrototypeStats,
+  'links' | 'classProbabilities' | 'count' | 'classCounts' | 'purity' | 'meanDistance' | 'rmsDistance' |
+  'leadingVariances' | 'leadingVarianceRatio' | 'totalVariance'> & {
   index: number;
   /** Position on the PCA map. */
   x: number;
@@ -58,22 +60,6 @@ export interface PrototypeView {
   winningClass: number;
   /** Row j of W (one weight per class, in class order). */
   weights: number[];
-  /** Positive links, strongest first. */
-  links: Array<{ label: Label; weight: number }>;
-  /** softmax(W_j): the vote of a sample that matches only this prototype, most probable first. */
-  classProbabilities: Array<{ label: Label; probability: number }>;
-  /** Samples whose best-matching prototype is this one. */
-  count: number;
-  /** Those samples per true class, largest first. */
-  classCounts: Array<{ label: Label; count: number }>;
-  /** Share of them from the winning class (null when none). */
-  purity: number | null;
-  meanDistance: number | null;
-  rmsDistance: number | null;
-  /** Leading variances of its samples (the Gaussian's main axes), largest first. */
-  leadingVariances: number[];
-  leadingVarianceRatio: number[];
-  totalVariance: number | null;
   /** Variances along the map's two axes of its samples around it (for its ellipse on the map). */
   mapVariances: [number, number];
   /** Nearest training samples, nearest first, and their distances. */
@@ -84,7 +70,7 @@ export interface PrototypeView {
   singleSample: boolean;
   /** Messages of the findings about it. */
   notes: string[];
-}
+};
 
 /** One class as the explorer shows it. */
 export interface ClassView {
