@@ -8,11 +8,12 @@ import { registerWasmTrainingKernels } from '../../features/embedding/kernels.ts
 import { runTraining } from '../../features/embedding/run.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../features/embedding/split.ts';
 import { NO_JITTER, SMALL_JITTER } from '../../features/embedding/augment.ts';
-import { HEADS, TRAIN_DEFAULTS, type EmbeddingHead, type TrainOptions } from '../../features/embedding/train.ts';
+import { ENGINES, HEADS, TRAIN_DEFAULTS, type EmbeddingHead, type TrainEngine, type TrainOptions } from '../../features/embedding/train.ts';
 
 interface Flags {
   out: string;
   head: string;
+  engine: string;
   way: string; shot: string; query: string;
   valWay: string; valShot: string; valQuery: string; valEpisodes: string;
   evalEvery: string; patience: string; maxEpisodes: string; maxMinutes: string;
@@ -49,6 +50,7 @@ export function register(program: Command): void {
     .argument('<data>', 'folder of Alphabet/character folders (or a .zip of one, or a path,label list)')
     .requiredOption('-o, --out <dir>', 'output folder: model.json + weights.bin, embedding.json, curve.svg, checkpoint (resumed when present)')
     .option('--head <name>', `${HEADS.join(' | ')}`, d.head)
+    .option('--engine <name>', `${ENGINES.join(' | ')}: who computes the CNN's passes (gemm: protolens's own kernels, faster; tfjs: TF.js ops)`, d.engine)
     .option('--way <n>', 'classes per training episode (N)', String(d.episode.nWay))
     .option('--shot <k>', 'support images per class (K)', String(d.episode.kShot))
     .option('--query <q>', 'query images per class', String(d.episode.nQuery))
@@ -77,9 +79,11 @@ export function register(program: Command): void {
     .action(async (data: string, f: Flags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       if (!HEADS.includes(f.head as EmbeddingHead)) throw new CLIError(`Invalid value for --head: "${f.head}". Expected one of: ${HEADS.join(', ')}.`);
+      if (!ENGINES.includes(f.engine as TrainEngine)) throw new CLIError(`Invalid value for --engine: "${f.engine}". Expected one of: ${ENGINES.join(', ')}.`);
       if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CLIError(`Invalid value for --backend: "${f.backend}". Expected one of: wasm, cpu.`);
       const train: Partial<TrainOptions> = {
         head: f.head as EmbeddingHead,
+        engine: f.engine as TrainEngine,
         episode: { nWay: int('--way', f.way), kShot: int('--shot', f.shot), nQuery: int('--query', f.query, 0) },
         valEpisode: { nWay: int('--val-way', f.valWay), kShot: int('--val-shot', f.valShot), nQuery: int('--val-query', f.valQuery) },
         valEpisodes: int('--val-episodes', f.valEpisodes),

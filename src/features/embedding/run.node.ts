@@ -54,9 +54,10 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   const data = { pixels: images.pixels, size, train: split.train, val: split.val };
   let trainer: EmbeddingTrainer;
   if (previous) {
-    // The run's own options win; only the stopping rules may be changed on resume.
-    const { maxMinutes, maxEpisodes, patience } = o.train;
-    const options = { ...previous.options, ...(maxMinutes ? { maxMinutes } : {}), ...(maxEpisodes ? { maxEpisodes } : {}), ...(patience ? { patience } : {}) };
+    // The run's own options win; only the stopping rules, and the engine (same function), may
+    // be changed on resume.
+    const { maxMinutes, maxEpisodes, patience, engine } = o.train;
+    const options = { ...previous.options, ...(maxMinutes ? { maxMinutes } : {}), ...(maxEpisodes ? { maxEpisodes } : {}), ...(patience ? { patience } : {}), ...(engine ? { engine } : {}) };
     trainer = new EmbeddingTrainer(data, options, { ...previous, options });
   } else {
     trainer = new EmbeddingTrainer(data, o.train);

@@ -21,7 +21,16 @@ import { checkEpisodeShape, sampleEpisode, type ClassIndex, type EpisodeShape } 
 import { deriveSeed, rng, type Rng } from '../../linalg/random.ts';
 import { isNoJitter, jitterInPlace, NO_JITTER, rotate90, type JitterOptions } from './augment.ts';
 import { Conv4, CONV4_DEFAULTS, type Conv4Options, type Conv4State } from './conv4.ts';
+import { Conv4Engine, protonetLoss, type BlockGrads } from './engine.ts';
 import type { BatchStats } from './ops.ts';
+
+/**
+ * What computes the CNN's training passes: `gemm` — protolens's own Float32Array engine
+ * (engine.ts; convolutions as products through the GEMM backend, ~2–5× faster); `tfjs` — TF.js
+ * ops with hand-written gradients (ops.ts). Both compute the same function and gradients (tested).
+ */
+export type TrainEngine = 'gemm' | 'tfjs';
+export const ENGINES: readonly TrainEngine[] = ['gemm', 'tfjs'];
 
 /** Which head is trained on top of the CNN. */
 export type EmbeddingHead = 'protonet' | 'prototype-layer';
@@ -30,6 +39,8 @@ export const HEADS: readonly EmbeddingHead[] = ['protonet', 'prototype-layer'];
 /** Options of a training run. */
 export interface TrainOptions {
   head: EmbeddingHead;
+  /** Which code computes the CNN's forward and backward passes (same results). */
+  engine: TrainEngine;
   /** Training episodes: N-way, K-shot, queries per class. */
   episode: EpisodeShape;
   /** Validation episodes (nearest class mean on the held-out classes). */
@@ -59,6 +70,7 @@ export interface TrainOptions {
 
 export const TRAIN_DEFAULTS: Readonly<TrainOptions> = {
   head: 'protonet',
+  engine: 'gemm',
   episode: { nWay: 30, kShot: 5, nQuery: 5 },
   valEpisode: { nWay: 20, kShot: 5, nQuery: 15 },
   valEpisodes: 200,
@@ -89,6 +101,7 @@ export function checkTrainOptions(opts: Partial<TrainOptions>): TrainOptions {
     jitter: { ...TRAIN_DEFAULTS.jitter, ...opts.jitter },
     net: { ...TRAIN_DEFAULTS.net, ...opts.net },
   };
+  if (!ENGINES.includes(o.engine)) throw new RangeError(`engine must be one of: ${ENGINES.join(', ')}; got ${String(o.engine)}`);
   if (!HEADS.includes(o.head)) throw new RangeError(`head must be one of: ${HEADS.join(', ')}; got ${String(o.head)}`);
   for (const k of ['valEpisodes', 'evalEvery', 'patience', 'maxEpisodes', 'lrHalfLife', 'prototypesPerClass'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new RangeError(`${k} must be a positive integer, got ${o[k]}`);
@@ -288,22 +301,29 @@ export class EmbeddingTrainer {
     const classOf = (i: number) => ep.classes[i < nS ? Math.floor(i / kShot) : Math.floor((i - nS) / nQuery)];
     const S = this.data.size;
     const pixels = this.batchImages(idx, classOf, r);
-    const x = tf.tensor4d(pixels, [idx.length, S, S, 1]);
+    const x = o.engine === 'tfjs' ? tf.tensor4d(pixels, [idx.length, S, S, 1]) : null;
     const stats: BatchStats[] = [];
     const vars = this.net.variables();
     let lossValue: number, accuracy: number;
     if (o.head === 'protonet') {
-      const labels = tf.tensor1d(Int32Array.from({ length: nWay * nQuery }, (_, i) => Math.floor(i / nQuery)), 'int32');
-      const { value, grads, correct } = this.protonetGrads(x, labels, vars, stats, nWay, kShot, nQuery);
-      lossValue = value; accuracy = correct / (nWay * nQuery);
-      this.adam(vars, grads);
-      labels.dispose();
+      if (x === null) {
+        const { embedding } = this.forwardGemm(pixels, idx.length, stats);
+        const res = protonetLoss(embedding, this.net.dim, nWay, kShot, nQuery);
+        this.adam(vars, this.gradTensors(this.engine!.backward(res.grad), vars));
+        lossValue = res.loss; accuracy = res.correct / (nWay * nQuery);
+      } else {
+        const labels = tf.tensor1d(Int32Array.from({ length: nWay * nQuery }, (_, i) => Math.floor(i / nQuery)), 'int32');
+        const { value, grads, correct } = this.protonetGrads(x, labels, vars, stats, nWay, kShot, nQuery);
+        lossValue = value; accuracy = correct / (nWay * nQuery);
+        this.adam(vars, grads);
+        labels.dispose();
+      }
     } else {
       const labels = Int32Array.from({ length: idx.length }, (_, i) => (i < nS ? Math.floor(i / kShot) : Math.floor((i - nS) / nQuery)));
       const res = this.layerStep(x, ep.classes, labels, vars, stats, kShot, pixels);
       lossValue = res.loss; accuracy = res.accuracy;
     }
-    x.dispose();
+    x?.dispose();
     this.net.updateRunningStats(stats);
     this.s.episode++;
     const dt = (performance.now() - t0) / 1000;
@@ -331,6 +351,26 @@ export class EmbeddingTrainer {
     return { value: v, grads: vars.map((vv) => grads[vv.name]), correct };
   }
 
+  private engine: Conv4Engine | null = null;
+
+  /**
+   * Training-mode forward pass on the gemm engine with the network's current weights; pushes
+   * the batch moments (as tensors) to `stats` for the running averages.
+   */
+  private forwardGemm(pixels: Float32Array, n: number, stats: BatchStats[]): { embedding: Float32Array } {
+    const st = this.net.state();
+    if (this.engine === null) this.engine = new Conv4Engine(st);
+    else this.engine.state = st;
+    const { embedding, moments } = this.engine.forwardTrain(pixels, n);
+    for (const m of moments) stats.push({ mean: tf.tensor1d(m.mean), variance: tf.tensor1d(m.variance) });
+    return { embedding };
+  }
+
+  /** The engine's gradients as tensors in the order of {@link Conv4.variables}. */
+  private gradTensors(g: BlockGrads[], vars: tf.Variable[]): tf.Tensor[] {
+    return g.flatMap((b, i) => [b.kernel, b.gamma, b.beta].map((a, k) => tf.tensor(a, vars[i * 3 + k].shape)));
+  }
+
   /** Adam update of the CNN variables; disposes the gradients. */
   private adam(vars: tf.Variable[], grads: tf.Tensor[]): void {
     this.adamT++;
@@ -349,7 +389,7 @@ export class EmbeddingTrainer {
   }
 
   /** One step of the prototype-layer head: CNN by Adam, the used blocks of P, W and log τ by lazy Adam. */
-  private layerStep(x: tf.Tensor4D, epClasses: Int32Array, epLabels: Int32Array, vars: tf.Variable[], stats: BatchStats[], kShot: number, pixels: Float32Array) {
+  private layerStep(x: tf.Tensor4D | null, epClasses: Int32Array, epLabels: Int32Array, vars: tf.Variable[], stats: BatchStats[], kShot: number, pixels: Float32Array) {
     const nImages = epLabels.length;
     const o = this.options;
     const L = this.s.layer!;
@@ -394,9 +434,12 @@ export class EmbeddingTrainer {
     const tV = tf.variable(tf.scalar(L.logTau), true);
     const labels = tf.tensor1d(epLabels, 'int32');
     let correct = 0, nll = 0;
-    const all = [...vars, pV, wV, tV];
+    // On the gemm engine the CNN runs outside TF.js: its embeddings enter as a variable whose
+    // gradient is then sent back through the engine.
+    const eV = x === null ? tf.variable(tf.tensor2d(this.forwardGemm(pixels, nImages, stats).embedding.slice(), [nImages, D]), true) : null;
+    const all = eV === null ? [...vars, pV, wV, tV] : [eV, pV, wV, tV];
     const { value, grads } = tf.variableGrads(() => {
-      const e = this.net.embedTrain(x, stats);
+      const e = eV ?? this.net.embedTrain(x!, stats);
       const qLayer = tf.softmax(tf.div(tf.neg(sqDistances(e, pV)), tf.mul(2, tf.exp(tV))));
       const logits = tf.matMul(qLayer, wV);
       correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')).dataSync()[0];
@@ -406,7 +449,14 @@ export class EmbeddingTrainer {
     }, all);
     const loss = value.dataSync()[0];
     value.dispose();
-    this.adam(vars, vars.map((v) => grads[v.name]));
+    if (eV === null) {
+      this.adam(vars, vars.map((v) => grads[v.name]));
+    } else {
+      const dE = grads[eV.name].dataSync() as Float32Array;
+      this.adam(vars, this.gradTensors(this.engine!.backward(dE), vars));
+      grads[eV.name].dispose();
+      eV.dispose();
+    }
     const gP = grads[pV.name].dataSync(), gW = grads[wV.name].dataSync(), gT = grads[tV.name].dataSync()[0];
     for (const v of [pV, wV, tV]) { grads[v.name].dispose(); v.dispose(); }
     labels.dispose();

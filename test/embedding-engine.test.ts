@@ -1,0 +1,156 @@
+/**
+ * The Float32Array Conv-4 engine (src/features/embedding/engine.ts) against TF.js: forward
+ * values in training and inference mode, every weight gradient, the im2col/col2im adjoint pair,
+ * and the prototypical-network loss gradient against central differences.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initTfNode } from '../src/features/backend.node.ts';
+import { registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
+import { Conv4, type Conv4State } from '../src/features/embedding/conv4.ts';
+import { col2im3x3, Conv4Engine, im2col3x3, protonetLoss } from '../src/features/embedding/engine.ts';
+import { rng } from '../src/linalg/random.ts';
+import { EmbeddingTrainer } from '../src/features/embedding/train.ts';
+
+await initTfNode('wasm');
+registerWasmTrainingKernels();
+
+function randn(n: number, seed: number, sd = 1, mean = 0): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => mean + sd * r.normal());
+}
+
+function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0, diff = 0;
+  for (let i = 0; i < a.length; i++) { scale = Math.max(scale, Math.abs(b[i])); diff = Math.max(diff, Math.abs(a[i] - b[i])); }
+  return diff / Math.max(scale, 1e-12);
+}
+
+/** A small network (3 blocks, 6 filters, 13×13 input: odd sides exercise the dropped row/column) with non-trivial γ, β and running statistics. */
+function smallNet(): { net: Conv4; state: Conv4State } {
+  const net0 = Conv4.create({ inputSize: 13, blocks: 3, filters: 6 }, rng(11));
+  const state = net0.state();
+  net0.dispose();
+  state.blocks.forEach((b, i) => {
+    b.gamma = randn(6, 20 + i, 0.3, 1);
+    b.beta = randn(6, 30 + i, 0.5);
+    b.movingMean = randn(6, 40 + i, 0.2);
+    b.movingVariance = randn(6, 50 + i, 0.1, 1).map(Math.abs);
+  });
+  return { net: Conv4.fromState(state), state };
+}
+
+test('im2col and col2im are adjoint: <im2col(x), c> = <x, col2im(c)>', () => {
+  const n = 2, s = 5, cin = 3;
+  const x = randn(n * s * s * cin, 1), c = randn(n * s * s * 9 * cin, 2);
+  const col = new Float32Array(c.length), back = new Float32Array(x.length);
+  im2col3x3(x, n, s, cin, col);
+  col2im3x3(c, n, s, cin, back);
+  let lhs = 0, rhs = 0;
+  for (let i = 0; i < c.length; i++) lhs += col[i] * c[i];
+  for (let i = 0; i < x.length; i++) rhs += x[i] * back[i];
+  assert.ok(Math.abs(lhs - rhs) < 1e-3 * Math.abs(lhs), `${lhs} vs ${rhs}`);
+  // A corner pixel's neighbourhood: 4 of 9 taps inside, centre tap = the pixel itself.
+  const centre = (0 * 3 + 0) * 0 + 4 * cin;
+  assert.deepEqual(Array.from(col.subarray(centre, centre + cin)), Array.from(x.subarray(0, cin)));
+  assert.deepEqual(Array.from(col.subarray(0, cin)), [0, 0, 0]);
+});
+
+test('engine forward (training and inference) and weight gradients equal TF.js on the same network', () => {
+  const { net, state } = smallNet();
+  const n = 4;
+  const x = randn(n * 13 * 13, 3, 0.5, 0.3);
+  const engine = new Conv4Engine(state);
+  const proj = randn(n * net.dim, 4);
+  // TF.js: embedding and gradient of Σ proj ⊙ e with respect to every variable.
+  const xt = tf.tensor4d(x, [n, 13, 13, 1]);
+  const vars = net.variables();
+  let eRef: Float32Array = new Float32Array();
+  const { grads } = tf.variableGrads(() => {
+    const e = net.embedTrain(xt);
+    eRef = e.dataSync() as Float32Array;
+    return tf.sum(tf.mul(e, tf.tensor2d(proj, [n, net.dim]))) as tf.Scalar;
+  }, vars);
+  const { embedding, moments } = engine.forwardTrain(x, n);
+  assert.equal(moments.length, 3);
+  assert.ok(maxRel(embedding, eRef) < 1e-4, `training embedding ${maxRel(embedding, eRef)}`);
+  const g = engine.backward(proj);
+  g.forEach((b, i) => {
+    for (const [k, arr] of [['kernel', b.kernel], ['gamma', b.gamma], ['beta', b.beta]] as const) {
+      const ref = grads[vars[i * 3 + ['kernel', 'gamma', 'beta'].indexOf(k)].name].dataSync();
+      assert.ok(maxRel(arr, ref) < 1e-3, `block ${i} ${k}: ${maxRel(arr, ref)}`);
+    }
+  });
+  const inf = engine.embed(x, 3);
+  const infRef = net.embed(x);
+  assert.ok(maxRel(inf, infRef) < 1e-4, `inference embedding ${maxRel(inf, infRef)}`);
+  assert.throws(() => engine.backward(proj), /needs a forwardTrain/);
+  assert.throws(() => engine.forwardTrain(x.subarray(1), n), /expected 4×13×13/);
+  tf.dispose([xt, ...Object.values(grads)]);
+  net.dispose();
+});
+
+test('protonet loss gradient agrees with central differences and the loss with a hand computation', () => {
+  // Hand case: 2-way 1-shot 1-query in 1-D. Means 0 and 2; queries at 0.5 (class 0) and 1.5 (class 1).
+  const hand = protonetLoss(Float32Array.from([0, 2, 0.5, 1.5]), 1, 2, 1, 1);
+  const l0 = 0.25 + Math.log(Math.exp(-0.25) + Math.exp(-2.25)); // −log softmax for the first query
+  assert.ok(Math.abs(hand.loss - l0) < 1e-9, `${hand.loss} vs ${l0}`);
+  assert.equal(hand.correct, 2);
+  const nWay = 3, kShot = 2, nQuery = 2, dim = 4;
+  const e = randn((nWay * (kShot + nQuery)) * dim, 9);
+  const { grad } = protonetLoss(e, dim, nWay, kShot, nQuery);
+  const h = 1e-2;
+  for (let i = 0; i < e.length; i++) {
+    const p = e.slice(), m = e.slice();
+    p[i] += h; m[i] -= h;
+    const fd = (protonetLoss(p, dim, nWay, kShot, nQuery).loss - protonetLoss(m, dim, nWay, kShot, nQuery).loss) / ((p[i] - m[i]));
+    assert.ok(Math.abs(fd - grad[i]) < 2e-3 * Math.max(1, Math.abs(fd)), `entry ${i}: ${grad[i]} vs ${fd}`);
+  }
+});
+
+test('one training step on the gemm engine equals one on TF.js ops (both heads): same loss, same updated weights', () => {
+  const S = 13, perClass = 4, nTrain = 6, nVal = 3;
+  const total = (nTrain + nVal) * perClass;
+  const pixels = randn(total * S * S, 60, 0.3, 0.2);
+  const idx = (c: number) => Int32Array.from({ length: perClass }, (_, i) => c * perClass + i);
+  const data = {
+    pixels, size: S,
+    train: { names: Array.from({ length: nTrain }, (_, c) => `t${c}`), members: Array.from({ length: nTrain }, (_, c) => idx(c)) },
+    val: { names: Array.from({ length: nVal }, (_, c) => `v${c}`), members: Array.from({ length: nVal }, (_, c) => idx(nTrain + c)) },
+  };
+  for (const head of ['protonet', 'prototype-layer'] as const) {
+    const common = {
+      head, rotations: false, seed: 5, episode: { nWay: 3, kShot: 2, nQuery: 2 }, valEpisode: { nWay: 2, kShot: 1, nQuery: 1 }, valEpisodes: 2,
+      net: { inputSize: S, blocks: 3, filters: 6, bnEpsilon: 1e-3, bnMomentum: 0.9 },
+    };
+    const a = new EmbeddingTrainer(data, { ...common, engine: 'gemm' });
+    const b = new EmbeddingTrainer(data, { ...common, engine: 'tfjs' });
+    const s0 = a.state();
+    for (let step = 0; step < 2; step++) {
+      const ra = a.step(), rb = b.step();
+      assert.ok(Math.abs(ra.loss - rb.loss) < 1e-4 * Math.max(1, Math.abs(rb.loss)), `${head} step ${step}: loss ${ra.loss} vs ${rb.loss}`);
+      assert.equal(ra.accuracy, rb.accuracy);
+    }
+    const sa = a.state(), sb = b.state();
+    // Adam's first steps move each weight by about ±lr·sign(gradient) (less where |gradient| is
+    // near Adam's ε), so the two runs' updates agree wherever the gradients have the same sign;
+    // only entries whose gradient is rounding noise (e.g. β, on which distances barely depend)
+    // may differ. A wiring mistake (gradients of the wrong array or sign) would make about
+    // half of them differ.
+    let mismatched = 0, total = 0;
+    sa.net.blocks.forEach((blk, i) => {
+      for (const k of ['kernel', 'gamma', 'beta'] as const) {
+        for (let j = 0; j < blk[k].length; j++, total++) {
+          const da = blk[k][j] - s0.net.blocks[i][k][j], db = sb.net.blocks[i][k][j] - s0.net.blocks[i][k][j];
+          if (Math.abs(da - db) > 0.15 * Math.abs(db) + 1e-6) mismatched++;
+        }
+      }
+      for (const k of ['movingMean', 'movingVariance'] as const) {
+        assert.ok(maxRel(blk[k], sb.net.blocks[i][k]) < 1e-3, `${head} block ${i} ${k}: ${maxRel(blk[k], sb.net.blocks[i][k])}`);
+      }
+    });
+    assert.ok(mismatched <= 0.02 * total, `${head}: ${mismatched} of ${total} weights differ`);
+    a.dispose(); b.dispose();
+  }
+});
