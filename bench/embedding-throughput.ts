@@ -5,20 +5,27 @@
  *
  * - `stock layers`: `tf.layers` Conv-4 with TF.js's own gradients (on wasm this needs our
  *   Conv2DBackpropFilter kernel, which is registered; everything else is stock);
- * - `protolens ops`: the training path of train-embedding (ops.ts: hand-written gradients);
+ * - `protolens ops`: TF.js ops with hand-written gradients (ops.ts; `--engine tfjs`);
+ * - `protolens engine`: our Float32Array passes (engine.ts; `--engine gemm`, the default), with
+ *   the GEMM on one thread and on the backend the CLI installs (both cores), and where the time
+ *   goes, by phase;
  *
  * plus the weight-gradient kernel alone and forward-only inference.
  *
- *   nice -n 10 node --import tsx bench/embedding-throughput.ts [--quick]
+ *   node --import tsx bench/embedding-throughput.ts [--quick] [--engine-only]
  */
 import * as tf from '@tensorflow/tfjs';
 import { initTfNode } from '../src/features/backend.node.ts';
 import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
 import { Conv4 } from '../src/features/embedding/conv4.ts';
+import { Conv4Engine, protonetLoss } from '../src/features/embedding/engine.ts';
+import { gemmBackendName } from '../src/linalg/gemm.ts';
+import { enableGemmThreads } from '../src/linalg/gemm-threads.node.ts';
 import type { BatchStats } from '../src/features/embedding/ops.ts';
 import { rng } from '../src/linalg/random.ts';
 
 const quick = process.argv.includes('--quick');
+const engineOnly = process.argv.includes('--engine-only');
 await initTfNode('wasm');
 registerWasmTrainingKernels();
 
@@ -73,6 +80,48 @@ async function trainStep(backend: 'wasm' | 'cpu', impl: 'stock layers' | 'protol
   process.stderr.write(rows[rows.length - 1] + '\n');
 }
 
+/**
+ * One protonet training step (30-way episodes: B/60 support and query images per class) on our
+ * engine, Adam excluded; also the per-phase split at the largest batch.
+ */
+function engineSteps(batches: number[], reps: number): string[] {
+  const phaseRows: string[] = [];
+  const net = Conv4.create({}, rng(0));
+  const engine = new Conv4Engine(net.state());
+  net.dispose();
+  const r = rng(1);
+  for (const B of batches) {
+    const x = Float32Array.from({ length: B * 784 }, () => r.next());
+    const k = B / 60;
+    const step = () => { const { embedding } = engine.forwardTrain(x, B); engine.backward(protonetLoss(embedding, 64, 30, k, k).grad); };
+    const ms = time(reps, step);
+    rows.push(`| wasm | protolens engine, GEMM ${gemmBackendName()} | ${B} | ${ms.toFixed(0)} | ${(B / ms * 1000).toFixed(1)} |`);
+    process.stderr.write(rows[rows.length - 1] + '\n');
+    if (B === batches[batches.length - 1]) {
+      engine.profile = new Map();
+      for (let i = 0; i < reps; i++) step();
+      const byPhase = new Map<string, number>();
+      for (const [name, v] of engine.profile) {
+        const phase = name.replace(/ \d+$/, '');
+        byPhase.set(phase, (byPhase.get(phase) ?? 0) + v / reps);
+      }
+      phaseRows.push(`| phase (B = ${B}, GEMM ${gemmBackendName()}) | ms per step |`, '|---|---|');
+      for (const [phase, v] of [...byPhase].sort((a, b) => b[1] - a[1])) phaseRows.push(`| ${phase} | ${v.toFixed(0)} |`);
+      engine.profile = null;
+    }
+  }
+  return phaseRows;
+}
+
+const batches = quick ? [300] : [100, 200, 300, 600];
+const phases = engineSteps(batches, quick ? 2 : 3);
+process.stderr.write(`GEMM backend for the CLI: ${enableGemmThreads()}\n`);
+phases.push('', ...engineSteps(batches, quick ? 2 : 3));
+if (engineOnly) {
+  process.stdout.write(`${rows.join('\n')}\n\n${phases.join('\n')}\n`);
+  process.exit(0);
+}
+
 await trainStep('wasm', 'protolens ops', 200, quick ? 2 : 4);
 await trainStep('wasm', 'stock layers', 200, quick ? 1 : 2);
 if (!quick) {
@@ -103,4 +152,4 @@ await tf.setBackend('wasm');
 const net = Conv4.create({}, rng(0));
 const xb = tf.randomUniform([500, 28, 28, 1]) as tf.Tensor4D;
 const inf = time(quick ? 1 : 3, () => { const e = tf.tidy(() => net.embedInfer(xb)); e.dataSync(); e.dispose(); });
-process.stdout.write(`${rows.join('\n')}\n\n${kernelRows.join('\n')}\n\nwasm inference (forward only, running statistics), batch 500: ${(500 / inf * 1000).toFixed(0)} images/s\n`);
+process.stdout.write(`${rows.join('\n')}\n\n${phases.join('\n')}\n\n${kernelRows.join('\n')}\n\nwasm inference (forward only, running statistics), batch 500: ${(500 / inf * 1000).toFixed(0)} images/s\n`);

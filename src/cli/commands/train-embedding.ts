@@ -130,7 +130,7 @@ export function register(program: Command): void {
           },
           onEvaluate: (p, improved) => {
             lastVal = p.valAccuracy;
-            if (!process.stderr.isTTY && f.progress) {
+            if (!process.stderr.isTTY || bar === null) {
               say(`episode ${p.episode}: ${(p.seconds / 60).toFixed(1)} min (${(p.cpuSeconds / 60).toFixed(1)} CPU min), train loss ${p.trainLoss.toFixed(3)} acc ${p.trainAccuracy.toFixed(3)}, val ${p.valAccuracy.toFixed(4)}${improved ? ' (best)' : ''}, ${p.imagesPerSecond.toFixed(0)} img/s`);
             }
           },
