@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initTfNode } from '../src/features/backend.node.ts';
 import { registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
 import { Conv4, type Conv4State } from '../src/features/embedding/conv4.ts';
-import { col2im3x3, Conv4Engine, im2col3x3, protonetLoss } from '../src/features/embedding/engine.ts';
+import { col2im3x3, Conv4Engine, im2col3x3, jsConvKernels, protonetLoss } from '../src/features/embedding/engine.ts';
+import { loadNativeConvKernels } from '../src/features/embedding/conv-native.node.ts';
 import { rng } from '../src/linalg/random.ts';
 import { EmbeddingTrainer } from '../src/features/embedding/train.ts';
 
@@ -154,3 +155,40 @@ test('one training step on the gemm engine equals one on TF.js ops (both heads):
     a.dispose(); b.dispose();
   }
 });
+
+test('native element-wise kernels (native/conv.cc) equal the JavaScript ones', (t) => {
+  const loaded = loadNativeConvKernels(process.env.PROTOLENS_CONV_ADDON || undefined);
+  if ('reason' in loaded) { t.skip(`native conv kernels not available: ${loaded.reason}`); return; }
+  const k = loaded.kernels, js = jsConvKernels;
+  for (const [n, s, cin] of [[3, 7, 1], [2, 5, 4], [20, 14, 8]]) {
+    const x = randn(n * s * s * cin, 70 + s);
+    const c1 = new Float32Array(n * s * s * 9 * cin), c2 = new Float32Array(c1.length).fill(NaN);
+    js.im2col3x3(x, n, s, cin, c1); k.im2col3x3(x, n, s, cin, c2);
+    assert.deepEqual(c2, c1, `im2col ${n}×${s}×${s}×${cin}`);
+    const col = randn(c1.length, 80 + s), d1 = new Float32Array(x.length), d2 = new Float32Array(x.length).fill(NaN);
+    js.col2im3x3(col, n, s, cin, d1); k.col2im3x3(col, n, s, cin, d2);
+    assert.ok(maxRel(d2, d1) < 1e-6, `col2im ${n}×${s}×${s}×${cin}`);
+  }
+  const n = 40, s = 9, F = 6, M = n * s * s, so = 4;
+  const z = randn(M * F, 90, 2, 0.5);
+  const sa = [new Float64Array(F), new Float64Array(F)], sb = [new Float64Array(F).fill(7), new Float64Array(F).fill(7)];
+  js.channelSums(z, M, F, sa[0], sa[1]); k.channelSums(z, M, F, sb[0], sb[1]);
+  for (let i = 0; i < 2; i++) assert.ok(maxRel(sb[i], sa[i]) < 1e-5, `channel sums ${i}`);
+  const a = randn(F, 91), b = randn(F, 92);
+  const o1 = new Float32Array(n * so * so * F), o2 = new Float32Array(o1.length), w1 = new Int32Array(o1.length), w2 = new Int32Array(o1.length);
+  js.affineReluPool(z, n, s, F, a, b, o1, w1); k.affineReluPool(z, n, s, F, a, b, o2, w2);
+  assert.ok(maxRel(o2, o1) < 1e-6, 'pool values');
+  assert.deepEqual(w2, w1, 'pool winners');
+  assert.ok(w1.some((v) => v < 0) && w1.some((v) => v >= 0), 'the case has both cut and passed windows');
+  const dOut = randn(o1.length, 93), cA = randn(F, 94), cB = randn(F, 95), sc = randn(F, 96);
+  const z1 = new Float32Array(M * F), z2 = new Float32Array(M * F);
+  js.bnBackward(z, M, F, cA, cB, sc, dOut, dOut.length, w1, z1); k.bnBackward(z, M, F, cA, cB, sc, dOut, dOut.length, w1, z2);
+  assert.ok(maxRel(z2, z1) < 1e-6, 'bn backward');
+  const ws = [[new Float64Array(F), new Float64Array(F)], [new Float64Array(F).fill(3), new Float64Array(F).fill(3)]];
+  const mu = randn(F, 97), inv = randn(F, 98, 0.1, 1);
+  js.winnerSums(dOut, dOut.length, w1, z, F, mu, inv, ws[0][0], ws[0][1]); k.winnerSums(dOut, dOut.length, w1, z, F, mu, inv, ws[1][0], ws[1][1]);
+  assert.ok(maxRel(ws[1][0], ws[0][0]) < 1e-6 && maxRel(ws[1][1], ws[0][1]) < 1e-5, 'winner sums');
+  assert.throws(() => k.im2col3x3(x0(), 2, 5, 1, new Float32Array(10)), /too short/);
+});
+
+function x0(): Float32Array { return new Float32Array(50); }

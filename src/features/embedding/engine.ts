@@ -125,6 +125,86 @@ export function col2im3x3(col: Float32Array, n: number, s: number, cin: number, 
   }
 }
 
+/** Σ z and Σ z² per channel of an M×F matrix, into s1 and s2 (overwritten). */
+function channelSums(z: Float32Array, M: number, F: number, s1: Float64Array, s2: Float64Array): void {
+  s1.fill(0); s2.fill(0);
+  for (let r = 0, i = 0; r < M; r++) for (let f = 0; f < F; f++, i++) { const v = z[i]; s1[f] += v; s2[f] += v * v; }
+}
+
+/**
+ * ReLU + 2×2 max-pool ('valid') of y = a·z + b per channel, on an n×s×s×F batch:
+ * out = max(0, max over the window of y), and `winner` = flat index in z of the window's
+ * maximum, or −1 where the ReLU cuts it.
+ */
+function affineReluPool(z: Float32Array, n: number, s: number, F: number, a: Float32Array, b: Float32Array, out: Float32Array, winner: Int32Array): void {
+  const so = Math.floor(s / 2);
+  let oi = 0;
+  for (let im = 0; im < n; im++) {
+    for (let oy = 0; oy < so; oy++) {
+      for (let ox = 0; ox < so; ox++) {
+        const p00 = ((im * s + 2 * oy) * s + 2 * ox) * F;
+        const p01 = p00 + F, p10 = p00 + s * F, p11 = p10 + F;
+        for (let f = 0; f < F; f++, oi++) {
+          const af = a[f], bf = b[f];
+          let best = af * z[p00 + f] + bf, at = p00 + f;
+          let v = af * z[p01 + f] + bf;
+          if (v > best) { best = v; at = p01 + f; }
+          v = af * z[p10 + f] + bf;
+          if (v > best) { best = v; at = p10 + f; }
+          v = af * z[p11 + f] + bf;
+          if (v > best) { best = v; at = p11 + f; }
+          if (best > 0) { out[oi] = best; winner[oi] = at; } else { out[oi] = 0; winner[oi] = -1; }
+        }
+      }
+    }
+  }
+}
+
+/** dz = c1 + c2·z per channel (M×F), then dz[winner[i]] += scale·dOut[i] for the first nOut entries. */
+function bnBackward(z: Float32Array, M: number, F: number, c1: Float32Array, c2: Float32Array, scale: Float32Array,
+  dOut: Float32Array, nOut: number, winner: Int32Array, dz: Float32Array): void {
+  for (let r = 0, i = 0; r < M; r++) for (let f = 0; f < F; f++, i++) dz[i] = c1[f] + c2[f] * z[i];
+  for (let i = 0; i < nOut; i++) { const at = winner[i]; if (at >= 0) dz[at] += scale[at % F] * dOut[i]; }
+}
+
+/**
+ * Batch-norm parameter gradients when dY is non-zero only at the pooling winners:
+ * dβ_f = Σ dOut_i and dγ_f = Σ dOut_i·x̂(winner_i), x̂ = (z − μ)·r (dbeta, dgamma overwritten).
+ */
+function winnerSums(dOut: Float32Array, nOut: number, winner: Int32Array, z: Float32Array, F: number,
+  mean: Float32Array, invStd: Float32Array, dbeta: Float64Array, dgamma: Float64Array): void {
+  dbeta.fill(0); dgamma.fill(0);
+  for (let i = 0; i < nOut; i++) {
+    const at = winner[i];
+    if (at < 0) continue;
+    const f = at % F, g = dOut[i];
+    dbeta[f] += g;
+    dgamma[f] += g * (z[at] - mean[f]) * invStd[f];
+  }
+}
+
+/** The element-wise passes of the engine; another implementation may be installed with {@link setConvKernels}. */
+export interface ConvKernels {
+  name: string;
+  im2col3x3: typeof im2col3x3;
+  col2im3x3: typeof col2im3x3;
+  channelSums: typeof channelSums;
+  affineReluPool: typeof affineReluPool;
+  bnBackward: typeof bnBackward;
+  winnerSums: typeof winnerSums;
+}
+
+/** The portable JavaScript kernels (the default). */
+export const jsConvKernels: ConvKernels = { name: 'js', im2col3x3, col2im3x3, channelSums, affineReluPool, bnBackward, winnerSums };
+
+let kernels: ConvKernels = jsConvKernels;
+
+/** Installs the element-wise kernels every engine uses from now on (e.g. the native ones of kernels.node.ts). */
+export function setConvKernels(k: ConvKernels): void { kernels = k; }
+
+/** Name of the element-wise kernels in use. */
+export function convKernelsName(): string { return kernels.name; }
+
 /**
  * A Conv-4 network's passes over plain arrays. It reads the weights of the {@link Conv4State}
  * it is given at every call (so the caller may update them in place between steps) and never
@@ -195,7 +275,7 @@ export class Conv4Engine {
       const M = n * s * s, w = 9 * cin;
       const col = this.ws.floats(`${tag}col${bi}`, M * w);
       this.mark(`other ${bi}`);
-      im2col3x3(h, n, s, cin, col);
+      kernels.im2col3x3(h, n, s, cin, col);
       this.mark(`im2col ${bi}`);
       const z = this.ws.floats(`${tag}z${bi}`, M * F);
       gemm(false, false, M, F, w, 1, col, w, blk.kernel, F, 0, z, F);
@@ -204,7 +284,7 @@ export class Conv4Engine {
       const mean = new Float32Array(F), variance = new Float32Array(F), invStd = new Float32Array(F);
       if (train) {
         const s1 = new Float64Array(F), s2 = new Float64Array(F);
-        for (let r = 0, i = 0; r < M; r++) for (let f = 0; f < F; f++, i++) { const v = z[i]; s1[f] += v; s2[f] += v * v; }
+        kernels.channelSums(z, M, F, s1, s2);
         for (let f = 0; f < F; f++) {
           const mu = s1[f] / M;
           mean[f] = mu;
@@ -224,26 +304,7 @@ export class Conv4Engine {
       const so = Math.floor(s / 2);
       const out = this.ws.floats(`${tag}h${bi}`, n * so * so * F);
       const winner = this.ws.ints(`${tag}win${bi}`, n * so * so * F);
-      let oi = 0;
-      for (let b = 0; b < n; b++) {
-        for (let oy = 0; oy < so; oy++) {
-          for (let ox = 0; ox < so; ox++) {
-            const p00 = ((b * s + 2 * oy) * s + 2 * ox) * F;
-            const p01 = p00 + F, p10 = p00 + s * F, p11 = p10 + F;
-            for (let f = 0; f < F; f++, oi++) {
-              const af = a[f], bf = bb[f];
-              let best = af * z[p00 + f] + bf, at = p00 + f;
-              let v = af * z[p01 + f] + bf;
-              if (v > best) { best = v; at = p01 + f; }
-              v = af * z[p10 + f] + bf;
-              if (v > best) { best = v; at = p10 + f; }
-              v = af * z[p11 + f] + bf;
-              if (v > best) { best = v; at = p11 + f; }
-              if (best > 0) { out[oi] = best; winner[oi] = at; } else { out[oi] = 0; winner[oi] = -1; }
-            }
-          }
-        }
-      }
+      kernels.affineReluPool(z, n, s, F, a, bb, out, winner);
       this.mark(`relu+pool forward ${bi}`);
       cache.push({ n, side: s, cin, outSide: so, col, z, mean, invStd, winner });
       h = out; s = so; cin = F;
@@ -272,13 +333,7 @@ export class Conv4Engine {
       // as the dense affine part c1 + c2·z plus dY scaled at the winners.
       const z = c.z, mean = c.mean, invStd = c.invStd, winner = c.winner;
       const dbeta = new Float64Array(F), dgamma = new Float64Array(F);
-      for (let i = 0; i < dOut.length; i++) {
-        const at = winner[i];
-        if (at < 0) continue;
-        const f = at % F, g = dOut[i];
-        dbeta[f] += g;
-        dgamma[f] += g * (z[at] - mean[f]) * invStd[f];
-      }
+      kernels.winnerSums(dOut, dOut.length, winner, z, F, mean, invStd, dbeta, dgamma);
       this.mark(`pool backward ${bi}`);
       const scale = new Float32Array(F), c1 = new Float32Array(F), c2 = new Float32Array(F);
       for (let f = 0; f < F; f++) {
@@ -288,8 +343,7 @@ export class Conv4Engine {
         c1[f] = -scale[f] * db - c2[f] * mean[f];
       }
       const dz = this.ws.floats(`dz${bi}`, M * F);
-      for (let r = 0, i = 0; r < M; r++) for (let f = 0; f < F; f++, i++) dz[i] = c1[f] + c2[f] * z[i];
-      for (let i = 0; i < dOut.length; i++) { const at = winner[i]; if (at >= 0) dz[at] += scale[at % F] * dOut[i]; }
+      kernels.bnBackward(z, M, F, c1, c2, scale, dOut, dOut.length, winner, dz);
       this.mark(`bn backward ${bi}`);
       // dK = Colᵀ·dZ.
       const dk = new Float32Array(w * F);
@@ -301,7 +355,7 @@ export class Conv4Engine {
         gemm(false, true, M, w, F, 1, dz, F, blk.kernel, F, 0, c.col, w);
         this.mark(`gemm input grad ${bi}`);
         const dx = this.ws.floats(`dh${bi - 1}`, M * c.cin);
-        col2im3x3(c.col, n, s, c.cin, dx);
+        kernels.col2im3x3(c.col, n, s, c.cin, dx);
         this.mark(`col2im ${bi}`);
         dOut = dx;
       }

@@ -1,0 +1,54 @@
+/**
+ * Node adapter: the native element-wise kernels of the Conv-4 engine (native/conv.cc, built with
+ * the native GEMM at `npm ci`), installed with `setConvKernels`. Where the addon is missing the
+ * engine keeps its JavaScript kernels, which compute the same values.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { convKernelsName, jsConvKernels, setConvKernels, type ConvKernels } from './engine.ts';
+
+/** Where `npm ci` puts the addon. */
+export const CONV_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'native', 'build', 'Release', 'protolens_conv.node');
+
+interface ConvAddon {
+  im2col3x3: ConvKernels['im2col3x3'];
+  col2im3x3: ConvKernels['col2im3x3'];
+  channelSums: ConvKernels['channelSums'];
+  affineReluPool: ConvKernels['affineReluPool'];
+  bnBackward: ConvKernels['bnBackward'];
+  winnerSums: ConvKernels['winnerSums'];
+  threads(n?: number): number;
+}
+
+/**
+ * The native kernels, or why they are not available.
+ * @param path - the addon file (default {@link CONV_ADDON}).
+ */
+export function loadNativeConvKernels(path = CONV_ADDON): { kernels: ConvKernels; threads: number } | { reason: string } {
+  if (!existsSync(path)) return { reason: `${path} is not built (npm ci builds it; see native/build/build.log)` };
+  try {
+    const addon = createRequire(import.meta.url)(path) as ConvAddon;
+    const kernels: ConvKernels = {
+      name: `native (${addon.threads()} threads)`,
+      im2col3x3: addon.im2col3x3, col2im3x3: addon.col2im3x3, channelSums: addon.channelSums,
+      affineReluPool: addon.affineReluPool, bnBackward: addon.bnBackward, winnerSums: addon.winnerSums,
+    };
+    return { kernels, threads: addon.threads() };
+  } catch (e) {
+    return { reason: `${path} does not load: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * Installs the native kernels if they load (PROTOLENS_CONV=js keeps the JavaScript ones).
+ * @returns the name of the kernels now in use, with the reason when they are the JavaScript ones.
+ */
+export function enableNativeConvKernels(): string {
+  if (process.env.PROTOLENS_CONV === 'js') { setConvKernels(jsConvKernels); return 'js (PROTOLENS_CONV=js)'; }
+  const r = loadNativeConvKernels();
+  if ('reason' in r) return `js (${r.reason})`;
+  setConvKernels(r.kernels);
+  return convKernelsName();
+}
