@@ -8,6 +8,8 @@ import { registerWasmTrainingKernels } from '../../features/embedding/kernels.ts
 import { runTraining } from '../../features/embedding/run.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../features/embedding/split.ts';
 import { NO_JITTER, SMALL_JITTER } from '../../features/embedding/augment.ts';
+import { enableNativeConvKernels } from '../../features/embedding/conv-native.node.ts';
+import { gemmBackendName } from '../../linalg/gemm.ts';
 import { ENGINES, HEADS, TRAIN_DEFAULTS, type EmbeddingHead, type TrainEngine, type TrainOptions } from '../../features/embedding/train.ts';
 
 interface Flags {
@@ -102,6 +104,7 @@ export function register(program: Command): void {
       };
       await initTfNode(f.backend);
       registerWasmTrainingKernels();
+      if (f.engine === 'gemm') say(`engine: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
       const stop = { requested: false };
       const onSigint = () => { stop.requested = true; say('\ninterrupt: finishing this episode and writing a checkpoint (Ctrl-C again to abort)'); process.removeListener('SIGINT', onSigint); };
       process.on('SIGINT', onSigint);

@@ -11,6 +11,8 @@ import { loadInkImages } from './omniglot.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS, splitByGroup } from './split.ts';
 import { EmbeddingTrainer, type CurvePoint, type EpisodeReport, type StopReason, type TrainOptions } from './train.ts';
 import { VERSION } from '../../version.ts';
+import { gemmBackendName } from '../../linalg/gemm.ts';
+import { convKernelsName } from './engine.ts';
 
 /** What to train on and where to write. */
 export interface RunOptions {
@@ -65,6 +67,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   o.onStart?.({ resumedFrom: previous?.episode ?? 0, nTrainClasses: trainer.nClasses, nValClasses: split.val.members.length, nTestClasses: split.test.members.length, options: trainer.options });
   const meta = () => ({
     protolens: VERSION, tfjs: tf.version.tfjs, backend: tf.getBackend(), date: new Date().toISOString(),
+    engine: { name: trainer.options.engine, gemm: gemmBackendName(), kernels: convKernelsName() },
     training: {
       data: images.root, images: images.labels.length,
       split: { rule: 'whole alphabets (first part of the label)', ...split.groups },
