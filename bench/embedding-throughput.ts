@@ -18,7 +18,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initTfNode } from '../src/features/backend.node.ts';
 import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
 import { Conv4 } from '../src/features/embedding/conv4.ts';
-import { Conv4Engine, protonetLoss } from '../src/features/embedding/engine.ts';
+import { Conv4Engine, convKernelsName, protonetLoss } from '../src/features/embedding/engine.ts';
+import { enableNativeConvKernels } from '../src/features/embedding/conv-native.node.ts';
 import { gemmBackendName } from '../src/linalg/gemm.ts';
 import { enableGemmThreads } from '../src/linalg/gemm-threads.node.ts';
 import type { BatchStats } from '../src/features/embedding/ops.ts';
@@ -95,7 +96,7 @@ function engineSteps(batches: number[], reps: number): string[] {
     const k = B / 60;
     const step = () => { const { embedding } = engine.forwardTrain(x, B); engine.backward(protonetLoss(embedding, 64, 30, k, k).grad); };
     const ms = time(reps, step);
-    rows.push(`| wasm | protolens engine, GEMM ${gemmBackendName()} | ${B} | ${ms.toFixed(0)} | ${(B / ms * 1000).toFixed(1)} |`);
+    rows.push(`| – | protolens engine, GEMM ${gemmBackendName()}, element-wise ${convKernelsName()} | ${B} | ${ms.toFixed(0)} | ${(B / ms * 1000).toFixed(1)} |`);
     process.stderr.write(rows[rows.length - 1] + '\n');
     if (B === batches[batches.length - 1]) {
       engine.profile = new Map();
@@ -105,7 +106,7 @@ function engineSteps(batches: number[], reps: number): string[] {
         const phase = name.replace(/ \d+$/, '');
         byPhase.set(phase, (byPhase.get(phase) ?? 0) + v / reps);
       }
-      phaseRows.push(`| phase (B = ${B}, GEMM ${gemmBackendName()}) | ms per step |`, '|---|---|');
+      phaseRows.push(`| phase (B = ${B}, GEMM ${gemmBackendName()}, element-wise ${convKernelsName()}) | ms per step |`, '|---|---|');
       for (const [phase, v] of [...byPhase].sort((a, b) => b[1] - a[1])) phaseRows.push(`| ${phase} | ${v.toFixed(0)} |`);
       engine.profile = null;
     }
@@ -115,7 +116,7 @@ function engineSteps(batches: number[], reps: number): string[] {
 
 const batches = quick ? [300] : [100, 200, 300, 600];
 const phases = engineSteps(batches, quick ? 2 : 3);
-process.stderr.write(`GEMM backend for the CLI: ${enableGemmThreads()}\n`);
+process.stderr.write(`GEMM backend for the CLI: ${enableGemmThreads()}; element-wise kernels: ${enableNativeConvKernels()}\n`);
 phases.push('', ...engineSteps(batches, quick ? 2 : 3));
 if (engineOnly) {
   process.stdout.write(`${rows.join('\n')}\n\n${phases.join('\n')}\n`);
