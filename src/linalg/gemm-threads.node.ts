@@ -116,16 +116,22 @@ export interface GemmThreadsOptions {
   callerComputes?: boolean;
 }
 
-function defaultThreads(): number {
+/**
+ * The thread count asked for by `PROTOLENS_GEMM_THREADS`, or undefined when it is unset.
+ * @throws RangeError when it is not a positive integer.
+ */
+export function gemmThreadsFromEnv(): number | undefined {
   const env = process.env.PROTOLENS_GEMM_THREADS;
-  if (env !== undefined && env !== '') {
-    const t = Number(env);
-    if (!Number.isInteger(t) || t < 1) {
-      throw new RangeError(`PROTOLENS_GEMM_THREADS: expected a positive integer, got "${env}"`);
-    }
-    return t;
+  if (env === undefined || env === '') return undefined;
+  const t = Number(env);
+  if (!Number.isInteger(t) || t < 1) {
+    throw new RangeError(`PROTOLENS_GEMM_THREADS: expected a positive integer, got "${env}"`);
   }
-  return Math.min(4, availableParallelism());
+  return t;
+}
+
+function defaultThreads(): number {
+  return gemmThreadsFromEnv() ?? Math.min(4, availableParallelism());
 }
 
 /**

@@ -17,7 +17,9 @@
  *   4-row axpy blocks for NN/TN), used when WebAssembly SIMD is missing or when the
  *   environment variable `PROTOLENS_GEMM=js` asks for it (for comparison);
  * - `wasm-simd-threads<n>`: the wasm kernel on n threads, installed by the Node adapter
- *   `enableGemmThreads()` (src/linalg/gemm-threads.node.ts).
+ *   `enableGemmThreads()` (src/linalg/gemm-threads.node.ts);
+ * - `native-<isa>[-threads<n>]`: a C++ addon built at install (native/gemm.cc), installed by the
+ *   Node adapter `enableNodeGemm()` (src/linalg/gemm-native.node.ts), which the CLI prefers.
  * Another implementation may be installed with {@link setGemmBackend}.
  */
 import { WasmGemm, compileGemmModule, compileGemmModuleAsync, wasmSimdSupported } from './wasm/backend.ts';
@@ -167,15 +169,18 @@ export function gemmBackendName(): string {
   return backend.name;
 }
 
-/** Backend choices of the `PROTOLENS_GEMM` environment variable. */
-export type GemmChoice = 'auto' | 'js' | 'wasm';
+/**
+ * Backend choices of the `PROTOLENS_GEMM` environment variable. `native` concerns the Node
+ * adapters only (src/linalg/gemm-native.node.ts); this module alone then installs wasm.
+ */
+export type GemmChoice = 'auto' | 'js' | 'wasm' | 'native';
 
-const CHOICES: readonly GemmChoice[] = ['auto', 'js', 'wasm'];
+const CHOICES: readonly GemmChoice[] = ['auto', 'js', 'wasm', 'native'];
 
 /**
  * The backend asked for by the environment variable `PROTOLENS_GEMM` (Node; "auto" when unset
  * or in a browser).
- * @throws RangeError when the variable holds anything but auto, js or wasm.
+ * @throws RangeError when the variable holds anything but auto, js, wasm or native.
  */
 export function requestedGemmBackend(): GemmChoice {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;

@@ -40,15 +40,46 @@ export function sqDistances(X: Matrix, P: Matrix, xNorms: Float64Array, pNorms: 
   return out;
 }
 
+/** A row-wise softmax on float32 data (see {@link softmaxRows}); `scale` is never omitted. */
+export type SoftmaxRowsFn = (data: Float32Array, rows: number, cols: number, scale: number, logZ?: Float64Array) => void;
+
+let fastSoftmax: SoftmaxRowsFn | undefined;
+
 /**
- * Row-wise softmax in place, max-subtracted. Returns nothing; `logZ` (if given) receives
- * log Σ exp of each row (the log-sum-exp), for log-likelihoods.
+ * Installs a faster softmax for Float32Array data (the Node adapter installs the native addon's,
+ * whose vectorised double-precision exp gives the same float32 numbers as this module's loop
+ * except in rare rounding ties), or restores the JavaScript loop with undefined. Returns the
+ * previous one.
  */
-export function softmaxRows(data: Float32Array | Float64Array, rows: number, cols: number, logZ?: Float64Array): void {
+export function setSoftmaxRowsBackend(fn: SoftmaxRowsFn | undefined): SoftmaxRowsFn | undefined {
+  const prev = fastSoftmax;
+  fastSoftmax = fn;
+  return prev;
+}
+
+/**
+ * Row-wise softmax in place, max-subtracted: each row x becomes exp(x − max x) / Σ exp(x − max x).
+ * With `scale`, each entry is first replaced by scale·x (rounded to the array's precision), in
+ * the same pass. `logZ` (if given) receives log Σ exp of each (scaled) row, the log-sum-exp, for
+ * log-likelihoods.
+ */
+export function softmaxRows(data: Float32Array | Float64Array, rows: number, cols: number, logZ?: Float64Array, scale = 1): void {
+  if (fastSoftmax && data instanceof Float32Array) {
+    fastSoftmax(data, rows, cols, scale, logZ);
+    return;
+  }
   for (let i = 0; i < rows; i++) {
     const o = i * cols;
     let m = -Infinity;
-    for (let j = 0; j < cols; j++) if (data[o + j] > m) m = data[o + j];
+    if (scale !== 1) {
+      for (let j = 0; j < cols; j++) {
+        data[o + j] *= scale;
+        const v = data[o + j]; // the stored (rounded) value
+        if (v > m) m = v;
+      }
+    } else {
+      for (let j = 0; j < cols; j++) if (data[o + j] > m) m = data[o + j];
+    }
     let s = 0;
     for (let j = 0; j < cols; j++) {
       const e = Math.exp(data[o + j] - m);

@@ -67,10 +67,7 @@ export function computeQ(pb: Problem, P: Matrix, ws: Workspace): void {
   const N = X.rows, J = P.rows;
   rowSqNorms(P.data, J, P.cols, ws.pNorms);
   sqDistances(X, P, pb.xNorms, ws.pNorms, ws.Q);
-  const s = -1 / (2 * tau);
-  const Q = ws.Q;
-  for (let k = 0; k < N * J; k++) Q[k] *= s;
-  softmaxRows(Q, N, J);
+  softmaxRows(ws.Q, N, J, undefined, -1 / (2 * tau));
 }
 
 /** Penalty α R(W). */
