@@ -7,19 +7,21 @@
  * CLASS_ITER L-BFGS iterations and one prototype step.
  *
  * usage: node --import tsx bench/model.ts [N] [D] [L] [J] [OUTER] [CLASS_ITER]
- * GEMM on both cores by default (PROTOLENS_GEMM_THREADS=1 for one thread, PROTOLENS_GEMM=js for the JS kernel).
+ * GEMM: the native addon on every core when it is built, else the WebAssembly kernel on worker
+ * threads (the line printed first says which, and why). PROTOLENS_GEMM=native|wasm|js forces one;
+ * PROTOLENS_GEMM_THREADS=1 keeps ours on one thread and OPENBLAS_NUM_THREADS=1 numpy's (the fair
+ * comparison when other jobs hold a core).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { twistedClasses } from '../src/data/synthetic.ts';
 import { PrototypeClassifier, medianPairSqDistance } from '../src/model/prototype.ts';
-import { gemmBackendName } from '../src/linalg/gemm.ts';
-import { enableGemmThreads } from '../src/linalg/gemm-threads.node.ts';
+import { describeNodeGemm, enableNodeGemm } from '../src/linalg/gemm-native.node.ts';
 import { rng } from '../src/linalg/random.ts';
 import { encodeLabels } from '../src/model/labels.ts';
 
-enableGemmThreads();
+const gemmChoice = enableNodeGemm();
 const [N, D, L, J, OUTER, CLASS_ITER] = process.argv.slice(2).map(Number);
 const n = N || 10000, dim = D || 2048, nClasses = L || 100, nProto = J || 300, outer = OUTER || 5, classIter = CLASS_ITER || 20;
 const perBlob = Math.round(n / (2 * nClasses));
@@ -28,18 +30,19 @@ const X = data.X;
 const alpha = 1e-3;
 const tau = (0.1 * medianPairSqDistance(X, rng(0))) / 2;
 console.log(`prototype model benchmark: N=${X.rows} D=${dim} L=${nClasses} J=${nProto}, ${outer} outer iterations × ≤${classIter} L-BFGS iterations; ` +
-  `GEMM backend ${gemmBackendName()}; ${cpus().length} × ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString().slice(0, 10)}`);
+  `${describeNodeGemm(gemmChoice)}; ${cpus().length} × ${cpus()[0]?.model}; node ${process.version}; ${new Date().toISOString()}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
 const model = new PrototypeClassifier({ nPrototypes: nProto, alpha, tau, maxIter: outer, tol: 0, classIter, seed: 0 });
-let t0 = performance.now();
+const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+let t0 = performance.now(), c0 = process.cpuUsage();
 model.fit(X, data.y);
-const fitS = (performance.now() - t0) / 1000;
-t0 = performance.now();
+const fitS = (performance.now() - t0) / 1000, fitCpu = cpuSeconds(process.cpuUsage(c0));
+t0 = performance.now(); c0 = process.cpuUsage();
 const pred = model.predict(X);
-const predS = (performance.now() - t0) / 1000;
+const predS = (performance.now() - t0) / 1000, predCpu = cpuSeconds(process.cpuUsage(c0));
 const acc = pred.filter((p, i) => p === data.y[i]).length / pred.length;
-console.log(`protolens: fit ${fitS.toFixed(2)} s (class-step evaluations ${model.fitStats_.classEvaluations}, prototype trials ${model.fitStats_.prototypeTrials}), ` +
-  `predict ${predS.toFixed(2)} s, training accuracy ${acc.toFixed(3)}`);
+console.log(`protolens: fit ${fitS.toFixed(2)} s (${fitCpu.toFixed(2)} s CPU; class-step evaluations ${model.fitStats_.classEvaluations}, prototype trials ${model.fitStats_.prototypeTrials}), ` +
+  `predict ${predS.toFixed(2)} s (${predCpu.toFixed(2)} s CPU), training accuracy ${acc.toFixed(3)}, final loss ${model.history_.at(-1)!.loss.toFixed(6)}`);
 
 const dir = '/tmp/protolens-bench-model';
 mkdirSync(dir, { recursive: true });
@@ -51,7 +54,8 @@ try {
   delete env.OPENBLAS_CORETYPE; delete env.OPENBLAS_L2_SIZE; // see the env notes: they slow a current numpy
   const out = execFileSync('python3', [new URL('./numpy_model.py', import.meta.url).pathname, dir, String(nProto), String(outer), String(classIter)], { env, encoding: 'utf8' });
   const r = JSON.parse(out.trim().split('\n').pop()!);
-  console.log(`numpy ${r.numpy}: fit ${r.fit_s.toFixed(2)} s (class-step evaluations ${r.class_evals}), predict ${r.predict_s.toFixed(2)} s, training accuracy ${r.train_accuracy.toFixed(3)}`);
+  console.log(`numpy ${r.numpy} (OPENBLAS_NUM_THREADS=${env.OPENBLAS_NUM_THREADS ?? 'unset'}): fit ${r.fit_s.toFixed(2)} s (${r.fit_cpu_s.toFixed(2)} s CPU; class-step evaluations ${r.class_evals}), ` +
+    `predict ${r.predict_s.toFixed(2)} s (${r.predict_cpu_s.toFixed(2)} s CPU), training accuracy ${r.train_accuracy.toFixed(3)}, final loss ${r.final_loss.toFixed(6)}`);
   console.log(`ratio protolens / numpy: fit ${(fitS / r.fit_s).toFixed(2)}, predict ${(predS / r.predict_s).toFixed(2)}; ` +
     `per class-step evaluation ${((fitS / model.fitStats_.classEvaluations) / (r.fit_s / r.class_evals)).toFixed(2)}`);
 } catch (e) {

@@ -8,6 +8,7 @@ import { analyzeModel } from '../src/interpret/analyze.ts';
 import type { ModelAnalysis } from '../src/interpret/types.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { twistedClasses } from '../src/data/synthetic.ts';
+import { enableNodeGemm } from '../src/linalg/gemm-native.node.ts';
 import { writeFeatures } from '../src/data/features.node.ts';
 import { figure1Spec } from '../src/viz/specs.ts';
 import { countMarks, renderSvg } from '../src/viz/render.ts';
@@ -19,6 +20,10 @@ const tmp = mkdtempSync(join(tmpdir(), 'protolens-report-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 const data = twistedClasses({ seed: 4, nClasses: 5, dim: 16 });
+// The CLI runs in this process below and installs the fastest GEMM (native when built); the
+// in-memory model is fitted on that same backend, so both fits round alike (backends differ in
+// the last bits, and a fit stopped by `tol` may then stop at another iteration).
+enableNodeGemm();
 const model = new PrototypeClassifier({ seed: 4, maxIter: 30, nPrototypes: 11 }).fit(data.X, data.y);
 const analysis = analyzeModel(model, data.X, data.y);
 

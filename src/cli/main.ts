@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { CLIError } from './errors.ts';
 import { VERSION } from '../version.ts';
-import { enableGemmThreads } from '../linalg/gemm-threads.node.ts';
+import { enableNodeGemm } from '../linalg/gemm-native.node.ts';
 import * as demo from './commands/demo.ts';
 import * as extract from './commands/extract.ts';
 import * as fit from './commands/fit.ts';
@@ -29,8 +29,14 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError();
   for (const c of commands) c.register(program);
   try {
-    // Large products use every core (PROTOLENS_GEMM_THREADS=1 keeps one); small ones stay on this thread.
-    enableGemmThreads();
+    // Products run in the native addon on every core, or, when it is not built, in the
+    // WebAssembly kernel on worker threads (PROTOLENS_GEMM=native|wasm|js forces one,
+    // PROTOLENS_GEMM_THREADS=1 keeps one thread).
+    try {
+      enableNodeGemm();
+    } catch (e) {
+      throw new CLIError((e as Error).message);
+    }
     await program.parseAsync(argv);
     return 0;
   } catch (err) {

@@ -19,6 +19,8 @@ import {
 import { fewShotMarkdown } from '../../select/fewshot-report.ts';
 import { fewShotChartSpec } from '../../viz/fewshot-chart.ts';
 import { VERSION } from '../../version.ts';
+import { gemmBackendName } from '../../linalg/gemm.ts';
+import { describeNodeGemm, nodeGemmChoice } from '../../linalg/gemm-native.node.ts';
 
 interface FewShotFlags {
   features?: string;
@@ -205,10 +207,11 @@ export function register(program: Command): void {
       const cpu = process.cpuUsage(cpu0);
       const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       const command = commandLine(process.argv);
-      const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
+      const gemmChoice = nodeGemmChoice() ?? { backend: gemmBackendName() };
+      const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, gemm: describeNodeGemm(gemmChoice) };
       const md = fewShotMarkdown(result, {
         title: flags.title ?? 'Few-shot benchmark (Table 1 protocol)', source, command, cpuSeconds,
-        machine: `${machine.nproc} × ${machine.cpu}, Node ${machine.node}`,
+        machine: `${machine.nproc} × ${machine.cpu}, Node ${machine.node}, ${machine.gemm}`,
       });
       const out = resolve(flags.out);
       const json = {
@@ -222,6 +225,6 @@ export function register(program: Command): void {
       writeFileAtomicSync(join(out, 'fewshot.md'), md + '\n');
       if (svg) writeFileAtomicSync(join(out, 'fewshot.svg'), svg);
       process.stdout.write(md + '\n');
-      say(`wrote ${join(out, 'fewshot.md')}, fewshot.json${svg ? ', fewshot.svg' : ''} in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU; ${machine.nproc} × ${machine.cpu})`);
+      say(`wrote ${join(out, 'fewshot.md')}, fewshot.json${svg ? ', fewshot.svg' : ''} in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU; ${machine.nproc} × ${machine.cpu}; ${machine.gemm})`);
     });
 }
