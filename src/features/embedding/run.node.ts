@@ -85,6 +85,8 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   try {
     while (reason === null) {
       const r = trainer.step();
+      // Let the event loop run (a SIGINT handler sets o.stop between episodes, not only at evaluations).
+      await new Promise((done) => setImmediate(done));
       o.onEpisode?.(r, trainer);
       if (trainer.episode % trainer.options.evalEvery === 0) {
         const { point, improved } = trainer.evaluate();
