@@ -216,6 +216,10 @@ describe('bad input', () => {
   test('NaN and Infinity name the row and column', () => {
     assert.throws(() => fit([[0, 0], [0, NaN], [5, 5], [5, 6]], y), /X: row 1, column 1 is NaN; values must be finite/);
     assert.throws(() => fit([[0, 0], [0, 1], [Infinity, 5], [5, 6]], y), /X: row 2, column 0 is Infinity/);
+    // predict checks through the row norms it computes anyway: same message, first bad value.
+    const m = fit(good, y);
+    assert.throws(() => m.predict([[0, 0], [1, NaN], [-Infinity, 2]]), /X: row 1, column 1 is NaN; values must be finite/);
+    assert.throws(() => m.predictProba({ data: new Float32Array([0, 0, 0, 0, 3, -Infinity]), shape: [3, 2] }), /X: row 2, column 1 is -Infinity/);
   });
   test('ragged rows', () => {
     assert.throws(() => fit([[0, 0], [0, 1, 2], [5, 5], [5, 6]], y), /ragged rows: row 1 has 3 values, row 0 has 2/);

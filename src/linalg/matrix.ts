@@ -116,13 +116,28 @@ export function toMatrix(x: MatrixInput, options: ToMatrixOptions = {}): Matrix 
   if (options.checkFinite !== false) {
     const d = out.data;
     for (let k = 0; k < d.length; k++) {
-      if (!Number.isFinite(d[k])) {
-        const i = Math.floor(k / out.cols);
-        throw new RangeError(`${name}: row ${i}, column ${k - i * out.cols} is ${d[k]}; values must be finite`);
-      }
+      if (!Number.isFinite(d[k])) throw nonFinite(name, out, k);
     }
   }
   return out;
+}
+
+function nonFinite(name: string, m: Matrix, k: number): RangeError {
+  const i = Math.floor(k / m.cols);
+  return new RangeError(`${name}: row ${i}, column ${k - i * m.cols} is ${m.data[k]}; values must be finite`);
+}
+
+/**
+ * The finiteness check of {@link toMatrix} (same message), for callers that already computed a
+ * per-row value that is finite exactly when the row is, such as squared row norms (a float32
+ * squared cannot overflow a double): only a row whose value is not finite is scanned.
+ * @throws RangeError naming the first non-finite value's row and column.
+ */
+export function checkFiniteRows(m: Matrix, rowValues: ArrayLike<number>, name = 'X'): void {
+  for (let i = 0; i < m.rows; i++) {
+    if (Number.isFinite(rowValues[i])) continue;
+    for (let k = i * m.cols; k < (i + 1) * m.cols; k++) if (!Number.isFinite(m.data[k])) throw nonFinite(name, m, k);
+  }
 }
 
 /** Returns row `i` as a view (no copy). */

@@ -44,9 +44,10 @@ export interface Workspace {
   zy: Float64Array;
 }
 
+/** The problem on X; `xNorms` (‖x_i‖², as {@link rowSqNorms} computes them) when already known. */
 export function makeProblem(X: Matrix, codes: Int32Array, nClasses: number, tau: number, alpha: number,
-  regularization: Regularization): Problem {
-  return { X, xNorms: rowSqNorms(X.data, X.rows, X.cols), codes, nClasses, tau, alpha, regularization };
+  regularization: Regularization, xNorms = rowSqNorms(X.data, X.rows, X.cols)): Problem {
+  return { X, xNorms, codes, nClasses, tau, alpha, regularization };
 }
 
 export function makeWorkspace(N: number, J: number, L: number): Workspace {

@@ -12,9 +12,9 @@
  *     taken as a step from P towards those means, backtracked until C decreases.
  * Neither step can increase C, so the loss history never goes up.
  */
-import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
+import { checkFiniteRows, toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import { rng, type Rng } from '../linalg/random.ts';
-import { median, softmaxRows } from '../linalg/ops.ts';
+import { median, rowSqNorms, softmaxRows } from '../linalg/ops.ts';
 import { fista, lbfgs } from '../linalg/optim.ts';
 import { checkXy, argmaxRows, scoreOf } from './labels.ts';
 import { initPrototypes } from './init.ts';
@@ -317,22 +317,25 @@ export class PrototypeClassifier implements Classifier {
     return { data: ws.Q, rows: X.rows, cols: P.rows };
   }
 
-  private problemFor(X: Matrix): Problem {
-    return makeProblem(X, new Int32Array(X.rows), this.classes_.length, this.tau_, this.params.alpha, this.params.regularization);
+  private problemFor(X: Matrix, xNorms?: Float64Array): Problem {
+    return makeProblem(X, new Int32Array(X.rows), this.classes_.length, this.tau_, this.params.alpha, this.params.regularization, xNorms);
   }
 
   predictProba(Xin: MatrixInput): Matrix {
     const { P, W } = this.fitted();
-    const X = toMatrix(Xin, { name: 'X', cols: this.nFeatures_ });
-    const L = this.classes_.length, J = P.rows;
+    // One pass over X: its squared row norms, which are also its finiteness check.
+    const X = toMatrix(Xin, { name: 'X', cols: this.nFeatures_, checkFinite: false });
+    const xNorms = rowSqNorms(X.data, X.rows, X.cols);
+    checkFiniteRows(X, xNorms, 'X');
+    const L = this.classes_.length, J = P.rows, D = X.cols;
     const out = new Float32Array(X.rows * L);
     const CH = 2048;
+    const ws = makeWorkspace(Math.min(CH, X.rows), J, L);
     for (let s = 0; s < X.rows; s += CH) {
       const n = Math.min(CH, X.rows - s);
-      const Xc: Matrix = { data: X.data.subarray(s * X.cols, (s + n) * X.cols), rows: n, cols: X.cols };
-      const ws = makeWorkspace(n, J, L);
-      objective(this.problemFor(Xc), P, W.data, ws);
-      out.set(ws.C, s * L);
+      const Xc: Matrix = { data: X.data.subarray(s * D, (s + n) * D), rows: n, cols: D };
+      objective(this.problemFor(Xc, xNorms.subarray(s, s + n)), P, W.data, ws);
+      out.set(ws.C.subarray(0, n * L), s * L);
     }
     return { data: out, rows: X.rows, cols: L };
   }
