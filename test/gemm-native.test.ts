@@ -13,9 +13,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gemm, gemmBackendName, gemmJs } from '../src/linalg/gemm.ts';
 import {
-  describeNodeGemm, disableNativeGemm, enableNativeGemm, nativeGemm, nativeGemmPlan, nativeGemmStatus, nativeSoftmaxRows,
+  describeNodeGemm, disableNativeGemm, enableNativeGemm, nativeFastOps, nativeGemm, nativeGemmPlan, nativeGemmStatus,
 } from '../src/linalg/gemm-native.node.ts';
-import { setSoftmaxRowsBackend, softmaxRows } from '../src/linalg/ops.ts';
+import { rowSqNorms, setFastOps, softmaxRows, sqDistances } from '../src/linalg/ops.ts';
 import { rng } from '../src/linalg/random.ts';
 import { repoRoot } from './helpers/data.ts';
 import { FLAGS, check, setup, type Case } from './helpers/gemm-check.ts';
@@ -26,14 +26,17 @@ const skip = status.available ? false : `native GEMM addon unavailable: ${status
 test('native agrees with the JavaScript kernel on random shapes crossing its cache blocks', { skip }, () => {
   const fn = nativeGemm(1)!;
   const r = rng(11);
-  const dims = [1, 2, 11, 12, 13, 31, 33, 239, 241, 255, 257, 300];
-  for (let t = 0; t < 48; t++) {
-    const pick = () => dims[r.int(dims.length)];
+  // Small sizes around the register tile (12×32 with AVX-512, 6×16 with AVX2) on two axes, and
+  // one axis past a cache block: m past MC = 240, n past NC = 2048, or k past KC = 512.
+  const small = [1, 2, 5, 11, 12, 13, 31, 33];
+  const large: Array<['m' | 'n' | 'k', number]> = [['m', 241], ['m', 300], ['n', 2050], ['k', 513], ['k', 1030]];
+  for (let t = 0; t < 40; t++) {
+    const pick = () => small[r.int(small.length)];
     const [transA, transB] = FLAGS[t % 4];
-    const c: Case = {
-      transA, transB, m: pick(), n: t % 12 === 5 ? 2050 : pick(), k: pick(),
-      alpha: [1, -0.5, 2][r.int(3)], beta: [0, 1, 0.25][r.int(3)], pad: r.int(5),
-    };
+    const dims = { m: pick(), n: pick(), k: pick() };
+    const [axis, size] = large[r.int(large.length)];
+    dims[axis] = size;
+    const c: Case = { transA, transB, ...dims, alpha: [1, -0.5, 2][r.int(3)], beta: [0, 1, 0.25][r.int(3)], pad: r.int(5) };
     const { A, B, C, lda, ldb, ldc, scale } = setup(c, 1000 + t);
     const mine = Float32Array.from(C), js = Float32Array.from(C);
     fn(c.transA, c.transB, c.m, c.n, c.k, c.alpha, A, lda, B, ldb, c.beta, mine, ldc);
@@ -92,26 +95,50 @@ test('native: subnormal values count as zero inside the product, nowhere else', 
 });
 
 test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-sum-exp to 1e-15)', { skip }, () => {
-  const native = nativeSoftmaxRows()!;
+  const native = nativeFastOps()!;
   const r = rng(7);
-  after(() => setSoftmaxRowsBackend(undefined));
+  after(() => setFastOps(undefined));
   for (const [rows, cols, scale, spread] of [[500, 100, 1, 5], [300, 301, -0.037, 400], [7, 13, 1, 2000], [3, 1, 1, 1], [64, 17, -1.5, 100]] as const) {
     const x = Float32Array.from({ length: rows * cols }, () => (r.next() - 0.3) * spread);
     const js = Float32Array.from(x), mine = Float32Array.from(x);
     const zJs = new Float64Array(rows), zMine = new Float64Array(rows);
-    setSoftmaxRowsBackend(undefined);
+    setFastOps(undefined);
     softmaxRows(js, rows, cols, zJs, scale);
-    setSoftmaxRowsBackend(native);
+    setFastOps(native);
     softmaxRows(mine, rows, cols, zMine, scale);
     assert.deepEqual(mine, js, `${rows}×${cols}, scale ${scale}`);
     for (let i = 0; i < rows; i++) assert.ok(Math.abs(zMine[i] - zJs[i]) <= 1e-15 * Math.abs(zJs[i]), `logZ[${i}]`);
   }
   // NaN spreads over its row and a row of −∞ gives NaN, as in the JavaScript loop.
   const rows = Float32Array.from([1, NaN, 2, 0, -Infinity, 1, -Infinity, -Infinity, -Infinity]);
-  native(rows, 3, 3, 1);
+  native.softmaxRows(rows, 3, 3, 1);
   assert.deepEqual(Array.from(rows).map((v) => Number.isNaN(v) ? 'NaN' : v.toFixed(6)), ['NaN', 'NaN', 'NaN', '0.268941', '0.000000', '0.731059', 'NaN', 'NaN', 'NaN']);
-  assert.throws(() => native(new Float32Array(3), 2, 2, 1), { name: 'RangeError', message: /shorter than rows × cols/ });
-  assert.throws(() => native(new Float32Array(4), 2, 2, 1, new Float64Array(1)), { name: 'RangeError', message: /logZ is shorter than rows/ });
+  assert.throws(() => native.softmaxRows(new Float32Array(3), 2, 2, 1), { name: 'RangeError', message: /shorter than rows × cols/ });
+  assert.throws(() => native.softmaxRows(new Float32Array(4), 2, 2, 1, new Float64Array(1)), { name: 'RangeError', message: /logZ is shorter than rows/ });
+});
+
+test('native row norms and squared distances are the JavaScript loops\' exact numbers', { skip }, () => {
+  const native = nativeFastOps()!;
+  const r = rng(8);
+  after(() => setFastOps(undefined));
+  for (const [n, j, d] of [[13, 7, 2048], [10, 9, 3], [3, 2, 1], [9, 33, 517]] as const) {
+    const X = { data: Float32Array.from({ length: n * d }, () => (r.next() - 0.5) * 30), rows: n, cols: d };
+    const P = { data: Float32Array.from({ length: j * d }, () => (r.next() - 0.5) * 30), rows: j, cols: d };
+    P.data.set(X.data.subarray(0, d)); // p_0 = x_0: a distance of (about) 0, clamped when negative
+    const run = (ops: typeof native | undefined) => {
+      setFastOps(ops);
+      const xn = rowSqNorms(X.data, n, d), pn = rowSqNorms(P.data, j, d);
+      return { xn, pn, dist: sqDistances(X, P, xn, pn) };
+    };
+    const js = run(undefined), mine = run(native);
+    assert.deepEqual(mine, js, `${n}×${d}, ${j} prototypes`);
+  }
+  // NaN and negative sums become 0, like the loop's `d > 0 ? d : 0`.
+  const g = Float32Array.from([NaN, -5, 1, 2]);
+  native.addNormsClamp(g, 2, 2, Float64Array.from([0, 1]), Float64Array.from([1, 1]));
+  assert.deepEqual(Array.from(g), [0, 0, 3, 4]);
+  assert.throws(() => native.rowSqNorms(new Float32Array(4), 2, 2, new Float64Array(1)), { name: 'RangeError', message: /out is shorter than rows/ });
+  assert.throws(() => native.addNormsClamp(new Float32Array(4), 2, 2, new Float64Array(2), new Float64Array(1)), { name: 'RangeError', message: /shorter than rows or cols/ });
 });
 
 // One shape per way of sharing a product (checked against the addon's plan).

@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { gemmBackendName, requestedGemmBackend, setGemmBackend, type GemmBackend, type GemmFn } from './gemm.ts';
 import { enableGemmThreads, gemmThreadsFromEnv } from './gemm-threads.node.ts';
-import { setSoftmaxRowsBackend, type SoftmaxRowsFn } from './ops.ts';
+import { setFastOps, type FastOps } from './ops.ts';
 
 /** What the addon reports about its build. */
 export interface NativeGemmInfo {
@@ -40,9 +40,8 @@ export interface NativeSharePlan {
   shares: number;
 }
 
-interface NativeAddon {
+interface NativeAddon extends FastOps {
   gemm: GemmFn;
-  softmaxRows: SoftmaxRowsFn;
   setThreads(n: number): number;
   info(): NativeGemmInfo;
   plan(m: number, n: number, k: number, threads: number): NativeSharePlan;
@@ -110,11 +109,13 @@ export function nativeGemm(threads?: number): GemmFn | undefined {
 }
 
 /**
- * The addon's row softmax (vectorised exp; see `softmaxRows` in ops.ts), or undefined when the
- * addon is unavailable. For tests; {@link enableNativeGemm} installs it behind `softmaxRows`.
+ * The addon's versions of ops.ts's float32 loops (row softmax with a vectorised exp, row norms,
+ * the distance epilogue: see {@link FastOps}), or undefined when the addon is unavailable. For
+ * tests; {@link enableNativeGemm} installs them.
  */
-export function nativeSoftmaxRows(): SoftmaxRowsFn | undefined {
-  return load().addon?.softmaxRows;
+export function nativeFastOps(): FastOps | undefined {
+  const a = load().addon;
+  return a && { softmaxRows: a.softmaxRows, rowSqNorms: a.rowSqNorms, addNormsClamp: a.addNormsClamp };
 }
 
 /**
@@ -134,13 +135,14 @@ function setThreads(addon: NativeAddon, threads: number): void {
   addon.setThreads(threads);
 }
 
-let previous: { gemm: GemmBackend; softmax: SoftmaxRowsFn | undefined } | undefined;
+let previous: { gemm: GemmBackend; ops: FastOps | undefined } | undefined;
 
 /**
  * Installs the native GEMM as the backend of `gemm()` on `threads` threads (default:
- * `PROTOLENS_GEMM_THREADS`, else every core), and its row softmax behind `softmaxRows` (ops.ts),
- * and returns the GEMM's name, e.g. "native-avx512-threads2"; returns undefined when the addon
- * is unavailable ({@link nativeGemmStatus} says why).
+ * `PROTOLENS_GEMM_THREADS`, else every core), and its versions of ops.ts's float32 loops
+ * (softmax, row norms, the distance epilogue; same numbers), and returns the GEMM's name, e.g.
+ * "native-avx512-threads2"; returns undefined when the addon is unavailable
+ * ({@link nativeGemmStatus} says why).
  * @throws RangeError when `threads` is not an integer from 1 to 256.
  */
 export function enableNativeGemm(options: { threads?: number } = {}): string | undefined {
@@ -150,16 +152,16 @@ export function enableNativeGemm(options: { threads?: number } = {}): string | u
   setThreads(addon, threads);
   const name = `native-${addon.info().isa}${threads > 1 ? `-threads${threads}` : ''}`;
   const gemm = setGemmBackend(name, addon.gemm);
-  const softmax = setSoftmaxRowsBackend(addon.softmaxRows);
-  if (!previous) previous = { gemm, softmax };
+  const ops = setFastOps(nativeFastOps());
+  if (!previous) previous = { gemm, ops };
   return name;
 }
 
-/** Puts back the GEMM and softmax that were in use before {@link enableNativeGemm}. */
+/** Puts back the GEMM and loops that were in use before {@link enableNativeGemm}. */
 export function disableNativeGemm(): void {
   if (!previous) return;
   setGemmBackend(previous.gemm.name, previous.gemm.fn);
-  setSoftmaxRowsBackend(previous.softmax);
+  setFastOps(previous.ops);
   previous = undefined;
 }
 

@@ -7,6 +7,10 @@ import type { Matrix } from './matrix.ts';
 
 /** Squared Euclidean norm of each row of an r×c row-major array. */
 export function rowSqNorms(data: Float32Array, rows: number, cols: number, out: Float64Array = new Float64Array(rows)): Float64Array {
+  if (fast) {
+    fast.rowSqNorms(data, rows, cols, out);
+    return out;
+  }
   for (let i = 0; i < rows; i++) {
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     const o = i * cols;
@@ -30,6 +34,10 @@ export function sqDistances(X: Matrix, P: Matrix, xNorms: Float64Array, pNorms: 
   out: Float32Array = new Float32Array(X.rows * P.rows)): Float32Array {
   const N = X.rows, J = P.rows;
   gemm(false, true, N, J, X.cols, -2, X.data, X.cols, P.data, P.cols, 0, out, J);
+  if (fast) {
+    fast.addNormsClamp(out, N, J, xNorms, pNorms);
+    return out;
+  }
   for (let i = 0; i < N; i++) {
     const o = i * J, xn = xNorms[i];
     for (let j = 0; j < J; j++) {
@@ -40,20 +48,27 @@ export function sqDistances(X: Matrix, P: Matrix, xNorms: Float64Array, pNorms: 
   return out;
 }
 
-/** A row-wise softmax on float32 data (see {@link softmaxRows}); `scale` is never omitted. */
-export type SoftmaxRowsFn = (data: Float32Array, rows: number, cols: number, scale: number, logZ?: Float64Array) => void;
-
-let fastSoftmax: SoftmaxRowsFn | undefined;
-
 /**
- * Installs a faster softmax for Float32Array data (the Node adapter installs the native addon's,
- * whose vectorised double-precision exp gives the same float32 numbers as this module's loop
- * except in rare rounding ties), or restores the JavaScript loop with undefined. Returns the
- * previous one.
+ * Faster versions of this module's float32 loops (the Node adapter installs the native addon's,
+ * src/linalg/gemm-native.node.ts). Each must give the same numbers as the loop it replaces: the
+ * same operations in the same order, or, for softmax's exp, the same float32 results except in
+ * rare rounding ties.
  */
-export function setSoftmaxRowsBackend(fn: SoftmaxRowsFn | undefined): SoftmaxRowsFn | undefined {
-  const prev = fastSoftmax;
-  fastSoftmax = fn;
+export interface FastOps {
+  /** {@link softmaxRows} on float32 data; `scale` is always passed. */
+  softmaxRows(data: Float32Array, rows: number, cols: number, scale: number, logZ?: Float64Array): void;
+  /** {@link rowSqNorms} into `out`. */
+  rowSqNorms(data: Float32Array, rows: number, cols: number, out: Float64Array): void;
+  /** The second pass of {@link sqDistances}: g_ij ← max(0, (g_ij + xNorms_i) + pNorms_j), NaN → 0. */
+  addNormsClamp(g: Float32Array, rows: number, cols: number, xNorms: Float64Array, pNorms: Float64Array): void;
+}
+
+let fast: FastOps | undefined;
+
+/** Installs faster kernels ({@link FastOps}), or restores the JavaScript loops with undefined. Returns the previous ones. */
+export function setFastOps(ops: FastOps | undefined): FastOps | undefined {
+  const prev = fast;
+  fast = ops;
   return prev;
 }
 
@@ -64,8 +79,8 @@ export function setSoftmaxRowsBackend(fn: SoftmaxRowsFn | undefined): SoftmaxRow
  * log-likelihoods.
  */
 export function softmaxRows(data: Float32Array | Float64Array, rows: number, cols: number, logZ?: Float64Array, scale = 1): void {
-  if (fastSoftmax && data instanceof Float32Array) {
-    fastSoftmax(data, rows, cols, scale, logZ);
+  if (fast && data instanceof Float32Array) {
+    fast.softmaxRows(data, rows, cols, scale, logZ);
     return;
   }
   for (let i = 0; i < rows; i++) {
