@@ -21,7 +21,7 @@ import { Conv4 } from '../src/features/embedding/conv4.ts';
 import { Conv4Engine, convKernelsName, protonetLoss } from '../src/features/embedding/engine.ts';
 import { enableNativeConvKernels } from '../src/features/embedding/conv-native.node.ts';
 import { gemmBackendName } from '../src/linalg/gemm.ts';
-import { enableGemmThreads } from '../src/linalg/gemm-threads.node.ts';
+import { enableNodeGemm } from '../src/linalg/gemm-native.node.ts';
 import type { BatchStats } from '../src/features/embedding/ops.ts';
 import { rng } from '../src/linalg/random.ts';
 
@@ -116,7 +116,7 @@ function engineSteps(batches: number[], reps: number): string[] {
 
 const batches = quick ? [300] : [100, 200, 300, 600];
 const phases = engineSteps(batches, quick ? 2 : 3);
-process.stderr.write(`GEMM backend for the CLI: ${enableGemmThreads()}; element-wise kernels: ${enableNativeConvKernels()}\n`);
+process.stderr.write(`GEMM backend for the CLI: ${enableNodeGemm()}; element-wise kernels: ${enableNativeConvKernels()}\n`);
 phases.push('', ...engineSteps(batches, quick ? 2 : 3));
 if (engineOnly) {
   process.stdout.write(`${rows.join('\n')}\n\n${phases.join('\n')}\n`);
