@@ -10,6 +10,7 @@ import { PrototypeClassifier } from '../../model/prototype.ts';
 import { KNearestNeighbors, NearestClassMean, SoftmaxRegression } from '../../model/baselines.ts';
 import type { Classifier, Label } from '../../model/types.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
+import { describeNodeGemm, nodeGemmChoice } from '../../linalg/gemm-native.node.ts';
 import { CLIError } from '../errors.ts';
 import { runDigitsDemo } from '../digits-demo.ts';
 
@@ -54,7 +55,7 @@ export function runSyntheticDemo(o: DemoOptions): string {
   const out: string[] = [];
   out.push(`protolens demo — embedded synthetic data (seed ${o.seed}): ${d.X.rows} samples, ${d.X.cols} dimensions, ` +
     `${blobs.size} classes made of ${d.blobClass.length} Gaussian blobs (multi-blob classes surround other classes; one singleton class).`);
-  out.push(`Train ${train.length} / test ${test.length} (stratified). GEMM backend: ${gemmBackendName()}.`);
+  out.push(`Train ${train.length} / test ${test.length} (stratified). ${describeNodeGemm(nodeGemmChoice() ?? { backend: gemmBackendName() })}.`);
   const ours = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed });
   const l1 = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed, regularization: 'l1' });
   const paper = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed, tau: 1 });
