@@ -38,7 +38,9 @@ export function curveSvg(points: readonly CurvePoint[], title: string): string {
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">minutes of training</text>`);
   out.push(`<polyline fill="none" stroke="#999" stroke-width="1.5" stroke-dasharray="4 3" points="${line('trainAccuracy')}"/>`);
   out.push(`<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${line('valAccuracy')}"/>`);
-  out.push(`<text x="${W - R}" y="${T - 8}" text-anchor="end"><tspan fill="#1f77b4">validation accuracy</tspan> · <tspan fill="#999">training-episode accuracy</tspan></text>`);
+  // The legend sits in the lower right of the plot, which rising accuracy curves leave empty
+  // (above the plot it ran into long titles).
+  out.push(`<text x="${W - R - 6}" y="${H - B - 10}" text-anchor="end"><tspan fill="#1f77b4">validation accuracy</tspan> · <tspan fill="#999">training-episode accuracy</tspan></text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
