@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -82,9 +83,13 @@ void kernel(long kc, const float* __restrict a, const float* __restrict b, float
             float alpha, float beta) {
   vf acc[MR][NV];
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; r++)
+  for (int r = 0; r < MR; r++) {  // zero the accumulators; fetch the C tile while computing
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) acc[r][v] = vzero();
+  }
+#pragma GCC unroll 4
   for (long p = 0; p < kc; p++) {
     vf bv[NV];
 #pragma GCC unroll 4
@@ -277,45 +282,48 @@ constexpr int kSharesPerThread = 4;
 
 enum Split { kRows = 0, kCols = 1, kDepth = 2 };
 
-struct Job {
-  Operand A, B;
-  long m, n, k, ldc;
-  float alpha, beta;
-  float* C;
+// How a product is cut into shares (shares = 1: not cut).
+struct Plan {
   Split split;
   long chunk;
   int shares;
-  float* partials;  // depth split: shares 1… write their m×n partial products here
-  std::atomic<int> next{0};
 };
 
-// Computes share s of the job: a sub-product on offset operands.
-void run_share(const Job& j, int s) {
-  const long lo = s * j.chunk;
-  switch (j.split) {
+// Computes share s of a product: a sub-product on offset operands. Depth shares other than the
+// first write their partial product into `partials` (m×n each), to be added in share order.
+void product_share(const Operand& A, const Operand& B, long m, long n, long k, float alpha, float beta,
+                   float* C, long ldc, const Plan& pl, float* partials, int s) {
+  const long lo = s * pl.chunk;
+  switch (pl.split) {
     case kRows: {
-      const long hi = std::min(j.m, lo + j.chunk);
-      gemm_serial(j.A.shifted(lo, 0), j.B, hi - lo, j.n, j.k, j.alpha, j.beta, j.C + lo * j.ldc, j.ldc);
+      const long hi = std::min(m, lo + pl.chunk);
+      gemm_serial(A.shifted(lo, 0), B, hi - lo, n, k, alpha, beta, C + lo * ldc, ldc);
       break;
     }
     case kCols: {
-      const long hi = std::min(j.n, lo + j.chunk);
-      gemm_serial(j.A, j.B.shifted(0, lo), j.m, hi - lo, j.k, j.alpha, j.beta, j.C + lo, j.ldc);
+      const long hi = std::min(n, lo + pl.chunk);
+      gemm_serial(A, B.shifted(0, lo), m, hi - lo, k, alpha, beta, C + lo, ldc);
       break;
     }
     case kDepth: {
-      const long hi = std::min(j.k, lo + j.chunk);
-      // Share 0 accumulates into C (with β); the others into their own partial, summed later.
-      float* out = s == 0 ? j.C : j.partials + (s - 1) * j.m * j.n;
-      gemm_serial(j.A.shifted(0, lo), j.B.shifted(lo, 0), j.m, j.n, hi - lo, j.alpha,
-                  s == 0 ? j.beta : 0.0f, out, s == 0 ? j.ldc : j.n);
+      const long hi = std::min(k, lo + pl.chunk);
+      float* out = s == 0 ? C : partials + (s - 1) * m * n;
+      gemm_serial(A.shifted(0, lo), B.shifted(lo, 0), m, n, hi - lo, alpha, s == 0 ? beta : 0.0f, out, s == 0 ? ldc : n);
       break;
     }
   }
 }
 
+// A job for the pool: `shares` pieces of work, claimed in any order by the calling thread and
+// the workers.
+struct Job {
+  int shares;
+  const std::function<void(int)>* work;
+  std::atomic<int> next{0};
+};
+
 void claim_shares(Job& j) {
-  for (int s; (s = j.next.fetch_add(1)) < j.shares;) run_share(j, s);
+  for (int s; (s = j.next.fetch_add(1)) < j.shares;) (*j.work)(s);
 }
 
 // Worker threads, created on demand and never destroyed (they sleep on a condition variable
@@ -376,12 +384,6 @@ Pool& pool() {
   return *p;
 }
 
-struct Plan {
-  Split split;
-  long chunk;
-  int shares;
-};
-
 // How to cut an m×n×k product into shares, or shares = 1 to keep it whole. Each way costs
 // extra memory traffic: row shares re-pack op(B) ((s−1)·k·n), column shares op(A) ((s−1)·m·k),
 // depth shares write and add partial products (2·(s−1)·m·n); the cheapest wins.
@@ -410,19 +412,21 @@ Plan plan(long m, long n, long k, int threads) {
 void gemm(const Operand& A, const Operand& B, long m, long n, long k, float alpha, float beta,
           float* C, long ldc) {
   Pool& p = pool();
-  std::unique_lock<std::mutex> call(p.call, std::try_to_lock);
+  std::unique_lock<std::mutex> call(p.call, std::try_to_lock);  // busy: this call runs alone
   const Plan pl = call.owns_lock() ? plan(m, n, k, p.threads) : Plan{kRows, m, 1};
   if (pl.shares == 1 || k == 0 || alpha == 0) return gemm_serial(A, B, m, n, k, alpha, beta, C, ldc);
-  Job j{A, B, m, n, k, ldc, alpha, beta, C, pl.split, pl.chunk, pl.shares, nullptr};
+  float* partials = nullptr;
   if (pl.split == kDepth) {
     const size_t need = size_t(pl.shares - 1) * m * n;
     if (p.partials.size() < need) p.partials.resize(need);
-    j.partials = p.partials.data();
+    partials = p.partials.data();
   }
+  const std::function<void(int)> work = [&](int s) { product_share(A, B, m, n, k, alpha, beta, C, ldc, pl, partials, s); };
+  Job j{pl.shares, &work};
   p.run(j);
   if (pl.split == kDepth) {  // add the partials in share order: the same bits on every run
     for (int s = 1; s < pl.shares; s++) {
-      const float* part = j.partials + (s - 1) * m * n;
+      const float* part = partials + (s - 1) * m * n;
       for (long i = 0; i < m; i++) {
         float* c = C + i * ldc;
         const float* q = part + i * n;
@@ -431,6 +435,24 @@ void gemm(const Operand& A, const Operand& B, long m, long n, long k, float alph
     }
   }
 }
+
+// Calls f(lo, hi) on ranges of rows [0, rows) shared between the pool's threads (when there are
+// at least min_rows rows per share); each row is in exactly one range, so the results do not
+// depend on the number of threads.
+template <class F>
+void for_rows(long rows, long min_rows, F f) {
+  Pool& p = pool();
+  std::unique_lock<std::mutex> call(p.call, std::try_to_lock);
+  const long want = call.owns_lock() && p.threads > 1 ? std::min<long>(kSharesPerThread * p.threads, rows / std::max(1L, min_rows)) : 1;
+  if (want < 2) return f(0L, rows);
+  const long chunk = (rows + want - 1) / want;
+  const std::function<void(int)> work = [&](int s) { f(s * chunk, std::min(rows, (s + 1) * chunk)); };
+  Job j{int((rows + chunk - 1) / chunk), &work};
+  p.run(j);
+}
+
+// Rows per share of the row passes below: about 64 K values each.
+long min_rows_for(long cols) { return std::max(1L, 65536 / std::max(1L, cols)); }
 
 // ---- Row softmax ------------------------------------------------------------------------
 //
@@ -694,7 +716,10 @@ napi_value SoftmaxRows(napi_env env, napi_callback_info info) {
     if (!is_ta || type != napi_float64_array) return throw_error(env, "softmaxRows: logZ must be a Float64Array", false);
     if (n < size_t(rows)) return throw_error(env, "softmaxRows: logZ is shorter than rows");
   }
-  for (long i = 0; i < rows; i++) softmax_row(x + i * cols, cols, v[2], log_z ? log_z + i : nullptr);
+  const double scale = v[2];
+  for_rows(rows, min_rows_for(cols), [&](long lo, long hi) {
+    for (long i = lo; i < hi; i++) softmax_row(x + i * cols, cols, scale, log_z ? log_z + i : nullptr);
+  });
   return nullptr;
 }
 
@@ -740,7 +765,7 @@ napi_value RowSqNorms(napi_env env, napi_callback_info info) {
   size_t n;
   if (!get_matrix(env, argv, "rowSqNorms", &x, &rows, &cols) || !get_float64(env, argv[3], "rowSqNorms: out", &out, &n)) return nullptr;
   if (n < size_t(rows)) return throw_error(env, "rowSqNorms: out is shorter than rows");
-  row_sq_norms(x, rows, cols, out);
+  for_rows(rows, min_rows_for(cols), [&](long lo, long hi) { row_sq_norms(x + lo * cols, hi - lo, cols, out + lo); });
   return nullptr;
 }
 
@@ -758,7 +783,7 @@ napi_value AddNormsClamp(napi_env env, napi_callback_info info) {
       !get_float64(env, argv[4], "addNormsClamp: pNorms", &pn, &np))
     return nullptr;
   if (nx < size_t(rows) || np < size_t(cols)) return throw_error(env, "addNormsClamp: xNorms or pNorms is shorter than rows or cols");
-  add_norms_clamp(g, rows, cols, xn, pn);
+  for_rows(rows, min_rows_for(cols), [&](long lo, long hi) { add_norms_clamp(g + lo * cols, hi - lo, cols, xn + lo, pn); });
   return nullptr;
 }
 

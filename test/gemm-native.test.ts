@@ -94,11 +94,12 @@ test('native: subnormal values count as zero inside the product, nowhere else', 
   assert.equal(A[0], new Float32Array([1e-40])[0]);
 });
 
-test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-sum-exp to 1e-15)', { skip }, () => {
+test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-sum-exp to 1e-15), on 1 or 3 threads', { skip }, () => {
   const native = nativeFastOps()!;
   const r = rng(7);
-  after(() => setFastOps(undefined));
-  for (const [rows, cols, scale, spread] of [[500, 100, 1, 5], [300, 301, -0.037, 400], [7, 13, 1, 2000], [3, 1, 1, 1], [64, 17, -1.5, 100]] as const) {
+  after(() => { setFastOps(undefined); nativeGemm(1); });
+  for (const [rows, cols, scale, spread, threads] of [[500, 100, 1, 5, 1], [1500, 301, -0.037, 400, 3], [7, 13, 1, 2000, 3], [3, 1, 1, 1, 1], [64, 17, -1.5, 100, 1]] as const) {
+    nativeGemm(threads); // the row passes share rows between the GEMM's threads
     const x = Float32Array.from({ length: rows * cols }, () => (r.next() - 0.3) * spread);
     const js = Float32Array.from(x), mine = Float32Array.from(x);
     const zJs = new Float64Array(rows), zMine = new Float64Array(rows);
@@ -106,7 +107,7 @@ test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-s
     softmaxRows(js, rows, cols, zJs, scale);
     setFastOps(native);
     softmaxRows(mine, rows, cols, zMine, scale);
-    assert.deepEqual(mine, js, `${rows}×${cols}, scale ${scale}`);
+    assert.deepEqual(mine, js, `${rows}×${cols}, scale ${scale}, ${threads} threads`);
     for (let i = 0; i < rows; i++) assert.ok(Math.abs(zMine[i] - zJs[i]) <= 1e-15 * Math.abs(zJs[i]), `logZ[${i}]`);
   }
   // NaN spreads over its row and a row of −∞ gives NaN, as in the JavaScript loop.
@@ -117,11 +118,12 @@ test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-s
   assert.throws(() => native.softmaxRows(new Float32Array(4), 2, 2, 1, new Float64Array(1)), { name: 'RangeError', message: /logZ is shorter than rows/ });
 });
 
-test('native row norms and squared distances are the JavaScript loops\' exact numbers', { skip }, () => {
+test('native row norms and squared distances are the JavaScript loops\' exact numbers, on 1 or 3 threads', { skip }, () => {
   const native = nativeFastOps()!;
   const r = rng(8);
-  after(() => setFastOps(undefined));
-  for (const [n, j, d] of [[13, 7, 2048], [10, 9, 3], [3, 2, 1], [9, 33, 517]] as const) {
+  after(() => { setFastOps(undefined); nativeGemm(1); });
+  for (const [n, j, d, threads] of [[13, 7, 2048, 1], [10, 9, 3, 1], [3, 2, 1, 3], [9, 33, 517, 1], [500, 300, 300, 3]] as const) {
+    nativeGemm(threads);
     const X = { data: Float32Array.from({ length: n * d }, () => (r.next() - 0.5) * 30), rows: n, cols: d };
     const P = { data: Float32Array.from({ length: j * d }, () => (r.next() - 0.5) * 30), rows: j, cols: d };
     P.data.set(X.data.subarray(0, d)); // p_0 = x_0: a distance of (about) 0, clamped when negative
@@ -131,7 +133,7 @@ test('native row norms and squared distances are the JavaScript loops\' exact nu
       return { xn, pn, dist: sqDistances(X, P, xn, pn) };
     };
     const js = run(undefined), mine = run(native);
-    assert.deepEqual(mine, js, `${n}×${d}, ${j} prototypes`);
+    assert.deepEqual(mine, js, `${n}×${d}, ${j} prototypes, ${threads} threads`);
   }
   // NaN and negative sums become 0, like the loop's `d > 0 ? d : 0`.
   const g = Float32Array.from([NaN, -5, 1, 2]);
