@@ -50,12 +50,13 @@ export function makeProblem(X: Matrix, codes: Int32Array, nClasses: number, tau:
   return { X, xNorms, codes, nClasses, tau, alpha, regularization };
 }
 
-export function makeWorkspace(N: number, J: number, L: number): Workspace {
+/** Buffers for N samples, J prototypes and L classes; without `gradients`, G and E are left empty (prediction). */
+export function makeWorkspace(N: number, J: number, L: number, gradients = true): Workspace {
   return {
     Q: new Float32Array(N * J),
     C: new Float32Array(N * L),
-    G: new Float32Array(N * L),
-    E: new Float32Array(N * J),
+    G: new Float32Array(gradients ? N * L : 0),
+    E: new Float32Array(gradients ? N * J : 0),
     pNorms: new Float64Array(J),
     logZ: new Float64Array(N),
     zy: new Float64Array(N),
@@ -100,6 +101,13 @@ export function classForward(pb: Problem, W: Float32Array, J: number, ws: Worksp
   softmaxRows(C, N, L, ws.logZ);
   for (let i = 0; i < N; i++) nll += ws.logZ[i] - zy[i];
   return { nll: nll / N, correct };
+}
+
+/** Class probabilities from ws.Q: C ← softmax(Q W) into ws.C (classForward's C, without its statistics). */
+export function classProbabilities(pb: Problem, W: Float32Array, J: number, ws: Workspace): void {
+  const N = pb.X.rows, L = pb.nClasses;
+  gemm(false, false, N, L, J, 1, ws.Q, J, W, L, 0, ws.C, L);
+  softmaxRows(ws.C, N, L);
 }
 
 /** G ← (C − Y)/N into ws.G, then gradW ← Qᵀ G (without the penalty). */

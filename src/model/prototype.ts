@@ -19,7 +19,7 @@ import { fista, lbfgs } from '../linalg/optim.ts';
 import { checkXy, argmaxRows, scoreOf } from './labels.ts';
 import { initPrototypes } from './init.ts';
 import {
-  classForward, classGradient, computeQ, makeProblem, makeWorkspace, objective, penalty,
+  classForward, classGradient, classProbabilities, computeQ, makeProblem, makeWorkspace, objective, penalty,
   prototypeGradient, type Problem, type Regularization, type Workspace,
 } from './objective.ts';
 import {
@@ -329,12 +329,15 @@ export class PrototypeClassifier implements Classifier {
     checkFiniteRows(X, xNorms, 'X');
     const L = this.classes_.length, J = P.rows, D = X.cols;
     const out = new Float32Array(X.rows * L);
-    const CH = 2048;
-    const ws = makeWorkspace(Math.min(CH, X.rows), J, L);
+    // Chunks keep Q under 16 MB; fewer, larger chunks share each product better between threads.
+    const CH = Math.max(1, Math.floor((4 << 20) / J));
+    const ws = makeWorkspace(Math.min(CH, X.rows), J, L, false);
     for (let s = 0; s < X.rows; s += CH) {
       const n = Math.min(CH, X.rows - s);
       const Xc: Matrix = { data: X.data.subarray(s * D, (s + n) * D), rows: n, cols: D };
-      objective(this.problemFor(Xc, xNorms.subarray(s, s + n)), P, W.data, ws);
+      const pb = this.problemFor(Xc, xNorms.subarray(s, s + n));
+      computeQ(pb, P, ws);
+      classProbabilities(pb, W.data, J, ws);
       out.set(ws.C.subarray(0, n * L), s * L);
     }
     return { data: out, rows: X.rows, cols: L };
