@@ -1,9 +1,9 @@
 /**
  * GEMM speed at the prototype model's shapes: GFLOP/s of the portable JavaScript kernel, the
- * WebAssembly SIMD kernel on one thread and on all threads, and numpy (OpenBLAS) on the same
- * shapes when python3 with numpy is available.
+ * WebAssembly SIMD kernel and the native addon (native/gemm.cc) on one thread and on all threads,
+ * and numpy (OpenBLAS) on one thread and on all cores when python3 with numpy is available.
  *
- *   nice -n 10 npm run bench:gemm -- [--reps 5] [--js-reps 2] [--only js,wasm,threads,numpy]
+ *   nice -n 10 npm run bench:gemm -- [--reps 5] [--js-reps 2] [--only js,wasm,threads,native,numpy]
  *
  * Shapes (N = 10,000 samples, D = 2048 features, J = 300 prototypes, L = 100 classes):
  *   NT  X·Pᵀ   (N×D)·(J×D)ᵀ   the distances of the prototype layer
@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { gemmJs, wasmGemmInstance, type GemmFn } from '../src/linalg/gemm.ts';
 import { gemm, gemmBackendName } from '../src/linalg/gemm.ts';
 import { enableGemmThreads, disableGemmThreads } from '../src/linalg/gemm-threads.node.ts';
+import { nativeGemm, nativeGemmStatus } from '../src/linalg/gemm-native.node.ts';
 import { rng } from '../src/linalg/random.ts';
 
 const N = 10_000, D = 2048, J = 300, L = 100;
@@ -73,7 +74,7 @@ const { values } = parseArgs({
   options: {
     reps: { type: 'string', default: '5' },
     'js-reps': { type: 'string', default: '2' },
-    only: { type: 'string', default: 'js,wasm,threads,numpy' },
+    only: { type: 'string', default: 'js,wasm,threads,native,numpy' },
   },
 });
 const reps = Number(values.reps), jsReps = Number(values['js-reps']);
@@ -142,13 +143,15 @@ except Exception:
 print(json.dumps({"numpy": np.__version__, "timings": out, **cfg}))
 `;
 
-function numpyTimings(): { version: string; core: string; timings: Timing[] } | string {
+function numpyTimings(threads?: number): { version: string; core: string; timings: Timing[] } | string {
   const shapes = SHAPES.map((s) => [s.transA, s.transB, s.m, s.n, s.k]);
   // These slow a current numpy down (see the machine notes); unset for this command only.
   // OPENBLAS_VERBOSE=2 makes OpenBLAS name the kernel it picked ("Core: ...") on stderr.
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_VERBOSE: '2' };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
+  if (threads !== undefined) env.OPENBLAS_NUM_THREADS = String(threads);
+  else delete env.OPENBLAS_NUM_THREADS;
   const r = spawnSync('python3', ['-c', NUMPY_SCRIPT, JSON.stringify(shapes), String(reps)], { env, encoding: 'utf8' });
   if (r.error || r.status !== 0) return `numpy not run: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`;
   const out = JSON.parse(r.stdout) as { numpy: string; timings: Timing[] };
@@ -175,20 +178,31 @@ if (only.has('threads')) {
   notes.push(`threads backend: ${gemmBackendName()}`);
   await disableGemmThreads();
 }
+if (only.has('native')) {
+  const st = nativeGemmStatus();
+  if (st.available) {
+    const threads = cpus().length;
+    results.set(`native ${st.info!.isa}, 1 thread`, SHAPES.map((s, i) => time(nativeGemm(1)!, s, i, reps)));
+    results.set(`native ${st.info!.isa}, threads${threads}`, SHAPES.map((s, i) => time(nativeGemm(threads)!, s, i, reps)));
+  } else notes.push(`native: ${st.reason}`);
+}
 let numpyCore = '';
 if (only.has('numpy')) {
-  const r = numpyTimings();
-  if (typeof r === 'string') notes.push(r);
-  else {
-    numpyCore = r.core;
-    results.set(`numpy ${r.version} (OpenBLAS, all cores)`, r.timings);
+  for (const threads of [1, undefined]) {
+    const r = numpyTimings(threads);
+    if (typeof r === 'string') notes.push(r);
+    else {
+      numpyCore = r.core;
+      results.set(`numpy ${r.version} (OpenBLAS, ${threads === 1 ? '1 thread' : 'all cores'})`, r.timings);
+    }
   }
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`GEMM GFLOP/s: fastest / median of ${reps} calls (JS: ${jsReps}), and in parentheses per CPU-second`);
 console.log('(median CPU time of all the process\'s threads: robust to other load, and the per-core rate');
-console.log('for multi-threaded rows); float32, row-major, copies into and out of wasm memory included.');
+console.log('for multi-threaded rows); float32, row-major, copies into and out of wasm memory included');
+console.log('(the native addon reads and writes the arrays in place).');
 console.log(`machine: ${cpus().length} cores, ${cpu}; node ${process.version}; load average before ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('');
 console.log(`| kernel | ${SHAPES.map((s) => s.label).join(' | ')} | NT+TN (one loss+gradient), s |`);
@@ -205,7 +219,7 @@ if (threaded.length > 0) {
   console.log('');
   console.log(`| kernel | ${SHAPES.map((s) => s.label.split(' ').slice(0, 2).join(' ')).join(' | ')} |`);
   console.log(`|---|${SHAPES.map(() => '---').join('|')}|`);
-  for (const [name, ts] of [...results].filter(([nm]) => nm.startsWith('wasm'))) {
+  for (const [name, ts] of [...results].filter(([nm]) => nm.startsWith('wasm') || nm.startsWith('native'))) {
     console.log(`| ${name} | ${SHAPES.map((s, i) => (ts[i]?.busiest ? gflops(s, ts[i].busiest!).toFixed(1) : '–')).join(' | ')} |`);
   }
 }
