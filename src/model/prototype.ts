@@ -331,14 +331,14 @@ export class PrototypeClassifier implements Classifier {
     const out = new Float32Array(X.rows * L);
     // Chunks keep Q under 16 MB; fewer, larger chunks share each product better between threads.
     const CH = Math.max(1, Math.floor((4 << 20) / J));
-    const ws = makeWorkspace(Math.min(CH, X.rows), J, L, false);
+    const ws = makeWorkspace(Math.min(CH, X.rows), J, 0, false);
     for (let s = 0; s < X.rows; s += CH) {
       const n = Math.min(CH, X.rows - s);
       const Xc: Matrix = { data: X.data.subarray(s * D, (s + n) * D), rows: n, cols: D };
       const pb = this.problemFor(Xc, xNorms.subarray(s, s + n));
       computeQ(pb, P, ws);
+      ws.C = out.subarray(s * L, (s + n) * L); // the class layer writes its rows of the result
       classProbabilities(pb, W.data, J, ws);
-      out.set(ws.C.subarray(0, n * L), s * L);
     }
     return { data: out, rows: X.rows, cols: L };
   }
