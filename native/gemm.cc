@@ -75,30 +75,33 @@ constexpr long KC = 512, MC = 240, NC = 2048;
 static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole micro-panels");
 
 // The micro-kernel: ab = a·b over kc steps (a: packed MR×kc, b: packed kc×NR), then
-// c ← α·ab + β·c (β = 0: c is only written).
+// c ← α·ab + β·c (β = 0: c is only written). NVEC < NR/VW computes only the first NVEC·VW
+// columns of the panel: the narrow last panel of a product (n = 100 fills 3 panels of 32 and
+// 4 columns: 16 computed instead of 32).
 #if PL_SIMD
 constexpr int NV = NR / VW;
 
+template <int NVEC = NV>
 void kernel(long kc, const float* __restrict a, const float* __restrict b, float* c, long ldc,
             float alpha, float beta) {
-  vf acc[MR][NV];
+  vf acc[MR][NVEC];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {  // zero the accumulators; fetch the C tile while computing
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NVEC * VW - 1), _MM_HINT_T0);
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) acc[r][v] = vzero();
+    for (int v = 0; v < NVEC; v++) acc[r][v] = vzero();
   }
 #pragma GCC unroll 4
   for (long p = 0; p < kc; p++) {
-    vf bv[NV];
+    vf bv[NVEC];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) bv[v] = vload(b + v * VW);
+    for (int v = 0; v < NVEC; v++) bv[v] = vload(b + v * VW);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
       const vf ar = vset1(a[r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) acc[r][v] = vfma(ar, bv[v], acc[r][v]);
+      for (int v = 0; v < NVEC; v++) acc[r][v] = vfma(ar, bv[v], acc[r][v]);
     }
     a += MR;
     b += NR;
@@ -108,13 +111,20 @@ void kernel(long kc, const float* __restrict a, const float* __restrict b, float
   for (int r = 0; r < MR; r++) {
     float* cr = c + r * ldc;
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
+    for (int v = 0; v < NVEC; v++) {
       const vf ab = vmul(va, acc[r][v]);
       vstoreu(cr + v * VW, beta == 0 ? ab : vfma(vb, vloadu(cr + v * VW), ab));
     }
   }
 }
+
+// The edge tile of a panel with nr ≤ VW columns: only the first vector of each row.
+constexpr bool kNarrowEdge = NV > 1;
+void kernel_narrow(long kc, const float* a, const float* b, float* c, long ldc, float alpha, float beta) {
+  kernel<1>(kc, a, b, c, ldc, alpha, beta);
+}
 #else
+constexpr bool kNarrowEdge = false;
 void kernel(long kc, const float* __restrict a, const float* __restrict b, float* c, long ldc,
             float alpha, float beta) {
   float acc[MR][NR] = {};
@@ -126,6 +136,9 @@ void kernel(long kc, const float* __restrict a, const float* __restrict b, float
       float* cj = c + r * ldc + j;
       *cj = beta == 0 ? alpha * acc[r][j] : alpha * acc[r][j] + beta * *cj;
     }
+}
+void kernel_narrow(long kc, const float* a, const float* b, float* c, long ldc, float alpha, float beta) {
+  kernel(kc, a, b, c, ldc, alpha, beta);
 }
 #endif
 
@@ -258,8 +271,9 @@ void gemm_serial(const Operand& A, const Operand& B, long m, long n, long k, flo
             float* c = C + (ic + ir) * ldc + jc + jr;
             if (mr == MR && nr == NR) {
               kernel(kc, ap, bp, c, ldc, alpha, b_eff);
-            } else {  // edge tile: compute whole, merge the valid part
-              kernel(kc, ap, bp, tile, NR, alpha, 0.0f);
+            } else {  // edge tile: compute it (or its first VW columns) aside, merge the valid part
+              if (kNarrowEdge && nr <= VW) kernel_narrow(kc, ap, bp, tile, NR, alpha, 0.0f);
+              else kernel(kc, ap, bp, tile, NR, alpha, 0.0f);
               for (long r = 0; r < mr; r++)
                 for (long j = 0; j < nr; j++) {
                   float* cj = c + r * ldc + j;
