@@ -30,6 +30,9 @@ export function loadNativeConvKernels(path = CONV_ADDON): { kernels: ConvKernels
   if (!existsSync(path)) return { reason: `${path} is not built (npm ci builds it; see native/build/build.log)` };
   try {
     const addon = createRequire(import.meta.url)(path) as ConvAddon;
+    // The same thread count as the GEMM's, so that two jobs sharing the cores can each take one.
+    const t = Number(process.env.PROTOLENS_GEMM_THREADS);
+    if (Number.isInteger(t) && t >= 1) addon.threads(t);
     const kernels: ConvKernels = {
       name: `native (${addon.threads()} threads)`,
       im2col3x3: addon.im2col3x3, col2im3x3: addon.col2im3x3, channelSums: addon.channelSums,
@@ -42,7 +45,8 @@ export function loadNativeConvKernels(path = CONV_ADDON): { kernels: ConvKernels
 }
 
 /**
- * Installs the native kernels if they load (PROTOLENS_CONV=js keeps the JavaScript ones).
+ * Installs the native kernels if they load (PROTOLENS_CONV=js keeps the JavaScript ones). They run
+ * on `PROTOLENS_GEMM_THREADS` threads when that is set, else on every core.
  * @returns the name of the kernels now in use, with the reason when they are the JavaScript ones.
  */
 export function enableNativeConvKernels(): string {
