@@ -13,6 +13,7 @@ import { col2im3x3, Conv4Engine, im2col3x3, jsConvKernels, protonetLoss } from '
 import { loadNativeConvKernels } from '../src/features/embedding/conv-native.node.ts';
 import { rng } from '../src/linalg/random.ts';
 import { EmbeddingTrainer } from '../src/features/embedding/train.ts';
+import { NO_JITTER } from '../src/features/embedding/augment.ts';
 
 await initTfNode('wasm');
 registerWasmTrainingKernels();
@@ -122,7 +123,11 @@ test('one training step on the gemm engine equals one on TF.js ops (both heads):
   };
   for (const head of ['protonet', 'prototype-layer'] as const) {
     const common = {
-      head, rotations: false, seed: 5, episode: { nWay: 3, kShot: 2, nQuery: 2 }, valEpisode: { nWay: 2, kShot: 1, nQuery: 1 }, valEpisodes: 2,
+      // No jitter (now on by default): with jittered, grey images a weight whose gradient is
+      // rounding noise moved by ±lr differently on the two engines, which shifted the second
+      // step's batch statistics (block 2 moving mean 4e-3 apart, relative); the moving-statistics
+      // check below is meant for the wiring, not for that.
+      head, rotations: false, jitter: NO_JITTER, seed: 5, episode: { nWay: 3, kShot: 2, nQuery: 2 }, valEpisode: { nWay: 2, kShot: 1, nQuery: 1 }, valEpisodes: 2,
       net: { inputSize: S, blocks: 3, filters: 6, bnEpsilon: 1e-3, bnMomentum: 0.9 },
     };
     const a = new EmbeddingTrainer(data, { ...common, engine: 'gemm' });

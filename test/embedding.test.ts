@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +14,7 @@ import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/featur
 import { batchNormTrain, conv3x3, reluMaxPool2 } from '../src/features/embedding/ops.ts';
 import { checkEpisodeShape, indexByLabel, sampleEpisode } from '../src/data/episodes.ts';
 import { rng } from '../src/linalg/random.ts';
-import { rotate90 } from '../src/features/embedding/augment.ts';
+import { NO_JITTER, rotate90, SMALL_JITTER } from '../src/features/embedding/augment.ts';
 import { splitByGroup } from '../src/features/embedding/split.ts';
 import { EmbeddingTrainer } from '../src/features/embedding/train.ts';
 import { CheckpointError, loadEmbeddingModel, readCheckpoint, saveEmbedding, writeCheckpoint } from '../src/features/embedding/io.node.ts';
@@ -130,7 +130,7 @@ test('CI-sized training: loss goes down; saved model loads back and gives the sa
   const data = { pixels: d.pixels, size: 28, train: split.train, val: split.val };
   const opts = {
     episode: { nWay: 5, kShot: 2, nQuery: 3 }, valEpisode: { nWay: 5, kShot: 1, nQuery: 3 }, valEpisodes: 5,
-    rotations: false, learningRate: 3e-3, net: { inputSize: 28, blocks: 4, filters: 16, bnEpsilon: 1e-3, bnMomentum: 0.5 }, seed: 3,
+    rotations: false, jitter: NO_JITTER, learningRate: 3e-3, net: { inputSize: 28, blocks: 4, filters: 16, bnEpsilon: 1e-3, bnMomentum: 0.5 }, seed: 3,
   };
   const tr = new EmbeddingTrainer(data, opts);
   const losses: number[] = [];
@@ -206,6 +206,7 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
     for (let i = 1; i <= n; i++) symlinkSync(join(om.path, from, `character0${i}`), join(root, alphabet, `character0${i}`));
   };
   link('Train', 'Greek', 3); link('Val', 'Latin', 5); link('Test', 'Korean', 1);
+  const outs = mkdtempSync(join(tmpdir(), 'protolens-outs-')); // outside the data tree, which is scanned
   const dir = join(root, 'out');
   const base = ['train-embedding', root, '--out', dir, '--val-alphabets', 'Val', '--test-alphabets', 'Test', '--no-progress'];
   try {
@@ -224,7 +225,20 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
     r = await cli([...base, '--way', '5', '--val-way', '6']);
     assert.equal(r.code, 2);
     assert.match(r.err, /the validation classes has 5 classes; a 6-way episode needs at least 6/);
+
+    // Affine jitter is on by default (it measured better, BENCHMARKS.md) and --no-jitter turns it off;
+    // embedding.json records which.
+    const tiny = ['--way', '5', '--shot', '2', '--query', '2', '--val-way', '5', '--val-shot', '1', '--val-query', '2',
+      '--val-episodes', '2', '--max-episodes', '2', '--eval-every', '1', '--filters', '8', '--seed', '4'];
+    const jitterOf = async (out: string, extra: string[]) => {
+      const res = await cli(['train-embedding', root, '--out', out, '--val-alphabets', 'Val', '--test-alphabets', 'Test', '--no-progress', ...tiny, ...extra]);
+      assert.equal(res.code, 0, res.err);
+      return JSON.parse(readFileSync(join(out, 'embedding.json'), 'utf8')).training.jitter;
+    };
+    assert.deepEqual(await jitterOf(join(outs, 'on'), []), { ...SMALL_JITTER });
+    assert.deepEqual(await jitterOf(join(outs, 'off'), ['--no-jitter']), { ...NO_JITTER });
   } finally {
     rmSync(root, { recursive: true, force: true });
+    rmSync(outs, { recursive: true, force: true });
   }
 });

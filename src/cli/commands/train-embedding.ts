@@ -20,7 +20,7 @@ interface Flags {
   valWay: string; valShot: string; valQuery: string; valEpisodes: string;
   evalEvery: string; patience: string; maxEpisodes: string; maxMinutes: string;
   lr: string; lrHalfLife: string;
-  rotations: boolean; jitter: boolean;
+  rotations: boolean; jitter?: boolean;
   prototypesPerClass: string; alpha: string;
   filters: string; blocks: string; inputSize: string;
   valAlphabets?: string; testAlphabets?: string;
@@ -67,7 +67,8 @@ export function register(program: Command): void {
     .option('--lr <x>', 'Adam learning rate', String(d.learningRate))
     .option('--lr-half-life <n>', 'halve the learning rate every n episodes', String(d.lrHalfLife))
     .option('--no-rotations', 'do not add 90°/180°/270° rotations as new classes')
-    .option('--jitter', 'small random affine jitter (±10°, ±10 % scale, ±0.1 shear, ±2 px)', false)
+    .option('--jitter', 'small random affine jitter (±10°, ±10 % scale, ±0.1 shear, ±2 px); on unless --no-jitter')
+    .option('--no-jitter', 'no affine jitter')
     .option('--prototypes-per-class <p>', 'prototype-layer head: prototypes per training class', String(d.prototypesPerClass))
     .option('--alpha <a>', 'prototype-layer head: weight of the L1 penalty on W', String(d.alpha))
     .option('--filters <f>', 'filters per block (64 = Conv-4; wider is slower)', String(d.net.filters))
@@ -96,7 +97,7 @@ export function register(program: Command): void {
         learningRate: positive('--lr', f.lr),
         lrHalfLife: int('--lr-half-life', f.lrHalfLife),
         rotations: f.rotations,
-        jitter: f.jitter ? SMALL_JITTER : NO_JITTER,
+        jitter: f.jitter === false ? NO_JITTER : SMALL_JITTER,
         prototypesPerClass: int('--prototypes-per-class', f.prototypesPerClass),
         alpha: positive('--alpha', f.alpha, true),
         net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
