@@ -196,4 +196,22 @@ test('native element-wise kernels (native/conv.cc) equal the JavaScript ones', (
   assert.throws(() => k.im2col3x3(x0(), 2, 5, 1, new Float32Array(10)), /too short/);
 });
 
+test('native element-wise kernels take their thread count from PROTOLENS_GEMM_THREADS, and refuse a bad one', (t) => {
+  const path = process.env.PROTOLENS_CONV_ADDON || undefined;
+  const before = loadNativeConvKernels(path);
+  if ('reason' in before) { t.skip(`native conv kernels not available: ${before.reason}`); return; }
+  const saved = process.env.PROTOLENS_GEMM_THREADS;
+  try {
+    process.env.PROTOLENS_GEMM_THREADS = '3';
+    const three = loadNativeConvKernels(path);
+    assert.ok(!('reason' in three) && three.threads === 3 && three.kernels.name === 'native (3 threads)');
+    process.env.PROTOLENS_GEMM_THREADS = 'two';
+    assert.throws(() => loadNativeConvKernels(path), /PROTOLENS_GEMM_THREADS: expected a positive integer, got "two"/);
+  } finally {
+    process.env.PROTOLENS_GEMM_THREADS = String(before.threads);
+    loadNativeConvKernels(path); // the addon keeps its count: put back what it had
+    if (saved === undefined) delete process.env.PROTOLENS_GEMM_THREADS; else process.env.PROTOLENS_GEMM_THREADS = saved;
+  }
+});
+
 function x0(): Float32Array { return new Float32Array(50); }

@@ -198,7 +198,7 @@ async function cli(args: string[]): Promise<{ code: number; err: string }> {
   }
 }
 
-test('train-embedding CLI: unreadable checkpoint, too few classes, too few images are clear errors', { skip: om.skip }, async () => {
+test('train-embedding CLI: unreadable checkpoint, too few classes, too few images are clear errors; jitter is on unless --no-jitter', { skip: om.skip }, async () => {
   // A tiny tree of links into Omniglot: 3 training, 5 validation and 1 test character.
   const root = mkdtempSync(join(tmpdir(), 'protolens-tree-'));
   const link = (alphabet: string, from: string, n: number) => {

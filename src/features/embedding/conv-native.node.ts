@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gemmThreadsFromEnv } from '../../linalg/gemm-threads.node.ts';
 import { convKernelsName, jsConvKernels, setConvKernels, type ConvKernels } from './engine.ts';
 
 /** Where `npm ci` puts the addon. */
@@ -23,16 +24,19 @@ interface ConvAddon {
 }
 
 /**
- * The native kernels, or why they are not available.
+ * The native kernels, or why they are not available. They run on `PROTOLENS_GEMM_THREADS` threads
+ * when that is set (the addon keeps the count for later loads), else on every core.
+ * @throws RangeError when `PROTOLENS_GEMM_THREADS` is set but not a positive integer.
  * @param path - the addon file (default {@link CONV_ADDON}).
  */
 export function loadNativeConvKernels(path = CONV_ADDON): { kernels: ConvKernels; threads: number } | { reason: string } {
   if (!existsSync(path)) return { reason: `${path} is not built (npm ci builds it; see native/build/build.log)` };
+  // The same thread count as the GEMM's, so that two jobs sharing the cores can each take one;
+  // a bad value throws here rather than passing for "the addon does not load".
+  const threads = gemmThreadsFromEnv();
   try {
     const addon = createRequire(import.meta.url)(path) as ConvAddon;
-    // The same thread count as the GEMM's, so that two jobs sharing the cores can each take one.
-    const t = Number(process.env.PROTOLENS_GEMM_THREADS);
-    if (Number.isInteger(t) && t >= 1) addon.threads(t);
+    if (threads !== undefined) addon.threads(threads);
     const kernels: ConvKernels = {
       name: `native (${addon.threads()} threads)`,
       im2col3x3: addon.im2col3x3, col2im3x3: addon.col2im3x3, channelSums: addon.channelSums,
