@@ -20,6 +20,7 @@ import { EmbeddingTrainer } from '../src/features/embedding/train.ts';
 import { CheckpointError, loadEmbeddingModel, readCheckpoint, saveEmbedding, writeCheckpoint } from '../src/features/embedding/io.node.ts';
 import { loadInkImages } from '../src/features/embedding/omniglot.node.ts';
 import { runTraining } from '../src/features/embedding/run.node.ts';
+import { writeOutputMarker } from '../src/data/outputs.node.ts';
 import { packState, unpackState } from '../src/features/embedding/state.ts';
 import { main } from '../src/cli/main.ts';
 import { omniglotDir } from './helpers/data.ts';
@@ -211,6 +212,7 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
   const base = ['train-embedding', root, '--out', dir, '--val-alphabets', 'Val', '--test-alphabets', 'Test', '--no-progress'];
   try {
     mkdirSync(dir);
+    writeOutputMarker(dir, 'embedding'); // a run's folder, as protolens makes it
     writeFileSync(join(dir, 'checkpoint.json'), 'not json');
     let r = await cli(base);
     assert.equal(r.code, 2);
@@ -236,6 +238,10 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
       return JSON.parse(readFileSync(join(out, 'embedding.json'), 'utf8')).training.jitter;
     };
     assert.deepEqual(await jitterOf(join(outs, 'on'), []), { ...SMALL_JITTER });
+    // Re-running onto its own folder resumes without --force (the folder's marker says it is ours).
+    const again = await cli(['train-embedding', root, '--out', join(outs, 'on'), '--val-alphabets', 'Val', '--test-alphabets', 'Test', '--no-progress', ...tiny, '--max-episodes', '3']);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.err, /resuming from the checkpoint at episode 2/);
     assert.deepEqual(await jitterOf(join(outs, 'off'), ['--no-jitter']), { ...NO_JITTER });
   } finally {
     rmSync(root, { recursive: true, force: true });

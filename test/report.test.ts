@@ -13,7 +13,8 @@ import { writeFeatures } from '../src/data/features.node.ts';
 import { figure1Spec } from '../src/viz/specs.ts';
 import { countMarks, renderSvg } from '../src/viz/render.ts';
 import { escapeHtml, renderFigures, renderReport } from '../src/viz/report.ts';
-import { writeDirAtomic, writeReport } from '../src/viz/report.node.ts';
+import { writeReport } from '../src/viz/report.node.ts';
+import { OUTPUT_MARKER, writeOutputFolder } from '../src/data/outputs.node.ts';
 
 
 const tmp = mkdtempSync(join(tmpdir(), 'protolens-report-'));
@@ -65,13 +66,15 @@ test('writeReport writes HTML, SVG, PNG and JSON; a failed render leaves the ear
   const broken = { ...analysis, prototypes: undefined } as unknown as ModelAnalysis;
   await assert.rejects(writeReport(dir, broken, { modelFile: 'other.json' }));
   assert.equal(readFileSync(join(dir, 'report.html'), 'utf8'), before);
-  // A failure while writing files (an invalid name) also leaves it intact and cleans up.
-  assert.throws(() => writeDirAtomic(dir, { 'report.html': 'new', 'bad/name': 'x' }), /plain file name/);
+  // An invalid name is refused before anything is written; a failure while writing files (data
+  // that is not bytes) also leaves it intact and cleans up.
+  assert.throws(() => writeOutputFolder(dir, { 'report.html': 'new', 'bad/name': 'x' }, 'report'), /plain file name/);
+  assert.throws(() => writeOutputFolder(dir, { 'report.html': 'new', 'x.bin': 5 as unknown as string }, 'report'), /data/);
   assert.equal(readFileSync(join(dir, 'report.html'), 'utf8'), before);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('.')), [], 'no temporary directories left');
   // A successful rewrite replaces the whole directory.
-  writeDirAtomic(dir, { 'only.txt': 'x' });
-  assert.deepEqual(readdirSync(dir), ['only.txt']);
+  writeOutputFolder(dir, { 'only.txt': 'x' }, 'report');
+  assert.deepEqual(readdirSync(dir).sort(), [OUTPUT_MARKER, 'only.txt']);
 });
 
 test('CLI: fit → predict --explain → explain on a feature file; mismatched files fail with clear messages', async () => {

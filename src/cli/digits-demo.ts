@@ -13,6 +13,7 @@ import { rng } from '../linalg/random.ts';
 import { openImageDataset } from '../data/images.node.ts';
 import { writeFeatures } from '../data/features.node.ts';
 import { writeFileAtomic } from '../data/atomic.node.ts';
+import { checkOutputFolder, claimOutputFolder } from '../data/outputs.node.ts';
 import { extractDataset } from '../features/extract.node.ts';
 import { PrototypeClassifier } from '../model/prototype.ts';
 import type { ModelAnalysis } from '../interpret/types.ts';
@@ -38,6 +39,8 @@ export interface DigitsDemoOptions {
   progress?: boolean;
   /** Messages (stderr in the CLI). */
   log?: (s: string) => void;
+  /** Replace `out` and `workDir` even if protolens did not write them. */
+  force?: boolean;
 }
 
 /** What the digits demo made. */
@@ -83,7 +86,13 @@ export async function runDigitsDemo(o: DigitsDemoOptions = {}): Promise<DigitsDe
   if (!Number.isInteger(n) || n < 20 || n % 10 !== 0) throw new RangeError(`digits demo: n must be a multiple of 10, at least 20; got ${n}`);
   const J = o.prototypes ?? 30;
   const log = o.log ?? (() => {});
-  const work = resolve(o.workDir ?? 'protolens-out/demo-digits');
+  const workDir = o.workDir ?? 'protolens-out/demo-digits';
+  const out = o.out ?? 'protolens-out/demo';
+  const check = { force: o.force, flag: '--out' };
+  // Both folders are checked before any work, so a refusal costs nothing.
+  checkOutputFolder(out, 'report', { ...check, inputs: [workDir] });
+  claimOutputFolder(workDir, 'demo-work', { ...check, flag: 'the demo\'s working folder', inputs: [out] });
+  const work = resolve(workDir);
   const imagesDir = join(work, 'images');
   const digits = sampleDigits(n / 10, seed);
   for (const s of digits) {
@@ -106,15 +115,15 @@ export async function runDigitsDemo(o: DigitsDemoOptions = {}): Promise<DigitsDe
   bar?.stop();
   log(`features: ${fs.X.rows}×${fs.X.cols}, ${fs.stats.cached} from cache, ${fs.stats.computed} computed in ${(fs.stats.extractMs / 1000).toFixed(1)} s`);
   const featuresPath = join(work, 'features.npy');
-  writeFeatures(featuresPath, fs);
+  writeFeatures(featuresPath, fs, check);
   const model = new PrototypeClassifier({ nPrototypes: J, seed });
   const t0 = performance.now();
   model.fit(fs.X, fs.labels);
   log(`fitted ${J} prototypes in ${((performance.now() - t0) / 1000).toFixed(1)} s (${model.nIter_} iterations, training accuracy ${model.history_.at(-1)!.accuracy.toFixed(3)})`);
   const modelPath = join(work, 'model.json');
-  writeModelFile(modelPath, model);
-  const out = o.out ?? 'protolens-out/demo';
+  writeModelFile(modelPath, model, check);
   const { analysis, written } = await explainToReport(model, fs, out, {
+    check: { ...check, inputs: [workDir] },
     images: imagesDir,
     title: 'protolens demo — handwritten digits (MNIST) through MobileNetV2',
     modelFile: modelPath,

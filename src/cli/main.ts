@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CLIError } from './errors.ts';
+import { OutputRefusedError } from '../data/outputs.node.ts';
 import { VERSION } from '../version.ts';
 import { enableNodeGemm } from '../linalg/gemm-native.node.ts';
 import * as demo from './commands/demo.ts';
@@ -46,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CLIError) {
       process.stderr.write(`protolens: ${err.message}\n`);
       return err.code;
+    }
+    if (err instanceof OutputRefusedError) {
+      process.stderr.write(`protolens: ${err.message}\n`);
+      return 2;
     }
     process.stderr.write(`protolens: unexpected error\n${(err as Error)?.stack ?? String(err)}\n`);
     return 1;

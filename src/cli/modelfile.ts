@@ -9,6 +9,7 @@ import { PrototypeClassifier } from '../model/prototype.ts';
 import { FeatureTransform, Pipeline } from '../model/preprocess.ts';
 import { readFeatures, type FeatureSet } from '../data/features.node.ts';
 import { writeFileAtomicSync } from '../data/atomic.node.ts';
+import { checkOutputFile, type OutputCheck } from '../data/outputs.node.ts';
 import { CLIError } from './errors.ts';
 
 /** Reads a saved model. @throws CLIError naming the file when it is missing or not a protolens model. */
@@ -45,8 +46,12 @@ export function readPrototypeModel(path: string): InterpretableModel {
   throw new CLIError(`${path}: this is a ${m.kind}${inner}; interpretation needs a PrototypeClassifier (fit one with "protolens fit")`);
 }
 
-/** Writes a model as JSON, atomically. */
-export function writeModelFile(path: string, model: Classifier): void {
+/**
+ * Writes a model as JSON, atomically, where protolens may write it (src/data/outputs.node.ts).
+ * @throws OutputRefusedError when `path` is an input, a feature sidecar, or a file protolens did not write (without `check.force`).
+ */
+export function writeModelFile(path: string, model: Classifier, check: OutputCheck = {}): void {
+  checkOutputFile(path, 'model', check);
   writeFileAtomicSync(path, JSON.stringify(model.toJSON()) + '\n');
 }
 

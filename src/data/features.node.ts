@@ -16,6 +16,7 @@ import { decodeNpy, encodeNpy } from './npy.ts';
 import { parseCsvFeatures, parseJsonlFeatures } from './text.ts';
 import { checkFeatureSet, checkSidecar, makeSidecar, sidecarPath, type FeatureSet } from './featurefile.ts';
 import { writeFileAtomicSync } from './atomic.node.ts';
+import { checkOutputFile, type OutputCheck } from './outputs.node.ts';
 import { VERSION } from '../version.ts';
 
 export type { FeatureSet, FeatureMeta } from './featurefile.ts';
@@ -67,15 +68,19 @@ export function readFeatures(path: string): FeatureSet {
  * `meta.library` and `meta.created` are filled in when absent.
  *
  * @param path - must end in `.npy`.
- * @throws RangeError when the path does not end in `.npy` or labels/paths do not match X.
+ * @param check - the inputs of the run (never replaced) and whether files protolens did not write may be replaced.
+ * @throws RangeError when the path does not end in `.npy` or labels/paths do not match X;
+ *   OutputRefusedError when the `.npy` or its sidecar may not be replaced (src/data/outputs.node.ts).
  * @example
  * writeFeatures('out.npy', { X, labels, meta: { backbone: { name: 'mobilenet_v2' } } });
  * // writes out.npy and out.json
  */
-export function writeFeatures(path: string, fs: { X: FeatureSet['X']; labels: FeatureSet['labels']; paths?: string[]; meta?: FeatureSet['meta'] }): void {
+export function writeFeatures(path: string, fs: { X: FeatureSet['X']; labels: FeatureSet['labels']; paths?: string[]; meta?: FeatureSet['meta'] },
+  check: OutputCheck = {}): void {
   if (extname(path).toLowerCase() !== '.npy') {
     throw new RangeError(`${path}: feature files are written as .npy (with a .json sidecar); give a path ending in .npy`);
   }
+  checkOutputFile(path, 'features', check);
   checkFeatureSet(fs, path);
   const meta = { library: `protolens ${VERSION}`, created: new Date().toISOString(), ...(fs.meta ?? {}) };
   delete meta.source;

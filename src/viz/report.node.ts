@@ -4,56 +4,19 @@
  *
  * All-or-nothing: every file is first rendered in memory, then written into a fresh temporary
  * directory beside the target, which is renamed into place only when complete. A run that fails
- * at any point leaves an earlier report in the target directory untouched.
+ * at any point leaves an earlier report in the target directory untouched. Only a folder that
+ * protolens wrote is replaced (src/data/outputs.node.ts).
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import type { ModelAnalysis } from '../interpret/types.ts';
 import { openImageDataset } from '../data/images.node.ts';
+import { writeOutputFolder, type OutputCheck, type OutputFiles } from '../data/outputs.node.ts';
 import { renderFigures, renderReport, type ReportMeta } from './report.ts';
-
-/** Files of a report, by name. */
-export type ReportFiles = Record<string, string | Uint8Array>;
 
 /** Converts an SVG to PNG with sharp (librsvg), at `density` dpi (72 = the SVG's own size). */
 export async function svgToPng(svg: string, density = 144): Promise<Uint8Array> {
   return new Uint8Array(await sharp(Buffer.from(svg), { density }).flatten({ background: '#ffffff' }).png().toBuffer());
-}
-
-/**
- * Writes `files` as the complete content of directory `dir`, atomically: a temporary sibling
- * directory is filled, then renamed over `dir` (the old one is moved aside first and removed
- * after). On failure the temporary directory is removed and `dir` is left as it was.
- * @throws the underlying file-system error, after cleaning up.
- */
-export function writeDirAtomic(dir: string, files: ReportFiles): void {
-  const target = resolve(dir);
-  const parent = dirname(target);
-  mkdirSync(parent, { recursive: true });
-  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const tmp = join(parent, `.${basename(target)}.tmp-${tag}`);
-  const old = join(parent, `.${basename(target)}.old-${tag}`);
-  try {
-    mkdirSync(tmp);
-    for (const [name, data] of Object.entries(files)) {
-      if (name.includes('/') || name.includes('\\') || name.startsWith('.')) throw new RangeError(`report file name "${name}" must be a plain file name`);
-      writeFileSync(join(tmp, name), data);
-    }
-    const had = existsSync(target);
-    if (had) renameSync(target, old);
-    try {
-      renameSync(tmp, target);
-    } catch (e) {
-      if (had) renameSync(old, target);
-      throw e;
-    }
-    if (had) rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
 }
 
 /** Options of {@link writeReport}. */
@@ -62,6 +25,8 @@ export interface WriteReportOptions {
   png?: boolean;
   /** Also write the analysis as JSON (default true). */
   json?: boolean;
+  /** The inputs of the report (never replaced) and whether a folder protolens did not write may be replaced. */
+  check?: OutputCheck;
 }
 
 /** What {@link writeReport} wrote. */
@@ -80,7 +45,7 @@ export interface WrittenReport {
 export async function writeReport(dir: string, a: ModelAnalysis, meta: ReportMeta, options: WriteReportOptions = {}): Promise<WrittenReport> {
   const figs = await renderFigures(a);
   const html = renderReport(a, meta, figs);
-  const files: ReportFiles = { 'report.html': html, 'figure1.svg': figs.figure1, 'weights.svg': figs.weights };
+  const files: OutputFiles = { 'report.html': html, 'figure1.svg': figs.figure1, 'weights.svg': figs.weights };
   if (options.png !== false) {
     files['figure1.png'] = await svgToPng(figs.figure1);
     files['weights.png'] = await svgToPng(figs.weights);
@@ -90,7 +55,7 @@ export async function writeReport(dir: string, a: ModelAnalysis, meta: ReportMet
     files['figure1.vl.json'] = JSON.stringify(figs.specs.figure1);
     files['weights.vl.json'] = JSON.stringify(figs.specs.weights);
   }
-  writeDirAtomic(dir, files);
+  writeOutputFolder(dir, files, 'report', options.check);
   return { dir: resolve(dir), files: Object.keys(files).sort(), html: join(resolve(dir), 'report.html') };
 }
 

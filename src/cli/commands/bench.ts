@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { CLIError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { readFeatures, type FeatureSet } from '../../data/features.node.ts';
-import { writeFileAtomicSync } from '../../data/atomic.node.ts';
+import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
 import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import {
   DEFAULT_GRIDS, DEFAULT_PROTOTYPE_OPTIONS, FEWSHOT_METHODS, runFewShot,
@@ -46,6 +46,7 @@ interface FewShotFlags {
   title?: string;
   progress: boolean;
   chart: boolean;
+  force: boolean;
 }
 
 function list(flag: string, s: string, check: (v: number) => boolean, expected: string): number[] {
@@ -175,13 +176,16 @@ export function register(program: Command): void {
     .option('--class-iter <n>', `prototype model: inner iterations of each class step (default ${DEFAULT_PROTOTYPE_OPTIONS.classIter})`)
     .option('--selection <how>', 'holdout: fit on 5, score on the other 5 (the paper); swap: also the other way round, averaged', 'holdout')
     .option('--no-reduce', 'fit on all feature columns instead of the fitting samples\' row space (same results, slower)')
-    .option('-o, --out <dir>', 'output folder for fewshot.md, fewshot.json, fewshot.svg', 'bench-out')
+    .option('-o, --out <dir>', 'output folder for fewshot.md, fewshot.json, fewshot.svg (replaced as a whole; only a folder protolens wrote, see --force)', 'bench-out')
+    .option('--force', 'replace --out even if protolens did not write it (never an input)')
     .option('--title <text>', 'heading of the report')
     .option('--no-chart', 'skip the SVG chart')
     .option('--no-progress', 'no progress bar')
     .action(async (flags: FewShotFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       const options = fewShotOptions(flags);
+      const check = { inputs: [flags.features, flags.data], force: flags.force };
+      checkOutputFolder(flags.out, 'bench', check);
       let loaded;
       try {
         loaded = await loadFeatures(flags, say);
@@ -219,11 +223,9 @@ export function register(program: Command): void {
         command, source, features: { path: flags.features ?? null, data: flags.data ?? null, rows: fs.X.rows, cols: fs.X.cols, meta: fs.meta },
         machine, cpuSeconds, ...result,
       };
-      // Chart first (the step most likely to fail), then the files, so a failure leaves earlier outputs intact.
+      // Everything is rendered before the folder is replaced, so a failure leaves earlier outputs intact.
       const svg = flags.chart ? await renderSvg(fewShotChartSpec(result, flags.title ?? 'Few-shot benchmark')) : null;
-      writeFileAtomicSync(join(out, 'fewshot.json'), JSON.stringify(json, null, 1) + '\n');
-      writeFileAtomicSync(join(out, 'fewshot.md'), md + '\n');
-      if (svg) writeFileAtomicSync(join(out, 'fewshot.svg'), svg);
+      writeOutputFolder(out, { 'fewshot.json': JSON.stringify(json, null, 1) + '\n', 'fewshot.md': md + '\n', ...(svg ? { 'fewshot.svg': svg } : {}) }, 'bench', check);
       process.stdout.write(md + '\n');
       say(`wrote ${join(out, 'fewshot.md')}, fewshot.json${svg ? ', fewshot.svg' : ''} in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU; ${machine.nproc} × ${machine.cpu}; ${machine.gemm})`);
     });

@@ -88,7 +88,9 @@ export function register(program: Command): void {
     .option('--prototypes <J>', 'number of prototypes', '30')
     .option('--digits <n>', 'handwritten digits (mnist package) embedded with MobileNetV2 for the report', '300')
     .option('--no-images', 'skip the digits report (no CNN, synthetic data only)')
-    .action(async (opts: { seed: string; prototypes: string; digits: string; images: boolean }) => {
+    .option('-o, --out <dir>', 'report folder of the digits demo (its working files go to <dir>-digits)', 'protolens-out/demo')
+    .option('--force', 'replace those folders even if protolens did not write them')
+    .action(async (opts: { seed: string; prototypes: string; digits: string; images: boolean; out: string; force: boolean }) => {
       const seed = Number(opts.seed), prototypes = Number(opts.prototypes);
       if (!Number.isInteger(seed)) throw new CLIError(`Invalid value for --seed: ${opts.seed}. Expected an integer.`);
       if (!Number.isInteger(prototypes) || prototypes < 1) throw new CLIError(`Invalid value for --prototypes: ${opts.prototypes}. Expected a positive integer.`);
@@ -96,7 +98,8 @@ export function register(program: Command): void {
       if (!Number.isInteger(n) || n < 20 || n % 10 !== 0) throw new CLIError(`Invalid value for --digits: ${opts.digits}. Expected a multiple of 10, at least 20.`);
       process.stdout.write(runSyntheticDemo({ seed, prototypes }) + '\n');
       if (opts.images) {
-        process.stdout.write('\n' + (await runDigitsDemo({ n, seed, log: (m) => process.stderr.write(m + '\n') })).summary + '\n');
+        const r = await runDigitsDemo({ n, seed, out: opts.out, workDir: `${opts.out.replace(/[/\\]+$/, '')}-digits`, force: opts.force, log: (m) => process.stderr.write(m + '\n') });
+        process.stdout.write('\n' + r.summary + '\n');
       }
     });
 }

@@ -14,6 +14,7 @@ import type { FeatureSet } from '../../data/featurefile.ts';
 import { loadThumbnails, reportSampleIndices, writeReport, type WrittenReport } from '../../viz/report.node.ts';
 import type { ReportMeta } from '../../viz/report.ts';
 import { CLIError } from '../errors.ts';
+import { checkOutputFolder, type OutputCheck } from '../../data/outputs.node.ts';
 import { alignLabels, checkFeaturesForModel, readFeatureFile, readPrototypeModel } from '../modelfile.ts';
 
 interface ExplainFlags {
@@ -23,6 +24,7 @@ interface ExplainFlags {
   nearest: string;
   png: boolean;
   title?: string;
+  force: boolean;
 }
 
 /** Options of {@link explainToReport}. */
@@ -40,6 +42,8 @@ export interface ExplainReportOptions {
   transform?: FeatureTransform | null;
   /** Called with progress messages (stderr in the CLI). */
   log?: (s: string) => void;
+  /** The report's inputs (never replaced) and whether a folder protolens did not write may be replaced. */
+  check?: OutputCheck;
 }
 
 /** The image root recorded by `protolens extract` in the features' sidecar, if any. */
@@ -83,7 +87,7 @@ export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet
     thumbnails,
     notes: o.notes,
   };
-  const written = await writeReport(out, analysis, meta, { png: o.png !== false });
+  const written = await writeReport(out, analysis, meta, { png: o.png !== false, check: o.check });
   return { analysis, written, missingImages };
 }
 
@@ -94,13 +98,16 @@ export function register(program: Command): void {
     .argument('<model>', 'PrototypeClassifier saved by "protolens fit" (JSON)')
     .requiredOption('-f, --features <file>', 'labelled feature file (.npy + sidecar, .csv or .jsonl), usually the training features')
     .option('--images [root]', 'show thumbnails; root = image folder/zip/list (default: the one recorded by "protolens extract")')
-    .option('-o, --out <dir>', 'report directory (replaced as a whole, only once the new report is complete)', 'protolens-out/report')
+    .option('-o, --out <dir>', 'report folder (replaced as a whole once the new report is complete; only a folder protolens wrote, see --force)', 'protolens-out/report')
+    .option('--force', 'replace --out even if protolens did not write it (never an input)')
     .option('--nearest <k>', 'nearest training samples shown per prototype', '8')
     .option('--title <text>', 'report title')
     .option('--no-png', 'skip the PNG versions of the figures')
     .action(async (modelPath: string, flags: ExplainFlags) => {
       const nearest = Number(flags.nearest);
       if (!Number.isInteger(nearest) || nearest < 0) throw new CLIError(`Invalid value for --nearest: "${flags.nearest}". Expected a non-negative integer.`);
+      const check: OutputCheck = { inputs: [modelPath, flags.features, typeof flags.images === 'string' ? flags.images : null], force: flags.force };
+      checkOutputFolder(flags.out, 'report', check);
       const { saved, model, transform } = readPrototypeModel(modelPath);
       const fs = readFeatureFile(flags.features);
       checkFeaturesForModel(fs, saved, { features: flags.features, model: modelPath }, 'required');
@@ -108,6 +115,7 @@ export function register(program: Command): void {
       const cmd = `protolens explain ${modelPath} --features ${flags.features}${flags.images ? ` --images${typeof flags.images === 'string' ? ` ${flags.images}` : ''}` : ''}`;
       const { analysis, written } = await explainToReport(model, fs, flags.out, {
         images: flags.images, nearest, png: flags.png, title: flags.title, modelFile: modelPath, dataFile: flags.features, command: cmd, log: say, transform,
+        check: { ...check, inputs: [...check.inputs!, datasetRoot(fs) ?? null] },
       });
       const counts = new Map<string, number>();
       for (const f of analysis.findings) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);

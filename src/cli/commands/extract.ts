@@ -4,6 +4,7 @@ import { progressBar } from '../progress.ts';
 import { openImageDataset } from '../../data/images.node.ts';
 import { BadImageError, classCounts, listingWarnings } from '../../data/images.ts';
 import { writeFeatures } from '../../data/features.node.ts';
+import { checkOutputFile } from '../../data/outputs.node.ts';
 import { BACKENDS, type BackendName } from '../../features/backend.ts';
 import { extractDataset } from '../../features/extract.node.ts';
 import { BUILTIN_NAMES } from '../../features/load.node.ts';
@@ -23,6 +24,7 @@ interface ExtractFlags {
   skipBad: boolean;
   backend: string;
   progress: boolean;
+  force: boolean;
 }
 
 function numbers(flag: string, s: string, n: number): number[] {
@@ -51,7 +53,8 @@ export function register(program: Command): void {
     .command('extract')
     .description('Extract CNN features of images (a class-per-folder tree, a .zip of one, or a path,label list)')
     .argument('<data>', 'folder of class folders, .zip archive, or list file (.csv/.txt) of "path,label" lines')
-    .requiredOption('-o, --out <file.npy>', 'output features (.npy, with a .json sidecar beside it)')
+    .requiredOption('-o, --out <file.npy>', 'output features (.npy, with a .json sidecar beside it; replaces only features protolens wrote, see --force)')
+    .option('--force', 'replace --out and its sidecar even if protolens did not write them (never an input)')
     .option('-b, --backbone <name|dir>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder`, 'mobilenet_v2')
     .option('--layer <name>', 'feature layer (default: flatten_1 for bundled backbones, the output otherwise)')
     .option('--input-size <h,w>', 'network input size (default: the model\'s own)')
@@ -77,6 +80,8 @@ export function register(program: Command): void {
       }
       const batchSize = positiveInt('--batch-size', flags.batchSize);
       const workers = flags.workers === 'auto' ? 'auto' : positiveInt('--workers', flags.workers);
+      const check = { inputs: [data], force: flags.force };
+      checkOutputFile(flags.out, 'features', check);
       try {
         const ds = openImageDataset(data, { skipBad: flags.skipBad });
         const counts = classCounts(ds.entries);
@@ -97,7 +102,7 @@ export function register(program: Command): void {
           onProgress: (p) => bar?.update(p.done - cachedAtStart),
         });
         bar?.stop();
-        writeFeatures(flags.out, result);
+        writeFeatures(flags.out, result, check);
         const s = result.stats;
         const secs = s.extractMs / 1000;
         say(`wrote ${flags.out} (${result.X.rows}×${result.X.cols} float32) and its .json sidecar: ` +

@@ -8,6 +8,7 @@ import { FeatureTransform, Pipeline, PREPROCESS_METHODS, type PreprocessMethod }
 import { CLIError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 import { readFeatureFile, writeModelFile } from '../modelfile.ts';
+import { checkOutputFile } from '../../data/outputs.node.ts';
 
 interface FitFlags {
   out: string;
@@ -20,6 +21,7 @@ interface FitFlags {
   seed: string;
   preprocess: string;
   progress: boolean;
+  force: boolean;
 }
 
 /** Parses the CLI flags into model options. @throws CLIError naming the flag and what was expected. */
@@ -55,7 +57,8 @@ export function register(program: Command): void {
     .command('fit')
     .description('Fit the prototype classifier on a labelled feature file and save it as JSON')
     .argument('<features>', 'feature file (.npy with its .json sidecar, .csv or .jsonl), with labels')
-    .requiredOption('-o, --out <model.json>', 'where to save the model')
+    .requiredOption('-o, --out <model.json>', 'where to save the model (an existing file only if protolens wrote it, see --force)')
+    .option('--force', 'replace --out even if it is not a protolens model (never an input or a feature sidecar)')
     .option('-J, --prototypes <J>', 'number of prototypes (default: 2 per class)')
     .option('--regularization <l1|l2>', 'penalty on W', 'l2')
     .option('--alpha <a>', 'penalty weight α', '0.001')
@@ -68,6 +71,8 @@ export function register(program: Command): void {
     .action((features: string, flags: FitFlags) => {
       if (!/\.json$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .json.`);
       const options = fitOptions(flags);
+      const check = { inputs: [features], force: flags.force };
+      checkOutputFile(flags.out, 'model', check);
       if (!(PREPROCESS_METHODS as readonly string[]).includes(flags.preprocess)) {
         throw new CLIError(`Invalid value for --preprocess: "${flags.preprocess}". Expected one of: ${PREPROCESS_METHODS.join(', ')}.`);
       }
@@ -86,7 +91,7 @@ export function register(program: Command): void {
       } finally {
         bar?.stop();
       }
-      writeModelFile(flags.out, transform ? new Pipeline(transform, model) : model);
+      writeModelFile(flags.out, transform ? new Pipeline(transform, model) : model, check);
       const h = model.history_;
       process.stdout.write(
         `Fitted ${model.W_!.rows} prototypes on ${fs.X.rows} samples × ${fs.X.cols} features, ${model.classes_.length} classes ` +

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CLIError } from '../errors.ts';
+import { checkOutputFolder } from '../../data/outputs.node.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { BadImageError } from '../../data/images.ts';
 import { initTfNode } from '../../features/backend.node.ts';
@@ -24,7 +25,7 @@ interface Flags {
   prototypesPerClass: string; alpha: string;
   filters: string; blocks: string; inputSize: string;
   valAlphabets?: string; testAlphabets?: string;
-  seed: string; backend: string; progress: boolean;
+  seed: string; backend: string; progress: boolean; force: boolean;
 }
 
 function int(flag: string, s: string, min = 1): number {
@@ -50,7 +51,8 @@ export function register(program: Command): void {
     .command('train-embedding')
     .description('Train a Conv-4 embedding end to end with a prototype layer, episodically (Omniglot-style data: Alphabet/character/*.png)')
     .argument('<data>', 'folder of Alphabet/character folders (or a .zip of one, or a path,label list)')
-    .requiredOption('-o, --out <dir>', 'output folder: model.json + weights.bin, embedding.json, curve.svg, checkpoint (resumed when present)')
+    .requiredOption('-o, --out <dir>', 'output folder: model.json + weights.bin, embedding.json, curve.svg, checkpoint (resumed when present; only a folder protolens wrote, see --force)')
+    .option('--force', 'write into --out even if protolens did not make it (never the data folder)')
     .option('--head <name>', `${HEADS.join(' | ')}`, d.head)
     .option('--engine <name>', `${ENGINES.join(' | ')}: who computes the CNN's passes (gemm: protolens's own kernels, faster; tfjs: TF.js ops)`, d.engine)
     .option('--way <n>', 'classes per training episode (N)', String(d.episode.nWay))
@@ -103,6 +105,8 @@ export function register(program: Command): void {
         net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
         seed: int('--seed', f.seed, 0),
       };
+      const check = { inputs: [data], force: f.force };
+      checkOutputFolder(f.out, 'embedding', check); // before anything loads
       await initTfNode(f.backend);
       registerWasmTrainingKernels();
       if (f.engine === 'gemm') say(`engine: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
@@ -114,7 +118,7 @@ export function register(program: Command): void {
       let lastVal = NaN;
       try {
         const result = await runTraining({
-          data, out: f.out, train, stop,
+          data, out: f.out, train, stop, check,
           valGroups: list(f.valAlphabets, DEFAULT_VAL_GROUPS), testGroups: list(f.testAlphabets, DEFAULT_TEST_GROUPS),
           onLoad: (done, total) => {
             if (!f.progress) return;

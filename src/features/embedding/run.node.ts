@@ -3,7 +3,6 @@
  * folder's checkpoint if there is one, train with early stopping, checkpoint at every
  * evaluation, and keep the best network (by validation accuracy) as the output model.
  */
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readCheckpoint, saveEmbedding, writeCheckpoint } from './io.node.ts';
@@ -11,6 +10,7 @@ import { loadInkImages } from './omniglot.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS, splitByGroup } from './split.ts';
 import { EmbeddingTrainer, type CurvePoint, type EpisodeReport, type StopReason, type TrainOptions } from './train.ts';
 import { VERSION } from '../../version.ts';
+import { claimOutputFolder, type OutputCheck } from '../../data/outputs.node.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
 import { convKernelsName } from './engine.ts';
 
@@ -28,6 +28,8 @@ export interface RunOptions {
   onStart?: (info: { resumedFrom: number; nTrainClasses: number; nValClasses: number; nTestClasses: number; options: TrainOptions }) => void;
   /** Set to true (e.g. on SIGINT) to stop after the current episode with a checkpoint. */
   stop?: { requested: boolean };
+  /** The output folder may be one protolens made for an embedding, or new or empty, unless `force` (src/data/outputs.node.ts). */
+  check?: OutputCheck;
 }
 
 /** What a finished (or interrupted) run reports. */
@@ -44,11 +46,12 @@ export interface RunResult {
 /**
  * Trains (or resumes) an embedding.
  * @throws RangeError for unusable data or options (named); CheckpointError for an unreadable
- *   checkpoint in the output folder.
+ *   checkpoint in the output folder; OutputRefusedError when the output folder is not one
+ *   protolens made for an embedding (without `check.force`) or holds the data.
  */
 export async function runTraining(o: RunOptions): Promise<RunResult> {
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
+  claimOutputFolder(o.out, 'embedding', { ...o.check, inputs: [o.data, ...(o.check?.inputs ?? [])] });
   const previous = readCheckpoint(out); // before the slow image load: fail fast on a bad one
   const size = previous?.options.net.inputSize ?? o.train.net?.inputSize ?? 28;
   const images = await loadInkImages(o.data, size, o.onLoad);
