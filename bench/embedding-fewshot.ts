@@ -13,9 +13,9 @@
  * nearest class mean, 1-NN and L2 softmax regression. Prints a Markdown table.
  */
 import { initTfNode } from '../src/features/backend.node.ts';
-import { loadEmbeddingModel } from '../src/features/embedding/io.node.ts';
-import { loadInkImages } from '../src/features/embedding/omniglot.node.ts';
-import { groupOf } from '../src/features/embedding/split.ts';
+import { loadEmbeddingModel } from '../src/embedding/io.node.ts';
+import { loadInkImages } from '../src/embedding/omniglot.node.ts';
+import { groupOf } from '../src/embedding/split.ts';
 import { indexByLabel, sampleEpisode, type ClassIndex, type Episode } from '../src/data/episodes.ts';
 import { readFeatures } from '../src/data/features.node.ts';
 import { rng, deriveSeed } from '../src/linalg/random.ts';

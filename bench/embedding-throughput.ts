@@ -5,8 +5,8 @@
  *
  * - `stock layers`: `tf.layers` Conv-4 with TF.js's own gradients (on wasm this needs our
  *   Conv2DBackpropFilter kernel, which is registered; everything else is stock);
- * - `protolens ops`: TF.js ops with hand-written gradients (ops.ts; `--engine tfjs`);
- * - `protolens engine`: our Float32Array passes (engine.ts; `--engine gemm`, the default), with
+ * - `protolens ops`: TF.js ops with hand-written gradients (ops.ts; `--passes tfjs`);
+ * - `protolens engine`: our Float32Array passes (conv4-gemm.ts; `--passes gemm`, the default), with
  *   the GEMM on one thread and on the backend the CLI installs (both cores), and where the time
  *   goes, by phase;
  *
@@ -16,13 +16,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initTfNode } from '../src/features/backend.node.ts';
-import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
-import { Conv4 } from '../src/features/embedding/conv4.ts';
-import { Conv4Engine, convKernelsName, protonetLoss } from '../src/features/embedding/engine.ts';
-import { enableNativeConvKernels } from '../src/features/embedding/conv-native.node.ts';
+import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/embedding/kernels.ts';
+import { Conv4 } from '../src/embedding/conv4.ts';
+import { Conv4Gemm, convKernelsName, protonetLoss } from '../src/embedding/conv4-gemm.ts';
+import { enableNativeConvKernels } from '../src/embedding/conv-native.node.ts';
 import { gemmBackendName } from '../src/linalg/gemm.ts';
 import { enableNodeGemm } from '../src/linalg/gemm-native.node.ts';
-import type { BatchStats } from '../src/features/embedding/ops.ts';
+import type { BatchStats } from '../src/embedding/ops.ts';
 import { rng } from '../src/linalg/random.ts';
 
 const quick = process.argv.includes('--quick');
@@ -88,7 +88,7 @@ async function trainStep(backend: 'wasm' | 'cpu', impl: 'stock layers' | 'protol
 function engineSteps(batches: number[], reps: number): string[] {
   const phaseRows: string[] = [];
   const net = Conv4.create({}, rng(0));
-  const engine = new Conv4Engine(net.state());
+  const engine = new Conv4Gemm(net.state());
   net.dispose();
   const r = rng(1);
   for (const B of batches) {

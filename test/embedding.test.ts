@@ -10,18 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initTfNode } from '../src/features/backend.node.ts';
-import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
-import { batchNormTrain, conv3x3, reluMaxPool2 } from '../src/features/embedding/ops.ts';
+import { conv2dBackpropFilter, registerWasmTrainingKernels } from '../src/embedding/kernels.ts';
+import { batchNormTrain, conv3x3, reluMaxPool2 } from '../src/embedding/ops.ts';
 import { checkEpisodeShape, indexByLabel, sampleEpisode } from '../src/data/episodes.ts';
 import { rng } from '../src/linalg/random.ts';
-import { NO_JITTER, rotate90, SMALL_JITTER } from '../src/features/embedding/augment.ts';
-import { splitByGroup } from '../src/features/embedding/split.ts';
-import { EmbeddingTrainer } from '../src/features/embedding/train.ts';
-import { CheckpointError, loadEmbeddingModel, readCheckpoint, saveEmbedding, writeCheckpoint } from '../src/features/embedding/io.node.ts';
-import { loadInkImages } from '../src/features/embedding/omniglot.node.ts';
-import { runTraining } from '../src/features/embedding/run.node.ts';
+import { NO_JITTER, rotate90, SMALL_JITTER } from '../src/embedding/augment.ts';
+import { splitByGroup } from '../src/embedding/split.ts';
+import { EmbeddingTrainer } from '../src/embedding/train.ts';
+import { CheckpointError, loadEmbeddingModel, readCheckpoint, saveEmbedding, writeCheckpoint } from '../src/embedding/io.node.ts';
+import { loadInkImages } from '../src/embedding/omniglot.node.ts';
+import { runTraining } from '../src/embedding/run.node.ts';
 import { writeOutputMarker } from '../src/data/outputs.node.ts';
-import { packState, unpackState } from '../src/features/embedding/state.ts';
+import { packState, unpackState } from '../src/embedding/state.ts';
 import { main } from '../src/cli/main.ts';
 import { omniglotDir } from './helpers/data.ts';
 
@@ -238,10 +238,14 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
       return JSON.parse(readFileSync(join(out, 'embedding.json'), 'utf8')).training.jitter;
     };
     assert.deepEqual(await jitterOf(join(outs, 'on'), []), { ...SMALL_JITTER });
-    // Re-running onto its own folder resumes without --force (the folder's marker says it is ours).
-    const again = await cli(['train-embedding', root, '--out', join(outs, 'on'), '--val-alphabets', 'Val', '--test-alphabets', 'Test', '--no-progress', ...tiny, '--max-episodes', '3']);
+    // Re-running onto its own folder resumes without --force (the folder's marker says it is ours),
+    // takes the new stopping rule, and says which other options it ignores (the checkpoint's win).
+    const again = await cli(['train-embedding', root, '--out', join(outs, 'on'), '--val-alphabets', 'Val', '--test-alphabets', 'Test', '--no-progress', ...tiny, '--max-episodes', '3', '--lr', '0.5']);
     assert.equal(again.code, 0, again.err);
     assert.match(again.err, /resuming from the checkpoint at episode 2/);
+    assert.match(again.err, /note: --lr ignored: a resumed run keeps its checkpoint's learningRate \(0\.001\)/);
+    assert.doesNotMatch(again.err, /--max-episodes ignored|--seed ignored/);
+    assert.match(again.err, /stopped \(max-episodes\) after 3 episodes/);
     assert.deepEqual(await jitterOf(join(outs, 'off'), ['--no-jitter']), { ...NO_JITTER });
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -2,7 +2,7 @@
  * Features of a whole image dataset in Node: what `protolens extract` runs.
  *
  * Images are read and hashed (SHA-256 of the file bytes) in this thread; vectors found in the
- * on-disk cache are used as they are, the others are computed by an {@link Engine} (this
+ * on-disk cache are used as they are, the others are computed by an {@link Extractor} (this
  * thread, or worker threads) in batches, and each batch is written to the cache as soon as it
  * is done, so that an interrupted run resumes where it stopped.
  */
@@ -14,10 +14,10 @@ import type { FeatureSet } from '../data/featurefile.ts';
 import { VERSION } from '../version.ts';
 import { modelKey, modelKeyMaterial } from './cache.ts';
 import { DiskFeatureCache, defaultCacheDir } from './cache.node.ts';
-import { localEngine, workerEngine, type Engine, type EngineSpec, type FileItem } from './engine.node.ts';
+import { localExtractor, workerExtractor, type Extractor, type ExtractorSpec, type FileItem } from './extractor.node.ts';
 
 /** Options of {@link extractDataset}. */
-export interface ExtractDatasetOptions extends EngineSpec {
+export interface ExtractDatasetOptions extends ExtractorSpec {
   /** Images per forward pass (default 8). */
   batchSize?: number;
   /** Threads computing features: a number, or "auto" (default: both cores when ≥ 64 images need computing, else 1). */
@@ -66,11 +66,11 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
   const wanted = options.workers ?? 'auto';
   if (wanted !== 'auto' && (!Number.isInteger(wanted) || wanted < 1)) throw new RangeError(`workers must be a positive integer or "auto", got ${String(options.workers)}`);
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
-  const spec = { ...options, cacheDir } as EngineSpec & Partial<ExtractDatasetOptions>;
+  const spec = { ...options, cacheDir } as ExtractorSpec & Partial<ExtractDatasetOptions>;
   delete spec.onProgress;
   delete spec.onReady;
 
-  let engine: Engine | undefined;
+  let extractor: Extractor | undefined;
   try {
     const skipped: BadEntry[] = [...dataset.skipped];
     const ok = new Uint8Array(n);
@@ -95,8 +95,8 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
     let data = new Float32Array(0);
     let misses: number[] = entries.map((_, i) => i);
     if (cacheDir) {
-      engine = await localEngine(spec);
-      const { info, preprocessing } = engine;
+      extractor = await localExtractor(spec);
+      const { info, preprocessing } = extractor;
       const key = await modelKey(info, preprocessing);
       cache = new DiskFeatureCache(cacheDir, key, info.dim, JSON.parse(modelKeyMaterial(info, preprocessing)));
       data = new Float32Array(n * info.dim);
@@ -111,16 +111,16 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
 
     // Pass 2: compute the misses, on both cores when there are enough of them.
     const threads = wanted === 'auto' ? autoWorkers(misses.length) : wanted;
-    if (misses.length > 0 && (!engine || engine.threads !== threads)) {
-      await engine?.close();
-      engine = undefined;
-      engine = threads > 1 ? await workerEngine(spec, threads) : await localEngine(spec);
+    if (misses.length > 0 && (!extractor || extractor.threads !== threads)) {
+      await extractor?.close();
+      extractor = undefined;
+      extractor = threads > 1 ? await workerExtractor(spec, threads) : await localExtractor(spec);
     }
-    if (!engine) engine = await localEngine(spec);
-    const eng = engine;
-    const dim = eng.info.dim;
+    if (!extractor) extractor = await localExtractor(spec);
+    const ext = extractor;
+    const dim = ext.info.dim;
     if (data.length !== n * dim) data = new Float32Array(n * dim);
-    options.onReady?.({ threads: eng.threads, loadMs: eng.loadMs, from: eng.from, cached, total: n });
+    options.onReady?.({ threads: ext.threads, loadMs: ext.loadMs, from: ext.from, cached, total: n });
     options.onProgress?.({ done, total: n, cached });
     const t0 = performance.now();
 
@@ -136,7 +136,7 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
         hashes.push(sha256(bytes));
       }
       if (items.length > 0) {
-        const res = await eng.run(items);
+        const res = await ext.run(items);
         for (let r = 0; r < idx.length; r++) {
           const x = res[r];
           if ('bad' in x) { bad(idx[r], x.bad); continue; }
@@ -152,7 +152,7 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
     // Keep every thread busy: two batches in flight per thread, taken in order.
     let next = 0;
     let failed = false;
-    const lanes = Array.from({ length: eng.threads * 2 }, async () => {
+    const lanes = Array.from({ length: ext.threads * 2 }, async () => {
       while (next < misses.length && !failed) {
         const batch = misses.slice(next, next + batchSize);
         next += batchSize;
@@ -165,7 +165,7 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
       }
     });
     await Promise.all(lanes);
-    const { info, preprocessing } = eng;
+    const { info, preprocessing } = ext;
     const key = await modelKey(info, preprocessing);
 
     const keep: number[] = [];
@@ -191,9 +191,9 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
           skipped, ignored: dataset.ignored.length,
         },
       },
-      stats: { total: n, cached, computed: n - cached - (skipped.length - dataset.skipped.length), skipped: skipped.length, threads: eng.threads, loadMs: eng.loadMs, extractMs, from: eng.from },
+      stats: { total: n, cached, computed: n - cached - (skipped.length - dataset.skipped.length), skipped: skipped.length, threads: ext.threads, loadMs: ext.loadMs, extractMs, from: ext.from },
     };
   } finally {
-    await engine?.close();
+    await extractor?.close();
   }
 }

@@ -1,9 +1,9 @@
 /**
  * A feature worker thread: loads its own TF.js backend and backbone from `workerData`
- * (an {@link EngineSpec}), then embeds the batches it is sent. See `engine.node.ts`.
+ * (an {@link ExtractorSpec}), then embeds the batches it is sent. See `extractor.node.ts`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { embedFiles, type EngineSpec, type WorkerReply, type WorkerRequest } from './engine.node.ts';
+import { embedFiles, type ExtractorSpec, type WorkerReply, type WorkerRequest } from './extractor.node.ts';
 import { initTfNode } from './backend.node.ts';
 import { loadBackboneNode } from './load.node.ts';
 
@@ -16,7 +16,7 @@ function fail(e: unknown): void {
 }
 
 try {
-  const spec = workerData as EngineSpec;
+  const spec = workerData as ExtractorSpec;
   await initTfNode(spec.backend ?? 'wasm');
   const { backbone, ms, from } = await loadBackboneNode(spec.backbone, spec);
   port.on('message', (m: WorkerRequest) => {

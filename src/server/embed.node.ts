@@ -2,14 +2,14 @@
  * Embedders for the explorer's "classify an image": an uploaded image's bytes → a feature vector
  * made the same way as the features on the map.
  *
- * - {@link backboneEmbedder}: a CNN backbone through the feature-extraction engine of
+ * - {@link backboneEmbedder}: a CNN backbone through the feature extractor of
  *   src/features (loaded on first use, kept, one image at a time);
  * - {@link pixelEmbedder}: the image's own grey pixels, resized to size×size and scaled to
  *   [0, 1] — a "backbone" with no network, for tests and quick looks at small images.
  */
 import sharp from 'sharp';
 import { BadImageError } from '../data/images.ts';
-import type { Engine, EngineSpec } from '../features/engine.node.ts';
+import type { Extractor, ExtractorSpec } from '../features/extractor.node.ts';
 import type { Embedder } from './server.node.ts';
 
 /** Name of the pixel "backbone" for a given size, as recorded in feature metadata. */
@@ -50,14 +50,14 @@ export function pixelEmbedder(size: number): Embedder {
  * An embedder by a CNN backbone (`mobilenet_v2`, `inception_v3` or a model folder), loaded in
  * this thread on first use (MobileNetV2: about 7 s). `prefetch()` starts the load early.
  */
-export function backboneEmbedder(spec: EngineSpec, title = spec.backbone): Embedder & { prefetch(): void; close(): Promise<void> } {
-  let engine: Promise<Engine> | undefined;
+export function backboneEmbedder(spec: ExtractorSpec, title = spec.backbone): Embedder & { prefetch(): void; close(): Promise<void> } {
+  let extractor: Promise<Extractor> | undefined;
   const get = () => {
-    if (!engine) {
-      engine = import('../features/engine.node.ts').then((m) => m.localEngine(spec));
-      engine.catch(() => { engine = undefined; });
+    if (!extractor) {
+      extractor = import('../features/extractor.node.ts').then((m) => m.localExtractor(spec));
+      extractor.catch(() => { extractor = undefined; });
     }
-    return engine;
+    return extractor;
   };
   return {
     how: `${title}, in the server`,
@@ -69,7 +69,7 @@ export function backboneEmbedder(spec: EngineSpec, title = spec.backbone): Embed
       return r.v;
     },
     async close() {
-      if (engine) await (await engine).close();
+      if (extractor) await (await extractor).close();
     },
   };
 }

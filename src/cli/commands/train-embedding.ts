@@ -1,22 +1,23 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CLIError } from '../errors.ts';
 import { checkOutputFolder } from '../../data/outputs.node.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { BadImageError } from '../../data/images.ts';
 import { initTfNode } from '../../features/backend.node.ts';
-import { CheckpointError } from '../../features/embedding/io.node.ts';
-import { registerWasmTrainingKernels } from '../../features/embedding/kernels.ts';
-import { runTraining } from '../../features/embedding/run.node.ts';
-import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../features/embedding/split.ts';
-import { NO_JITTER, SMALL_JITTER } from '../../features/embedding/augment.ts';
-import { enableNativeConvKernels } from '../../features/embedding/conv-native.node.ts';
+import { CheckpointError } from '../../embedding/io.node.ts';
+import { registerWasmTrainingKernels } from '../../embedding/kernels.ts';
+import { runTraining } from '../../embedding/run.node.ts';
+import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../embedding/split.ts';
+import { NO_JITTER, SMALL_JITTER } from '../../embedding/augment.ts';
+import { enableNativeConvKernels } from '../../embedding/conv-native.node.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
-import { ENGINES, HEADS, TRAIN_DEFAULTS, type EmbeddingHead, type TrainEngine, type TrainOptions } from '../../features/embedding/train.ts';
+import { CONV_PASSES, HEADS, TRAIN_DEFAULTS, type EmbeddingHead, type ConvPasses, type TrainOptions } from '../../embedding/train.ts';
 
 interface Flags {
   out: string;
   head: string;
-  engine: string;
+  passes: string;
+  engine?: string;
   way: string; shot: string; query: string;
   valWay: string; valShot: string; valQuery: string; valEpisodes: string;
   evalEvery: string; patience: string; maxEpisodes: string; maxMinutes: string;
@@ -44,6 +45,19 @@ function list(s: string | undefined, dflt: readonly string[]): readonly string[]
   return s === undefined ? dflt : s.split(',').map((x) => x.trim()).filter((x) => x !== '');
 }
 
+/** The command-line options (commander's attribute names) behind each training option. */
+const OPTION_FLAGS: Partial<Record<keyof TrainOptions, string[]>> = {
+  head: ['head'], passes: ['passes'], episode: ['way', 'shot', 'query'], valEpisode: ['valWay', 'valShot', 'valQuery'],
+  valEpisodes: ['valEpisodes'], evalEvery: ['evalEvery'], patience: ['patience'], maxEpisodes: ['maxEpisodes'],
+  maxMinutes: ['maxMinutes'], learningRate: ['lr'], lrHalfLife: ['lrHalfLife'], rotations: ['rotations'], jitter: ['jitter'],
+  prototypesPerClass: ['prototypesPerClass'], alpha: ['alpha'], net: ['filters', 'blocks', 'inputSize'], seed: ['seed'],
+};
+
+/** `valWay` → `--val-way`. */
+function flagName(attr: string): string {
+  return '--' + (attr === 'learningRate' ? 'lr' : attr.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
+}
+
 /** `protolens train-embedding DATA --out DIR`: learns a Conv-4 embedding episodically. */
 export function register(program: Command): void {
   const d = TRAIN_DEFAULTS;
@@ -54,7 +68,8 @@ export function register(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output folder: model.json + weights.bin, embedding.json, curve.svg, checkpoint (resumed when present; only a folder protolens wrote, see --force)')
     .option('--force', 'write into --out even if protolens did not make it (never the data folder)')
     .option('--head <name>', `${HEADS.join(' | ')}`, d.head)
-    .option('--engine <name>', `${ENGINES.join(' | ')}: who computes the CNN's passes (gemm: protolens's own kernels, faster; tfjs: TF.js ops)`, d.engine)
+    .option('--passes <name>', `${CONV_PASSES.join(' | ')}: which code computes the CNN's forward and backward passes (gemm: protolens's own kernels, faster; tfjs: TF.js ops; same results)`, d.passes)
+    .addOption(new Option('--engine <name>', 'old name of --passes').hideHelp())
     .option('--way <n>', 'classes per training episode (N)', String(d.episode.nWay))
     .option('--shot <k>', 'support images per class (K)', String(d.episode.kShot))
     .option('--query <q>', 'query images per class', String(d.episode.nQuery))
@@ -81,14 +96,16 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of every random choice', String(d.seed))
     .option('--backend <name>', 'TF.js backend: wasm | cpu', 'wasm')
     .option('--no-progress', 'no progress bar')
-    .action(async (data: string, f: Flags) => {
+    .action(async (data: string, f: Flags, cmd: Command) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
+      if (f.engine !== undefined) f.passes = f.engine;
       if (!HEADS.includes(f.head as EmbeddingHead)) throw new CLIError(`Invalid value for --head: "${f.head}". Expected one of: ${HEADS.join(', ')}.`);
-      if (!ENGINES.includes(f.engine as TrainEngine)) throw new CLIError(`Invalid value for --engine: "${f.engine}". Expected one of: ${ENGINES.join(', ')}.`);
+      if (!CONV_PASSES.includes(f.passes as ConvPasses)) throw new CLIError(`Invalid value for --passes: "${f.passes}". Expected one of: ${CONV_PASSES.join(', ')}.`);
       if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CLIError(`Invalid value for --backend: "${f.backend}". Expected one of: wasm, cpu.`);
-      const train: Partial<TrainOptions> = {
+      const all: TrainOptions = {
+        ...d,
         head: f.head as EmbeddingHead,
-        engine: f.engine as TrainEngine,
+        passes: f.passes as ConvPasses,
         episode: { nWay: int('--way', f.way), kShot: int('--shot', f.shot), nQuery: int('--query', f.query, 0) },
         valEpisode: { nWay: int('--val-way', f.valWay), kShot: int('--val-shot', f.valShot), nQuery: int('--val-query', f.valQuery) },
         valEpisodes: int('--val-episodes', f.valEpisodes),
@@ -105,11 +122,19 @@ export function register(program: Command): void {
         net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
         seed: int('--seed', f.seed, 0),
       };
+      // Only what was given on the command line (a resumed run keeps its checkpoint's options
+      // and reports the ones given that differ).
+      const given = (flag: string): boolean => cmd.getOptionValueSource(flag) === 'cli';
+      const train: Partial<TrainOptions> = {};
+      for (const [key, flags] of Object.entries(OPTION_FLAGS) as Array<[keyof TrainOptions, string[]]>) {
+        if (flags.some(given)) (train as Record<string, unknown>)[key] = all[key];
+      }
+      if (given('engine')) train.passes = all.passes;
       const check = { inputs: [data], force: f.force };
       checkOutputFolder(f.out, 'embedding', check); // before anything loads
       await initTfNode(f.backend);
       registerWasmTrainingKernels();
-      if (f.engine === 'gemm') say(`engine: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
+      if (all.passes === 'gemm') say(`passes: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
       const stop = { requested: false };
       const onSigint = () => { stop.requested = true; say('\ninterrupt: finishing this episode and writing a checkpoint (Ctrl-C again to abort)'); process.removeListener('SIGINT', onSigint); };
       process.on('SIGINT', onSigint);
@@ -131,6 +156,9 @@ export function register(program: Command): void {
             say(`train-embedding: ${o.head}, ${o.episode.nWay}-way ${o.episode.kShot}-shot ${o.episode.nQuery}-query episodes; ` +
               `${s.nTrainClasses} training classes${o.rotations ? ' (with rotations)' : ''}, ${s.nValClasses} validation, ${s.nTestClasses} test (never used); seed ${o.seed}`);
             if (s.resumedFrom > 0) say(`resuming from the checkpoint at episode ${s.resumedFrom}`);
+            for (const i of s.ignoredOnResume) {
+              say(`  note: ${(OPTION_FLAGS[i.option] ?? [i.option]).map(flagName).join('/')} ignored: a resumed run keeps its checkpoint's ${i.option} (${JSON.stringify(i.kept)}); only --max-minutes, --max-episodes, --patience and --passes change on resume`);
+            }
             if (f.progress) bar = progressBar('training', Math.round(o.maxMinutes * 60), 's');
           },
           onEpisode: (r) => {

@@ -9,10 +9,21 @@ import { readCheckpoint, saveEmbedding, writeCheckpoint } from './io.node.ts';
 import { loadInkImages } from './omniglot.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS, splitByGroup } from './split.ts';
 import { EmbeddingTrainer, type CurvePoint, type EpisodeReport, type StopReason, type TrainOptions } from './train.ts';
-import { VERSION } from '../../version.ts';
-import { claimOutputFolder, type OutputCheck } from '../../data/outputs.node.ts';
-import { gemmBackendName } from '../../linalg/gemm.ts';
-import { convKernelsName } from './engine.ts';
+import { VERSION } from '../version.ts';
+import { claimOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
+import { gemmBackendName } from '../linalg/gemm.ts';
+import { convKernelsName } from './conv4-gemm.ts';
+
+/** Options a resumed run may change: the stopping rules, and which code computes the (same) passes. */
+const RESUMABLE = ['maxMinutes', 'maxEpisodes', 'patience', 'passes'] as const;
+
+/** Checkpoints written before `engine` was renamed `passes` (same values). */
+function withPassesOption(options: TrainOptions): TrainOptions {
+  const old = options as TrainOptions & { engine?: TrainOptions['passes'] };
+  if (old.passes !== undefined || old.engine === undefined) return options;
+  const { engine, ...rest } = old;
+  return { ...rest, passes: engine };
+}
 
 /** What to train on and where to write. */
 export interface RunOptions {
@@ -20,12 +31,13 @@ export interface RunOptions {
   out: string;
   valGroups?: readonly string[];
   testGroups?: readonly string[];
+  /** Training options; on resume only the stopping rules and `passes` are taken, the others must be the checkpoint's or are reported in `onStart`. Give only what the user chose. */
   train: Partial<TrainOptions>;
   /** Called while images load, after every episode, and at every evaluation. */
   onLoad?: (done: number, total: number) => void;
   onEpisode?: (r: EpisodeReport, trainer: EmbeddingTrainer) => void;
   onEvaluate?: (p: CurvePoint, improved: boolean, trainer: EmbeddingTrainer) => void;
-  onStart?: (info: { resumedFrom: number; nTrainClasses: number; nValClasses: number; nTestClasses: number; options: TrainOptions }) => void;
+  onStart?: (info: { resumedFrom: number; ignoredOnResume: Array<{ option: keyof TrainOptions; kept: unknown }>; nTrainClasses: number; nValClasses: number; nTestClasses: number; options: TrainOptions }) => void;
   /** Set to true (e.g. on SIGINT) to stop after the current episode with a checkpoint. */
   stop?: { requested: boolean };
   /** The output folder may be one protolens made for an embedding, or new or empty, unless `force` (src/data/outputs.node.ts). */
@@ -58,19 +70,25 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   const split = splitByGroup(images.labels, o.valGroups ?? DEFAULT_VAL_GROUPS, o.testGroups ?? DEFAULT_TEST_GROUPS);
   const data = { pixels: images.pixels, size, train: split.train, val: split.val };
   let trainer: EmbeddingTrainer;
+  let ignoredOnResume: Array<{ option: keyof TrainOptions; kept: unknown }> = [];
   if (previous) {
-    // The run's own options win; only the stopping rules, and the engine (same function), may
-    // be changed on resume.
-    const { maxMinutes, maxEpisodes, patience, engine } = o.train;
-    const options = { ...previous.options, ...(maxMinutes ? { maxMinutes } : {}), ...(maxEpisodes ? { maxEpisodes } : {}), ...(patience ? { patience } : {}), ...(engine ? { engine } : {}) };
+    // The run's own options win; only the stopping rules and the passes (same function) may be
+    // changed on resume. Options given that differ from the checkpoint's are reported as ignored.
+    const kept = withPassesOption(previous.options);
+    const options: TrainOptions = { ...kept };
+    for (const k of Object.keys(o.train) as Array<keyof TrainOptions>) {
+      if (o.train[k] === undefined) continue;
+      if ((RESUMABLE as readonly string[]).includes(k)) (options as unknown as Record<string, unknown>)[k] = o.train[k];
+      else if (JSON.stringify(o.train[k]) !== JSON.stringify(kept[k])) ignoredOnResume.push({ option: k, kept: kept[k] });
+    }
     trainer = new EmbeddingTrainer(data, options, { ...previous, options });
   } else {
     trainer = new EmbeddingTrainer(data, o.train);
   }
-  o.onStart?.({ resumedFrom: previous?.episode ?? 0, nTrainClasses: trainer.nClasses, nValClasses: split.val.members.length, nTestClasses: split.test.members.length, options: trainer.options });
+  o.onStart?.({ resumedFrom: previous?.episode ?? 0, ignoredOnResume, nTrainClasses: trainer.nClasses, nValClasses: split.val.members.length, nTestClasses: split.test.members.length, options: trainer.options });
   const meta = () => ({
     protolens: VERSION, tfjs: tf.version.tfjs, backend: tf.getBackend(), date: new Date().toISOString(),
-    engine: { name: trainer.options.engine, gemm: gemmBackendName(), kernels: convKernelsName() },
+    passes: { name: trainer.options.passes, gemm: gemmBackendName(), kernels: convKernelsName() },
     training: {
       data: images.root, images: images.labels.length,
       split: { rule: 'whole alphabets (first part of the label)', ...split.groups },

@@ -4,7 +4,7 @@
  * Browser-safe. The default split of Omniglot's background set is documented in
  * docs/embedding.md; it is fixed by name, so it does not depend on listing order.
  */
-import type { ClassIndex } from '../../data/episodes.ts';
+import type { ClassIndex } from '../data/episodes.ts';
 
 /**
  * The test alphabets: the eight of `images_background_small`, whose MobileNetV2/InceptionV3

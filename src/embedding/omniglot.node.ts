@@ -9,8 +9,8 @@
  * network sees the same numbers in training and as a backbone.
  */
 import * as tf from '@tensorflow/tfjs';
-import { openImageDataset } from '../../data/images.node.ts';
-import { decodeImage } from '../decode.node.ts';
+import { openImageDataset } from '../data/images.node.ts';
+import { decodeImage } from '../features/decode.node.ts';
 
 /** Images of a dataset as one array of ink values, with their labels. */
 export interface InkImages {

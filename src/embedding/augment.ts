@@ -3,7 +3,7 @@
  * rotations by multiples of 90° (used as new classes, the standard practice on Omniglot since
  * Santoro et al. 2016) and a small random affine jitter (rotation, scale, shear, shift).
  */
-import type { Rng } from '../../linalg/random.ts';
+import type { Rng } from '../linalg/random.ts';
 
 /** Writes `src` (S×S) rotated by `quarter`·90° counter-clockwise into `dst` at `offset`. */
 export function rotate90(src: ArrayLike<number>, size: number, quarter: number, dst: Float32Array, offset = 0): void {

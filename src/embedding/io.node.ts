@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { writeFileAtomicSync } from '../../data/atomic.node.ts';
+import { writeFileAtomicSync } from '../data/atomic.node.ts';
 import { Conv4, type Conv4State } from './conv4.ts';
 import { curveSvg } from './curve.ts';
 import { checksum, packState, unpackState } from './state.ts';

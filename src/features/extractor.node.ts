@@ -1,5 +1,5 @@
 /**
- * Engines that turn image files' bytes into feature vectors: in this thread, or spread over
+ * Extractors that turn image files' bytes into feature vectors: in this thread, or spread over
  * worker threads that each run their own TF.js wasm backend and copy of the network (the wasm
  * backend is single-threaded in Node, so a second core needs a second thread).
  */
@@ -21,15 +21,15 @@ export interface FileItem {
 /** The vector of an image, or why it could not be read. */
 export type ItemResult = { v: Float32Array } | { bad: string };
 
-/** What an engine is asked to load. */
-export interface EngineSpec extends LoadBackboneOptions {
+/** What an extractor is asked to load. */
+export interface ExtractorSpec extends LoadBackboneOptions {
   /** `mobilenet_v2`, `inception_v3` or a TF.js model folder. */
   backbone: string;
   backend?: BackendName;
 }
 
 /** Something that embeds batches of image files. */
-export interface Engine {
+export interface Extractor {
   readonly info: BackboneInfo;
   readonly preprocessing: Preprocessing;
   /** Threads doing the work. */
@@ -61,8 +61,8 @@ export async function embedFiles(backbone: Backbone, items: readonly FileItem[])
   return out;
 }
 
-/** An engine in this thread. */
-export async function localEngine(spec: EngineSpec): Promise<Engine> {
+/** An extractor in this thread. */
+export async function localExtractor(spec: ExtractorSpec): Promise<Extractor> {
   await initTfNode(spec.backend ?? 'wasm');
   const { backbone, ms, from } = await loadBackboneNode(spec.backbone, spec);
   return {
@@ -86,10 +86,10 @@ function rebuild(f: Failed): Error {
 }
 
 /**
- * An engine over `n` worker threads. Batches go to whichever worker is free.
+ * An extractor over `n` worker threads. Batches go to whichever worker is free.
  * @throws the worker's own error (same class and message) when loading fails in a worker.
  */
-export async function workerEngine(spec: EngineSpec, n: number): Promise<Engine> {
+export async function workerExtractor(spec: ExtractorSpec, n: number): Promise<Extractor> {
   const boot = new URL('./worker-boot.node.mjs', import.meta.url);
   const workers: Worker[] = [];
   const readies: Array<Promise<Ready>> = [];

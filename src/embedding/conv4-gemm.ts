@@ -25,7 +25,7 @@
  * (ky·3 + kx)·Cin + c holds the weights of input channel c at offset (ky − 1, kx − 1); im2col
  * writes each output pixel's 3×3×Cin neighbourhood in that order.
  */
-import { gemm } from '../../linalg/gemm.ts';
+import { gemm } from '../linalg/gemm.ts';
 import type { Conv4State } from './conv4.ts';
 
 /** Gradients of one block's trainable arrays (same shapes as the weights). */
@@ -210,7 +210,7 @@ export function convKernelsName(): string { return kernels.name; }
  * it is given at every call (so the caller may update them in place between steps) and never
  * changes them.
  */
-export class Conv4Engine {
+export class Conv4Gemm {
   readonly dim: number;
   private readonly ws = new Workspace();
   private cache: BlockCache[] = [];

@@ -14,7 +14,7 @@
  * convolution, turns that into 1 − mean(r, g, b), i.e. the trainer's input.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../../linalg/random.ts';
+import type { Rng } from '../linalg/random.ts';
 import { batchNormTrain, conv3x3, reluMaxPool2, type BatchStats } from './ops.ts';
 
 /** Architecture options of the Conv-4 network. */

@@ -1,5 +1,5 @@
 /**
- * The Float32Array Conv-4 engine (src/features/embedding/engine.ts) against TF.js: forward
+ * The Float32Array Conv-4 passes (src/embedding/conv4-gemm.ts) against TF.js: forward
  * values in training and inference mode, every weight gradient, the im2col/col2im adjoint pair,
  * and the prototypical-network loss gradient against central differences.
  */
@@ -7,13 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initTfNode } from '../src/features/backend.node.ts';
-import { registerWasmTrainingKernels } from '../src/features/embedding/kernels.ts';
-import { Conv4, type Conv4State } from '../src/features/embedding/conv4.ts';
-import { col2im3x3, Conv4Engine, im2col3x3, jsConvKernels, protonetLoss } from '../src/features/embedding/engine.ts';
-import { loadNativeConvKernels } from '../src/features/embedding/conv-native.node.ts';
+import { registerWasmTrainingKernels } from '../src/embedding/kernels.ts';
+import { Conv4, type Conv4State } from '../src/embedding/conv4.ts';
+import { col2im3x3, Conv4Gemm, im2col3x3, jsConvKernels, protonetLoss } from '../src/embedding/conv4-gemm.ts';
+import { loadNativeConvKernels } from '../src/embedding/conv-native.node.ts';
 import { rng } from '../src/linalg/random.ts';
-import { EmbeddingTrainer } from '../src/features/embedding/train.ts';
-import { NO_JITTER } from '../src/features/embedding/augment.ts';
+import { EmbeddingTrainer } from '../src/embedding/train.ts';
+import { NO_JITTER } from '../src/embedding/augment.ts';
 
 await initTfNode('wasm');
 registerWasmTrainingKernels();
@@ -59,12 +59,12 @@ test('im2col and col2im are adjoint: <im2col(x), c> = <x, col2im(c)>', () => {
   assert.deepEqual(Array.from(col.subarray(0, cin)), [0, 0, 0]);
 });
 
-test('engine forward (training and inference) and weight gradients equal TF.js on the same network', () => {
+test('gemm passes: forward (training and inference) and weight gradients equal TF.js on the same network', () => {
   const { net, state } = smallNet();
   const n = 4;
   const x = randn(n * 13 * 13, 3, 0.5, 0.3);
-  const engine = new Conv4Engine(state);
-  const proj = randn(n * net.dim, 4);
+  const gemmNet = new Conv4Gemm(state);
+  const proj = randn(n * gemmNet.dim, 4);
   // TF.js: embedding and gradient of Σ proj ⊙ e with respect to every variable.
   const xt = tf.tensor4d(x, [n, 13, 13, 1]);
   const vars = net.variables();
@@ -74,21 +74,21 @@ test('engine forward (training and inference) and weight gradients equal TF.js o
     eRef = e.dataSync() as Float32Array;
     return tf.sum(tf.mul(e, tf.tensor2d(proj, [n, net.dim]))) as tf.Scalar;
   }, vars);
-  const { embedding, moments } = engine.forwardTrain(x, n);
+  const { embedding, moments } = gemmNet.forwardTrain(x, n);
   assert.equal(moments.length, 3);
   assert.ok(maxRel(embedding, eRef) < 1e-4, `training embedding ${maxRel(embedding, eRef)}`);
-  const g = engine.backward(proj);
+  const g = gemmNet.backward(proj);
   g.forEach((b, i) => {
     for (const [k, arr] of [['kernel', b.kernel], ['gamma', b.gamma], ['beta', b.beta]] as const) {
       const ref = grads[vars[i * 3 + ['kernel', 'gamma', 'beta'].indexOf(k)].name].dataSync();
       assert.ok(maxRel(arr, ref) < 1e-3, `block ${i} ${k}: ${maxRel(arr, ref)}`);
     }
   });
-  const inf = engine.embed(x, 3);
-  const infRef = net.embed(x);
+  const inf = gemmNet.embed(x, 3);
+  const infRef = gemmNet.embed(x);
   assert.ok(maxRel(inf, infRef) < 1e-4, `inference embedding ${maxRel(inf, infRef)}`);
-  assert.throws(() => engine.backward(proj), /needs a forwardTrain/);
-  assert.throws(() => engine.forwardTrain(x.subarray(1), n), /expected 4×13×13/);
+  assert.throws(() => gemmNet.backward(proj), /needs a forwardTrain/);
+  assert.throws(() => gemmNet.forwardTrain(x.subarray(1), n), /expected 4×13×13/);
   tf.dispose([xt, ...Object.values(grads)]);
   net.dispose();
 });
@@ -111,7 +111,7 @@ test('protonet loss gradient agrees with central differences and the loss with a
   }
 });
 
-test('one training step on the gemm engine equals one on TF.js ops (both heads): same loss, same updated weights', () => {
+test('one training step on the gemm passes equals one on TF.js ops (both heads): same loss, same updated weights', () => {
   const S = 13, perClass = 4, nTrain = 6, nVal = 3;
   const total = (nTrain + nVal) * perClass;
   const pixels = randn(total * S * S, 60, 0.3, 0.2);
@@ -124,14 +124,14 @@ test('one training step on the gemm engine equals one on TF.js ops (both heads):
   for (const head of ['protonet', 'prototype-layer'] as const) {
     const common = {
       // No jitter (now on by default): with jittered, grey images a weight whose gradient is
-      // rounding noise moved by ±lr differently on the two engines, which shifted the second
+      // rounding noise moved by ±lr differently on the two implementations, which shifted the second
       // step's batch statistics (block 2 moving mean 4e-3 apart, relative); the moving-statistics
       // check below is meant for the wiring, not for that.
       head, rotations: false, jitter: NO_JITTER, seed: 5, episode: { nWay: 3, kShot: 2, nQuery: 2 }, valEpisode: { nWay: 2, kShot: 1, nQuery: 1 }, valEpisodes: 2,
       net: { inputSize: S, blocks: 3, filters: 6, bnEpsilon: 1e-3, bnMomentum: 0.9 },
     };
-    const a = new EmbeddingTrainer(data, { ...common, engine: 'gemm' });
-    const b = new EmbeddingTrainer(data, { ...common, engine: 'tfjs' });
+    const a = new EmbeddingTrainer(data, { ...common, passes: 'gemm' });
+    const b = new EmbeddingTrainer(data, { ...common, passes: 'tfjs' });
     const s0 = a.state();
     for (let step = 0; step < 2; step++) {
       const ra = a.step(), rb = b.step();

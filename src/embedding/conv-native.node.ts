@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gemmThreadsFromEnv } from '../../linalg/gemm-threads.node.ts';
-import { convKernelsName, jsConvKernels, setConvKernels, type ConvKernels } from './engine.ts';
+import { gemmThreadsFromEnv } from '../linalg/gemm-threads.node.ts';
+import { convKernelsName, jsConvKernels, setConvKernels, type ConvKernels } from './conv4-gemm.ts';
 
 /** Where `npm ci` puts the addon. */
-export const CONV_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'native', 'build', 'Release', 'protolens_conv.node');
+export const CONV_ADDON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'protolens_conv.node');
 
 interface ConvAddon {
   im2col3x3: ConvKernels['im2col3x3'];

@@ -17,20 +17,21 @@
  * See docs/embedding.md.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkEpisodeShape, sampleEpisode, type ClassIndex, type EpisodeShape } from '../../data/episodes.ts';
-import { deriveSeed, rng, type Rng } from '../../linalg/random.ts';
+import { checkEpisodeShape, sampleEpisode, type ClassIndex, type EpisodeShape } from '../data/episodes.ts';
+import { deriveSeed, rng, type Rng } from '../linalg/random.ts';
 import { isNoJitter, jitterInPlace, rotate90, SMALL_JITTER, type JitterOptions } from './augment.ts';
 import { Conv4, CONV4_DEFAULTS, type Conv4Options, type Conv4State } from './conv4.ts';
-import { Conv4Engine, protonetLoss, type BlockGrads } from './engine.ts';
+import { Conv4Gemm, protonetLoss, type BlockGrads } from './conv4-gemm.ts';
 import type { BatchStats } from './ops.ts';
 
 /**
- * What computes the CNN's training passes: `gemm` — protolens's own Float32Array engine
- * (engine.ts; convolutions as products through the GEMM backend, ~2–5× faster); `tfjs` — TF.js
- * ops with hand-written gradients (ops.ts). Both compute the same function and gradients (tested).
+ * What computes the CNN's training passes: `gemm` — protolens's own Float32Array passes
+ * (conv4-gemm.ts; convolutions as products through the GEMM backend, ~2–5× faster); `tfjs` —
+ * TF.js ops with hand-written gradients (ops.ts). Both compute the same function and gradients
+ * (tested).
  */
-export type TrainEngine = 'gemm' | 'tfjs';
-export const ENGINES: readonly TrainEngine[] = ['gemm', 'tfjs'];
+export type ConvPasses = 'gemm' | 'tfjs';
+export const CONV_PASSES: readonly ConvPasses[] = ['gemm', 'tfjs'];
 
 /** Which head is trained on top of the CNN. */
 export type EmbeddingHead = 'protonet' | 'prototype-layer';
@@ -40,7 +41,7 @@ export const HEADS: readonly EmbeddingHead[] = ['protonet', 'prototype-layer'];
 export interface TrainOptions {
   head: EmbeddingHead;
   /** Which code computes the CNN's forward and backward passes (same results). */
-  engine: TrainEngine;
+  passes: ConvPasses;
   /** Training episodes: N-way, K-shot, queries per class. */
   episode: EpisodeShape;
   /** Validation episodes (nearest class mean on the held-out classes). */
@@ -70,7 +71,7 @@ export interface TrainOptions {
 
 export const TRAIN_DEFAULTS: Readonly<TrainOptions> = {
   head: 'protonet',
-  engine: 'gemm',
+  passes: 'gemm',
   episode: { nWay: 30, kShot: 5, nQuery: 5 },
   valEpisode: { nWay: 20, kShot: 5, nQuery: 15 },
   valEpisodes: 200,
@@ -104,7 +105,7 @@ export function checkTrainOptions(opts: Partial<TrainOptions>): TrainOptions {
     jitter: { ...TRAIN_DEFAULTS.jitter, ...opts.jitter },
     net: { ...TRAIN_DEFAULTS.net, ...opts.net },
   };
-  if (!ENGINES.includes(o.engine)) throw new RangeError(`engine must be one of: ${ENGINES.join(', ')}; got ${String(o.engine)}`);
+  if (!CONV_PASSES.includes(o.passes)) throw new RangeError(`passes must be one of: ${CONV_PASSES.join(', ')}; got ${String(o.passes)}`);
   if (!HEADS.includes(o.head)) throw new RangeError(`head must be one of: ${HEADS.join(', ')}; got ${String(o.head)}`);
   for (const k of ['valEpisodes', 'evalEvery', 'patience', 'maxEpisodes', 'lrHalfLife', 'prototypesPerClass'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new RangeError(`${k} must be a positive integer, got ${o[k]}`);
@@ -304,7 +305,7 @@ export class EmbeddingTrainer {
     const classOf = (i: number) => ep.classes[i < nS ? Math.floor(i / kShot) : Math.floor((i - nS) / nQuery)];
     const S = this.data.size;
     const pixels = this.batchImages(idx, classOf, r);
-    const x = o.engine === 'tfjs' ? tf.tensor4d(pixels, [idx.length, S, S, 1]) : null;
+    const x = o.passes === 'tfjs' ? tf.tensor4d(pixels, [idx.length, S, S, 1]) : null;
     const stats: BatchStats[] = [];
     const vars = this.net.variables();
     let lossValue: number, accuracy: number;
@@ -312,7 +313,7 @@ export class EmbeddingTrainer {
       if (x === null) {
         const { embedding } = this.forwardGemm(pixels, idx.length, stats);
         const res = protonetLoss(embedding, this.net.dim, nWay, kShot, nQuery);
-        this.adam(vars, this.gradTensors(this.engine!.backward(res.grad), vars));
+        this.adam(vars, this.gradTensors(this.gemmNet!.backward(res.grad), vars));
         lossValue = res.loss; accuracy = res.correct / (nWay * nQuery);
       } else {
         const labels = tf.tensor1d(Int32Array.from({ length: nWay * nQuery }, (_, i) => Math.floor(i / nQuery)), 'int32');
@@ -354,22 +355,22 @@ export class EmbeddingTrainer {
     return { value: v, grads: vars.map((vv) => grads[vv.name]), correct };
   }
 
-  private engine: Conv4Engine | null = null;
+  private gemmNet: Conv4Gemm | null = null;
 
   /**
-   * Training-mode forward pass on the gemm engine with the network's current weights; pushes
+   * Training-mode forward pass on the gemm passes with the network's current weights; pushes
    * the batch moments (as tensors) to `stats` for the running averages.
    */
   private forwardGemm(pixels: Float32Array, n: number, stats: BatchStats[]): { embedding: Float32Array } {
     const st = this.net.state();
-    if (this.engine === null) this.engine = new Conv4Engine(st);
-    else this.engine.state = st;
-    const { embedding, moments } = this.engine.forwardTrain(pixels, n);
+    if (this.gemmNet === null) this.gemmNet = new Conv4Gemm(st);
+    else this.gemmNet.state = st;
+    const { embedding, moments } = this.gemmNet.forwardTrain(pixels, n);
     for (const m of moments) stats.push({ mean: tf.tensor1d(m.mean), variance: tf.tensor1d(m.variance) });
     return { embedding };
   }
 
-  /** The engine's gradients as tensors in the order of {@link Conv4.variables}. */
+  /** The gemm passes' gradients as tensors in the order of {@link Conv4.variables}. */
   private gradTensors(g: BlockGrads[], vars: tf.Variable[]): tf.Tensor[] {
     return g.flatMap((b, i) => [b.kernel, b.gamma, b.beta].map((a, k) => tf.tensor(a, vars[i * 3 + k].shape)));
   }
@@ -437,8 +438,8 @@ export class EmbeddingTrainer {
     const tV = tf.variable(tf.scalar(L.logTau), true);
     const labels = tf.tensor1d(epLabels, 'int32');
     let correct = 0, nll = 0;
-    // On the gemm engine the CNN runs outside TF.js: its embeddings enter as a variable whose
-    // gradient is then sent back through the engine.
+    // With the gemm passes the CNN runs outside TF.js: its embeddings enter as a variable whose
+    // gradient is then sent back through them.
     const eV = x === null ? tf.variable(tf.tensor2d(this.forwardGemm(pixels, nImages, stats).embedding.slice(), [nImages, D]), true) : null;
     const all = eV === null ? [...vars, pV, wV, tV] : [eV, pV, wV, tV];
     const { value, grads } = tf.variableGrads(() => {
@@ -456,7 +457,7 @@ export class EmbeddingTrainer {
       this.adam(vars, vars.map((v) => grads[v.name]));
     } else {
       const dE = grads[eV.name].dataSync() as Float32Array;
-      this.adam(vars, this.gradTensors(this.engine!.backward(dE), vars));
+      this.adam(vars, this.gradTensors(this.gemmNet!.backward(dE), vars));
       grads[eV.name].dispose();
       eV.dispose();
     }
