@@ -15,7 +15,7 @@ import { meanStd, pairedTTest } from '../src/select/stats.ts';
 import { rowSpaceBasis, SpanProjection } from '../src/select/span.ts';
 import {
   evaluateTask, runFewShot, sampleTask, taskSeed,
-  type DataUse, type FewShotOptions, type FewShotResult,
+  type DataUse, type FewShotOptions, type FewShotResult, type FittedModel,
 } from '../src/select/fewshot.ts';
 import { accuracyTable, fmtAcc, fmtP } from '../src/select/fewshot-report.ts';
 import { writeFeatures } from '../src/data/features.node.ts';
@@ -228,7 +228,7 @@ describe('few-shot protocol', () => {
     const byClass = byClassOf(data.labels);
     const task = sampleTask(byClass, 4, 0, 3, { fit: 5, validation: 5, test: 10 });
     const uses: DataUse[] = [];
-    evaluateTask(data.X, data.labels, task, SMALL, undefined, (u) => uses.push(u));
+    evaluateTask(data.X, data.labels, task, SMALL, { audit: (u) => uses.push(u) });
     const test = new Set(task.test);
     for (const u of uses) {
       if (u.purpose !== 'test') assert.ok(u.rows.every((i) => !test.has(i)), `${u.stage}/${u.purpose} reads a test row`);
@@ -243,7 +243,7 @@ describe('few-shot protocol', () => {
     const task = sampleTask(byClass, 3, 0, 4, { fit: 5, validation: 5, test: 10 });
     const uses: DataUse[] = [];
     const o: FewShotOptions = { ...SMALL, methods: ['ncm', 'softmax'], selection: 'swap' };
-    const res = evaluateTask(data.X, data.labels, task, o, undefined, (u) => uses.push(u));
+    const res = evaluateTask(data.X, data.labels, task, o, { audit: (u) => uses.push(u) });
     const test = new Set(task.test);
     for (const u of uses) if (u.purpose !== 'test') assert.ok(u.rows.every((i) => !test.has(i)), `${u.stage}/${u.purpose} reads a test row`);
     assert.ok(uses.some((u) => u.stage === 'select' && u.purpose === 'fit' && u.rows === task.validation));
@@ -262,16 +262,37 @@ describe('few-shot protocol', () => {
     }
   });
 
-  test('changing the test samples changes no choice and no validation score', () => {
+  test('replacing the test fold by noise changes no choice, no validation score and no fitted model, refits included', () => {
     const byClass = byClassOf(data.labels);
     const task = sampleTask(byClass, 4, 1, 5, { fit: 5, validation: 5, test: 10 });
     const poisoned = { data: Float32Array.from(data.X.data), rows: data.X.rows, cols: data.X.cols };
     const r = rng(9);
     for (const i of task.test) for (let d = 0; d < poisoned.cols; d++) poisoned.data[i * poisoned.cols + d] = 50 * r.next();
-    const a = evaluateTask(data.X, data.labels, task, SMALL), b = evaluateTask(poisoned, data.labels, task, SMALL);
-    for (const m of Object.keys(a.methods) as Array<keyof typeof a.methods>) {
-      assert.deepEqual(a.methods[m]!.params, b.methods[m]!.params, `${m}: choice changed`);
-      assert.deepEqual(a.methods[m]!.validation, b.methods[m]!.validation, `${m}: validation changed`);
+    const test = new Set(task.test);
+    // Rows that are not in the test fold: the training fold and samples of classes outside the task.
+    const others = Array.from({ length: data.X.rows }, (_, i) => i).filter((i) => !test.has(i));
+    for (const o of [SMALL, { ...SMALL, methods: ['ncm', 'softmax', 'proto-l2-tau'], selection: 'swap' } as FewShotOptions]) {
+      const run = (X: Matrix) => {
+        const fitted: FittedModel[] = [];
+        return { res: evaluateTask(X, data.labels, task, o, { fitted: (f) => fitted.push(f) }), fitted };
+      };
+      const a = run(data.X), b = run(poisoned);
+      for (const m of Object.keys(a.res.methods) as Array<keyof typeof a.res.methods>) {
+        assert.deepEqual(a.res.methods[m]!.params, b.res.methods[m]!.params, `${m}: choice changed`);
+        assert.deepEqual(a.res.methods[m]!.validation, b.res.methods[m]!.validation, `${m}: validation changed`);
+      }
+      // Every model fitted (selection and refit): same parameters, same probabilities on rows outside the test fold.
+      assert.equal(a.fitted.length, b.fitted.length);
+      assert.ok(a.fitted.filter((f) => f.stage === 'refit').length >= 3, 'the refits are observed');
+      a.fitted.forEach((f, k) => {
+        const g = b.fitted[k], what = `${o.selection ?? 'holdout'} ${f.stage} on ${f.on}: ${f.key}`;
+        assert.deepEqual([g.stage, g.on, g.key], [f.stage, f.on, f.key]);
+        assert.equal(JSON.stringify(g.model.toJSON()), JSON.stringify(f.model.toJSON()), `${what}: parameters changed`);
+        assert.deepEqual(g.model.predictProba(g.features(others)).data, f.model.predictProba(f.features(others)).data, `${what}: predictions changed`);
+      });
+      // The poison reaches the test scores (the check above is not blind to the test rows).
+      const acc = (x: typeof a) => [x.res.methods.ncm!.testFit, x.res.methods.ncm!.testTrain];
+      assert.notDeepEqual(acc(a), acc(b));
     }
   });
 

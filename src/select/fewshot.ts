@@ -331,8 +331,14 @@ function makeModel(c: Candidate, ways: number, seed: number, extra: Record<strin
   }
 }
 
+/** A feature space fitted on some rows: those rows in model coordinates, and the map of any rows into them. */
+interface FeatureSpace {
+  fit: Matrix;
+  map: (rows: number[]) => Matrix;
+}
+
 /** Preprocessing (and the exact reduction) fitted on one fitting set, applied to any rows. */
-function featureSpace(X: Matrix, fitRows: number[], r: Resolved): { fit: Matrix; map: (rows: number[]) => Matrix } {
+function featureSpace(X: Matrix, fitRows: number[], r: Resolved): FeatureSpace {
   const t = new FeatureTransform(r.preprocess);
   const fit0 = t.fitTransform(takeRows(X, fitRows));
   if (!r.reduce) return { fit: fit0, map: (rows) => t.transform(takeRows(X, rows)) };
@@ -342,7 +348,7 @@ function featureSpace(X: Matrix, fitRows: number[], r: Resolved): { fit: Matrix;
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
-/** What rows of the data a step of {@link evaluateTask} reads, reported to its `audit` callback. */
+/** What rows of the data a step of {@link evaluateTask} reads, reported to its `audit` hook. */
 export interface DataUse {
   stage: 'select' | 'refit';
   /** 'fit': preprocessing and models are fitted on these rows; 'validate': they score the grid; 'test': they score the chosen models. */
@@ -350,81 +356,176 @@ export interface DataUse {
   rows: readonly number[];
 }
 
+/** A model {@link evaluateTask} fitted, given to its `fitted` hook. */
+export interface FittedModel {
+  stage: 'select' | 'refit';
+  /** The rows it was fitted on: the fitting half, the validation half (selection 'swap'), or both ('train'). */
+  on: 'fit' | 'validation' | 'train';
+  /** The setting, e.g. `softmax {"l2":0.001}`. */
+  key: string;
+  model: Classifier;
+  /** Maps rows of X into the model's coordinates (the preprocessing and reduction fitted with it). */
+  features: (rows: number[]) => Matrix;
+}
+
+/** Hooks into {@link evaluateTask}: progress, and what the tests check about data use. */
+export interface TaskHooks {
+  /** Called after every model fit. */
+  tick?: () => void;
+  /** Told which rows each step reads, before it reads them. */
+  audit?: (use: DataUse) => void;
+  /** Given every model the task fits. */
+  fitted?: (f: FittedModel) => void;
+}
+
+type Hooks = Required<TaskHooks>;
+
+/** The rows selection may read: the test fold is not among them. */
+type SelectionRows = Pick<FewShotTask, 'ways' | 'seed' | 'fit' | 'validation'>;
+
+/** One grid point fitted on the fitting half, its validation score, and the seconds it took. */
+interface CandidateFit {
+  model: Classifier;
+  score: ValidationScore;
+  seconds: number;
+}
+
+/** What step 1 ({@link selectOnValidation}) leaves: the fitting half's space, every fit, each method's choice. */
+interface Selection {
+  space: FeatureSpace;
+  fits: Map<string, CandidateFit>;
+  chosen: Map<FewShotMethod, Candidate>;
+  outcomes: Partial<Record<FewShotMethod, MethodOutcome>>;
+}
+
+/** The labels of some rows. */
+const labelsOf = (labels: readonly Label[], rows: readonly number[]): Label[] => rows.map((i) => labels[i]);
+
+/** The two halves of the training fold as selection sees them, in the coordinates each fit uses. */
+interface Halves {
+  /** The feature space fitted on the fitting half, and the validation half mapped into it. */
+  A: FeatureSpace; yFit: Label[]; valA: Matrix; yVal: Label[];
+  /** With selection 'swap': the space fitted on the validation half, and the fitting half mapped into it. */
+  swap: { B: FeatureSpace; fitB: Matrix } | null;
+}
+
 /**
- * Runs the protocol on one task.
- * @param tick - called after every model fit.
- * @param audit - told which rows each step reads (the tests check that test rows are only ever scored).
+ * Fits one grid point on the fitting half and scores it on the validation half; with selection
+ * 'swap' also the other way round (fitted on the validation half, scored on the fitting half),
+ * and the score is the mean of both.
  */
-export function evaluateTask(X: Matrix, labels: readonly Label[], task: FewShotTask, options: FewShotOptions = {},
-  tick: () => void = () => {}, audit: (use: DataUse) => void = () => {}): TaskResult {
-  const r = resolve(options);
-  const pick = (rows: number[]) => rows.map((i) => labels[i]);
-  const train = [...task.fit, ...task.validation];
-  audit({ stage: 'select', purpose: 'fit', rows: task.fit });
-  const yFit = pick(task.fit);
-  const A = featureSpace(X, task.fit, r);
-  audit({ stage: 'select', purpose: 'validate', rows: task.validation });
-  const yVal = pick(task.validation), valA = A.map(task.validation);
-  // 'swap': also fit on the validation half and score on the fitting half (2-fold CV inside the training fold).
-  if (r.selection === 'swap') {
-    audit({ stage: 'select', purpose: 'fit', rows: task.validation });
-    audit({ stage: 'select', purpose: 'validate', rows: task.fit });
+function fitCandidate(c: Candidate, h: Halves, task: SelectionRows, r: Resolved, hooks: Hooks): CandidateFit {
+  const t0 = now();
+  const model = makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(h.A.fit, h.yFit);
+  hooks.fitted({ stage: 'select', on: 'fit', key: c.key, model, features: h.A.map });
+  let score = validationScore(model, h.valA, h.yVal);
+  if (h.swap) {
+    const other = makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(h.swap.B.fit, h.yVal);
+    hooks.fitted({ stage: 'select', on: 'validation', key: c.key, model: other, features: h.swap.B.map });
+    const back = validationScore(other, h.swap.fitB, h.yFit);
+    score = { accuracy: (score.accuracy + back.accuracy) / 2, logLoss: (score.logLoss + back.logLoss) / 2 };
+    hooks.tick();
   }
-  const swap = r.selection === 'swap' ? featureSpace(X, task.validation, r) : null;
-  const fitB = swap ? swap.map(task.fit) : null;
-  const cache = new Map<string, { model: Classifier; score: ValidationScore; seconds: number }>();
-  const result: TaskResult = { ...task, dims: { fit: A.fit.cols, train: 0 }, methods: {} };
-  const chosen = new Map<FewShotMethod, Candidate>();
+  const seconds = (now() - t0) / 1000;
+  hooks.tick();
+  return { model, score, seconds };
+}
+
+/**
+ * Step 1, selection: for every method, each grid point is fitted on the fitting half and scored
+ * on the validation half ({@link fitCandidate}; a setting two methods share is fitted once), and
+ * the best by {@link bestIndex} is chosen. It is not given the test fold.
+ */
+function selectOnValidation(X: Matrix, labels: readonly Label[], task: SelectionRows, r: Resolved, hooks: Hooks): Selection {
+  hooks.audit({ stage: 'select', purpose: 'fit', rows: task.fit });
+  const A = featureSpace(X, task.fit, r);
+  hooks.audit({ stage: 'select', purpose: 'validate', rows: task.validation });
+  const h: Halves = { A, yFit: labelsOf(labels, task.fit), valA: A.map(task.validation), yVal: labelsOf(labels, task.validation), swap: null };
+  if (r.selection === 'swap') {
+    hooks.audit({ stage: 'select', purpose: 'fit', rows: task.validation });
+    hooks.audit({ stage: 'select', purpose: 'validate', rows: task.fit });
+    const B = featureSpace(X, task.validation, r);
+    h.swap = { B, fitB: B.map(task.fit) };
+  }
+  const selection: Selection = { space: A, fits: new Map(), chosen: new Map(), outcomes: {} };
   for (const m of r.methods) {
     const cands = candidatesFor(m, r.grids);
-    let seconds = 0;
-    const scores = cands.map((c) => {
-      let e = cache.get(c.key);
-      if (!e) {
-        const t0 = now();
-        const model = makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(A.fit, yFit);
-        let score = validationScore(model, valA, yVal);
-        if (swap && fitB) {
-          const other = validationScore(makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(swap.fit, yVal), fitB, yFit);
-          score = { accuracy: (score.accuracy + other.accuracy) / 2, logLoss: (score.logLoss + other.logLoss) / 2 };
-          tick();
-        }
-        e = { model, score, seconds: (now() - t0) / 1000 };
-        cache.set(c.key, e);
-        tick();
-      }
-      seconds += e.seconds;
-      return e.score;
+    const fits = cands.map((c) => {
+      let e = selection.fits.get(c.key);
+      if (!e) selection.fits.set(c.key, e = fitCandidate(c, h, task, r, hooks));
+      return e;
     });
-    const k = bestIndex(scores);
-    const best = cands[k];
-    chosen.set(m, best);
-    result.methods[m] = { params: best.params, validation: scores[k], testFit: NaN, testTrain: NaN, candidates: cands.length, seconds };
+    const k = bestIndex(fits.map((e) => e.score));
+    selection.chosen.set(m, cands[k]);
+    selection.outcomes[m] = {
+      params: cands[k].params, validation: fits[k].score, testFit: NaN, testTrain: NaN,
+      candidates: cands.length, seconds: fits.reduce((s, e) => s + e.seconds, 0),
+    };
   }
-  // Every choice is made: only now are the test rows read.
-  audit({ stage: 'select', purpose: 'test', rows: task.test });
-  const yTest = pick(task.test), testA = A.map(task.test);
-  for (const m of r.methods) result.methods[m]!.testFit = cache.get(chosen.get(m)!.key)!.model.score(testA, yTest);
-  audit({ stage: 'refit', purpose: 'fit', rows: train });
-  const yTrain = pick(train);
+  return selection;
+}
+
+/**
+ * Step 2, refit: each chosen setting is fitted again on the whole training fold (fitting and
+ * validation halves), preprocessing included. A setting two methods chose is fitted once.
+ */
+function refitChosen(X: Matrix, labels: readonly Label[], task: SelectionRows, chosen: ReadonlyMap<FewShotMethod, Candidate>,
+  r: Resolved, hooks: Hooks): { space: FeatureSpace; models: Map<string, { model: Classifier; seconds: number }> } {
+  const train = [...task.fit, ...task.validation];
+  hooks.audit({ stage: 'refit', purpose: 'fit', rows: train });
+  const yTrain = labelsOf(labels, train);
   const B = featureSpace(X, train, r);
-  audit({ stage: 'refit', purpose: 'test', rows: task.test });
-  const testB = B.map(task.test);
-  result.dims.train = B.fit.cols;
-  const refits = new Map<string, { accuracy: number; seconds: number }>();
+  const models = new Map<string, { model: Classifier; seconds: number }>();
+  for (const c of chosen.values()) {
+    if (models.has(c.key)) continue;
+    const t0 = now();
+    const model = makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(B.fit, yTrain);
+    models.set(c.key, { model, seconds: (now() - t0) / 1000 });
+    hooks.fitted({ stage: 'refit', on: 'train', key: c.key, model, features: B.map });
+    hooks.tick();
+  }
+  return { space: B, models };
+}
+
+/**
+ * Step 3, scoring: test accuracy of each chosen model (by setting key), the only step that reads
+ * the test fold; it runs after every choice is made.
+ */
+function testAccuracies(stage: DataUse['stage'], space: FeatureSpace, models: ReadonlyMap<string, Classifier>,
+  labels: readonly Label[], test: number[], hooks: Hooks): Map<string, number> {
+  hooks.audit({ stage, purpose: 'test', rows: test });
+  const Xt = space.map(test), yt = labelsOf(labels, test);
+  return new Map([...models].map(([key, model]) => [key, model.score(Xt, yt)]));
+}
+
+/**
+ * Runs the protocol on one task: {@link selectOnValidation} chooses each method's setting on
+ * the validation half, the chosen models are scored on the test fold ("refit on 5"), then
+ * {@link refitChosen} fits them again on the whole training fold and those are scored ("refit
+ * on 10").
+ * @param hooks - progress (`tick`), and, for the tests, the rows each step reads (`audit`) and every fitted model (`fitted`).
+ * @throws TypeError/RangeError on invalid options (named).
+ */
+export function evaluateTask(X: Matrix, labels: readonly Label[], task: FewShotTask, options: FewShotOptions = {},
+  hooks: TaskHooks = {}): TaskResult {
+  const r = resolve(options);
+  const h: Hooks = { tick: () => {}, audit: () => {}, fitted: () => {}, ...hooks };
+  // Selection and refit are given the training fold only, never the test fold.
+  const trainingFold: SelectionRows = { ways: task.ways, seed: task.seed, fit: task.fit, validation: task.validation };
+  const sel = selectOnValidation(X, labels, trainingFold, r, h);
+  const chosenKey = (m: FewShotMethod) => sel.chosen.get(m)!.key;
+  const selected = new Map(r.methods.map((m) => [chosenKey(m), sel.fits.get(chosenKey(m))!.model]));
+  const testFit = testAccuracies('select', sel.space, selected, labels, task.test, h);
+  const refit = refitChosen(X, labels, trainingFold, sel.chosen, r, h);
+  const refitted = new Map([...refit.models].map(([key, e]) => [key, e.model]));
+  const testTrain = testAccuracies('refit', refit.space, refitted, labels, task.test, h);
+  const result: TaskResult = { ...task, dims: { fit: sel.space.fit.cols, train: refit.space.fit.cols }, methods: {} };
   for (const m of r.methods) {
-    const c = chosen.get(m)!;
-    let e = refits.get(c.key);
-    if (!e) {
-      const t0 = now();
-      const model = makeModel(c, task.ways, task.seed, r.prototypeOptions).fit(B.fit, yTrain);
-      e = { accuracy: model.score(testB, yTest), seconds: (now() - t0) / 1000 };
-      refits.set(c.key, e);
-      tick();
-    }
-    const out = result.methods[m]!;
-    out.testTrain = e.accuracy;
-    out.seconds += e.seconds;
+    const out = sel.outcomes[m]!;
+    out.testFit = testFit.get(chosenKey(m))!;
+    out.testTrain = testTrain.get(chosenKey(m))!;
+    out.seconds += refit.models.get(chosenKey(m))!.seconds;
+    result.methods[m] = out;
   }
   return result;
 }
@@ -467,9 +568,11 @@ export function runFewShot(data: { X: MatrixInput; labels: readonly Label[] }, o
     for (let s = 0; s < r.subsets; s++) {
       const task = sampleTask(byClass, ways, s, taskSeed(r.seed, ways, s), sizes);
       const before = done;
-      const res = evaluateTask(X, data.labels, task, { ...options, onProgress: undefined }, () => {
-        done++;
-        options.onProgress?.({ done, total, ways, subset: s });
+      const res = evaluateTask(X, data.labels, task, { ...options, onProgress: undefined }, {
+        tick: () => {
+          done++;
+          options.onProgress?.({ done, total, ways, subset: s });
+        },
       });
       done = before + perTask;
       options.onProgress?.({ done, total, ways, subset: s });
