@@ -244,8 +244,10 @@ describe('bad input', () => {
   });
   test('unknown options and invalid values', () => {
     assert.throws(() => new PrototypeClassifier({ nPrototype: 3 } as never), /unknown option "nPrototype"/);
-    assert.throws(() => new PrototypeClassifier({ regularization: 'l3' as 'l1' }), /Invalid regularization: l3. Should be one of: l1, l2/);
-    assert.throws(() => new PrototypeClassifier({ alpha: -1 }), /alpha must be a non-negative finite number/);
+    assert.throws(() => new PrototypeClassifier({ regularization: 'l3' as 'l1' }), { name: 'RangeError', message: 'PrototypeClassifier: regularization must be one of: l1, l2, got l3' });
+    assert.throws(() => new PrototypeClassifier({ alpha: -1 }), { name: 'RangeError', message: 'PrototypeClassifier: alpha must be a non-negative finite number, got -1' });
+    assert.throws(() => new PrototypeClassifier({ tau: 0 }), { name: 'RangeError', message: 'PrototypeClassifier: tau must be a positive finite number or \'auto\', got 0' });
+    assert.throws(() => new PrototypeClassifier({ adaptive: 1 as never }), { name: 'TypeError', message: 'PrototypeClassifier: adaptive must be true or false, got 1' });
   });
   test('use before fit', () => {
     assert.throws(() => new PrototypeClassifier().predict(good), /not fitted yet. Call fit\(X, y\)/);

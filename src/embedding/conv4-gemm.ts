@@ -59,7 +59,7 @@ interface BlockCache {
 }
 
 /** Grows-only scratch buffers, reused from step to step (the large ones are ~100 MB). */
-class Workspace {
+class Conv4Buffers {
   private readonly f32 = new Map<string, Float32Array>();
   private readonly i32 = new Map<string, Int32Array>();
   floats(name: string, n: number): Float32Array {
@@ -212,7 +212,7 @@ export function convKernelsName(): string { return kernels.name; }
  */
 export class Conv4Gemm {
   readonly dim: number;
-  private readonly ws = new Workspace();
+  private readonly ws = new Conv4Buffers();
   private cache: BlockCache[] = [];
   /** When set, milliseconds per phase ('im2col', 'gemm', 'bn', 'pool', …) are added to it (for benchmarks). */
   profile: Map<string, number> | null = null;

@@ -12,15 +12,10 @@ import { rowSqNorms, sqDistances, softmaxRows } from '../linalg/ops.ts';
 import { lbfgs } from '../linalg/optim.ts';
 import { rng } from '../linalg/random.ts';
 import { argmaxRows, checkXy, scoreOf } from './labels.ts';
-import { medianPairSqDistance, checkHeader, floatArray, num } from './prototype.ts';
+import { checkHeader, jsonFloats, jsonNumber } from './json.ts';
+import { medianPairSqDistance } from './scale.ts';
+import { checkOptions } from './options.ts';
 import { NotFittedError, modelHeader, type Classifier, type Label, type ModelJSON } from './types.ts';
-
-function rejectUnknown(kind: string, options: object, known: readonly string[]): void {
-  for (const k of Object.keys(options)) {
-    if (!known.includes(k)) throw new TypeError(`${kind}: unknown option "${k}". Valid options: ${known.join(', ')}`);
-  }
-}
-
 
 function labelsOf(scores: Matrix, classes: readonly Label[]): Label[] {
   return Array.from(argmaxRows(scores.data, scores.rows, scores.cols), (c) => classes[c]);
@@ -52,9 +47,8 @@ export class NearestClassMean implements Classifier {
   tau_ = NaN;
 
   constructor(options: NearestClassMeanOptions = {}) {
-    rejectUnknown(this.kind, options, ['tau', 'tauScale', 'seed']);
-    this.params = { tau: 'auto', tauScale: 0.1, seed: 0, ...options };
-    if (this.params.tau !== 'auto' && !(this.params.tau > 0)) throw new RangeError(`tau must be positive or 'auto', got ${this.params.tau}`);
+    this.params = checkOptions<Required<NearestClassMeanOptions>>(this.kind, options, { tau: 'auto', tauScale: 0.1, seed: 0 },
+      { tau: { positiveOr: 'auto' }, tauScale: 'positive', seed: 'integer' });
   }
 
   getParams(): Record<string, unknown> { return { ...this.params }; }
@@ -113,8 +107,8 @@ export class NearestClassMean implements Classifier {
     const m = new NearestClassMean(json.params as NearestClassMeanOptions);
     m.classes_ = json.classes.slice();
     m.nFeatures_ = json.nFeatures;
-    m.means_ = { data: floatArray(json, 'means', json.classes.length * json.nFeatures), rows: json.classes.length, cols: json.nFeatures };
-    m.tau_ = num(json, 'tau');
+    m.means_ = { data: jsonFloats(json, 'means', json.classes.length * json.nFeatures), rows: json.classes.length, cols: json.nFeatures };
+    m.tau_ = jsonNumber(json, 'tau', 'positive');
     return m;
   }
 }
@@ -146,9 +140,8 @@ export class SoftmaxRegression implements Classifier {
   nIter_ = 0;
 
   constructor(options: SoftmaxRegressionOptions = {}) {
-    rejectUnknown(this.kind, options, ['l2', 'maxIter', 'tol']);
-    this.params = { l2: 1e-3, maxIter: 300, tol: 1e-7, ...options };
-    if (!(this.params.l2 >= 0)) throw new RangeError(`l2 must be a non-negative number, got ${this.params.l2}`);
+    this.params = checkOptions<Required<SoftmaxRegressionOptions>>(this.kind, options, { l2: 1e-3, maxIter: 300, tol: 1e-7 },
+      { l2: 'non-negative', maxIter: 'non-negative integer', tol: 'non-negative' });
   }
 
   getParams(): Record<string, unknown> { return { ...this.params }; }
@@ -227,8 +220,8 @@ export class SoftmaxRegression implements Classifier {
     const D = json.nFeatures, L = json.classes.length;
     m.classes_ = json.classes.slice();
     m.nFeatures_ = D;
-    m.coef_ = { data: floatArray(json, 'coef', D * L), rows: D, cols: L };
-    m.intercept_ = floatArray(json, 'intercept', L);
+    m.coef_ = { data: jsonFloats(json, 'coef', D * L), rows: D, cols: L };
+    m.intercept_ = jsonFloats(json, 'intercept', L);
     return m;
   }
 }
@@ -252,9 +245,7 @@ export class KNearestNeighbors implements Classifier {
   private codes_: Int32Array = new Int32Array(0);
 
   constructor(options: KNearestNeighborsOptions = {}) {
-    rejectUnknown(this.kind, options, ['k']);
-    this.params = { k: 1, ...options };
-    if (!Number.isInteger(this.params.k) || this.params.k < 1) throw new RangeError(`k must be a positive integer, got ${this.params.k}`);
+    this.params = checkOptions<Required<KNearestNeighborsOptions>>(this.kind, options, { k: 1 }, { k: 'positive integer' });
   }
 
   getParams(): Record<string, unknown> { return { ...this.params }; }
@@ -312,11 +303,15 @@ export class KNearestNeighbors implements Classifier {
   static fromJSON(json: ModelJSON): KNearestNeighbors {
     checkHeader(json, 'KNearestNeighbors');
     const m = new KNearestNeighbors(json.params as KNearestNeighborsOptions);
-    const n = num(json, 'nSamples');
+    const n = jsonNumber(json, 'nSamples', 'positive integer');
     m.classes_ = json.classes.slice();
     m.nFeatures_ = json.nFeatures;
-    m.X_ = { data: floatArray(json, 'X', n * json.nFeatures), rows: n, cols: json.nFeatures };
-    m.codes_ = Int32Array.from(json.codes as number[]);
+    m.X_ = { data: jsonFloats(json, 'X', n * json.nFeatures), rows: n, cols: json.nFeatures };
+    const codes = jsonFloats(json, 'codes', n);
+    codes.forEach((c, i) => {
+      if (!Number.isInteger(c) || c < 0 || c >= m.classes_.length) throw new RangeError(`model: field "codes" value ${i} is ${c}; expected a class index from 0 to ${m.classes_.length - 1}`);
+    });
+    m.codes_ = Int32Array.from(codes);
     return m;
   }
 }

@@ -19,7 +19,7 @@ import {
   type Classifier, type Label, type ModelJSON,
 } from './types.ts';
 import { scoreOf } from './labels.ts';
-import { checkHeader, floatArray } from './prototype.ts';
+import { checkHeader, jsonFloats } from './json.ts';
 
 /** The preprocessing methods, named by their steps. */
 export const PREPROCESS_METHODS = ['none', 'l2', 'center-l2', 'sqrt-l2', 'sqrt-center-l2'] as const;
@@ -126,6 +126,14 @@ export class FeatureTransform {
     return { data: out, rows: N, cols: D };
   }
 
+  /** Takes over the learned state of another transform of the same method (a refit that succeeded). @internal */
+  adopt(other: FeatureTransform): void {
+    if (other.method !== this.method) throw new RangeError(`FeatureTransform: cannot adopt a ${other.method} transform into a ${this.method} one`);
+    this.nFeatures_ = other.nFeatures_;
+    this.mean_ = other.mean_;
+    this.fitted = other.fitted;
+  }
+
   /** `fit(X)` then `transform(X)`. */
   fitTransform(X: MatrixInput): Matrix {
     return this.fit(X).transform(X);
@@ -149,7 +157,7 @@ export class FeatureTransform {
     }
     t.nFeatures_ = json.nFeatures;
     if (STEPS[t.method].center) {
-      t.mean_ = floatArray(json as unknown as ModelJSON, 'mean', json.nFeatures);
+      t.mean_ = jsonFloats(json as unknown as ModelJSON, 'mean', json.nFeatures);
     }
     t.fitted = true;
     return t;
@@ -188,8 +196,11 @@ export class Pipeline implements Classifier {
     return { preprocess: this.transform.method, model: this.model.kind, modelParams: this.model.getParams() };
   }
 
+  /** Fits the transform and the model; if either fails, both stay as they were. */
   fit(X: MatrixInput, y: readonly Label[]): this {
-    this.model.fit(this.transform.fitTransform(X), y);
+    const t = new FeatureTransform(this.transform.method).fit(X);
+    this.model.fit(t.transform(X), y);
+    this.transform.adopt(t);
     return this;
   }
 

@@ -14,16 +14,19 @@
  */
 import { checkFiniteRows, toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import { rng, type Rng } from '../linalg/random.ts';
-import { median, rowSqNorms, softmaxRows } from '../linalg/ops.ts';
+import { rowSqNorms } from '../linalg/ops.ts';
 import { fista, lbfgs } from '../linalg/optim.ts';
 import { checkXy, argmaxRows, scoreOf } from './labels.ts';
 import { initPrototypes } from './init.ts';
+import { checkHeader, jsonFloats, jsonNumber } from './json.ts';
+import { autoTau } from './scale.ts';
+import { checkOptions, type OptionRule } from './options.ts';
 import {
   classForward, classGradient, classProbabilities, computeQ, makeProblem, makeWorkspace, objective, penalty,
   prototypeGradient, type Problem, type Regularization, type Workspace,
 } from './objective.ts';
 import {
-  MODEL_FORMAT, MODEL_FORMAT_VERSION, NotFittedError, modelHeader,
+  NotFittedError, modelHeader,
   type Classifier, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
 } from './types.ts';
 
@@ -97,57 +100,23 @@ const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes' | 'maxPrototypes'>
 
 type Params = typeof DEFAULTS;
 
-function checkOptions(o: PrototypeOptions): Params {
-  const known = new Set(Object.keys(DEFAULTS));
-  for (const k of Object.keys(o)) {
-    if (!known.has(k)) throw new TypeError(`PrototypeClassifier: unknown option "${k}". Valid options: ${[...known].join(', ')}`);
-  }
-  const p: Params = { ...DEFAULTS, ...o } as Params;
-  if (p.regularization !== 'l1' && p.regularization !== 'l2') {
-    throw new RangeError(`Invalid regularization: ${String(p.regularization)}. Should be one of: l1, l2`);
-  }
-  const positive = (name: string, v: number, allowZero = false) => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-      throw new RangeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} finite number, got ${v}`);
-    }
-  };
-  positive('alpha', p.alpha, true);
-  if (p.tau !== 'auto') positive('tau', p.tau as number);
-  positive('tauScale', p.tauScale);
-  positive('tol', p.tol, true);
-  positive('ambiguityMargin', p.ambiguityMargin, true);
-  if (!Number.isInteger(p.growthMinSamples) || p.growthMinSamples < 1) {
-    throw new RangeError(`growthMinSamples must be a positive integer, got ${p.growthMinSamples}`);
-  }
-  if (typeof p.adaptive !== 'boolean') throw new TypeError(`adaptive must be true or false, got ${String(p.adaptive)}`);
-  if (p.maxPrototypes !== null && (!Number.isInteger(p.maxPrototypes) || p.maxPrototypes < 1)) {
-    throw new RangeError(`maxPrototypes must be a positive integer, got ${p.maxPrototypes}`);
-  }
-  for (const k of ['maxIter', 'classIter', 'prototypeSteps', 'initLloydIter'] as const) {
-    if (!Number.isInteger(p[k]) || p[k] < 0) throw new RangeError(`${k} must be a non-negative integer, got ${p[k]}`);
-  }
-  if (!Number.isInteger(p.seed)) throw new TypeError(`seed must be an integer, got ${p.seed}`);
-  if (p.nPrototypes !== null && (!Number.isInteger(p.nPrototypes) || p.nPrototypes < 1)) {
-    throw new RangeError(`nPrototypes must be a positive integer, got ${p.nPrototypes}`);
-  }
-  return p;
-}
-
-/** Median of squared distances between random pairs of rows (the data scale used by tau = 'auto'). */
-export function medianPairSqDistance(X: Matrix, r: Rng, maxPairs = 2000): number {
-  const N = X.rows, D = X.cols, x = X.data;
-  const nPairs = Math.min(maxPairs, (N * (N - 1)) / 2);
-  const vals = new Float64Array(nPairs);
-  for (let t = 0; t < nPairs; t++) {
-    const i = r.int(N);
-    let k = r.int(N - 1);
-    if (k >= i) k++;
-    let s = 0;
-    for (let d = 0; d < D; d++) { const v = x[i * D + d] - x[k * D + d]; s += v * v; }
-    vals[t] = s;
-  }
-  return median(vals);
-}
+const RULES: { [K in keyof Params]: OptionRule } = {
+  nPrototypes: { nullOr: 'positive integer' },
+  adaptive: 'boolean',
+  maxPrototypes: { nullOr: 'positive integer' },
+  growthMinSamples: 'positive integer',
+  regularization: { oneOf: ['l1', 'l2'] },
+  alpha: 'non-negative',
+  tau: { positiveOr: 'auto' },
+  tauScale: 'positive',
+  maxIter: 'non-negative integer',
+  tol: 'non-negative',
+  classIter: 'non-negative integer',
+  prototypeSteps: 'non-negative integer',
+  initLloydIter: 'non-negative integer',
+  seed: 'integer',
+  ambiguityMargin: 'non-negative',
+};
 
 /** One prototype's share of a decision, as returned by `explain`. */
 export interface PrototypeContribution {
@@ -211,7 +180,7 @@ export class PrototypeClassifier implements Classifier {
   fitStats_ = { classEvaluations: 0, prototypeTrials: 0, seconds: 0 };
 
   constructor(options: PrototypeOptions = {}) {
-    this.params = checkOptions(options);
+    this.params = checkOptions('PrototypeClassifier', options as Partial<Params>, DEFAULTS, RULES);
   }
 
   score(X: MatrixInput, y: readonly Label[]): number {
@@ -246,13 +215,12 @@ export class PrototypeClassifier implements Classifier {
     if (p.adaptive && maxJ < J) throw new RangeError(`maxPrototypes (${maxJ}) must be at least the starting number of prototypes (${J})`);
     const r = rng(p.seed);
     let tau: number;
+    let tauRule: string;
     if (p.tau === 'auto') {
-      const m = medianPairSqDistance(X, r);
-      tau = m > 0 ? (p.tauScale * m) / 2 : 1;
-      this.tauRule_ = `auto: tauScale (${p.tauScale}) × median pair squared distance (${m.toPrecision(4)}) / 2`;
+      ({ tau, rule: tauRule } = autoTau(X, p.tauScale, r));
     } else {
       tau = p.tau;
-      this.tauRule_ = tau === 1 ? 'fixed: τ = 1 (the paper\'s form)' : `fixed: τ = ${tau}`;
+      tauRule = tau === 1 ? 'fixed: τ = 1 (the paper\'s form)' : `fixed: τ = ${tau}`;
     }
     const init = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter);
     let P = init.P;
@@ -300,6 +268,7 @@ export class PrototypeClassifier implements Classifier {
     this.prototypes_ = P;
     this.W_ = { data: W, rows: J, cols: K };
     this.tau_ = tau;
+    this.tauRule_ = tauRule;
     this.initClass_ = protoClass;
     this.history_ = history;
     this.nIter_ = Math.min(iter, p.maxIter);
@@ -426,13 +395,13 @@ export class PrototypeClassifier implements Classifier {
   /** Restores a model written by `toJSON`. @throws TypeError/RangeError on a wrong format, version, kind or shape. */
   static fromJSON(json: ModelJSON): PrototypeClassifier {
     checkHeader(json, 'PrototypeClassifier');
-    const J = num(json, 'nPrototypes'), D = json.nFeatures, L = json.classes.length;
+    const J = jsonNumber(json, 'nPrototypes', 'positive integer'), D = json.nFeatures, L = json.classes.length;
     const m = new PrototypeClassifier(json.params as PrototypeOptions);
     m.classes_ = json.classes.slice();
     m.nFeatures_ = D;
-    m.prototypes_ = { data: floatArray(json, 'prototypes', J * D), rows: J, cols: D };
-    m.W_ = { data: floatArray(json, 'W', J * L), rows: J, cols: L };
-    m.tau_ = num(json, 'tau');
+    m.prototypes_ = { data: jsonFloats(json, 'prototypes', J * D), rows: J, cols: D };
+    m.W_ = { data: jsonFloats(json, 'W', J * L), rows: J, cols: L };
+    m.tau_ = jsonNumber(json, 'tau', 'positive');
     m.tauRule_ = String(json.tauRule ?? '');
     m.initClass_ = Int32Array.from((json.initClass as number[] | undefined) ?? new Array(J).fill(0));
     m.history_ = (json.history as IterationRecord[] | undefined) ?? [];
@@ -586,36 +555,3 @@ function growPrototype(pb: Problem, P: Matrix, W: Float32Array, protoClass: Int3
   c2[J] = l;
   return { P: { data: P2, rows: J + 1, cols: D }, W: W2, protoClass: c2 };
 }
-
-export function checkHeader(json: ModelJSON, kind: string): void {
-  if (typeof json !== 'object' || json === null) throw new TypeError('model: expected a JSON object');
-  if (json.format !== MODEL_FORMAT) {
-    throw new TypeError(`model: not a protolens model (format field is ${JSON.stringify(json.format)}, expected "${MODEL_FORMAT}")`);
-  }
-  if (json.version !== MODEL_FORMAT_VERSION) {
-    throw new RangeError(`model: format version ${JSON.stringify(json.version)} is not supported; this protolens reads version ${MODEL_FORMAT_VERSION}`);
-  }
-  if (json.kind !== kind) throw new TypeError(`model: kind is ${JSON.stringify(json.kind)}, expected "${kind}"`);
-  if (!Array.isArray(json.classes) || json.classes.length < 2) throw new RangeError('model: field "classes" must list at least 2 classes');
-  if (!Number.isInteger(json.nFeatures) || json.nFeatures < 1) throw new RangeError(`model: field "nFeatures" must be a positive integer, got ${JSON.stringify(json.nFeatures)}`);
-}
-
-export function num(json: ModelJSON, field: string): number {
-  const v = json[field];
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`model: field "${field}" must be a finite number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-export function floatArray(json: ModelJSON, field: string, expected: number): Float32Array {
-  const v = json[field];
-  if (!Array.isArray(v)) throw new TypeError(`model: field "${field}" must be an array of numbers`);
-  if (v.length !== expected) throw new RangeError(`model: field "${field}" has ${v.length} values, expected ${expected} from the model's shape`);
-  const out = Float32Array.from(v as number[]);
-  for (let k = 0; k < out.length; k++) {
-    if (!Number.isFinite(out[k])) throw new RangeError(`model: field "${field}" value ${k} is not finite`);
-  }
-  return out;
-}
-
-// softmaxRows is re-exported for baselines that reuse the same numerics.
-export { softmaxRows };

@@ -1,0 +1,80 @@
+/**
+ * Reading saved models: the checks every `fromJSON` shares. Each names the field at fault and
+ * what was expected, so a damaged or hand-edited model file fails with a sentence, never with
+ * NaN predictions later.
+ *
+ * Browser-safe: no I/O.
+ */
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelJSON } from './types.ts';
+
+/**
+ * Checks the header of a saved model of `kind`: format, version, kind, classes (at least 2,
+ * distinct, strings or finite numbers) and nFeatures.
+ * @throws TypeError for another format or kind; RangeError for an unsupported version or bad classes/nFeatures.
+ * @example
+ * checkHeader({ format: 'protolens-model', version: 1, kind: 'NearestClassMean', classes: ['a', 'a'], nFeatures: 2, params: {} }, 'NearestClassMean')
+ * // throws RangeError: model: field "classes" lists "a" twice (entries 0 and 1); class names must be distinct
+ */
+export function checkHeader(json: ModelJSON, kind: string): void {
+  if (typeof json !== 'object' || json === null) throw new TypeError('model: expected a JSON object');
+  if (json.format !== MODEL_FORMAT) {
+    throw new TypeError(`model: not a protolens model (format field is ${JSON.stringify(json.format)}, expected "${MODEL_FORMAT}")`);
+  }
+  if (json.version !== MODEL_FORMAT_VERSION) {
+    throw new RangeError(`model: format version ${JSON.stringify(json.version)} is not supported; this protolens reads version ${MODEL_FORMAT_VERSION}`);
+  }
+  if (json.kind !== kind) throw new TypeError(`model: kind is ${JSON.stringify(json.kind)}, expected "${kind}"`);
+  if (!Array.isArray(json.classes) || json.classes.length < 2) throw new RangeError('model: field "classes" must list at least 2 classes');
+  const seen = new Map<string, number>();
+  json.classes.forEach((c, i) => {
+    if (typeof c !== 'string' && !(typeof c === 'number' && Number.isFinite(c))) {
+      throw new RangeError(`model: field "classes" entry ${i} is ${JSON.stringify(c)}; expected a string or a finite number`);
+    }
+    const key = `${typeof c}:${String(c)}`;
+    if (seen.has(key)) throw new RangeError(`model: field "classes" lists ${JSON.stringify(c)} twice (entries ${seen.get(key)} and ${i}); class names must be distinct`);
+    seen.set(key, i);
+  });
+  if (!Number.isInteger(json.nFeatures) || json.nFeatures < 1) throw new RangeError(`model: field "nFeatures" must be a positive integer, got ${JSON.stringify(json.nFeatures)}`);
+}
+
+/** Which numbers a field accepts. */
+export type NumberDomain = 'finite' | 'positive' | 'non-negative' | 'positive integer' | 'non-negative integer';
+
+/**
+ * A numeric field of a saved model, checked against its domain.
+ * @throws RangeError naming the field, the domain and the value found.
+ * @example
+ * jsonNumber({ tau: -1 } as never, 'tau', 'positive') // throws: model: field "tau" must be a positive number, got -1
+ */
+export function jsonNumber(json: ModelJSON, field: string, domain: NumberDomain = 'finite'): number {
+  const v = json[field];
+  const ok = typeof v === 'number' && Number.isFinite(v) && (
+    domain === 'finite' ||
+    (domain === 'positive' && v > 0) ||
+    (domain === 'non-negative' && v >= 0) ||
+    (domain === 'positive integer' && Number.isInteger(v) && v > 0) ||
+    (domain === 'non-negative integer' && Number.isInteger(v) && v >= 0));
+  if (!ok) throw new RangeError(`model: field "${field}" must be a ${domain}${domain.endsWith('integer') ? '' : ' number'}, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+/**
+ * An array field of a saved model as float32, with exactly `expected` finite numbers (no null, no
+ * strings, nothing beyond float32's range).
+ * @throws TypeError when the field is not an array; RangeError for a wrong length or a bad value (its index named).
+ * @example
+ * jsonFloats({ W: [1, null] } as never, 'W', 2) // throws: model: field "W" value 1 is null; expected a finite number
+ */
+export function jsonFloats(json: ModelJSON, field: string, expected: number): Float32Array {
+  const v = json[field];
+  if (!Array.isArray(v)) throw new TypeError(`model: field "${field}" must be an array of numbers`);
+  if (v.length !== expected) throw new RangeError(`model: field "${field}" has ${v.length} values, expected ${expected} from the model's shape`);
+  const out = new Float32Array(expected);
+  for (let k = 0; k < expected; k++) {
+    const x = v[k];
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new RangeError(`model: field "${field}" value ${k} is ${JSON.stringify(x)}; expected a finite number`);
+    out[k] = x;
+    if (!Number.isFinite(out[k])) throw new RangeError(`model: field "${field}" value ${k} (${x}) is beyond the float32 range`);
+  }
+  return out;
+}
