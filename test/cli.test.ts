@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './helpers/cli.ts';
-import { runSyntheticDemo } from '../src/cli/commands/demo.ts';
+import { runSyntheticDemo } from '../src/viz/demo.node.ts';
 
 
 test('demo: the prototype model beats the class mean on the embedded data, and names each class\'s prototypes', () => {
@@ -17,5 +17,5 @@ test('demo: the prototype model beats the class mean on the embedded data, and n
 test('demo: a bad option value is a one-line error with exit code 2', async () => {
   const r = await runCli(['demo', '--prototypes', 'many']);
   assert.equal(r.code, 2);
-  assert.equal(r.err, 'protolens: Invalid value for --prototypes: many. Expected a positive integer.\n');
+  assert.equal(r.err, 'protolens: Invalid value for --prototypes: "many". Expected a positive integer.\n');
 });

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ensureWebBuild } from '../src/server/build.node.ts';
 import { startExplorerServer, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
-import { digitsSource, mnistDigits } from '../src/server/sources.node.ts';
-import type { ExplorerMap } from '../src/server/mapdata.ts';
+import { digitsSource } from '../src/server/sources.node.ts';
+import { mnistDigits } from '../src/data/mnist.node.ts';
+import type { ExplorerMap } from '../src/viz/mapdata.ts';
 
 const CHROMIUM = process.env.PROTOLENS_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = process.env.PROTOLENS_SCREENSHOTS ?? join(tmpdir(), 'protolens-explorer');

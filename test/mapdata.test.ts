@@ -1,14 +1,12 @@
-// The explorer's map data (src/server/mapdata.ts): a reshaping of analyzeModel that must agree with
-// it exactly — flags, compositions, coordinates — and stay browser-safe (the refit worker imports it).
+// The explorer's map data (src/viz/mapdata.ts): a reshaping of analyzeModel that must agree with
+// it exactly — flags, compositions, coordinates. Its browser-safety (the refit worker imports it) is
+// checked with the rest of the browser-side code in browser-safe.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { twistedClasses } from '../src/data/synthetic.ts';
 import { analyzeModel } from '../src/interpret/analyze.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
-import { buildMap, fitProjection, project, viewFromAnalysis } from '../src/server/mapdata.ts';
+import { buildMap, fitProjection, project, viewFromAnalysis } from '../src/viz/mapdata.ts';
 
 const d = twistedClasses({ seed: 2, nClasses: 5, dim: 16 });
 const model = new PrototypeClassifier({ nPrototypes: 14, seed: 2, maxIter: 30 }).fit(d.X, d.y);
@@ -54,16 +52,5 @@ describe('explorer map data', () => {
     assert.deepEqual(m.classes.map((c) => String(c)), model.classes_.map(String));
     assert.equal(m.fitParams.seed, 2);
     assert.throws(() => project(fitProjection(d.X, 2), { data: new Float32Array(3), rows: 1, cols: 3 }), /fitted on 16 features, got 3/);
-  });
-
-  it('stays browser-safe: the page and its workers import no Node module or adapter', () => {
-    const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-    const files = [join(root, 'src/server/mapdata.ts'), ...readdirSync(join(root, 'web/src')).filter((f) => f.endsWith('.ts')).map((f) => join(root, 'web/src', f))];
-    for (const f of files) {
-      const imports = [...readFileSync(f, 'utf8').matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]);
-      for (const i of imports) {
-        assert.ok(!i.startsWith('node:') && !i.endsWith('.node.ts') && !['fs', 'path', 'sharp', 'worker_threads'].includes(i), `${f} imports ${i}`);
-      }
-    }
   });
 });

@@ -188,14 +188,15 @@ test('the report renders in headless Chromium with one diamond per prototype and
 });
 
 test('digits demo: seeded MNIST digits → PNGs → MobileNetV2 → model → report with thumbnails', async () => {
-  const { runDigitsDemo, sampleDigits, digitPng } = await import('../src/cli/digits-demo.ts');
+  const { runDigitsDemo } = await import('../src/viz/demo.node.ts');
+  const { sampleDigits, digitPng } = await import('../src/data/mnist.node.ts');
   const a = sampleDigits(3, 1), b = sampleDigits(3, 1);
   assert.deepEqual(a.map((d) => d.index), b.map((d) => d.index));
   assert.deepEqual(a.map((d) => d.digit), [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9]);
   const png = await digitPng(a[0].pixels);
   assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
   const out = join(tmp, 'digits-report');
-  const r = await runDigitsDemo({ n: 20, prototypes: 10, seed: 1, out, workDir: join(tmp, 'digits'), cacheDir: join(tmp, 'cache'), progress: false });
+  const r = await runDigitsDemo({ n: 20, prototypes: 10, seed: 1, out, workDir: join(tmp, 'digits'), cacheDir: join(tmp, 'cache') });
   assert.equal(r.analysis.samples.n, 20);
   assert.equal(r.analysis.model.nFeatures, 1280);
   assert.equal(r.analysis.prototypes.length, 10);

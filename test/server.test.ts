@@ -10,9 +10,10 @@ import { mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startExplorerServer, sniffImage, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
-import { digitsSource, fileSource, mnistDigits } from '../src/server/sources.node.ts';
+import { digitsSource, fileSource } from '../src/server/sources.node.ts';
+import { mnistDigits } from '../src/data/mnist.node.ts';
 import { pixelFeatures } from '../src/server/embed.node.ts';
-import type { ExplorerMap } from '../src/server/mapdata.ts';
+import type { ExplorerMap } from '../src/viz/mapdata.ts';
 import { writeFeatures } from '../src/data/features.node.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { safeResolve } from '../src/server/static.node.ts';

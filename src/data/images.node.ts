@@ -75,7 +75,7 @@ export function listListFile(path: string, options: ListOptions = {}): ImageData
     const abs = isAbsolute(p) ? p : join(base, p);
     const reason = !isImageName(p) ? `not an image (expected ${IMAGE_EXTENSIONS.join(', ')})` : !existsSync(abs) ? 'file not found' : undefined;
     if (reason) {
-      if (!options.skipBad) throw new BadImageError(abs, `${reason} (listed at ${where}; use --skip-bad to leave such files out)`);
+      if (!options.skipBad) throw new BadImageError(abs, `${reason} (listed at ${where})`, true);
       skipped.push({ path: p, reason });
       continue;
     }

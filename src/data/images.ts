@@ -46,10 +46,13 @@ export interface ListOptions {
   skipBad?: boolean;
 }
 
-/** Error for a file of a dataset that cannot be used; `path` names it. */
+/**
+ * Error for a file of a dataset that cannot be used; `path` names it. `skippable` when the
+ * `skipBad` option would have left the file out (the message then says so, by the option's name).
+ */
 export class BadImageError extends Error {
-  constructor(readonly path: string, readonly reason: string) {
-    super(`${path}: ${reason}`);
+  constructor(readonly path: string, readonly reason: string, readonly skippable = false) {
+    super(`${path}: ${reason}${skippable ? ' (the skipBad option leaves such files out)' : ''}`);
     this.name = 'BadImageError';
   }
 }
@@ -87,7 +90,7 @@ export function listingFromPaths(kind: 'folder' | 'zip', root: string, files: re
   const skipped: BadEntry[] = [];
   const ignored: string[] = [];
   const bad = (path: string, reason: string): void => {
-    if (!options.skipBad) throw new BadImageError(`${root}/${path}`, `${reason} (use --skip-bad to leave such files out)`);
+    if (!options.skipBad) throw new BadImageError(`${root}/${path}`, reason, true);
     skipped.push({ path, reason });
   };
   for (const rel of files) {

@@ -77,7 +77,7 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
     let done = 0;
     let cached = 0;
     const bad = (i: number, reason: string): void => {
-      if (!options.skipBad) throw new BadImageError(`${dataset.root}/${entries[i].path}`, `${reason} (use --skip-bad to leave such files out)`);
+      if (!options.skipBad) throw new BadImageError(`${dataset.root}/${entries[i].path}`, reason, true);
       skipped.push({ path: entries[i].path, reason });
       done++;
     };

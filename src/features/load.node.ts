@@ -234,7 +234,7 @@ export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneO
   const h = options.preprocessing?.height ?? size?.[0];
   const w = options.preprocessing?.width ?? size?.[1];
   if (h === undefined || w === undefined) {
-    throw new RangeError(`${dir}: the model does not fix its input size; give one (--input-size H,W)`);
+    throw new RangeError(`${dir}: the model does not fix its input size; give its height and width in the preprocessing`);
   }
   const preprocessing = checkPreprocessing({ ...nsfwjsPreprocessing(h), width: w, ...options.preprocessing, height: h });
   const backbone = await loadBackbone(artifacts, {

@@ -23,7 +23,7 @@ import type { AddressInfo } from 'node:net';
 import type { Matrix } from '../linalg/matrix.ts';
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
-import { buildMap, fitProjection, project, type ExplorerMap, type Projection } from './mapdata.ts';
+import { buildMap, fitProjection, project, type ExplorerMap, type Projection } from '../viz/mapdata.ts';
 import { contentType, safeResolve } from './static.node.ts';
 
 /** Images of the samples, by index. */

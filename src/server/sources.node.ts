@@ -4,11 +4,11 @@
  * spot like the demo's model), or a
  * feature file with an optional saved model and images folder.
  */
-import { readFileSync } from 'node:fs';
 import { readFeatures } from '../data/features.node.ts';
+import { mnistDigits } from '../data/mnist.node.ts';
+import { alignLabels, readModelFile } from '../data/modelfile.node.ts';
 import type { ImageDataset } from '../data/images.node.ts';
 import type { Matrix } from '../linalg/matrix.ts';
-import { loadModel } from '../model/io.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import type { IterationRecord, Label } from '../model/types.ts';
 import { backboneEmbedder, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder } from './embed.node.ts';
@@ -39,20 +39,6 @@ export interface DigitsOptions extends SourceProgress {
   seed?: number;
   /** Options of the fitted model (default: the demo's, 3 prototypes per class and seed 1). */
   model?: PrototypeOptions;
-}
-
-/**
- * The digits of `protolens demo` (src/cli/digits-demo.ts): `perClass` of each class 0–9 chosen
- * from the mnist package with `seed`, as 28×28 PNGs (dark ink on white), in class order. The same
- * bytes as the demo's, so the two share their feature-cache entries.
- */
-export async function mnistDigits(perClass: number, seed = 1): Promise<{ png: Uint8Array[]; labels: string[]; names: string[] }> {
-  if (!Number.isInteger(perClass) || perClass < 1) throw new RangeError(`perClass must be a positive integer, got ${perClass}`);
-  const { sampleDigits, digitPng } = await import('../cli/digits-demo.ts');
-  const digits = sampleDigits(perClass, seed);
-  const png: Uint8Array[] = [];
-  for (const d of digits) png.push(await digitPng(d.pixels));
-  return { png, labels: digits.map((d) => String(d.digit)), names: digits.map((d) => `mnist digit ${d.digit}, #${d.index} of the package`) };
 }
 
 function memoryImages(png: Uint8Array[]): ImageStore {
@@ -126,18 +112,17 @@ export interface FileSourceOptions extends SourceProgress {
 export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> {
   const fs = readFeatures(o.features);
   if (fs.labels.length !== fs.X.rows) throw new RangeError(`${o.features}: the features carry no labels; the explorer colours samples by class`);
-  const y: Label[] = fs.labels.slice();
+  let y: Label[] = fs.labels.slice();
   let model: PrototypeClassifier;
   if (o.model) {
-    const m = loadModel(readFileSync(o.model, 'utf8'));
+    const m = readModelFile(o.model);
     if (!(m instanceof PrototypeClassifier)) throw new RangeError(`${o.model}: a ${m.kind}, expected a PrototypeClassifier (the explorer shows prototypes)`);
     if (m.nFeatures_ !== fs.X.cols) throw new RangeError(`${o.model}: fitted on ${m.nFeatures_} features, but ${o.features} has ${fs.X.cols}`);
     const known = new Set(m.classes_.map(String));
     const unknown = [...new Set(y.map(String))].filter((l) => !known.has(l));
     if (unknown.length) throw new RangeError(`${o.model}: does not know the classes ${unknown.slice(0, 5).join(', ')} of ${o.features}`);
     // Labels are compared as the model stores them (a number label read back from CSV is a string).
-    const byString = new Map(m.classes_.map((c) => [String(c), c]));
-    for (let i = 0; i < y.length; i++) y[i] = byString.get(String(y[i]))!;
+    y = alignLabels(y, m);
     model = m;
   } else {
     const K = new Set(y).size;

@@ -10,7 +10,7 @@ import { MapCanvas, classColours, type MapPrototype } from './map.ts';
 import { PrototypeClassifier } from '../../src/model/prototype.ts';
 import type { Explanation, PrototypeOptions } from '../../src/model/prototype.ts';
 import type { ModelJSON } from '../../src/model/types.ts';
-import { project, type ExplorerMap, type ModelView, type PrototypeView } from '../../src/server/mapdata.ts';
+import { project, type ExplorerMap, type ModelView, type PrototypeView } from '../../src/viz/mapdata.ts';
 import type { RefitReply, RefitRequest } from './refit.worker.ts';
 import type { UmapReply, UmapRequest } from './umap.worker.ts';
 

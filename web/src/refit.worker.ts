@@ -4,7 +4,7 @@
  * model (its JSON) and the map's new model view.
  */
 import { PrototypeClassifier, type PrototypeOptions } from '../../src/model/prototype.ts';
-import { describeModel } from '../../src/server/mapdata.ts';
+import { describeModel } from '../../src/viz/mapdata.ts';
 import type { Label } from '../../src/model/types.ts';
 
 export interface RefitRequest {

@@ -7,17 +7,18 @@
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { CLIError } from '../errors.ts';
+import { CLIError, toCliError } from '../errors.ts';
+import { int, libraryChoice, names, numberList, oneOf, positive } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 import { readFeatures, type FeatureSet } from '../../data/features.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
 import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import {
-  DEFAULT_GRIDS, DEFAULT_PROTOTYPE_OPTIONS, FEWSHOT_METHODS, runFewShot,
-  type FewShotGrids, type FewShotMethod, type FewShotOptions,
+  DEFAULT_GRIDS, DEFAULT_PROTOTYPE_OPTIONS, FEWSHOT_METHODS, runFewShot, type FewShotGrids, type FewShotOptions,
 } from '../../select/fewshot.ts';
 import { fewShotMarkdown } from '../../select/fewshot-report.ts';
 import { fewShotChartSpec } from '../../viz/fewshot-chart.ts';
+import { renderSvg } from '../../viz/render.ts';
 import { VERSION } from '../../version.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
 import { describeNodeGemm, nodeGemmChoice } from '../../linalg/gemm-native.node.ts';
@@ -49,62 +50,27 @@ interface FewShotFlags {
   force: boolean;
 }
 
-function list(flag: string, s: string, check: (v: number) => boolean, expected: string): number[] {
-  const v = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
-  if (v.length === 0 || !v.every((x) => Number.isFinite(x) && check(x))) {
-    throw new CLIError(`Invalid value for ${flag}: "${s}". Expected comma-separated ${expected}.`);
-  }
-  return v;
-}
-
-function int(flag: string, s: string, min: number): number {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < min) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected an integer ≥ ${min}.`);
-  return v;
-}
-
-function num(flag: string, s: string): number {
-  const v = Number(s);
-  if (!Number.isFinite(v) || v < 0) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a non-negative number.`);
-  return v;
-}
-
 /** Turns the flags into benchmark options (exported for tests). */
 export function fewShotOptions(f: FewShotFlags): FewShotOptions {
   const grids: Partial<FewShotGrids> = {};
-  if (f.gridJ) grids.prototypesPerClass = list('--grid-j', f.gridJ, (x) => Number.isInteger(x) && x >= 1, 'positive integers');
-  if (f.gridAlphaL1) grids.alphaL1 = list('--grid-alpha-l1', f.gridAlphaL1, (x) => x >= 0, 'non-negative numbers');
-  if (f.gridAlphaL2) grids.alphaL2 = list('--grid-alpha-l2', f.gridAlphaL2, (x) => x >= 0, 'non-negative numbers');
-  if (f.gridTauScale) grids.tauScale = list('--grid-tau-scale', f.gridTauScale, (x) => x > 0, 'positive numbers');
-  if (f.gridL2) grids.l2 = list('--grid-l2', f.gridL2, (x) => x >= 0, 'non-negative numbers');
-  let methods: FewShotMethod[] | undefined;
-  if (f.methods) {
-    methods = f.methods.split(',').map((s) => s.trim()) as FewShotMethod[];
-    for (const m of methods) {
-      if (!(FEWSHOT_METHODS as readonly string[]).includes(m)) {
-        throw new CLIError(`Invalid value for --methods: "${m}". Expected some of: ${FEWSHOT_METHODS.join(', ')}.`);
-      }
-    }
-  }
-  let preprocess;
-  try {
-    preprocess = checkPreprocessMethod(f.preprocess);
-  } catch {
-    throw new CLIError(`Invalid value for --preprocess: "${f.preprocess}". Expected one of: ${PREPROCESS_METHODS.join(', ')}.`);
-  }
+  if (f.gridJ) grids.prototypesPerClass = numberList('--grid-j', f.gridJ, (x) => Number.isInteger(x) && x >= 1, 'positive integers');
+  if (f.gridAlphaL1) grids.alphaL1 = numberList('--grid-alpha-l1', f.gridAlphaL1, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridAlphaL2) grids.alphaL2 = numberList('--grid-alpha-l2', f.gridAlphaL2, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridTauScale) grids.tauScale = numberList('--grid-tau-scale', f.gridTauScale, (x) => x > 0, 'positive numbers');
+  if (f.gridL2) grids.l2 = numberList('--grid-l2', f.gridL2, (x) => x >= 0, 'non-negative numbers');
+  // src/select does not export its check of methods and selection (it runs inside runFewShot,
+  // after the features are loaded): these two choices are checked here, against its list.
+  const methods = f.methods ? names(f.methods).map((m) => oneOf('--methods', m, FEWSHOT_METHODS, true)) : undefined;
   const prototypeOptions: Record<string, number> = {};
   if (f.maxIter !== undefined) prototypeOptions.maxIter = int('--max-iter', f.maxIter, 1);
-  if (f.tol !== undefined) prototypeOptions.tol = num('--tol', f.tol);
+  if (f.tol !== undefined) prototypeOptions.tol = positive('--tol', f.tol, true);
   if (f.classIter !== undefined) prototypeOptions.classIter = int('--class-iter', f.classIter, 1);
-  if (f.selection !== 'holdout' && f.selection !== 'swap') {
-    throw new CLIError(`Invalid value for --selection: "${f.selection}". Expected one of: holdout, swap.`);
-  }
   return {
-    selection: f.selection,
-    ways: list('--ways', f.ways, (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2'),
+    selection: oneOf('--selection', f.selection, ['holdout', 'swap'] as const),
+    ways: numberList('--ways', f.ways, (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2'),
     subsets: int('--subsets', f.subsets, 2),
     seed: int('--seed', f.seed, 0),
-    preprocess,
+    preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessMethod),
     methods,
     grids,
     reduce: f.reduce,
@@ -134,14 +100,6 @@ async function loadFeatures(f: FewShotFlags, say: (s: string) => void): Promise<
   });
   bar?.stop();
   return { fs: r, source: `\`${f.data}\` through ${f.backbone} (${r.X.rows}×${r.X.cols})` };
-}
-
-async function renderSvg(spec: Record<string, unknown>): Promise<string> {
-  const vega = await import('vega');
-  const vl = await import('vega-lite');
-  const compiled = vl.compile(spec as unknown as Parameters<typeof vl.compile>[0]).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  return view.toSVG();
 }
 
 /** The command line that reproduces a run, for the report. */
@@ -190,8 +148,7 @@ export function register(program: Command): void {
       try {
         loaded = await loadFeatures(flags, say);
       } catch (e) {
-        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(e.message);
-        throw e;
+        throw toCliError(e);
       }
       const { fs, source } = loaded;
       const bar = flags.progress ? progressBar('fewshot', 1, 'fits') : undefined;
@@ -204,8 +161,7 @@ export function register(program: Command): void {
         });
       } catch (e) {
         bar?.stop();
-        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(`${flags.features ?? flags.data}: ${e.message}`);
-        throw e;
+        throw toCliError(e, flags.features ?? flags.data);
       }
       bar?.stop();
       const cpu = process.cpuUsage(cpu0);

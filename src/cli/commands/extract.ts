@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
-import { CLIError } from '../errors.ts';
+import { CLIError, toCliError } from '../errors.ts';
+import { libraryChoice, numbers, positiveInt } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 import { openImageDataset } from '../../data/images.node.ts';
-import { BadImageError, classCounts, listingWarnings } from '../../data/images.ts';
+import { classCounts, listingWarnings } from '../../data/images.ts';
 import { writeFeatures } from '../../data/features.node.ts';
 import { checkOutputFile } from '../../data/outputs.node.ts';
-import { BACKENDS, type BackendName } from '../../features/backend.ts';
+import { NODE_BACKENDS, checkNodeBackend } from '../../features/backend.node.ts';
 import { extractDataset } from '../../features/extract.node.ts';
 import { BUILTIN_NAMES } from '../../features/load.node.ts';
-import type { Preprocessing } from '../../features/preprocess.ts';
+import { checkPreprocessing, nsfwjsPreprocessing, type Preprocessing } from '../../features/preprocess.ts';
 
 interface ExtractFlags {
   backbone: string;
@@ -25,26 +26,6 @@ interface ExtractFlags {
   backend: string;
   progress: boolean;
   force: boolean;
-}
-
-function numbers(flag: string, s: string, n: number): number[] {
-  const v = s.split(',').map((x) => Number(x.trim()));
-  if (v.length !== n || !v.every(Number.isFinite)) {
-    throw new CLIError(`Invalid value for ${flag}: "${s}". Expected ${n} comma-separated numbers.`);
-  }
-  return v;
-}
-
-function positiveInt(flag: string, s: string): number {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a positive integer.`);
-  return v;
-}
-
-/** Library errors about the user's input (files, layers, options) become CLI errors. */
-function asCliError(e: unknown): unknown {
-  if (e instanceof BadImageError || e instanceof RangeError || e instanceof TypeError) return new CLIError(e.message);
-  return e;
 }
 
 /** `protolens extract DATA --backbone NAME --out FILE`: CNN features of an image folder, zip or list. */
@@ -65,19 +46,16 @@ export function register(program: Command): void {
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--no-cache', 'neither read nor write the cache')
     .option('--skip-bad', 'leave unreadable or non-image files out (reported) instead of failing')
-    .option('--backend <name>', `TF.js backend: ${BACKENDS.filter((b) => b !== 'webgl').join(' | ')}`, 'wasm')
+    .option('--backend <name>', `TF.js backend: ${NODE_BACKENDS.join(' | ')}`, 'wasm')
     .option('--no-progress', 'no progress bar')
     .action(async (data: string, flags: ExtractFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       if (!/\.npy$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy.`);
-      if (flags.backend !== 'wasm' && flags.backend !== 'cpu') throw new CLIError(`Invalid value for --backend: "${flags.backend}". Expected one of: wasm, cpu.`);
+      const backend = libraryChoice('--backend', flags.backend, checkNodeBackend);
       const pre: Partial<Preprocessing> = {};
       if (flags.inputSize) { const [h, w] = numbers('--input-size', flags.inputSize, 2); pre.height = h; pre.width = w; }
       if (flags.valueRange) { const [lo, hi] = numbers('--value-range', flags.valueRange, 2); pre.range = [lo, hi]; }
-      if (flags.resize) {
-        if (flags.resize !== 'bilinear' && flags.resize !== 'nearest') throw new CLIError(`Invalid value for --resize: "${flags.resize}". Expected one of: bilinear, nearest.`);
-        pre.resize = flags.resize;
-      }
+      if (flags.resize) pre.resize = libraryChoice('--resize', flags.resize, (r) => checkPreprocessing({ ...nsfwjsPreprocessing(224), resize: r as Preprocessing['resize'] }).resize);
       const batchSize = positiveInt('--batch-size', flags.batchSize);
       const workers = flags.workers === 'auto' ? 'auto' : positiveInt('--workers', flags.workers);
       const check = { inputs: [data], force: flags.force };
@@ -91,7 +69,7 @@ export function register(program: Command): void {
         let cachedAtStart = 0;
         const result = await extractDataset(ds, {
           backbone: flags.backbone, layer: flags.layer, preprocessing: pre, batchSize, workers,
-          cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend: flags.backend as BackendName,
+          cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend,
           onReady: (r) => {
             say(`${flags.backbone}: loaded in ${(r.loadMs / 1000).toFixed(1)} s from ${r.from}, ${r.threads} thread${r.threads > 1 ? 's' : ''}; ` +
               `${r.cached} of ${r.total} images in the cache`);
@@ -111,7 +89,7 @@ export function register(program: Command): void {
         const skipped = (result.meta.dataset?.skipped ?? []) as Array<{ path: string; reason: string }>;
         for (const b of skipped.slice(ds.skipped.length)) say(`  skipped ${b.path}: ${b.reason}`);
       } catch (e) {
-        throw asCliError(e);
+        throw toCliError(e, undefined, { skipBad: '--skip-bad' });
       }
     });
 }

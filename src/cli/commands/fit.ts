@@ -4,11 +4,13 @@
  */
 import type { Command } from 'commander';
 import { PrototypeClassifier, type PrototypeOptions } from '../../model/prototype.ts';
-import { FeatureTransform, Pipeline, PREPROCESS_METHODS, type PreprocessMethod } from '../../model/preprocess.ts';
-import { CLIError } from '../errors.ts';
-import { progressBar } from '../progress.ts';
-import { readFeatureFile, writeModelFile } from '../modelfile.ts';
+import { FeatureTransform, Pipeline, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { readFeatures } from '../../data/features.node.ts';
+import { writeModelFile } from '../../data/modelfile.node.ts';
 import { checkOutputFile } from '../../data/outputs.node.ts';
+import { CLIError, toCliError, userInput } from '../errors.ts';
+import { anyInt, int, libraryChoice, positive } from '../flags.ts';
+import { progressBar } from '../progress.ts';
 
 interface FitFlags {
   out: string;
@@ -27,28 +29,14 @@ interface FitFlags {
 /** Parses the CLI flags into model options. @throws CLIError naming the flag and what was expected. */
 export function fitOptions(f: FitFlags): PrototypeOptions {
   const o: PrototypeOptions = {};
-  const int = (flag: string, s: string, min: number): number => {
-    const v = Number(s);
-    if (!Number.isInteger(v) || v < min) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected an integer ≥ ${min}.`);
-    return v;
-  };
-  const pos = (flag: string, s: string, allowZero: boolean): number => {
-    const v = Number(s);
-    if (s.trim() === '' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-      throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a ${allowZero ? 'non-negative' : 'positive'} number.`);
-    }
-    return v;
-  };
   if (f.prototypes !== undefined) o.nPrototypes = int('--prototypes', f.prototypes, 1);
-  if (f.regularization !== 'l1' && f.regularization !== 'l2') throw new CLIError(`Invalid value for --regularization: "${f.regularization}". Expected one of: l1, l2.`);
-  o.regularization = f.regularization;
-  o.alpha = pos('--alpha', f.alpha, true);
-  o.tau = f.tau === 'auto' ? 'auto' : pos('--tau', f.tau, false);
-  if (f.tauScale !== undefined) o.tauScale = pos('--tau-scale', f.tauScale, false);
+  o.regularization = libraryChoice('--regularization', f.regularization,
+    (r) => new PrototypeClassifier({ regularization: r as 'l1' | 'l2' }).getParams().regularization as 'l1' | 'l2');
+  o.alpha = positive('--alpha', f.alpha, true);
+  o.tau = f.tau === 'auto' ? 'auto' : positive('--tau', f.tau);
+  if (f.tauScale !== undefined) o.tauScale = positive('--tau-scale', f.tauScale);
   if (f.maxIter !== undefined) o.maxIter = int('--max-iter', f.maxIter, 0);
-  const seed = Number(f.seed);
-  if (!Number.isInteger(seed)) throw new CLIError(`Invalid value for --seed: "${f.seed}". Expected an integer.`);
-  o.seed = seed;
+  o.seed = anyInt('--seed', f.seed);
   return o;
 }
 
@@ -73,12 +61,10 @@ export function register(program: Command): void {
       const options = fitOptions(flags);
       const check = { inputs: [features], force: flags.force };
       checkOutputFile(flags.out, 'model', check);
-      if (!(PREPROCESS_METHODS as readonly string[]).includes(flags.preprocess)) {
-        throw new CLIError(`Invalid value for --preprocess: "${flags.preprocess}". Expected one of: ${PREPROCESS_METHODS.join(', ')}.`);
-      }
-      const fs = readFeatureFile(features);
+      const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessMethod);
+      const fs = userInput(() => readFeatures(features));
       if (fs.labels.length === 0) throw new CLIError(`${features}: the file has no labels; fitting needs one label per row`);
-      const transform = flags.preprocess === 'none' ? null : new FeatureTransform(flags.preprocess as PreprocessMethod);
+      const transform = preprocess === 'none' ? null : new FeatureTransform(preprocess);
       const model = new PrototypeClassifier(options);
       const maxIter = Number(model.getParams().maxIter);
       const bar = flags.progress ? progressBar('fit', maxIter, 'iterations') : null;
@@ -86,8 +72,7 @@ export function register(program: Command): void {
       try {
         model.fit(transform ? transform.fitTransform(fs.X) : fs.X, fs.labels, (rec) => bar?.update(rec.iter, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)}`));
       } catch (e) {
-        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(`${features}: ${e.message}`);
-        throw e;
+        throw toCliError(e, features);
       } finally {
         bar?.stop();
       }

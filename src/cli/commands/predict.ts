@@ -9,8 +9,10 @@ import { row } from '../../linalg/matrix.ts';
 import type { Explanation } from '../../model/prototype.ts';
 import { accuracy } from '../../model/labels.ts';
 import type { Label } from '../../model/types.ts';
-import { CLIError } from '../errors.ts';
-import { alignLabels, checkFeaturesForModel, readFeatureFile, readModelFile, readPrototypeModel } from '../modelfile.ts';
+import { readFeatures } from '../../data/features.node.ts';
+import { alignLabels, checkFeaturesForModel, readModelFile, readPrototypeModel } from '../../data/modelfile.node.ts';
+import { userInput } from '../errors.ts';
+import { positiveInt } from '../flags.ts';
 
 interface PredictFlags {
   features: string;
@@ -46,12 +48,13 @@ export function register(program: Command): void {
     .option('--json', 'write JSON instead of text', false)
     .option('--top <k>', 'prototypes listed per explanation', '3')
     .action((modelPath: string, flags: PredictFlags) => {
-      const top = Number(flags.top);
-      if (!Number.isInteger(top) || top < 1) throw new CLIError(`Invalid value for --top: "${flags.top}". Expected a positive integer.`);
-      const proto = flags.explain ? readPrototypeModel(modelPath) : null;
-      const model = proto?.saved ?? readModelFile(modelPath);
-      const fs = readFeatureFile(flags.features);
-      const unknown = checkFeaturesForModel(fs, model, { features: flags.features, model: modelPath }, 'optional');
+      const top = positiveInt('--top', flags.top);
+      const { proto, model, fs, unknown } = userInput(() => {
+        const proto = flags.explain ? readPrototypeModel(modelPath) : null;
+        const model = proto?.saved ?? readModelFile(modelPath);
+        const fs = readFeatures(flags.features);
+        return { proto, model, fs, unknown: checkFeaturesForModel(fs, model, { features: flags.features, model: modelPath }, 'optional') };
+      });
       const labels = fs.labels.length ? alignLabels(fs.labels, model) : [];
       // Explanations live in the prototype model's space: transform first when the model has a transform.
       const Xp = proto?.transform ? proto.transform.transform(fs.X) : fs.X;

@@ -4,7 +4,8 @@
  * with `--features` it shows a feature file (and `--model`, `--images` when given).
  */
 import type { Command } from 'commander';
-import { CLIError } from '../errors.ts';
+import { CLIError, toCliError } from '../errors.ts';
+import { positiveInt } from '../flags.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { ensureWebBuild } from '../../server/build.node.ts';
 import { startExplorerServer, type ExplorerSource } from '../../server/server.node.ts';
@@ -23,12 +24,6 @@ interface ServeFlags {
   cache: boolean;
   maxUpload: string;
   prototypes?: string;
-}
-
-function positiveInt(flag: string, s: string, allowZero = false): number {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a ${allowZero ? 'non-negative' : 'positive'} integer.`);
-  return v;
 }
 
 /** Progress bars for extraction and fitting, on stderr. */
@@ -86,8 +81,7 @@ export function register(program: Command): void {
           source = await digitsSource({ perClass: positiveInt('--digits', flags.digits), backbone: flags.backbone, cacheDir, model: fit, ...p });
         }
       } catch (e) {
-        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(e.message);
-        throw e;
+        throw toCliError(e);
       } finally {
         p.stop();
       }

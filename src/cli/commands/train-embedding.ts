@@ -1,17 +1,16 @@
 import { Option, type Command } from 'commander';
-import { CLIError } from '../errors.ts';
+import { toCliError } from '../errors.ts';
+import { int, libraryChoice, names, positive } from '../flags.ts';
 import { checkOutputFolder } from '../../data/outputs.node.ts';
 import { progressBar, type Progress } from '../progress.ts';
-import { BadImageError } from '../../data/images.ts';
-import { initTfNode } from '../../features/backend.node.ts';
-import { CheckpointError } from '../../embedding/io.node.ts';
+import { checkNodeBackend, initTfNode } from '../../features/backend.node.ts';
 import { registerWasmTrainingKernels } from '../../embedding/kernels.ts';
 import { runTraining } from '../../embedding/run.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../embedding/split.ts';
 import { NO_JITTER, SMALL_JITTER } from '../../embedding/augment.ts';
 import { enableNativeConvKernels } from '../../embedding/conv-native.node.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
-import { CONV_PASSES, HEADS, TRAIN_DEFAULTS, type EmbeddingHead, type ConvPasses, type TrainOptions } from '../../embedding/train.ts';
+import { CONV_PASSES, HEADS, TRAIN_DEFAULTS, checkTrainOptions, type EmbeddingHead, type ConvPasses, type TrainOptions } from '../../embedding/train.ts';
 
 interface Flags {
   out: string;
@@ -27,22 +26,6 @@ interface Flags {
   filters: string; blocks: string; inputSize: string;
   valAlphabets?: string; testAlphabets?: string;
   seed: string; backend: string; progress: boolean; force: boolean;
-}
-
-function int(flag: string, s: string, min = 1): number {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < min) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected an integer ≥ ${min}.`);
-  return v;
-}
-
-function positive(flag: string, s: string, allowZero = false): number {
-  const v = Number(s);
-  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected a ${allowZero ? 'non-negative' : 'positive'} number.`);
-  return v;
-}
-
-function list(s: string | undefined, dflt: readonly string[]): readonly string[] {
-  return s === undefined ? dflt : s.split(',').map((x) => x.trim()).filter((x) => x !== '');
 }
 
 /** The command-line options (commander's attribute names) behind each training option. */
@@ -99,13 +82,13 @@ export function register(program: Command): void {
     .action(async (data: string, f: Flags, cmd: Command) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       if (f.engine !== undefined) f.passes = f.engine;
-      if (!HEADS.includes(f.head as EmbeddingHead)) throw new CLIError(`Invalid value for --head: "${f.head}". Expected one of: ${HEADS.join(', ')}.`);
-      if (!CONV_PASSES.includes(f.passes as ConvPasses)) throw new CLIError(`Invalid value for --passes: "${f.passes}". Expected one of: ${CONV_PASSES.join(', ')}.`);
-      if (f.backend !== 'wasm' && f.backend !== 'cpu') throw new CLIError(`Invalid value for --backend: "${f.backend}". Expected one of: wasm, cpu.`);
+      const head = libraryChoice('--head', f.head, (h) => checkTrainOptions({ head: h as EmbeddingHead }).head);
+      const passes = libraryChoice(f.engine !== undefined ? '--engine' : '--passes', f.passes, (p) => checkTrainOptions({ passes: p as ConvPasses }).passes);
+      const backend = libraryChoice('--backend', f.backend, checkNodeBackend);
       const all: TrainOptions = {
         ...d,
-        head: f.head as EmbeddingHead,
-        passes: f.passes as ConvPasses,
+        head,
+        passes,
         episode: { nWay: int('--way', f.way), kShot: int('--shot', f.shot), nQuery: int('--query', f.query, 0) },
         valEpisode: { nWay: int('--val-way', f.valWay), kShot: int('--val-shot', f.valShot), nQuery: int('--val-query', f.valQuery) },
         valEpisodes: int('--val-episodes', f.valEpisodes),
@@ -132,7 +115,7 @@ export function register(program: Command): void {
       if (given('engine')) train.passes = all.passes;
       const check = { inputs: [data], force: f.force };
       checkOutputFolder(f.out, 'embedding', check); // before anything loads
-      await initTfNode(f.backend);
+      await initTfNode(backend);
       registerWasmTrainingKernels();
       if (all.passes === 'gemm') say(`passes: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
       const stop = { requested: false };
@@ -144,7 +127,7 @@ export function register(program: Command): void {
       try {
         const result = await runTraining({
           data, out: f.out, train, stop, check,
-          valGroups: list(f.valAlphabets, DEFAULT_VAL_GROUPS), testGroups: list(f.testAlphabets, DEFAULT_TEST_GROUPS),
+          valGroups: names(f.valAlphabets, DEFAULT_VAL_GROUPS), testGroups: names(f.testAlphabets, DEFAULT_TEST_GROUPS),
           onLoad: (done, total) => {
             if (!f.progress) return;
             loadBar ??= progressBar('loading images', total, 'images');
@@ -176,8 +159,7 @@ export function register(program: Command): void {
         process.stdout.write(`${result.out}/model.json\n`);
       } catch (e) {
         (bar as Progress | null)?.stop();
-        if (e instanceof CheckpointError || e instanceof BadImageError || e instanceof RangeError || e instanceof TypeError) throw new CLIError(e.message);
-        throw e;
+        throw toCliError(e);
       } finally {
         process.removeListener('SIGINT', onSigint);
       }

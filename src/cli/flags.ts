@@ -1,0 +1,134 @@
+/**
+ * Parsers of command-line flag values, written once for every command. Each returns the value or
+ * throws a {@link CLIError} of one form: `Invalid value for --flag: "text". Expected …`.
+ *
+ * Choices the library checks (a preprocessing, a penalty, a backend…) are not re-checked here:
+ * {@link libraryChoice} runs the library's own check and turns its verdict, with the choices its
+ * message lists, into the same one-line form.
+ */
+import { CLIError } from './errors.ts';
+
+function invalid(flag: string, s: string, expected: string): CLIError {
+  return new CLIError(`Invalid value for ${flag}: "${s}". Expected ${expected}.`);
+}
+
+/** The number a flag's text stands for, or NaN for empty or blank text (which `Number` reads as 0). */
+function toNumber(s: string): number {
+  return s.trim() === '' ? NaN : Number(s);
+}
+
+/**
+ * An integer ≥ `min` (default 1).
+ * @example
+ * int('--ways', '5') // 5; int('--seed', '-1', 0) throws 'Invalid value for --seed: "-1". Expected an integer ≥ 0.'
+ */
+export function int(flag: string, s: string, min = 1): number {
+  const v = toNumber(s);
+  if (!Number.isInteger(v) || v < min) throw invalid(flag, s, `an integer ≥ ${min}`);
+  return v;
+}
+
+/**
+ * Any integer (a seed).
+ * @example
+ * anyInt('--seed', '-3') // -3
+ */
+export function anyInt(flag: string, s: string): number {
+  const v = toNumber(s);
+  if (!Number.isInteger(v)) throw invalid(flag, s, 'an integer');
+  return v;
+}
+
+/**
+ * A multiple of `step`, at least `min`.
+ * @example
+ * multipleOf('--digits', '300', 10, 20) // 300; multipleOf('--digits', '25', 10, 20) throws '… Expected a multiple of 10, at least 20.'
+ */
+export function multipleOf(flag: string, s: string, step: number, min: number): number {
+  const v = toNumber(s);
+  if (!Number.isInteger(v) || v < min || v % step !== 0) throw invalid(flag, s, `a multiple of ${step}, at least ${min}`);
+  return v;
+}
+
+/**
+ * A positive integer, or with `allowZero` a non-negative one.
+ * @example
+ * positiveInt('--port', '0', true) // 0; positiveInt('--workers', 'two') throws '… Expected a positive integer.'
+ */
+export function positiveInt(flag: string, s: string, allowZero = false): number {
+  const v = toNumber(s);
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw invalid(flag, s, `a ${allowZero ? 'non-negative' : 'positive'} integer`);
+  return v;
+}
+
+/**
+ * A positive finite number, or with `allowZero` a non-negative one.
+ * @example
+ * positive('--alpha', '0', true) // 0; positive('--tau', '0') throws '… Expected a positive number.'
+ */
+export function positive(flag: string, s: string, allowZero = false): number {
+  const v = toNumber(s);
+  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw invalid(flag, s, `a ${allowZero ? 'non-negative' : 'positive'} number`);
+  return v;
+}
+
+/**
+ * Exactly `n` comma-separated finite numbers.
+ * @example
+ * numbers('--input-size', '224,224', 2) // [224, 224]
+ */
+export function numbers(flag: string, s: string, n: number): number[] {
+  const v = s.split(',').map(toNumber);
+  if (v.length !== n || !v.every(Number.isFinite)) throw invalid(flag, s, `${n} comma-separated numbers`);
+  return v;
+}
+
+/**
+ * A non-empty comma-separated list of finite numbers that pass `check`; `expected` says what they
+ * must be ("positive integers"). Empty items are ignored ("2,5," is [2, 5]).
+ * @example
+ * numberList('--ways', '2,5,20', (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2') // [2, 5, 20]
+ */
+export function numberList(flag: string, s: string, check: (v: number) => boolean, expected: string): number[] {
+  const v = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
+  if (v.length === 0 || !v.every((x) => Number.isFinite(x) && check(x))) throw invalid(flag, s, `comma-separated ${expected}`);
+  return v;
+}
+
+/**
+ * A comma-separated list of names (empty items ignored), or `dflt` when the flag is absent.
+ * @example
+ * names('Greek, Latin') // ['Greek', 'Latin']
+ */
+export function names(s: string | undefined, dflt: readonly string[] = []): readonly string[] {
+  return s === undefined ? dflt : s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+}
+
+/**
+ * One of a fixed list the CLI itself defines (a choice the library does not check).
+ * @example
+ * oneOf('--selection', 'swap', ['holdout', 'swap']) // 'swap'
+ */
+export function oneOf<T extends string>(flag: string, s: string, choices: readonly T[], some = false): T {
+  if (!(choices as readonly string[]).includes(s)) throw invalid(flag, s, `${some ? 'some' : 'one'} of: ${choices.join(', ')}`);
+  return s as T;
+}
+
+/**
+ * A value the library checks: `check` is the library's own check (it returns the value, or throws
+ * a RangeError/TypeError whose message lists the valid choices after "one of:", up to the end,
+ * a ";" or ", got"; test/flags.test.ts runs every check the CLI uses, so a reworded message fails there). Its verdict
+ * becomes `Invalid value for --flag: "text". Expected one of: a, b.`, with the library's list.
+ * @example
+ * libraryChoice('--preprocess', 'zca', checkPreprocessMethod)
+ * // throws 'Invalid value for --preprocess: "zca". Expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2.'
+ */
+export function libraryChoice<T>(flag: string, s: string, check: (s: string) => T): T {
+  try {
+    return check(s);
+  } catch (e) {
+    if (!(e instanceof RangeError || e instanceof TypeError)) throw e;
+    const listed = /one of:? (.+?)(?:;|,? got |\.?$)/.exec(e.message)?.[1];
+    throw listed ? invalid(flag, s, `one of: ${listed}`) : new CLIError(`Invalid value for ${flag}: "${s}". ${e.message}.`);
+  }
+}

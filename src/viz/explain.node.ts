@@ -1,0 +1,120 @@
+/**
+ * The interpretation report of a fitted prototype model on labelled features, written to disk
+ * (Node): the analysis (src/interpret), thumbnails of the samples' images when they are known,
+ * and the report's files (report.node.ts), all-or-nothing. What `protolens explain` and the
+ * digits demo run.
+ */
+import { analyzeModel } from '../interpret/analyze.ts';
+import type { ModelAnalysis } from '../interpret/types.ts';
+import type { PrototypeClassifier } from '../model/prototype.ts';
+import type { FeatureTransform } from '../model/preprocess.ts';
+import type { FeatureSet } from '../data/featurefile.ts';
+import { readFeatures } from '../data/features.node.ts';
+import { alignLabels, checkFeaturesForModel, readPrototypeModel } from '../data/modelfile.node.ts';
+import { checkOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
+import { loadThumbnails, reportSampleIndices, writeReport, type WrittenReport } from './report.node.ts';
+import type { ReportMeta } from './report.ts';
+
+/** Options of {@link explainToReport}. */
+export interface ExplainReportOptions {
+  /** Image dataset root for thumbnails: a path, `true` for the one recorded in the features' sidecar, or false/undefined for none. */
+  images?: string | boolean;
+  /** Nearest training samples shown per prototype (default 8). */
+  nearest?: number;
+  /** Also write PNG versions of the figures (default true). */
+  png?: boolean;
+  title?: string;
+  /** The model's file, named in the report. */
+  modelFile?: string;
+  /** The features' file, named in the report and in messages. */
+  dataFile?: string;
+  /** The command that made the report, shown in it. */
+  command?: string;
+  notes?: string[];
+  /** Feature transform in front of the model (a saved Pipeline): the analysis runs on transformed features. */
+  transform?: FeatureTransform | null;
+  /** Called with progress messages. */
+  log?: (s: string) => void;
+  /** The report's inputs (never replaced) and whether a folder protolens did not write may be replaced. */
+  check?: OutputCheck;
+}
+
+/** What {@link explainToReport} made. */
+export interface ExplainedReport {
+  analysis: ModelAnalysis;
+  written: WrittenReport;
+  /** Images asked for but not found. */
+  missingImages: number;
+}
+
+/** The image root recorded by `protolens extract` in the features' sidecar, if any. */
+export function datasetRoot(fs: FeatureSet): string | undefined {
+  const d = fs.meta.dataset as { root?: unknown } | undefined;
+  return typeof d?.root === 'string' ? d.root : undefined;
+}
+
+/**
+ * Analyses `model` on the feature set and writes the report into `out`.
+ * @throws RangeError naming the features' file when images are asked for but their root is not
+ *   recorded, or the features carry no image paths; the errors of {@link analyzeModel} and
+ *   {@link writeReport} (OutputRefusedError when `out` may not be replaced).
+ * @example
+ * const { analysis, written } = await explainToReport(model, readFeatures('f.npy'), 'protolens-out/report');
+ * // written.html === '<cwd>/protolens-out/report/report.html'
+ */
+export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet, out: string, o: ExplainReportOptions = {}): Promise<ExplainedReport> {
+  const log = o.log ?? (() => {});
+  const file = o.dataFile ?? 'features';
+  const root = o.images ? (typeof o.images === 'string' ? o.images : datasetRoot(fs)) : undefined;
+  if (o.images && !root) throw new RangeError(`${file}: the feature file does not record where its images are; give their folder as the images option`);
+  if (o.images && !fs.paths) throw new RangeError(`${file}: the feature file has no image paths, so thumbnails cannot be found`);
+  const labels = alignLabels(fs.labels, model);
+  const t0 = performance.now();
+  const X = o.transform ? o.transform.transform(fs.X) : fs.X;
+  const analysis = analyzeModel(model, X, labels, { nearest: o.nearest ?? 8, ...(fs.paths ? { paths: fs.paths } : {}) });
+  log(`analysed ${fs.X.rows} samples × ${fs.X.cols} features, ${model.W_!.rows} prototypes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  let thumbnails: Record<number, string> | undefined;
+  let missingImages = 0;
+  if (root && fs.paths) {
+    const idx = reportSampleIndices(analysis);
+    const r = await loadThumbnails(idx, fs.paths, root);
+    thumbnails = r.thumbnails;
+    missingImages = r.missing.length;
+    log(`thumbnails: ${Object.keys(thumbnails).length} of ${idx.length} images from ${root}${r.missing.length ? ` (${r.missing.length} missing, e.g. ${r.missing[0].path}: ${r.missing[0].reason})` : ''}`);
+  }
+  const meta: ReportMeta = {
+    title: o.title,
+    modelFile: o.modelFile,
+    dataFile: o.dataFile,
+    backbone: fs.meta.backbone as Record<string, unknown> | undefined,
+    preprocessing: o.transform ? o.transform.method : undefined,
+    command: o.command,
+    thumbnails,
+    notes: o.notes,
+  };
+  const written = await writeReport(out, analysis, meta, { png: o.png !== false, check: o.check });
+  return { analysis, written, missingImages };
+}
+
+/**
+ * The report of a saved prototype model (alone or behind its feature transform) on a labelled
+ * feature file: refuses `out` before reading anything when protolens may not write there, checks
+ * the features against the model, then runs {@link explainToReport}. The model's and features'
+ * files, an images root given by path and the one recorded in the features are never outputs.
+ * @throws OutputRefusedError for `out`; RangeError/TypeError naming the file that is missing, is
+ *   not a prototype model, or does not match the model (dimension, labels).
+ * @example
+ * const r = await explainModelFile('model.json', 'f.npy', 'protolens-out/report', { images: true });
+ */
+export async function explainModelFile(modelFile: string, featuresFile: string, out: string,
+  o: Omit<ExplainReportOptions, 'modelFile' | 'dataFile' | 'transform'> = {}): Promise<ExplainedReport> {
+  const check: OutputCheck = { ...o.check, inputs: [...(o.check?.inputs ?? []), modelFile, featuresFile, typeof o.images === 'string' ? o.images : null] };
+  checkOutputFolder(out, 'report', check);
+  const { saved, model, transform } = readPrototypeModel(modelFile);
+  const fs = readFeatures(featuresFile);
+  checkFeaturesForModel(fs, saved, { features: featuresFile, model: modelFile }, 'required');
+  return explainToReport(model, fs, out, {
+    ...o, modelFile, dataFile: featuresFile, transform,
+    check: { ...check, inputs: [...check.inputs!, datasetRoot(fs) ?? null] },
+  });
+}
