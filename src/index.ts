@@ -4,7 +4,7 @@
  */
 export { VERSION } from './version.ts';
 export * from './linalg/matrix.ts';
-export { gemm, gemmBackendName } from './linalg/gemm.ts';
+export { gemm, gemmBackendName, gemmBackendStatus } from './linalg/gemm.ts';
 export { rng, type Rng } from './linalg/random.ts';
 export * from './model/types.ts';
 export { PrototypeClassifier, type PrototypeOptions, type Explanation, type PrototypeContribution } from './model/prototype.ts';

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gemm, gemmBackendName, gemmJs } from '../src/linalg/gemm.ts';
+import { gemm, gemmBackendName, gemmBackendStatus, gemmJs } from '../src/linalg/gemm.ts';
 import {
   describeNodeGemm, disableNativeGemm, enableNativeGemm, nativeFastOps, nativeGemm, nativeGemmPlan, nativeGemmStatus,
 } from '../src/linalg/gemm-native.node.ts';
@@ -186,7 +186,7 @@ test('enableNativeGemm installs the addon behind gemm() and disableNativeGemm re
   const prev = gemmBackendName();
   after(() => disableNativeGemm());
   assert.equal(enableNativeGemm({ threads: 2 }), `native-${status.info!.isa}-threads2`);
-  assert.equal(gemmBackendName(), `native-${status.info!.isa}-threads2`);
+  assert.deepEqual(gemmBackendStatus(), { name: `native-${status.info!.isa}-threads2`, reason: 'native addon on 2 threads (enableNativeGemm)' });
   const C = new Float32Array(4);
   gemm(false, false, 2, 2, 1, 1, new Float32Array([1, 2]), 1, new Float32Array([3, 4]), 2, 0, C, 2);
   assert.deepEqual(Array.from(C), [3, 4, 6, 8]);
@@ -216,5 +216,6 @@ test('enableNodeGemm: native by default, the threaded wasm kernel when the addon
   const missing = { PROTOLENS_NATIVE_ADDON: '/nonexistent/protolens_gemm.node' };
   assert.equal(nodeGemm(missing), 'GEMM backend wasm-simd-threads2 (native kernel not used: the native addon is not built (/nonexistent/protolens_gemm.node is missing; run npm run build:native))');
   assert.throws(() => nodeGemm({ ...missing, PROTOLENS_GEMM: 'native' }), /PROTOLENS_GEMM=native, but the native addon is not built \(\/nonexistent\/protolens_gemm.node is missing/);
+  assert.throws(() => nodeGemm({ PROTOLENS_GEMM: 'blas' }), /PROTOLENS_GEMM: invalid value "blas"\. Should be one of: auto, js, wasm, native/);
   assert.equal(describeNodeGemm({ backend: 'native-avx512' }), 'GEMM backend native-avx512');
 });

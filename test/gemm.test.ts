@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  gemm, gemmBackendName, gemmJs, initWasm, requestedGemmBackend, setGemmBackend, type GemmFn,
+  defaultGemmBackend, gemm, gemmBackendName, gemmBackendStatus, gemmJs, initWasm, requestedGemmBackend, setGemmBackend, type GemmFn,
 } from '../src/linalg/gemm.ts';
 import { enableGemmThreads, disableGemmThreads, gemmWorkerShares, planShares } from '../src/linalg/gemm-threads.node.ts';
 import { nativeGemm, nativeGemmStatus } from '../src/linalg/gemm-native.node.ts';
@@ -71,23 +71,70 @@ test('tileSizes keeps the three windows within the budget and leaves small produ
   assert.ok(mb % 64 === 0 && mb < 10_000 && kb === 300 && nb === 2048);
 });
 
-test('the wasm backend is the one in use when WebAssembly SIMD is available', () => {
+test('the wasm backend is the default when WebAssembly SIMD is available, and says so', () => {
   const expected = !simd || requestedGemmBackend() === 'js' ? 'js' : 'wasm-simd';
-  assert.equal(gemmBackendName(), expected);
+  assert.equal(defaultGemmBackend().name, expected);
+  // Another test file may have installed a backend in this process; the default is what remains otherwise.
+  if (gemmBackendName() === expected) assert.match(gemmBackendStatus().reason, /^default: /);
 });
 
 test('initWasm resolves to the backend in use', async () => {
   assert.equal(await initWasm(), gemmBackendName());
 });
 
-test('PROTOLENS_GEMM=js forces the JavaScript kernel; an unknown value is refused with the choices', () => {
-  const script = "import('./src/linalg/gemm.ts').then((g) => console.log(g.gemmBackendName()))";
-  const run = (value: string) => execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
-    cwd: repoRoot, env: { ...process.env, PROTOLENS_GEMM: value }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-  assert.equal(run('js'), 'js');
-  if (simd) assert.equal(run('wasm'), 'wasm-simd');
-  assert.throws(() => run('blas'), /PROTOLENS_GEMM: invalid value "blas". Should be one of: auto, js, wasm, native/);
+/**
+ * Imports gemm.ts in a fresh process whose WebAssembly is tampered with as `sim` says ('nosimd':
+ * simd128 missing; 'refuse': synchronous compilation throws, as on some browsers' main thread),
+ * counts the modules compiled during the import, runs one product, then initWasm.
+ */
+function probe(env: Record<string, string>, sim = ''): { atImport: number; status: { name: string; reason: string }; C: number; afterInit: string } {
+  const script = `
+    const W = globalThis.WebAssembly, Module = W.Module;
+    let compiles = 0;
+    W.Module = new Proxy(Module, { construct(t, a) { compiles++; if (${JSON.stringify(sim)} === 'refuse') throw new RangeError('refused'); return Reflect.construct(t, a); } });
+    if (${JSON.stringify(sim)} === 'nosimd') W.validate = () => false;
+    const g = await import('./src/linalg/gemm.ts');
+    const atImport = compiles;
+    const C = new Float32Array(1);
+    g.gemm(false, false, 1, 1, 1, 1, new Float32Array([2]), 1, new Float32Array([3]), 1, 0, C, 1);
+    const status = g.gemmBackendStatus();
+    console.log(JSON.stringify({ atImport, status, C: C[0], afterInit: await g.initWasm() }));`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: repoRoot, env: { ...process.env, PROTOLENS_GEMM: '', ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out);
+}
+
+test('importing gemm.ts installs nothing and cannot throw; the default is chosen on first use and reported', { skip: !simd && 'no WebAssembly SIMD' }, () => {
+  const plain = probe({});
+  assert.deepEqual(plain, { atImport: 0, status: { name: 'wasm-simd', reason: 'default: WebAssembly SIMD kernel' }, C: 6, afterInit: 'wasm-simd' });
+  const js = probe({ PROTOLENS_GEMM: 'js' });
+  assert.deepEqual([js.atImport, js.status, js.C], [0, { name: 'js', reason: 'default: JavaScript kernel, PROTOLENS_GEMM=js' }, 6]);
+  // An invalid value no longer throws during import: the default ignores it and says so
+  // (requestedGemmBackend, which the Node adapters and the CLI call, refuses it: below).
+  const bad = probe({ PROTOLENS_GEMM: 'blas' });
+  assert.equal(bad.status.name, 'wasm-simd');
+  assert.match(bad.status.reason, /PROTOLENS_GEMM: invalid value "blas"\. Should be one of: auto, js, wasm, native: ignored/);
+  // No SIMD (an old browser) and PROTOLENS_GEMM=wasm: the JavaScript kernel, with the reason.
+  const old = probe({ PROTOLENS_GEMM: 'wasm' }, 'nosimd');
+  assert.deepEqual([old.atImport, old.status.name, old.C, old.afterInit], [0, 'js', 6, 'js']);
+  assert.match(old.status.reason, /PROTOLENS_GEMM=wasm, but this engine has no WebAssembly SIMD \(simd128\)/);
+  // Synchronous compilation refused: the JavaScript kernel until initWasm compiles asynchronously.
+  const refused = probe({}, 'refuse');
+  assert.deepEqual([refused.atImport, refused.status.name, refused.C, refused.afterInit], [0, 'js', 6, 'wasm-simd']);
+  assert.match(refused.status.reason, /refused to compile the WebAssembly module synchronously \(call initWasm\(\)\)/);
+});
+
+test('PROTOLENS_GEMM: an unknown value is refused with the choices by requestedGemmBackend', () => {
+  const env = process.env.PROTOLENS_GEMM;
+  try {
+    process.env.PROTOLENS_GEMM = 'blas';
+    assert.throws(() => requestedGemmBackend(), /PROTOLENS_GEMM: invalid value "blas". Should be one of: auto, js, wasm, native/);
+    process.env.PROTOLENS_GEMM = ' JS ';
+    assert.equal(requestedGemmBackend(), 'js');
+  } finally {
+    if (env === undefined) delete process.env.PROTOLENS_GEMM; else process.env.PROTOLENS_GEMM = env;
+  }
 });
 
 test('gemm() checks its arguments and names what is wrong', () => {
@@ -172,9 +219,9 @@ test('threads: worker threads alone compute every share correctly', { skip: !sim
   assert.equal(gemmWorkerShares(), 0);
 });
 
-test('setGemmBackend returns the previous backend so it can be restored', () => {
-  const prev = setGemmBackend('js', gemmJs);
-  assert.equal(gemmBackendName(), 'js');
-  setGemmBackend(prev.name, prev.fn);
-  assert.equal(gemmBackendName(), prev.name);
+test('setGemmBackend returns the previous backend so it can be restored, and the reason is reported', () => {
+  const prev = setGemmBackend('js', gemmJs, 'for comparison');
+  assert.deepEqual(gemmBackendStatus(), { name: 'js', reason: 'for comparison' });
+  setGemmBackend(prev.name, prev.fn, prev.reason);
+  assert.deepEqual(gemmBackendStatus(), { name: prev.name, reason: prev.reason });
 });

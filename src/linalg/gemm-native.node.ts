@@ -151,7 +151,7 @@ export function enableNativeGemm(options: { threads?: number } = {}): string | u
   if (!addon) return undefined;
   setThreads(addon, threads);
   const name = `native-${addon.info().isa}${threads > 1 ? `-threads${threads}` : ''}`;
-  const gemm = setGemmBackend(name, addon.gemm);
+  const gemm = setGemmBackend(name, addon.gemm, `native addon on ${threads} thread${threads > 1 ? 's' : ''} (enableNativeGemm)`);
   const ops = setFastOps(nativeFastOps());
   if (!previous) previous = { gemm, ops };
   return name;
@@ -160,7 +160,7 @@ export function enableNativeGemm(options: { threads?: number } = {}): string | u
 /** Puts back the GEMM and loops that were in use before {@link enableNativeGemm}. */
 export function disableNativeGemm(): void {
   if (!previous) return;
-  setGemmBackend(previous.gemm.name, previous.gemm.fn);
+  setGemmBackend(previous.gemm.name, previous.gemm.fn, previous.gemm.reason);
   setFastOps(previous.ops);
   previous = undefined;
 }

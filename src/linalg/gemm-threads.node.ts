@@ -175,7 +175,7 @@ export function enableGemmThreads(options: GemmThreadsOptions = {}): string {
   }
   const name = threads > 1 ? `wasm-simd-threads${threads}` : 'wasm-simd';
   wasm.compute = parallelCompute(wasm, control, threads, options.callerComputes ?? true);
-  const previous = setGemmBackend(name, wasm.gemm);
+  const previous = setGemmBackend(name, wasm.gemm, `WebAssembly SIMD kernel on ${threads} thread${threads > 1 ? 's' : ''} (enableGemmThreads)`);
   pool = { wasm, workers, control, previous, name };
   return name;
 }
@@ -196,7 +196,7 @@ export async function disableGemmThreads(): Promise<void> {
   Atomics.store(p.control, STOP, 1);
   Atomics.add(p.control, SEQ, 1);
   Atomics.notify(p.control, SEQ);
-  setGemmBackend(p.previous.name, p.previous.fn);
+  setGemmBackend(p.previous.name, p.previous.fn, p.previous.reason);
   await Promise.all(p.workers.map((w) => w.terminate()));
 }
 

@@ -9,12 +9,14 @@
  * - NN: `Q·W` (the class layer).
  *
  * Every caller goes through {@link gemm}, which validates the arguments and runs the current
- * backend:
- * - `wasm-simd` (default where WebAssembly SIMD exists): our own kernel in C compiled to
- *   WebAssembly simd128 (src/linalg/wasm/gemm.c, design and figures in docs/linalg.md),
- *   instantiated synchronously when this module loads;
+ * backend. Importing this module installs nothing and cannot throw: until a backend is installed
+ * with {@link setGemmBackend}, the default is chosen on the first product
+ * ({@link defaultGemmBackend}), and {@link gemmBackendStatus} says which and why:
+ * - `wasm-simd` (the default where WebAssembly SIMD exists): our own kernel in C compiled to
+ *   WebAssembly simd128 (src/linalg/wasm/gemm.c, design in docs/linalg.md), instantiated
+ *   synchronously on first use;
  * - `js`: the portable JavaScript kernel {@link gemmJs} below (register-blocked 4×4 for NT,
- *   4-row axpy blocks for NN/TN), used when WebAssembly SIMD is missing or when the
+ *   4-row axpy blocks for NN/TN), the default when WebAssembly SIMD is missing or when the
  *   environment variable `PROTOLENS_GEMM=js` asks for it (for comparison);
  * - `wasm-simd-threads<n>`: the wasm kernel on n threads, installed by the Node adapter
  *   `enableGemmThreads()` (src/linalg/gemm-threads.node.ts);
@@ -149,29 +151,56 @@ export const gemmJs: GemmFn = (transA, transB, m, n, k, alpha, A, lda, B, ldb, b
   }
 };
 
-/** A named GEMM implementation. */
+/** A named GEMM implementation, and why it is the one in use. */
 export interface GemmBackend {
   readonly name: string;
   readonly fn: GemmFn;
+  /** Why this backend is in use, e.g. "default: WebAssembly SIMD" or "enableNodeGemm: native addon". */
+  readonly reason: string;
 }
 
-let backend: GemmBackend = { name: 'js', fn: gemmJs };
+/** What was installed with {@link setGemmBackend}; undefined until then ({@link defaultGemmBackend} is used). */
+let installed: GemmBackend | undefined;
 
-/** Installs a faster GEMM (e.g. WebAssembly SIMD). Returns the previous one (to restore it). */
-export function setGemmBackend(name: string, fn: GemmFn): GemmBackend {
-  const prev = backend;
-  backend = { name, fn };
+/**
+ * Installs a GEMM implementation for every later {@link gemm} call in this process (or thread),
+ * e.g. the native addon (`enableNodeGemm`, src/linalg/gemm-native.node.ts). Returns the backend
+ * that was in use, to restore it.
+ * @param reason - why it is installed, reported by {@link gemmBackendStatus}.
+ * @example
+ * const prev = setGemmBackend('js', gemmJs, 'for comparison');
+ * // … later: setGemmBackend(prev.name, prev.fn, prev.reason)
+ */
+export function setGemmBackend(name: string, fn: GemmFn, reason = 'installed with setGemmBackend'): GemmBackend {
+  const prev = currentBackend();
+  installed = { name, fn, reason };
   return prev;
 }
 
-/** Name of the GEMM backend in use ("js", "wasm-simd", "wasm-simd-threads2", ...). */
+/** The backend {@link gemm} runs: the installed one, else the default. */
+function currentBackend(): GemmBackend {
+  return installed ?? defaultGemmBackend();
+}
+
+/** Name of the GEMM backend in use ("js", "wasm-simd", "wasm-simd-threads2", "native-avx512-threads2", …). */
 export function gemmBackendName(): string {
-  return backend.name;
+  return currentBackend().name;
+}
+
+/**
+ * The GEMM backend in use and why: installed (by {@link setGemmBackend}, which the Node
+ * adapters call), or the default chosen on first use ({@link defaultGemmBackend}).
+ * @example
+ * gemmBackendStatus() // { name: 'wasm-simd', reason: 'default: WebAssembly SIMD kernel' }
+ */
+export function gemmBackendStatus(): { name: string; reason: string } {
+  const b = currentBackend();
+  return { name: b.name, reason: b.reason };
 }
 
 /**
  * Backend choices of the `PROTOLENS_GEMM` environment variable. `native` concerns the Node
- * adapters only (src/linalg/gemm-native.node.ts); this module alone then installs wasm.
+ * adapters only (src/linalg/gemm-native.node.ts); this module alone then uses wasm.
  */
 export type GemmChoice = 'auto' | 'js' | 'wasm' | 'native';
 
@@ -207,34 +236,51 @@ export function wasmGemmInstance(): WasmGemm | undefined {
   return wasmSingle;
 }
 
-function installDefault(): void {
-  const choice = requestedGemmBackend();
-  if (choice === 'js') return;
-  const w = wasmGemmInstance();
-  if (w) setGemmBackend('wasm-simd', w.gemm);
-  else if (choice === 'wasm') {
-    throw new Error(`PROTOLENS_GEMM=wasm, but ${wasmSimdSupported()
-      ? 'this engine refused to compile the module synchronously (use initWasm())'
-      : 'this engine has no WebAssembly SIMD (simd128)'}`);
-  }
-}
-
-installDefault();
+let fallback: GemmBackend | undefined;
+/** Set when the default is JavaScript only because synchronous compilation was refused: {@link initWasm} can do better. */
+let compileRefused = false;
 
 /**
- * Installs the WebAssembly backend where the synchronous path at load time could not (an
- * engine that forbids synchronous compilation). Resolves to the backend name in use: already
- * "wasm-simd…" when loading installed it, "js" when SIMD is missing or `PROTOLENS_GEMM=js`.
- * Never needed in Node, in workers, or in browsers that compile modules under 4 KB
- * synchronously (all current ones); harmless to call anyway.
+ * The backend used until one is installed, chosen on first use (never when this module is
+ * imported) and never throwing: the WebAssembly SIMD kernel where the engine has simd128 and
+ * compiles the module synchronously (Node, workers, every current browser), else the JavaScript
+ * kernel, with the reason. `PROTOLENS_GEMM=js` asks for the JavaScript kernel; an invalid value
+ * is reported in the reason (the Node adapters, which the CLI calls, refuse it).
+ */
+export function defaultGemmBackend(): GemmBackend {
+  if (fallback) return fallback;
+  let choice: GemmChoice;
+  let note = '';
+  try {
+    choice = requestedGemmBackend();
+  } catch (err) {
+    choice = 'auto';
+    note = ` (${(err as Error).message}: ignored)`;
+  }
+  const js = (why: string): GemmBackend => ({ name: 'js', fn: gemmJs, reason: `default: JavaScript kernel, ${why}${note}` });
+  if (choice === 'js') return (fallback = js('PROTOLENS_GEMM=js'));
+  const w = wasmGemmInstance();
+  if (w) return (fallback = { name: 'wasm-simd', fn: w.gemm, reason: `default: WebAssembly SIMD kernel${note}` });
+  compileRefused = wasmSimdSupported();
+  const why = compileRefused ? 'this engine refused to compile the WebAssembly module synchronously (call initWasm())' : 'this engine has no WebAssembly SIMD (simd128)';
+  return (fallback = js(choice === 'wasm' ? `PROTOLENS_GEMM=wasm, but ${why}` : why));
+}
+
+/**
+ * Makes the WebAssembly kernel the default where synchronous compilation was refused (an engine
+ * that forbids it on the main thread). Resolves to the name of the backend in use: "js" when
+ * SIMD is missing or `PROTOLENS_GEMM=js`, an installed backend's name when there is one. Never
+ * needed in Node, in workers, or in browsers that compile modules under 4 KB synchronously (all
+ * current ones); harmless to call anyway.
+ * @throws what `WebAssembly.compile` throws.
  */
 export async function initWasm(): Promise<string> {
-  if (backend.name.startsWith('wasm') || requestedGemmBackend() === 'js' || !wasmSimdSupported()) {
-    return backend.name;
-  }
+  const b = currentBackend();
+  if (installed || !compileRefused) return b.name;
   if (wasmSingle === undefined) wasmSingle = new WasmGemm(await compileGemmModuleAsync());
-  if (backend.name === 'js') setGemmBackend('wasm-simd', wasmSingle.gemm);
-  return backend.name;
+  fallback = { name: 'wasm-simd', fn: wasmSingle.gemm, reason: 'default: WebAssembly SIMD kernel (compiled asynchronously by initWasm)' };
+  compileRefused = false;
+  return gemmBackendName();
 }
 
 function checkOperand(name: string, M: unknown, rows: number, cols: number, ld: number): void {
@@ -272,5 +318,5 @@ export function gemm(transA: boolean, transB: boolean, m: number, n: number, k: 
   checkOperand('A', A, transA ? k : m, transA ? m : k, lda);
   checkOperand('B', B, transB ? n : k, transB ? k : n, ldb);
   checkOperand('C', C, m, n, ldc);
-  backend.fn(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  currentBackend().fn(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
