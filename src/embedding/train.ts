@@ -1,27 +1,35 @@
 /**
- * Episodic training of the Conv-4 embedding with a prototype layer on top (browser-safe; file
- * I/O is in `io.node.ts`). Two heads, both differentiable end to end through the CNN:
+ * Episodic training of the Conv-4 embedding with a head on top (browser-safe; file I/O is in
+ * `io.node.ts`). The heads, all differentiable end to end through the CNN:
  *
  * - `protonet` — one prototype per class, the mean of its support embeddings, and the loss of
  *   prototypical networks (Snell, Swersky & Zemel 2017): −mean log softmax_l(−‖f(x) − μ_l‖²)
- *   over the episode's query images.
+ *   over the episode's query images (`protonetLoss`, conv4-gemm.ts).
  * - `prototype-layer` — the layer of Drumond, Viéville & Alexandre (2017), with its formulas
  *   unchanged: q_j(x) = softmax_j(−‖f(x) − p_j‖² / 2τ), c_l(x) = softmax_l(w_lᵀ q(x)), loss
- *   −mean log c_y + α‖W‖₁. Each training class owns P prototypes (rows of a global J×D matrix,
- *   J = P·C) and W is the global J×C matrix; they, log τ and the CNN are trained jointly. An
- *   episode uses the rows and columns of its N classes (a sampled softmax); those blocks get
- *   lazy Adam updates. A class's prototypes start as embeddings of its first support images.
+ *   −mean log c_y + α‖W‖₁, with global prototypes and W per training class (optionally a bank
+ *   refreshed from the support set at every draw).
+ * - `prototype-layer-episode` — the same layer with each episode's prototypes taken from its
+ *   support set (k-means centres) and W, τ learned across episodes.
  *
- * Every episode draws its classes and images from a generator seeded by (seed, episode), so a
- * resumed run continues exactly as an uninterrupted one would (up to float rounding).
- * See docs/embedding.md.
+ * The layer heads are in heads.ts and layer-head.ts. Each head turns the episode's embeddings
+ * into a loss and its gradient with respect to them; the CNN's passes (`gemm` or `tfjs`) take
+ * that gradient back to the weights. Every episode draws its classes and images from a generator
+ * seeded by (seed, episode), so a resumed run continues exactly as an uninterrupted one would (up
+ * to float rounding). See docs/embedding.md.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkEpisodeShape, sampleEpisode, type ClassIndex, type EpisodeShape } from '../data/episodes.ts';
+import { checkEpisodeShape, sampleEpisode, type ClassIndex, type Episode, type EpisodeShape } from '../data/episodes.ts';
 import { deriveSeed, rng, type Rng } from '../linalg/random.ts';
 import { isNoJitter, jitterInPlace, rotate90, SMALL_JITTER, type JitterOptions } from './augment.ts';
 import { Conv4, CONV4_DEFAULTS, type Conv4Options, type Conv4State } from './conv4.ts';
 import { Conv4Gemm, protonetLoss, type BlockGrads } from './conv4-gemm.ts';
+import {
+  ADAM_B1 as B1, ADAM_B2 as B2, ADAM_EPS as EPS, adamCorrection, episodeLayerStep, globalLayerStep, newEpisodeLayer, newGlobalLayer,
+  type EpisodeLayerState as EpisodeLayer, type GlobalLayerState as GlobalLayer, type HeadEpisode, type HeadStep, type LayerState,
+} from './layer-head.ts';
+
+export type { LayerState } from './layer-head.ts';
 import type { BatchStats } from './ops.ts';
 
 /**
@@ -34,8 +42,8 @@ export type ConvPasses = 'gemm' | 'tfjs';
 export const CONV_PASSES: readonly ConvPasses[] = ['gemm', 'tfjs'];
 
 /** Which head is trained on top of the CNN. */
-export type EmbeddingHead = 'protonet' | 'prototype-layer';
-export const HEADS: readonly EmbeddingHead[] = ['protonet', 'prototype-layer'];
+export type EmbeddingHead = 'protonet' | 'prototype-layer' | 'prototype-layer-episode';
+export const HEADS: readonly EmbeddingHead[] = ['protonet', 'prototype-layer', 'prototype-layer-episode'];
 
 /** Options of a training run. */
 export interface TrainOptions {
@@ -61,10 +69,16 @@ export interface TrainOptions {
   /** Rotations by 90°, 180°, 270° as new training classes. */
   rotations: boolean;
   jitter: JitterOptions;
-  /** prototype-layer head: prototypes per class, penalty α on ‖W‖₁, initial W on own class. */
+  /** Layer heads: prototypes per class, penalty α on ‖W‖₁, initial W on own class. */
   prototypesPerClass: number;
   alpha: number;
   initW: number;
+  /** `prototype-layer`: β of the bank refresh p ← (1 − β)p + β·support centre at every draw (0: none). */
+  bankRate: number;
+  /** Layer heads: multiplier of the learning rate for P and W (w for the episode head). */
+  layerLrScale: number;
+  /** Layer heads: train with the protonet head for this many episodes first (pre-training). */
+  protonetEpisodes: number;
   net: Conv4Options;
   seed: number;
 }
@@ -89,6 +103,9 @@ export const TRAIN_DEFAULTS: Readonly<TrainOptions> = {
   prototypesPerClass: 2,
   alpha: 1e-4,
   initW: 5,
+  bankRate: 0,
+  layerLrScale: 1,
+  protonetEpisodes: 0,
   net: CONV4_DEFAULTS,
   seed: 0,
 };
@@ -114,8 +131,11 @@ export function checkTrainOptions(opts: Partial<TrainOptions>): TrainOptions {
     if (!(o[k] > 0) || !Number.isFinite(o[k])) throw new RangeError(`${k} must be a positive number, got ${o[k]}`);
   }
   if (!(o.alpha >= 0)) throw new RangeError(`alpha must be ≥ 0, got ${o.alpha}`);
+  if (!(o.bankRate >= 0 && o.bankRate <= 1)) throw new RangeError(`bankRate must be in [0, 1], got ${o.bankRate}`);
+  if (!(o.layerLrScale > 0) || !Number.isFinite(o.layerLrScale)) throw new RangeError(`layerLrScale must be a positive number, got ${o.layerLrScale}`);
+  if (!Number.isInteger(o.protonetEpisodes) || o.protonetEpisodes < 0) throw new RangeError(`protonetEpisodes must be a non-negative integer, got ${o.protonetEpisodes}`);
   if (!Number.isInteger(o.seed)) throw new TypeError(`seed must be an integer, got ${o.seed}`);
-  if (o.episode.nQuery < 1 && o.head === 'protonet') throw new RangeError('the protonet head needs at least one query image per class');
+  if (o.episode.nQuery < 1 && (o.head !== 'prototype-layer' || o.protonetEpisodes > 0)) throw new RangeError(`the ${o.head === 'prototype-layer' ? 'protonet pre-training' : o.head + ' head'} needs at least one query image per class`);
   return o;
 }
 
@@ -157,21 +177,6 @@ export interface EpisodeReport {
 /** Why training stopped. */
 export type StopReason = 'max-episodes' | 'max-minutes' | 'early-stopping' | 'interrupted';
 
-/** Per-run trainable state of the prototype-layer head (global prototypes and W). */
-interface LayerState {
-  /** J×D prototypes, J = P·C (class c owns rows c·P … c·P+P−1). */
-  P: Float32Array;
-  /** J×C weights. */
-  W: Float32Array;
-  /** Whether class c's prototypes have been initialised. */
-  ready: Uint8Array;
-  logTau: number;
-  /** Adam moments for P, W and log τ, and per-row step counts for bias correction. */
-  mP: Float32Array; vP: Float32Array; mW: Float32Array; vW: Float32Array;
-  mTau: number; vTau: number;
-  stepsP: Int32Array;
-}
-
 /** Everything a checkpoint holds. */
 export interface TrainerState {
   options: TrainOptions;
@@ -188,8 +193,6 @@ export interface TrainerState {
   /** CPU seconds of training so far (summed over resumes). */
   cpuSeconds: number;
 }
-
-const B1 = 0.9, B2 = 0.999, EPS = 1e-8;
 
 /** CPU seconds used by this process so far (user + system), or NaN outside Node. */
 function cpuNow(): number {
@@ -234,26 +237,33 @@ export class EmbeddingTrainer {
     this.classes = { names, members };
     this.rotationOf = rotationOf;
     checkEpisodeShape(this.classes, o.episode, 'the training classes');
-    checkEpisodeShape(data.val, o.valEpisode, 'the validation classes');
+    // No validation classes (training on every group with a fixed schedule): no early stopping,
+    // and the output network is the last one.
+    if (data.val.members.length > 0) checkEpisodeShape(data.val, o.valEpisode, 'the validation classes');
     const vr = rng(deriveSeed(o.seed, 0x7a11d));
-    this.valEpisodesFixed = Array.from({ length: o.valEpisodes }, () => sampleEpisode(data.val, o.valEpisode, vr));
+    this.valEpisodesFixed = data.val.members.length === 0 ? [] : Array.from({ length: o.valEpisodes }, () => sampleEpisode(data.val, o.valEpisode, vr));
     if (state) {
       this.net = Conv4.fromState(state.net);
       this.adamM = state.adam.m.map((a, i) => tf.keep(tf.tensor(a, this.net.variables()[i].shape)));
       this.adamV = state.adam.v.map((a, i) => tf.keep(tf.tensor(a, this.net.variables()[i].shape)));
       this.adamT = state.adam.t;
       this.s = { episode: state.episode, seconds: state.seconds, cpuSeconds: state.cpuSeconds ?? NaN, curve: state.curve, best: state.best, evalsSinceBest: state.evalsSinceBest, layer: state.layer, window: state.window };
-      if (o.head === 'prototype-layer' && (!state.layer || state.layer.W.length !== this.nLayerRows() * this.classes.members.length)) {
-        throw new RangeError('checkpoint: the prototype-layer state does not match the training classes');
-      }
+      const L = state.layer;
+      const fits = o.head === 'protonet' ? L === null
+        : o.head === 'prototype-layer-episode' ? L?.kind === 'episode'
+          : L !== null && L.kind !== 'episode' && L.W.length === o.prototypesPerClass * this.nClasses * this.nClasses;
+      if (!fits) throw new RangeError(`checkpoint: the layer state does not match the ${o.head} head and the training classes`);
     } else {
       this.net = Conv4.create(o.net, rng(deriveSeed(o.seed, 0xc0474)));
       this.adamM = this.net.variables().map((v) => tf.keep(tf.zerosLike(v)));
       this.adamV = this.net.variables().map((v) => tf.keep(tf.zerosLike(v)));
       this.adamT = 0;
-      this.s = { episode: 0, seconds: 0, cpuSeconds: 0, curve: [], best: null, evalsSinceBest: 0, layer: o.head === 'prototype-layer' ? this.newLayer() : null, window: { loss: 0, accuracy: 0, episodes: 0, images: 0, seconds: 0 } };
+      this.s = { episode: 0, seconds: 0, cpuSeconds: 0, curve: [], best: null, evalsSinceBest: 0, layer: this.newLayer(), window: { loss: 0, accuracy: 0, episodes: 0, images: 0, seconds: 0 } };
     }
   }
+
+  /** Whether there are validation classes (else: no early stopping, the last network is the output). */
+  get hasValidation(): boolean { return this.data.val.members.length > 0; }
 
   /** Number of training classes after rotation. */
   get nClasses(): number { return this.classes.members.length; }
@@ -262,15 +272,11 @@ export class EmbeddingTrainer {
   get curve(): readonly CurvePoint[] { return this.s.curve; }
   get best(): TrainerState['best'] { return this.s.best; }
 
-  private nLayerRows(): number { return this.options.prototypesPerClass * this.classes.members.length; }
-
-  private newLayer(): LayerState {
-    const J = this.nLayerRows(), C = this.classes.members.length, D = this.net.dim;
-    return {
-      P: new Float32Array(J * D), W: new Float32Array(J * C), ready: new Uint8Array(C), logTau: NaN,
-      mP: new Float32Array(J * D), vP: new Float32Array(J * D), mW: new Float32Array(J * C), vW: new Float32Array(J * C),
-      mTau: 0, vTau: 0, stepsP: new Int32Array(J),
-    };
+  private newLayer(): LayerState | null {
+    const o = this.options;
+    if (o.head === 'prototype-layer') return newGlobalLayer(o.prototypesPerClass, this.nClasses, this.net.dim);
+    if (o.head === 'prototype-layer-episode') return newEpisodeLayer(o.initW);
+    return null;
   }
 
   /** Builds the N·(K+Q) input images of an episode (support first), rotated and jittered. */
@@ -292,67 +298,101 @@ export class EmbeddingTrainer {
     return this.options.learningRate * 0.5 ** Math.floor(this.s.episode / this.options.lrHalfLife);
   }
 
+  /** The head trained at the current episode (protonet during pre-training). */
+  headNow(): EmbeddingHead {
+    return this.s.episode < this.options.protonetEpisodes ? 'protonet' : this.options.head;
+  }
+
   /** Trains on one episode and returns its loss and accuracy. */
   step(): EpisodeReport {
     const t0 = performance.now(), c0 = cpuNow();
     const o = this.options;
-    const { nWay, kShot, nQuery } = o.episode;
     const r = rng(deriveSeed(o.seed, this.s.episode + 1));
     const ep = sampleEpisode(this.classes, o.episode, r);
     const idx = new Int32Array(ep.support.length + ep.query.length);
     idx.set(ep.support); idx.set(ep.query, ep.support.length);
     const nS = ep.support.length;
-    const classOf = (i: number) => ep.classes[i < nS ? Math.floor(i / kShot) : Math.floor((i - nS) / nQuery)];
-    const S = this.data.size;
+    const classOf = (i: number) => ep.classes[i < nS ? Math.floor(i / o.episode.kShot) : Math.floor((i - nS) / o.episode.nQuery)];
     const pixels = this.batchImages(idx, classOf, r);
-    const x = o.passes === 'tfjs' ? tf.tensor4d(pixels, [idx.length, S, S, 1]) : null;
     const stats: BatchStats[] = [];
-    const vars = this.net.variables();
-    let lossValue: number, accuracy: number;
-    if (o.head === 'protonet') {
-      if (x === null) {
-        const { embedding } = this.forwardGemm(pixels, idx.length, stats);
-        const res = protonetLoss(embedding, this.net.dim, nWay, kShot, nQuery);
-        this.adam(vars, this.gradTensors(this.gemmNet!.backward(res.grad), vars));
-        lossValue = res.loss; accuracy = res.correct / (nWay * nQuery);
-      } else {
-        const labels = tf.tensor1d(Int32Array.from({ length: nWay * nQuery }, (_, i) => Math.floor(i / nQuery)), 'int32');
-        const { value, grads, correct } = this.protonetGrads(x, labels, vars, stats, nWay, kShot, nQuery);
-        lossValue = value; accuracy = correct / (nWay * nQuery);
-        this.adam(vars, grads);
-        labels.dispose();
-      }
-    } else {
-      const labels = Int32Array.from({ length: idx.length }, (_, i) => (i < nS ? Math.floor(i / kShot) : Math.floor((i - nS) / nQuery)));
-      const res = this.layerStep(x, ep.classes, labels, vars, stats, kShot, pixels);
-      lossValue = res.loss; accuracy = res.accuracy;
-    }
-    x?.dispose();
+    const h = o.passes === 'gemm' ? this.stepGemm(pixels, ep, stats) : this.stepTfjs(pixels, ep, stats);
     this.net.updateRunningStats(stats);
+    const accuracy = h.correct / h.total;
     this.s.episode++;
     const dt = (performance.now() - t0) / 1000;
     this.s.seconds += dt;
     this.s.cpuSeconds += cpuNow() - c0;
     const w = this.s.window;
-    w.loss += lossValue; w.accuracy += accuracy; w.episodes++; w.images += idx.length; w.seconds += dt;
-    return { episode: this.s.episode, loss: lossValue, accuracy, seconds: this.s.seconds };
+    w.loss += h.loss; w.accuracy += accuracy; w.episodes++; w.images += idx.length; w.seconds += dt;
+    return { episode: this.s.episode, loss: h.loss, accuracy, seconds: this.s.seconds };
   }
 
-  private protonetGrads(x: tf.Tensor4D, labels: tf.Tensor1D, vars: tf.Variable[], stats: BatchStats[], n: number, k: number, q: number) {
-    let correct = 0;
-    const { value, grads } = tf.variableGrads(() => {
-      const e = this.net.embedTrain(x, stats);
-      const D = this.net.dim;
-      const protos = tf.mean(tf.reshape(tf.slice(e, [0, 0], [n * k, D]), [n, k, D]), 1) as tf.Tensor2D;
-      const qe = tf.slice(e, [n * k, 0], [n * q, D]);
-      const d = sqDistances(qe, protos);
-      const logits = tf.neg(d);
-      correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')).dataSync()[0];
-      return tf.mean(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(labels, n)), 1))) as tf.Scalar;
-    }, vars);
-    const v = value.dataSync()[0];
-    value.dispose();
-    return { value: v, grads: vars.map((vv) => grads[vv.name]), correct };
+  /**
+   * The head's loss and gradient on the episode's training-mode embeddings `e`. The layer heads'
+   * own parameters change only in the returned `apply`.
+   */
+  private headStep(e: Float32Array, ep: Episode, pixels: Float32Array): HeadStep {
+    const o = this.options, D = this.net.dim;
+    const { nWay, kShot, nQuery } = o.episode;
+    const he: HeadEpisode = { classes: ep.classes, nWay, kShot, nQuery };
+    const head = this.headNow();
+    const lr = this.learningRate();
+    // The CNN's Adam takes its step before `apply` runs: τ (and w) share its bias correction.
+    const corr = adamCorrection(this.adamT + 1);
+    switch (head) {
+      case 'protonet': {
+        const res = protonetLoss(e, D, nWay, kShot, nQuery);
+        return { loss: res.loss, correct: res.correct, total: nWay * nQuery, dE: res.grad, apply: () => {} };
+      }
+      case 'prototype-layer':
+        // Unseen classes start from inference-mode embeddings of their support images.
+        return globalLayerStep(this.s.layer as GlobalLayer, e, D, he, o, this.nClasses, () => this.net.embed(pixels), lr, corr);
+      case 'prototype-layer-episode':
+        return episodeLayerStep(this.s.layer as EpisodeLayer, e, D, he, o, lr, corr);
+      default: {
+        const never: never = head;
+        throw new RangeError(`unknown head ${String(never)}`);
+      }
+    }
+  }
+
+  /** One step on the gemm passes: forward, head, backward, Adam; then the head's own update. */
+  private stepGemm(pixels: Float32Array, ep: Episode, stats: BatchStats[]): HeadStep {
+    const n = ep.support.length + ep.query.length;
+    const { embedding } = this.forwardGemm(pixels, n, stats);
+    const h = this.headStep(embedding, ep, pixels);
+    const vars = this.net.variables();
+    this.adam(vars, this.gradTensors(this.gemmNet!.backward(h.dE), vars));
+    h.apply();
+    return h;
+  }
+
+  /**
+   * One step on TF.js ops: the head enters the graph as one custom op whose gradient is the
+   * head's ∂loss/∂embeddings; every tensor is released on any exit.
+   */
+  private stepTfjs(pixels: Float32Array, ep: Episode, stats: BatchStats[]): HeadStep {
+    const n = ep.support.length + ep.query.length, S = this.data.size;
+    const vars = this.net.variables();
+    let h: HeadStep | null = null;
+    const headOp = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const e = args[0] as tf.Tensor;
+      const step = this.headStep(e.dataSync() as Float32Array, ep, pixels);
+      h = step;
+      return { value: tf.scalar(step.loss), gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor(step.dE, e.shape)) };
+    });
+    const x = tf.tensor4d(pixels, [n, S, S, 1]);
+    try {
+      const { value, grads } = tf.variableGrads(() => headOp(this.net.embedTrain(x, stats)) as tf.Scalar, vars);
+      value.dispose();
+      this.adam(vars, vars.map((v) => grads[v.name]));
+    } finally {
+      x.dispose();
+    }
+    const done = h as HeadStep | null;
+    if (done === null) throw new Error('the head did not run');
+    done.apply();
+    return done;
   }
 
   private gemmNet: Conv4Gemm | null = null;
@@ -378,114 +418,21 @@ export class EmbeddingTrainer {
   /** Adam update of the CNN variables; disposes the gradients. */
   private adam(vars: tf.Variable[], grads: tf.Tensor[]): void {
     this.adamT++;
-    const lr = this.learningRate() * Math.sqrt(1 - B2 ** this.adamT) / (1 - B1 ** this.adamT);
-    tf.tidy(() => {
-      vars.forEach((v, i) => {
-        const g = grads[i];
-        const m = tf.add(tf.mul(this.adamM[i], B1), tf.mul(g, 1 - B1));
-        const vv = tf.add(tf.mul(this.adamV[i], B2), tf.mul(tf.square(g), 1 - B2));
-        v.assign(tf.sub(v, tf.mul(tf.div(m, tf.add(tf.sqrt(vv), EPS)), lr)));
-        this.adamM[i].dispose(); this.adamV[i].dispose();
-        this.adamM[i] = tf.keep(m); this.adamV[i] = tf.keep(vv);
+    const lr = this.learningRate() * adamCorrection(this.adamT);
+    try {
+      tf.tidy(() => {
+        vars.forEach((v, i) => {
+          const g = grads[i];
+          const m = tf.add(tf.mul(this.adamM[i], B1), tf.mul(g, 1 - B1));
+          const vv = tf.add(tf.mul(this.adamV[i], B2), tf.mul(tf.square(g), 1 - B2));
+          v.assign(tf.sub(v, tf.mul(tf.div(m, tf.add(tf.sqrt(vv), EPS)), lr)));
+          this.adamM[i].dispose(); this.adamV[i].dispose();
+          this.adamM[i] = tf.keep(m); this.adamV[i] = tf.keep(vv);
+        });
       });
-    });
-    for (const g of grads) g.dispose();
-  }
-
-  /** One step of the prototype-layer head: CNN by Adam, the used blocks of P, W and log τ by lazy Adam. */
-  private layerStep(x: tf.Tensor4D | null, epClasses: Int32Array, epLabels: Int32Array, vars: tf.Variable[], stats: BatchStats[], kShot: number, pixels: Float32Array) {
-    const nImages = epLabels.length;
-    const o = this.options;
-    const L = this.s.layer!;
-    const Pn = o.prototypesPerClass, D = this.net.dim, C = this.classes.members.length;
-    const N = epClasses.length, J = N * Pn;
-    const S = this.data.size;
-    // Initialise unseen classes' prototypes with inference embeddings of their first images.
-    const fresh = Array.from(epClasses).map((c, i) => ({ c, i })).filter(({ c }) => !L.ready[c]);
-    if (fresh.length > 0 || Number.isNaN(L.logTau)) {
-      const e = this.net.embed(pixels);
-      for (const { c, i } of fresh) {
-        for (let p = 0; p < Pn; p++) {
-          const img = i * kShot + (p % kShot); // support images come first, class-major
-          L.P.set(e.subarray(img * D, (img + 1) * D), (c * Pn + p) * D);
-          for (let l = 0; l < C; l++) L.W[(c * Pn + p) * C + l] = l === c ? o.initW : 0;
-        }
-        L.ready[c] = 1;
-      }
-      if (Number.isNaN(L.logTau)) {
-        // τ starts at 0.1 × median squared distance / 2 among this episode's images (as the
-        // prototype model's 'auto' rule); it is learned from there.
-        const d: number[] = [];
-        for (let a = 0; a < nImages; a += 3) for (let b = a + 1; b < nImages; b += 7) {
-          let s = 0;
-          for (let k = 0; k < D; k++) { const t = e[a * D + k] - e[b * D + k]; s += t * t; }
-          d.push(s);
-        }
-        d.sort((u, v) => u - v);
-        L.logTau = Math.log(Math.max(1e-6, 0.1 * d[Math.floor(d.length / 2)] / 2));
-      }
+    } finally {
+      for (const g of grads) g.dispose();
     }
-    // The episode's blocks: rows of its classes' prototypes, columns of its classes.
-    const rows = new Int32Array(J);
-    for (let i = 0; i < N; i++) for (let p = 0; p < Pn; p++) rows[i * Pn + p] = epClasses[i] * Pn + p;
-    const Psub = new Float32Array(J * D), Wsub = new Float32Array(J * N);
-    for (let j = 0; j < J; j++) {
-      Psub.set(L.P.subarray(rows[j] * D, (rows[j] + 1) * D), j * D);
-      for (let l = 0; l < N; l++) Wsub[j * N + l] = L.W[rows[j] * C + epClasses[l]];
-    }
-    const pV = tf.variable(tf.tensor2d(Psub, [J, D]), true);
-    const wV = tf.variable(tf.tensor2d(Wsub, [J, N]), true);
-    const tV = tf.variable(tf.scalar(L.logTau), true);
-    const labels = tf.tensor1d(epLabels, 'int32');
-    let correct = 0, nll = 0;
-    // With the gemm passes the CNN runs outside TF.js: its embeddings enter as a variable whose
-    // gradient is then sent back through them.
-    const eV = x === null ? tf.variable(tf.tensor2d(this.forwardGemm(pixels, nImages, stats).embedding.slice(), [nImages, D]), true) : null;
-    const all = eV === null ? [...vars, pV, wV, tV] : [eV, pV, wV, tV];
-    const { value, grads } = tf.variableGrads(() => {
-      const e = eV ?? this.net.embedTrain(x!, stats);
-      const qLayer = tf.softmax(tf.div(tf.neg(sqDistances(e, pV)), tf.mul(2, tf.exp(tV))));
-      const logits = tf.matMul(qLayer, wV);
-      correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')).dataSync()[0];
-      const nllT = tf.mean(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(labels, N)), 1)));
-      nll = nllT.dataSync()[0];
-      return tf.add(nllT, tf.mul(o.alpha, tf.sum(tf.abs(wV)))) as tf.Scalar;
-    }, all);
-    const loss = value.dataSync()[0];
-    value.dispose();
-    if (eV === null) {
-      this.adam(vars, vars.map((v) => grads[v.name]));
-    } else {
-      const dE = grads[eV.name].dataSync() as Float32Array;
-      this.adam(vars, this.gradTensors(this.gemmNet!.backward(dE), vars));
-      grads[eV.name].dispose();
-      eV.dispose();
-    }
-    const gP = grads[pV.name].dataSync(), gW = grads[wV.name].dataSync(), gT = grads[tV.name].dataSync()[0];
-    for (const v of [pV, wV, tV]) { grads[v.name].dispose(); v.dispose(); }
-    labels.dispose();
-    // Lazy Adam on the used rows/blocks, bias-corrected by each row's own step count.
-    const lr = this.learningRate();
-    for (let j = 0; j < J; j++) {
-      const row = rows[j];
-      const t = ++L.stepsP[row];
-      const corr = Math.sqrt(1 - B2 ** t) / (1 - B1 ** t);
-      for (let k = 0; k < D; k++) {
-        const a = row * D + k, g = gP[j * D + k];
-        L.mP[a] = B1 * L.mP[a] + (1 - B1) * g; L.vP[a] = B2 * L.vP[a] + (1 - B2) * g * g;
-        L.P[a] -= lr * corr * L.mP[a] / (Math.sqrt(L.vP[a]) + EPS);
-      }
-      for (let l = 0; l < N; l++) {
-        const a = row * C + epClasses[l], g = gW[j * N + l];
-        L.mW[a] = B1 * L.mW[a] + (1 - B1) * g; L.vW[a] = B2 * L.vW[a] + (1 - B2) * g * g;
-        L.W[a] -= lr * corr * L.mW[a] / (Math.sqrt(L.vW[a]) + EPS);
-      }
-    }
-    L.mTau = B1 * L.mTau + (1 - B1) * gT; L.vTau = B2 * L.vTau + (1 - B2) * gT * gT;
-    const tt = this.adamT;
-    L.logTau -= lr * (Math.sqrt(1 - B2 ** tt) / (1 - B1 ** tt)) * L.mTau / (Math.sqrt(L.vTau) + EPS);
-    void nll;
-    return { loss, accuracy: correct / nImages };
   }
 
   /**
@@ -493,6 +440,7 @@ export class EmbeddingTrainer {
    * the inference-mode embeddings (the prototypical-network rule).
    */
   validate(): number {
+    if (!this.hasValidation) return NaN;
     const pixels = this.valPixels();
     return episodeAccuracy(this.net.embed(pixels), this.net.dim, this.valEpisodesFixed, this.valLocal!);
   }
@@ -530,7 +478,8 @@ export class EmbeddingTrainer {
     };
     this.s.curve.push(point);
     this.s.window = { loss: 0, accuracy: 0, episodes: 0, images: 0, seconds: 0 };
-    const improved = this.s.best === null || val > this.s.best.valAccuracy;
+    // Without validation data every evaluation's network is the output (the schedule decides).
+    const improved = !this.hasValidation || this.s.best === null || val > this.s.best.valAccuracy;
     if (improved) {
       this.s.best = { valAccuracy: val, episode: this.s.episode, net: this.net.state() };
       this.s.evalsSinceBest = 0;
@@ -564,13 +513,6 @@ export class EmbeddingTrainer {
     this.net.dispose();
     for (const t of [...this.adamM, ...this.adamV]) t.dispose();
   }
-}
-
-/** Squared Euclidean distances between the rows of a (n×D) and b (m×D): n×m, via one product. */
-export function sqDistances(a: tf.Tensor2D | tf.Tensor, b: tf.Tensor2D | tf.Tensor): tf.Tensor2D {
-  const a2 = tf.sum(tf.square(a), 1, true);
-  const b2 = tf.reshape(tf.sum(tf.square(b), 1), [1, -1]);
-  return tf.relu(tf.add(tf.sub(a2, tf.mul(2, tf.matMul(a, b, false, true))), b2)) as tf.Tensor2D;
 }
 
 /**

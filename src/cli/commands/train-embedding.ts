@@ -22,7 +22,7 @@ interface Flags {
   evalEvery: string; patience: string; maxEpisodes: string; maxMinutes: string;
   lr: string; lrHalfLife: string;
   rotations: boolean; jitter?: boolean;
-  prototypesPerClass: string; alpha: string;
+  prototypesPerClass: string; alpha: string; bankRate: string; layerLrScale: string; protonetEpisodes: string;
   filters: string; blocks: string; inputSize: string;
   valAlphabets?: string; testAlphabets?: string;
   seed: string; backend: string; progress: boolean; force: boolean;
@@ -33,7 +33,8 @@ const OPTION_FLAGS: Partial<Record<keyof TrainOptions, string[]>> = {
   head: ['head'], passes: ['passes'], episode: ['way', 'shot', 'query'], valEpisode: ['valWay', 'valShot', 'valQuery'],
   valEpisodes: ['valEpisodes'], evalEvery: ['evalEvery'], patience: ['patience'], maxEpisodes: ['maxEpisodes'],
   maxMinutes: ['maxMinutes'], learningRate: ['lr'], lrHalfLife: ['lrHalfLife'], rotations: ['rotations'], jitter: ['jitter'],
-  prototypesPerClass: ['prototypesPerClass'], alpha: ['alpha'], net: ['filters', 'blocks', 'inputSize'], seed: ['seed'],
+  prototypesPerClass: ['prototypesPerClass'], alpha: ['alpha'], bankRate: ['bankRate'], layerLrScale: ['layerLrScale'],
+  protonetEpisodes: ['protonetEpisodes'], net: ['filters', 'blocks', 'inputSize'], seed: ['seed'],
 };
 
 /** `valWay` → `--val-way`. */
@@ -69,8 +70,11 @@ export function register(program: Command): void {
     .option('--no-rotations', 'do not add 90°/180°/270° rotations as new classes')
     .option('--jitter', 'small random affine jitter (±10°, ±10 % scale, ±0.1 shear, ±2 px); on unless --no-jitter')
     .option('--no-jitter', 'no affine jitter')
-    .option('--prototypes-per-class <p>', 'prototype-layer head: prototypes per training class', String(d.prototypesPerClass))
-    .option('--alpha <a>', 'prototype-layer head: weight of the L1 penalty on W', String(d.alpha))
+    .option('--prototypes-per-class <p>', 'prototype-layer heads: prototypes per class (per training class, or per episode class from the support set)', String(d.prototypesPerClass))
+    .option('--alpha <a>', 'prototype-layer heads: weight of the L1 penalty on W', String(d.alpha))
+    .option('--bank-rate <b>', 'prototype-layer head: refresh the drawn classes\' prototypes towards their support centres, p ← (1 − b)p + b·centre (0: no refresh)', String(d.bankRate))
+    .option('--layer-lr-scale <s>', 'prototype-layer heads: learning-rate multiplier for the prototypes and W', String(d.layerLrScale))
+    .option('--protonet-episodes <n>', 'prototype-layer heads: pre-train with the protonet head for n episodes first', String(d.protonetEpisodes))
     .option('--filters <f>', 'filters per block (64 = Conv-4; wider is slower)', String(d.net.filters))
     .option('--blocks <b>', 'conv blocks', String(d.net.blocks))
     .option('--input-size <s>', 'images are resized to s×s', String(d.net.inputSize))
@@ -102,6 +106,9 @@ export function register(program: Command): void {
         jitter: f.jitter === false ? NO_JITTER : SMALL_JITTER,
         prototypesPerClass: int('--prototypes-per-class', f.prototypesPerClass),
         alpha: positive('--alpha', f.alpha, true),
+        bankRate: positive('--bank-rate', f.bankRate, true),
+        layerLrScale: positive('--layer-lr-scale', f.layerLrScale),
+        protonetEpisodes: int('--protonet-episodes', f.protonetEpisodes, 0),
         net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
         seed: int('--seed', f.seed, 0),
       };
