@@ -22,6 +22,7 @@ import { renderSvg } from '../../viz/render.ts';
 import { VERSION } from '../../version.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
 import { describeNodeGemm, nodeGemmChoice } from '../../linalg/gemm-native.node.ts';
+import { registerEpisodes } from './bench-episodes.ts';
 
 interface FewShotFlags {
   features?: string;
@@ -112,6 +113,7 @@ function commandLine(argv: readonly string[]): string {
 /** `protolens bench …`: benchmarks. */
 export function register(program: Command): void {
   const bench = program.command('bench').description('Benchmarks');
+  registerEpisodes(bench);
   bench
     .command('fewshot')
     .description('The paper\'s Table 1: 5-shot N-way tasks, hyper-parameters chosen on a validation half, paired t-tests')
