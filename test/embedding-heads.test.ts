@@ -102,7 +102,7 @@ test('episodeLayerLoss: gradient with respect to the embeddings (through the sup
 test('global layer with a bank refresh: ∂loss/∂e includes the path through the refreshed prototypes', () => {
   const D = 3, C = 5, nWay = 2, kShot = 3, nQuery = 2, n = nWay * (kShot + nQuery);
   const ep = { classes: Int32Array.of(3, 1), nWay, kShot, nQuery };
-  const o = { prototypesPerClass: 2, alpha: 1e-3, initW: 5, bankRate: 0.5, layerLrScale: 1 };
+  const o = { prototypesPerClass: 2, alpha: 1e-3, initW: 5, bankRate: 0.5, layerLrScale: 1, seed: 0 };
   const e = randn(n * D, 11);
   const fresh = () => {
     const L = newGlobalLayer(2, C, D);

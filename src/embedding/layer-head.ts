@@ -14,6 +14,8 @@
  *   class's support embeddings of this episode; W links a prototype to its own class with one
  *   weight w. Only w and τ persist across episodes.
  */
+import { autoTau } from '../model/scale.ts';
+import { deriveSeed, rng } from '../linalg/random.ts';
 import { clusterMeans, clusterMeansBackward, episodeLayerLoss, layerLoss, supportClusters } from './heads.ts';
 
 export const ADAM_B1 = 0.9, ADAM_B2 = 0.999, ADAM_EPS = 1e-8;
@@ -71,6 +73,8 @@ export interface LayerHeadOptions {
   initW: number;
   bankRate: number;
   layerLrScale: number;
+  /** Seed of the pairs that set the initial τ. */
+  seed: number;
 }
 
 /** A fresh global layer for C classes of dimension D. */
@@ -90,18 +94,11 @@ export function newEpisodeLayer(initW: number): EpisodeLayerState {
 }
 
 /**
- * log of the initial τ: 0.1 × the median squared distance / 2 among a fixed subset of pairs of
- * the episode's images (the prototype model's 'auto' rule on this episode).
+ * log of the initial τ: the prototype model's 'auto' rule (src/model/scale.ts) with tauScale 0.1
+ * on the first n embeddings of the first episode, its pairs drawn from a generator seeded by `seed`.
  */
-export function initialLogTau(e: Float32Array, n: number, D: number): number {
-  const d: number[] = [];
-  for (let a = 0; a < n; a += 3) for (let b = a + 1; b < n; b += 7) {
-    let s = 0;
-    for (let k = 0; k < D; k++) { const t = e[a * D + k] - e[b * D + k]; s += t * t; }
-    d.push(s);
-  }
-  d.sort((u, v) => u - v);
-  return Math.log(Math.max(1e-6, 0.1 * (d.length ? d[Math.floor(d.length / 2)] : 1) / 2));
+export function initialLogTau(e: Float32Array, n: number, D: number, seed: number): number {
+  return Math.log(autoTau({ data: e.subarray(0, n * D), rows: n, cols: D }, 0.1, rng(deriveSeed(seed, 0x7a4))).tau);
 }
 
 /** One Adam step on a scalar; returns [value, m, v]. `corr` is the bias correction √(1−β₂ᵗ)/(1−β₁ᵗ). */
@@ -121,7 +118,7 @@ export function adamCorrection(t: number): number {
  * and τ on the very first episode.
  * @param inference - the episode's embeddings in inference mode (support first, class-major).
  */
-function initGlobalRows(L: GlobalLayerState, ep: HeadEpisode, perClass: number, C: number, D: number, initW: number, inference: () => Float32Array): void {
+function initGlobalRows(L: GlobalLayerState, ep: HeadEpisode, perClass: number, C: number, D: number, initW: number, seed: number, inference: () => Float32Array): void {
   const fresh = Array.from(ep.classes).map((c, i) => ({ c, i })).filter(({ c }) => !L.ready[c]);
   if (fresh.length === 0 && !Number.isNaN(L.logTau)) return;
   const e = inference();
@@ -133,7 +130,7 @@ function initGlobalRows(L: GlobalLayerState, ep: HeadEpisode, perClass: number, 
     }
     L.ready[c] = 1;
   }
-  if (Number.isNaN(L.logTau)) L.logTau = initialLogTau(e, ep.nWay * (ep.kShot + ep.nQuery), D);
+  if (Number.isNaN(L.logTau)) L.logTau = initialLogTau(e, ep.nWay * (ep.kShot + ep.nQuery), D, seed);
 }
 
 /**
@@ -162,7 +159,7 @@ function matchCentres(bank: Float32Array, bo: number, centres: Float32Array, co:
 export function globalLayerStep(L: GlobalLayerState, e: Float32Array, D: number, ep: HeadEpisode, o: LayerHeadOptions, nClasses: number,
   inference: () => Float32Array, lr: number, tauCorrection: number): HeadStep {
   const Pn = o.prototypesPerClass, C = nClasses, N = ep.nWay, J = N * Pn;
-  initGlobalRows(L, ep, Pn, C, D, o.initW, inference);
+  initGlobalRows(L, ep, Pn, C, D, o.initW, o.seed, inference);
   const rows = new Int32Array(J);
   for (let i = 0; i < N; i++) for (let p = 0; p < Pn; p++) rows[i * Pn + p] = ep.classes[i] * Pn + p;
   const Psub = new Float32Array(J * D), Wsub = new Float32Array(J * N);
@@ -222,7 +219,7 @@ export function globalLayerStep(L: GlobalLayerState, e: Float32Array, D: number,
  * the samples). `apply` updates w and τ by Adam.
  */
 export function episodeLayerStep(L: EpisodeLayerState, e: Float32Array, D: number, ep: HeadEpisode, o: LayerHeadOptions, lr: number, correction: number): HeadStep {
-  if (Number.isNaN(L.logTau)) L.logTau = initialLogTau(e, ep.nWay * (ep.kShot + ep.nQuery), D);
+  if (Number.isNaN(L.logTau)) L.logTau = initialLogTau(e, ep.nWay * (ep.kShot + ep.nQuery), D, o.seed);
   const r = episodeLayerLoss(e, D, ep.nWay, ep.kShot, ep.nQuery, o.prototypesPerClass, L.w, L.logTau, o.alpha);
   const apply = (): void => {
     [L.w, L.mw, L.vw] = adamScalar(L.w, r.dw, L.mw, L.vw, lr * o.layerLrScale, correction);
