@@ -74,7 +74,7 @@ test('libraryChoice: the library\'s own check decides, its list of choices is th
     ['--preprocess', 'zca', checkPreprocessMethod, 'Invalid value for --preprocess: "zca". Expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2.'],
     ['--regularization', 'l3', regularization, 'Invalid value for --regularization: "l3". Expected one of: l1, l2.'],
     ['--passes', 'cuda', (p) => checkTrainOptions({ passes: p as ConvPasses }).passes, 'Invalid value for --passes: "cuda". Expected one of: gemm, tfjs.'],
-    ['--head', 'svm', (h) => checkTrainOptions({ head: h as EmbeddingHead }).head, 'Invalid value for --head: "svm". Expected one of: protonet, prototype-layer.'],
+    ['--head', 'svm', (h) => checkTrainOptions({ head: h as EmbeddingHead }).head, 'Invalid value for --head: "svm". Expected one of: protonet, prototype-layer, prototype-layer-episode.'],
     ['--backend', 'webgl', checkNodeBackend, 'Invalid value for --backend: "webgl". Expected one of: wasm, cpu.'],
     ['--resize', 'cubic', resize, 'Invalid value for --resize: "cubic". Expected one of: bilinear, nearest.'],
     // A library message without a list of choices is passed on whole.

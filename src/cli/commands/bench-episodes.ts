@@ -7,14 +7,14 @@
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { CLIError } from '../errors.ts';
+import { toCliError, userInput } from '../errors.ts';
+import { int, libraryChoice, names, numberList, oneOf } from '../flags.ts';
 import { progressBar } from '../progress.ts';
-import { readFeatures, type FeatureSet } from '../../data/features.node.ts';
+import type { FeatureSet } from '../../data/features.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
-import { PREPROCESS_METHODS } from '../../model/preprocess.ts';
+import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import {
-  EPISODE_CLASSIFIERS, EPISODE_CLASSIFIER_INFO, episodeBenchMarkdown, runEpisodeBench,
-  type EpisodeBenchOptions, type EpisodeClassifier, type EpisodeGroups,
+  EPISODE_CLASSIFIERS, EPISODE_CLASSIFIER_INFO, episodeBenchMarkdown, runEpisodeBench, type EpisodeBenchOptions, type EpisodeGroups,
 } from '../../select/episodes.ts';
 import { VERSION } from '../../version.ts';
 
@@ -32,63 +32,23 @@ interface EpisodeFlags {
   force: boolean;
 }
 
-function ints(flag: string, s: string, min: number): number[] {
-  const v = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
-  if (v.length === 0 || !v.every((x) => Number.isInteger(x) && x >= min)) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected comma-separated integers ≥ ${min}.`);
-  return v;
-}
-
-function int(flag: string, s: string, min: number): number {
-  const v = Number(s);
-  if (s.trim() === '' || !Number.isInteger(v) || v < min) throw new CLIError(`Invalid value for ${flag}: "${s}". Expected an integer ≥ ${min}.`);
-  return v;
-}
-
 /** Turns the flags into protocol options (exported for tests). */
 export function episodeOptions(f: EpisodeFlags): EpisodeBenchOptions {
-  let classifiers: EpisodeClassifier[] | undefined;
-  if (f.classifiers) {
-    classifiers = f.classifiers.split(',').map((s) => s.trim()) as EpisodeClassifier[];
-    for (const c of classifiers) {
-      if (!(EPISODE_CLASSIFIERS as readonly string[]).includes(c)) throw new CLIError(`Invalid value for --classifiers: "${c}". Expected some of: ${EPISODE_CLASSIFIERS.join(', ')}.`);
-    }
-  }
-  if (!(PREPROCESS_METHODS as readonly string[]).includes(f.preprocess)) {
-    throw new CLIError(`Invalid value for --preprocess: "${f.preprocess}". Expected one of: ${PREPROCESS_METHODS.join(', ')}.`);
-  }
   const groups: EpisodeGroups[] = f.acrossAndWithin ? ['across', 'within'] : f.within ? ['within'] : ['across'];
   return {
-    ways: ints('--ways', f.ways, 2), shots: ints('--shots', f.shots, 1), queries: int('--queries', f.queries, 1),
-    episodes: int('--episodes', f.episodes, 1), seed: int('--seed', f.seed, 0), groups, classifiers,
-    preprocess: f.preprocess as EpisodeBenchOptions['preprocess'],
+    ways: numberList('--ways', f.ways, (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2'),
+    shots: numberList('--shots', f.shots, (x) => Number.isInteger(x) && x >= 1, 'positive integers'),
+    queries: int('--queries', f.queries), episodes: int('--episodes', f.episodes), seed: int('--seed', f.seed, 0), groups,
+    classifiers: f.classifiers ? names(f.classifiers).map((c) => oneOf('--classifiers', c, EPISODE_CLASSIFIERS, true)) : undefined,
+    preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessMethod),
   };
 }
 
-/** The feature file, or the image folder's features through a backbone. */
-async function loadFeatures(f: EpisodeFlags, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
-  if (f.features && f.data) throw new CLIError('Give either --features FILE or --data DIR (with --backbone), not both.');
-  if (f.features) {
-    const fs = readFeatures(f.features);
-    if (fs.labels.length === 0) throw new CLIError(`${f.features}: the file has no labels (a .npy needs its .json sidecar); episodes need one label per row.`);
-    return { fs, source: `${f.features} (${fs.X.rows}×${fs.X.cols})` };
-  }
-  if (!f.data) throw new CLIError('Missing input: give --features FILE, or --data DIR with --backbone NAME.');
-  const { openImageDataset } = await import('../../data/images.node.ts');
-  const { extractDataset } = await import('../../features/extract.node.ts');
-  const ds = openImageDataset(f.data);
-  say(`${ds.root}: ${ds.entries.length} images; extracting ${f.backbone} features through the cache`);
-  let bar: ReturnType<typeof progressBar> | undefined;
-  const r = await extractDataset(ds, {
-    backbone: f.backbone, cacheDir: f.cacheDir,
-    onReady: (e) => { if (f.progress) bar = progressBar('extract', e.total, 'images'); },
-    onProgress: (p) => bar?.update(p.done),
-  });
-  bar?.stop();
-  return { fs: r, source: `${f.data} through ${f.backbone} (${r.X.rows}×${r.X.cols})` };
-}
+/** What `bench` gives this command to read its input: a feature file, or an image folder through a backbone. */
+export type LoadFeatures = (f: Pick<EpisodeFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'progress'>, say: (s: string) => void) => Promise<{ fs: FeatureSet; source: string }>;
 
 /** Registers `bench episodes` under the `bench` command. */
-export function registerEpisodes(bench: Command): void {
+export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): void {
   bench
     .command('episodes')
     .description('N-way K-shot episodes: the library\'s classifiers fitted on each support set, accuracy on the queries with 95 % intervals')
@@ -113,14 +73,7 @@ export function registerEpisodes(bench: Command): void {
       const options = episodeOptions(flags);
       const check = { inputs: [flags.features, flags.data], force: flags.force };
       checkOutputFolder(flags.out, 'bench', check);
-      let loaded;
-      try {
-        loaded = await loadFeatures(flags, say);
-      } catch (e) {
-        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(e.message);
-        throw e;
-      }
-      const { fs, source } = loaded;
+      const { fs, source } = await userInput(() => loadFeatures(flags, say));
       const bar = flags.progress ? progressBar('episodes', 1, 'episodes') : undefined;
       const cpu0 = process.cpuUsage();
       let result;
@@ -131,8 +84,7 @@ export function registerEpisodes(bench: Command): void {
         });
       } catch (e) {
         bar?.stop();
-        if (e instanceof RangeError || e instanceof TypeError) throw new CLIError(`${flags.features ?? flags.data}: ${e.message}`);
-        throw e;
+        throw toCliError(e, flags.features ?? flags.data);
       }
       bar?.stop();
       const cpu = process.cpuUsage(cpu0);

@@ -79,7 +79,8 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
   };
 }
 
-async function loadFeatures(f: FewShotFlags, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
+/** The features a benchmark runs on: a feature file, or an image folder through a backbone (also used by `bench episodes`). */
+async function loadFeatures(f: Pick<FewShotFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'progress'>, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
   if (f.features && f.data) throw new CLIError('Give either --features FILE or --data DIR (with --backbone), not both.');
   if (f.features) {
     const fs = readFeatures(f.features);
@@ -113,7 +114,7 @@ function commandLine(argv: readonly string[]): string {
 /** `protolens bench …`: benchmarks. */
 export function register(program: Command): void {
   const bench = program.command('bench').description('Benchmarks');
-  registerEpisodes(bench);
+  registerEpisodes(bench, loadFeatures);
   bench
     .command('fewshot')
     .description('The paper\'s Table 1: 5-shot N-way tasks, hyper-parameters chosen on a validation half, paired t-tests')
