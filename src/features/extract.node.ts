@@ -47,152 +47,195 @@ function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-/**
- * Extracts the features of every image of `dataset` (see `openImageDataset`).
- *
- * @returns `{ X, labels, paths, meta, stats }`: rows in the dataset's order, without the images
- *   left out by `skipBad` (listed in `meta.dataset.skipped`).
- * @throws BadImageError naming the file for an unreadable image (unless `skipBad`), and the
- *   loading errors of {@link loadBackboneNode} (unknown layer, missing model.json, …).
- * @example
- * const r = await extractDataset(openImageDataset('images/'), { backbone: 'mobilenet_v2' });
- * // r.X.cols === 1280, r.labels[i] is the folder of image r.paths[i]
- */
-export async function extractDataset(dataset: ImageDataset, options: ExtractDatasetOptions): Promise<ExtractResult> {
+/** The state of one extraction run, shared by its steps. */
+interface Run {
+  dataset: ImageDataset;
+  options: ExtractDatasetOptions;
+  n: number;
+  /** Bad files: those of the listing, then those found while reading or decoding. */
+  skipped: BadEntry[];
+  /** 1 for the rows whose feature is known. */
+  ok: Uint8Array;
+  /** n × dim features, in the dataset's order. */
+  data: Float32Array;
+  done: number;
+  cached: number;
+  cache?: DiskFeatureCache;
+}
+
+/** Checks the options and fills in the defaults. @throws RangeError for a bad batch size or thread count. */
+function resolveOptions(options: ExtractDatasetOptions): { batchSize: number; wanted: number | 'auto'; cacheDir: string | false; spec: ExtractorSpec } {
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
-  const entries = dataset.entries;
-  const n = entries.length;
   const wanted = options.workers ?? 'auto';
   if (wanted !== 'auto' && (!Number.isInteger(wanted) || wanted < 1)) throw new RangeError(`workers must be a positive integer or "auto", got ${String(options.workers)}`);
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
   const spec = { ...options, cacheDir } as ExtractorSpec & Partial<ExtractDatasetOptions>;
   delete spec.onProgress;
   delete spec.onReady;
+  return { batchSize, wanted, cacheDir, spec };
+}
 
-  let extractor: Extractor | undefined;
+/** Records image i as bad (left out with skipBad). @throws BadImageError naming it, without skipBad. */
+function markBad(run: Run, i: number, reason: string): void {
+  const e = run.dataset.entries[i];
+  if (!run.options.skipBad) throw new BadImageError(`${run.dataset.root}/${e.path}`, reason, true);
+  run.skipped.push({ path: e.path, reason });
+  run.done++;
+}
+
+/** The bytes of image i, or undefined when it cannot be read (then marked bad). */
+async function readEntry(run: Run, i: number): Promise<Uint8Array | undefined> {
   try {
-    const skipped: BadEntry[] = [...dataset.skipped];
-    const ok = new Uint8Array(n);
-    let done = 0;
-    let cached = 0;
-    const bad = (i: number, reason: string): void => {
-      if (!options.skipBad) throw new BadImageError(`${dataset.root}/${entries[i].path}`, reason, true);
-      skipped.push({ path: entries[i].path, reason });
-      done++;
-    };
-    const read = async (i: number): Promise<Uint8Array | undefined> => {
+    return await run.dataset.read(run.dataset.entries[i]);
+  } catch (e) {
+    if (e instanceof BadImageError) { markBad(run, i, e.reason); return undefined; }
+    throw e;
+  }
+}
+
+/** Pass 1: looks every image up in the cache (keyed by the network, loaded here) and returns the misses. */
+async function lookUpCache(run: Run, extractor: Extractor, cacheDir: string): Promise<number[]> {
+  const { info, preprocessing } = extractor;
+  const key = await modelKey(info, preprocessing);
+  run.cache = new DiskFeatureCache(cacheDir, key, info.dim, JSON.parse(modelKeyMaterial(info, preprocessing)));
+  run.data = new Float32Array(run.n * info.dim);
+  const misses: number[] = [];
+  for (let i = 0; i < run.n; i++) {
+    const bytes = await readEntry(run, i);
+    if (!bytes) continue;
+    const hit = await run.cache.get(sha256(bytes));
+    if (hit) { run.data.set(hit, i * info.dim); run.ok[i] = 1; run.cached++; run.done++; } else misses.push(i);
+  }
+  return misses;
+}
+
+/** Pass 2's extractor: the one already loaded when it has the threads the misses call for, else a new one. */
+async function extractorFor(loaded: Extractor | undefined, misses: number, wanted: number | 'auto', spec: ExtractorSpec): Promise<Extractor> {
+  const threads = wanted === 'auto' ? autoWorkers(misses) : wanted;
+  if (loaded && (misses === 0 || loaded.threads === threads)) return loaded;
+  await loaded?.close();
+  if (misses === 0) return localExtractor(spec);
+  return threads > 1 ? workerExtractor(spec, threads) : localExtractor(spec);
+}
+
+/** Computes one batch of images, writes each feature to the cache as soon as it is known. */
+async function computeBatch(run: Run, ext: Extractor, batch: readonly number[]): Promise<void> {
+  const { dataset, options } = run;
+  const idx: number[] = [];
+  const items: FileItem[] = [];
+  const hashes: string[] = [];
+  for (const i of batch) {
+    const bytes = await readEntry(run, i);
+    if (!bytes) continue;
+    idx.push(i);
+    items.push({ bytes, where: `${dataset.root}/${dataset.entries[i].path}` });
+    hashes.push(sha256(bytes));
+  }
+  if (items.length > 0) {
+    const res = await ext.run(items);
+    for (let r = 0; r < idx.length; r++) {
+      const x = res[r];
+      if ('bad' in x) { markBad(run, idx[r], x.bad); continue; }
+      run.data.set(x.v, idx[r] * ext.info.dim);
+      run.ok[idx[r]] = 1;
+      run.done++;
+      if (run.cache) await run.cache.set(hashes[r], x.v);
+    }
+  }
+  options.onProgress?.({ done: run.done, total: run.n, cached: run.cached });
+}
+
+/** Pass 2: computes the misses in batches, keeping every thread busy (two batches in flight per thread, taken in order). */
+async function computeMisses(run: Run, ext: Extractor, misses: readonly number[], batchSize: number): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lanes = Array.from({ length: ext.threads * 2 }, async () => {
+    while (next < misses.length && !failed) {
+      const batch = misses.slice(next, next + batchSize);
+      next += batchSize;
       try {
-        return await dataset.read(entries[i]);
+        await computeBatch(run, ext, batch);
       } catch (e) {
-        if (e instanceof BadImageError) { bad(i, e.reason); return undefined; }
+        failed = true;
         throw e;
       }
-    };
+    }
+  });
+  await Promise.all(lanes);
+}
 
-    // Pass 1, with a cache: load the network here (its key names the cache), then look every image up.
-    let cache: DiskFeatureCache | undefined;
-    let data = new Float32Array(0);
-    let misses: number[] = entries.map((_, i) => i);
+/** The rows that were read, with their labels, paths, the sidecar's metadata and the run's figures. */
+async function assembleResult(run: Run, ext: Extractor, extractMs: number): Promise<ExtractResult> {
+  const { dataset, n, ok, skipped } = run;
+  const { info, preprocessing } = ext;
+  const dim = info.dim;
+  const key = await modelKey(info, preprocessing);
+  const keep: number[] = [];
+  for (let i = 0; i < n; i++) if (ok[i]) keep.push(i);
+  if (keep.length === 0) throw new RangeError(`${dataset.root}: none of the ${n} images could be read`);
+  const X = { data: new Float32Array(keep.length * dim), rows: keep.length, cols: dim };
+  keep.forEach((i, r) => X.data.set(run.data.subarray(i * dim, (i + 1) * dim), r * dim));
+  const kept = keep.map((i) => dataset.entries[i]);
+  const counts = classCounts(kept);
+  return {
+    X,
+    labels: kept.map((e) => e.label),
+    paths: kept.map((e) => e.path),
+    meta: {
+      library: `protolens ${VERSION}`,
+      created: new Date().toISOString(),
+      backbone: { ...info, modelKey: key },
+      preprocessing: { ...preprocessing },
+      dataset: {
+        root: dataset.root, kind: dataset.kind, images: kept.length, classes: counts.length,
+        singleImageClasses: counts.filter((c) => c.count === 1).map((c) => c.label),
+        skipped, ignored: dataset.ignored.length,
+      },
+    },
+    stats: {
+      total: n, cached: run.cached, computed: n - run.cached - (skipped.length - dataset.skipped.length), skipped: skipped.length,
+      threads: ext.threads, loadMs: ext.loadMs, extractMs, from: ext.from,
+    },
+  };
+}
+
+/**
+ * Extracts the features of every image of `dataset` (see `openImageDataset`), in named steps:
+ * look every image up in the cache ({@link lookUpCache}), pick the extractor for the misses
+ * ({@link extractorFor}), compute them ({@link computeMisses}), keep the rows that were read
+ * ({@link assembleResult}).
+ *
+ * @returns `{ X, labels, paths, meta, stats }`: rows in the dataset's order, without the images
+ *   left out by `skipBad` (listed in `meta.dataset.skipped`).
+ * @throws BadImageError naming the file for an unreadable image (unless `skipBad`, which the
+ *   message names), and the loading errors of {@link loadBackboneNode} (unknown layer, missing
+ *   model.json, …).
+ * @example
+ * const r = await extractDataset(openImageDataset('images/'), { backbone: 'mobilenet_v2' });
+ * // r.X.cols === 1280, r.labels[i] is the folder of image r.paths[i]
+ */
+export async function extractDataset(dataset: ImageDataset, options: ExtractDatasetOptions): Promise<ExtractResult> {
+  const { batchSize, wanted, cacheDir, spec } = resolveOptions(options);
+  const n = dataset.entries.length;
+  const run: Run = { dataset, options, n, skipped: [...dataset.skipped], ok: new Uint8Array(n), data: new Float32Array(0), done: 0, cached: 0 };
+  let extractor: Extractor | undefined;
+  try {
+    let misses = dataset.entries.map((_, i) => i);
     if (cacheDir) {
       extractor = await localExtractor(spec);
-      const { info, preprocessing } = extractor;
-      const key = await modelKey(info, preprocessing);
-      cache = new DiskFeatureCache(cacheDir, key, info.dim, JSON.parse(modelKeyMaterial(info, preprocessing)));
-      data = new Float32Array(n * info.dim);
-      misses = [];
-      for (let i = 0; i < n; i++) {
-        const bytes = await read(i);
-        if (!bytes) continue;
-        const hit = await cache.get(sha256(bytes));
-        if (hit) { data.set(hit, i * info.dim); ok[i] = 1; cached++; done++; } else misses.push(i);
-      }
+      misses = await lookUpCache(run, extractor, cacheDir);
     }
-
-    // Pass 2: compute the misses, on both cores when there are enough of them.
-    const threads = wanted === 'auto' ? autoWorkers(misses.length) : wanted;
-    if (misses.length > 0 && (!extractor || extractor.threads !== threads)) {
-      await extractor?.close();
-      extractor = undefined;
-      extractor = threads > 1 ? await workerExtractor(spec, threads) : await localExtractor(spec);
-    }
-    if (!extractor) extractor = await localExtractor(spec);
+    const loaded = extractor;
+    extractor = undefined; // extractorFor closes it when it does not keep it
+    extractor = await extractorFor(loaded, misses.length, wanted, spec);
     const ext = extractor;
-    const dim = ext.info.dim;
-    if (data.length !== n * dim) data = new Float32Array(n * dim);
-    options.onReady?.({ threads: ext.threads, loadMs: ext.loadMs, from: ext.from, cached, total: n });
-    options.onProgress?.({ done, total: n, cached });
+    if (run.data.length !== n * ext.info.dim) run.data = new Float32Array(n * ext.info.dim);
+    options.onReady?.({ threads: ext.threads, loadMs: ext.loadMs, from: ext.from, cached: run.cached, total: n });
+    options.onProgress?.({ done: run.done, total: n, cached: run.cached });
     const t0 = performance.now();
-
-    const doBatch = async (batch: number[]): Promise<void> => {
-      const idx: number[] = [];
-      const items: FileItem[] = [];
-      const hashes: string[] = [];
-      for (const i of batch) {
-        const bytes = await read(i);
-        if (!bytes) continue;
-        idx.push(i);
-        items.push({ bytes, where: `${dataset.root}/${entries[i].path}` });
-        hashes.push(sha256(bytes));
-      }
-      if (items.length > 0) {
-        const res = await ext.run(items);
-        for (let r = 0; r < idx.length; r++) {
-          const x = res[r];
-          if ('bad' in x) { bad(idx[r], x.bad); continue; }
-          data.set(x.v, idx[r] * dim);
-          ok[idx[r]] = 1;
-          done++;
-          if (cache) await cache.set(hashes[r], x.v);
-        }
-      }
-      options.onProgress?.({ done, total: n, cached });
-    };
-
-    // Keep every thread busy: two batches in flight per thread, taken in order.
-    let next = 0;
-    let failed = false;
-    const lanes = Array.from({ length: ext.threads * 2 }, async () => {
-      while (next < misses.length && !failed) {
-        const batch = misses.slice(next, next + batchSize);
-        next += batchSize;
-        try {
-          await doBatch(batch);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    });
-    await Promise.all(lanes);
-    const { info, preprocessing } = ext;
-    const key = await modelKey(info, preprocessing);
-
-    const keep: number[] = [];
-    for (let i = 0; i < n; i++) if (ok[i]) keep.push(i);
-    if (keep.length === 0) throw new RangeError(`${dataset.root}: none of the ${n} images could be read`);
-    const X = { data: new Float32Array(keep.length * dim), rows: keep.length, cols: dim };
-    keep.forEach((i, r) => X.data.set(data.subarray(i * dim, (i + 1) * dim), r * dim));
-    const kept = keep.map((i) => entries[i]);
-    const counts = classCounts(kept);
-    const extractMs = performance.now() - t0;
-    return {
-      X,
-      labels: kept.map((e) => e.label),
-      paths: kept.map((e) => e.path),
-      meta: {
-        library: `protolens ${VERSION}`,
-        created: new Date().toISOString(),
-        backbone: { ...info, modelKey: key },
-        preprocessing: { ...preprocessing },
-        dataset: {
-          root: dataset.root, kind: dataset.kind, images: kept.length, classes: counts.length,
-          singleImageClasses: counts.filter((c) => c.count === 1).map((c) => c.label),
-          skipped, ignored: dataset.ignored.length,
-        },
-      },
-      stats: { total: n, cached, computed: n - cached - (skipped.length - dataset.skipped.length), skipped: skipped.length, threads: ext.threads, loadMs: ext.loadMs, extractMs, from: ext.from },
-    };
+    await computeMisses(run, ext, misses, batchSize);
+    return await assembleResult(run, ext, performance.now() - t0);
   } finally {
     await extractor?.close();
   }

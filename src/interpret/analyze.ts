@@ -3,18 +3,22 @@
  * analysis behind `protolens explain`, the HTML report and the web explorer.
  *
  * Pure and browser-safe: a model and a labelled sample set in, a plain JSON {@link ModelAnalysis}
- * out. Every finding carries the rule that produced it; the rules and their thresholds are
- * derived in docs/interpretation.md.
+ * out. One function per statistic, in the order of docs/interpretation.md ("What the analysis
+ * computes"): the samples' assignments and decisions, each prototype's Gaussian description, its
+ * nearest samples and its vote, each class's composition and modes, Figure 1's projection. The
+ * finding rules that read them are in findings.ts, one function per rule.
  */
-import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
-import { rowSqNorms, sqDistances, median } from '../linalg/ops.ts';
+import { takeRows, toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
+import { rowSqNorms, softmaxRows, sqDistances } from '../linalg/ops.ts';
 import { codesFor } from '../model/labels.ts';
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
 import { pca, project } from './pca.ts';
+import { findingRules, findings, type ResolvedAnalysisOptions } from './findings.ts';
+import { nearestIndices } from './nearest.ts';
 import {
-  ANALYSIS_DEFAULTS, ANALYSIS_FORMAT, ANALYSIS_FORMAT_VERSION, FINDING_KINDS,
-  type AnalysisOptions, type ClassStats, type Finding, type FindingKind, type ModelAnalysis, type PrototypeStats,
+  ANALYSIS_DEFAULTS, ANALYSIS_FORMAT, ANALYSIS_FORMAT_VERSION,
+  type AnalysisOptions, type ClassStats, type ModelAnalysis, type PrototypeStats,
 } from './types.ts';
 
 /** Options of {@link analyzeModel}: thresholds, plus the samples' source paths (data, not a threshold). */
@@ -23,7 +27,7 @@ export interface AnalyzeOptions extends AnalysisOptions {
   paths?: readonly string[];
 }
 
-type Resolved = ModelAnalysis['options'];
+type Resolved = ResolvedAnalysisOptions;
 
 function resolveOptions(model: PrototypeClassifier, o: AnalyzeOptions): Resolved {
   const known = new Set([...Object.keys(ANALYSIS_DEFAULTS), 'paths']);
@@ -43,47 +47,6 @@ function resolveOptions(model: PrototypeClassifier, o: AnalyzeOptions): Resolved
   if (r.imbalanceRatio < 1) throw new RangeError(`analyzeModel: imbalanceRatio must be at least 1, got ${r.imbalanceRatio}`);
   if (!Number.isInteger(r.seed)) throw new TypeError(`analyzeModel: seed must be an integer, got ${r.seed}`);
   return r;
-}
-
-/** The rule of each finding kind, in words, with the thresholds in use. */
-export function findingRules(o: Resolved): Record<FindingKind, string> {
-  return {
-    'scattered-class':
-      `A prototype serves a class when it wins that class (largest W weight) and at least ${o.minServingSamples} of the class's samples match it best. ` +
-      `Two serving prototypes belong to different modes when their groups of class samples are at least ${o.scatterSeparation} spreads apart: ` +
-      `the gap between the groups' mean positions on the line joining the group means, divided by the sum of the groups' standard deviations on that line ` +
-      `(each sample placed with its own group's mean computed without it); ` +
-      `modes are the groups of prototypes linked by smaller separations. A class with two or more modes is scattered.`,
-    'ambiguous-prototype':
-      `A prototype's lead is how far its strongest class weight (row of W) stands above the median of its other weights; ` +
-      `G, the median lead over all prototypes, is how decisively this model's prototypes usually vote. ` +
-      `A prototype is ambiguous when its two strongest weights differ by less than ${o.linkRatio} × G and, with three or more classes, ` +
-      `the second stands at least ${o.linkRatio} × G above the median of the remaining weights (a tie between some classes, not a vote for none).`,
-    'singleton-class': `A class with at most ${o.singletonMax} sample(s) in the data.`,
-    'single-sample-prototype': 'A prototype that is the best match (largest q_j) of exactly one sample.',
-    'unbalanced-class':
-      `A class with fewer than median/${o.imbalanceRatio} or more than median×${o.imbalanceRatio} samples, the median taken over classes ` +
-      `(singleton classes are reported on their own).`,
-    'dead-prototype': 'A prototype that is the best match (largest q_j) of no sample.',
-  };
-}
-
-function fmt(v: number, digits = 3): string {
-  if (!Number.isFinite(v)) return String(v);
-  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(digits - 1) : Number(v.toPrecision(digits)).toString();
-}
-
-function labelText(l: Label): string {
-  return typeof l === 'string' ? `"${l}"` : String(l);
-}
-
-/** softmax of a row, in float64. */
-function softmax(row: ArrayLike<number>): number[] {
-  let m = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i] > m) m = row[i];
-  const e = Array.from(row, (v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
 }
 
 /** Union–find over 0..n−1; returns groups in order of their smallest member. */
@@ -144,6 +107,233 @@ export function groupSeparation(X: Matrix, A: readonly number[], B: readonly num
   return spread > 0 ? gap / spread : gap > 0 ? Infinity : 0;
 }
 
+
+/** The checked inputs and the model's outputs every statistic reads. */
+interface Inputs {
+  model: PrototypeClassifier;
+  o: Resolved;
+  classes: Label[];
+  X: Matrix;
+  /** J×D prototypes. */
+  P: Matrix;
+  /** J×L weights. */
+  W: Float32Array;
+  y: readonly Label[];
+  /** Class code of each sample. */
+  codes: Int32Array | number[];
+  paths?: readonly string[];
+  N: number;
+  J: number;
+  L: number;
+  /** N×J squared distances ‖x_i − p_j‖². */
+  D2: Float32Array;
+}
+
+/** Checks the model, the samples, the labels and the options (see {@link analyzeModel}'s @throws). */
+function checkInputs(model: PrototypeClassifier, Xin: MatrixInput, y: readonly Label[], options: AnalyzeOptions): Inputs {
+  if (!model || typeof model !== 'object' || !('prototypes_' in model) || !('W_' in model)) {
+    const kind = (model as { kind?: string } | null)?.kind;
+    throw new TypeError(`analyzeModel: expected a PrototypeClassifier${kind ? `, got a ${kind}` : ''}; only prototype models can be analysed`);
+  }
+  if (!model.prototypes_ || !model.W_) {
+    throw new TypeError('analyzeModel: the model is not fitted yet. Call fit(X, y) before analysing it.');
+  }
+  const o = resolveOptions(model, options);
+  const P = model.prototypes_, classes = model.classes_.slice();
+  const J = P.rows, L = classes.length, D = P.cols;
+  const X = toMatrix(Xin, { name: 'X', cols: D });
+  const N = X.rows;
+  if (!Array.isArray(y)) throw new TypeError('y: expected an array of labels');
+  if (y.length !== N) throw new RangeError(`X has ${N} rows but y has ${y.length} labels; they must match`);
+  const codes = codesFor(y, classes);
+  const paths = options.paths;
+  if (paths !== undefined && paths.length !== N) throw new RangeError(`paths: ${paths.length} paths for ${N} samples; they must match`);
+  const D2 = sqDistances(X, P, rowSqNorms(X.data, N, D), rowSqNorms(P.data, J, D));
+  return { model, o, classes, X, P, W: model.W_.data, y, codes, paths, N, J, L, D2 };
+}
+
+/** Each sample's best-matching prototype, decision, probability and margin (docs: "Assignment"). */
+interface SampleOutcomes {
+  assignment: Int32Array;
+  assignmentQ: Float64Array;
+  predictedCode: Int32Array;
+  probability: number[];
+  margin: number[];
+  misclassified: number[];
+  ambiguous: number[];
+}
+
+/** a(i) = argmax_j q_ij, the predicted class argmax_l c_il, its probability and the margin c₍₁₎ − c₍₂₎. */
+function sampleOutcomes(inp: Inputs): SampleOutcomes {
+  const { model, X, N, J, L, codes, o } = inp;
+  const Q = model.prototypeActivations(X);
+  const C = model.predictProba(X);
+  const r: SampleOutcomes = {
+    assignment: new Int32Array(N), assignmentQ: new Float64Array(N), predictedCode: new Int32Array(N),
+    probability: new Array(N), margin: new Array(N), misclassified: [], ambiguous: [],
+  };
+  for (let i = 0; i < N; i++) {
+    let bj = 0;
+    for (let j = 1; j < J; j++) if (Q.data[i * J + j] > Q.data[i * J + bj]) bj = j;
+    r.assignment[i] = bj;
+    r.assignmentQ[i] = Q.data[i * J + bj];
+    let b1 = 0, b2 = -1;
+    for (let l = 1; l < L; l++) {
+      const v = C.data[i * L + l];
+      if (v > C.data[i * L + b1]) { b2 = b1; b1 = l; } else if (b2 < 0 || v > C.data[i * L + b2]) b2 = l;
+    }
+    r.predictedCode[i] = b1;
+    r.probability[i] = C.data[i * L + b1];
+    r.margin[i] = C.data[i * L + b1] - (b2 >= 0 ? C.data[i * L + b2] : 0);
+    if (b1 !== codes[i]) r.misclassified.push(i);
+    if (r.margin[i] < o.ambiguityMargin) r.ambiguous.push(i);
+  }
+  return r;
+}
+
+/** The samples of each prototype: {i : a(i) = j}. */
+function prototypeMembers(assignment: Int32Array, J: number): number[][] {
+  const members: number[][] = Array.from({ length: J }, () => []);
+  for (let i = 0; i < assignment.length; i++) members[assignment[i]].push(i);
+  return members;
+}
+
+/**
+ * The Gaussian second-order description of prototype j from its samples `idx`: mean and RMS of
+ * ‖x_i − p_j‖, total variance and leading variances of the samples (docs: "Gaussian
+ * second-order description").
+ */
+function gaussianDescription(inp: Inputs, j: number, idx: readonly number[]):
+  Pick<PrototypeStats, 'meanDistance' | 'rmsDistance' | 'leadingVariances' | 'leadingVarianceRatio' | 'totalVariance'> {
+  const n = idx.length;
+  if (n === 0) return { meanDistance: null, rmsDistance: null, leadingVariances: [], leadingVarianceRatio: [], totalVariance: null };
+  let sd = 0, sd2 = 0;
+  for (const i of idx) {
+    const d2 = inp.D2[i * inp.J + j];
+    sd += Math.sqrt(d2); sd2 += d2;
+  }
+  const sub = takeRows(inp.X, idx);
+  const k = inp.o.leadingVariances;
+  const r = k > 0 ? pca(sub, k, { seed: inp.o.seed }) : pca(sub, 0);
+  return {
+    meanDistance: sd / n, rmsDistance: Math.sqrt(sd2 / n),
+    leadingVariances: k > 0 ? r.variances : [], leadingVarianceRatio: k > 0 ? r.explainedRatio : [], totalVariance: r.totalVariance,
+  };
+}
+
+/** Each prototype's k nearest samples over all samples, nearest first (docs: "Nearest training samples"). */
+function nearestSamples(inp: Inputs, j: number): PrototypeStats['nearest'] {
+  const { D2, J, N, y, paths } = inp;
+  return nearestIndices(N, inp.o.nearest, (i) => D2[i * J + j]).map((i) => ({
+    index: i, label: y[i], distance: Math.sqrt(D2[i * J + j]), ...(paths ? { path: paths[i] } : {}),
+  }));
+}
+
+/**
+ * Each prototype's vote π_j = softmax(W_j·) (J×L, row-major) and winning class argmax_l W_jl
+ * (docs: "The prototype's vote"). The vote is computed in float64: it is reported as
+ * probabilities and compared between classes whose weights nearly tie (the ambiguous
+ * prototypes), where float32 rounding could reorder them.
+ */
+function prototypeVotes(inp: Inputs): { votes: Float64Array; winning: Int32Array } {
+  const { W, J, L } = inp;
+  const votes = Float64Array.from(W);
+  softmaxRows(votes, J, L);
+  const winning = new Int32Array(J);
+  for (let j = 0; j < J; j++) {
+    let b = 0;
+    for (let l = 1; l < L; l++) if (W[j * L + l] > W[j * L + b]) b = l;
+    winning[j] = b;
+  }
+  return { votes, winning };
+}
+
+/** The true classes of a prototype's samples, largest first, and the share of its winning class. */
+function memberClasses(inp: Inputs, idx: readonly number[], winning: number): Pick<PrototypeStats, 'classCounts' | 'purity'> {
+  const cc = new Map<number, number>();
+  for (const i of idx) cc.set(inp.codes[i], (cc.get(inp.codes[i]) ?? 0) + 1);
+  return {
+    classCounts: [...cc.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([c, k]) => ({ label: inp.classes[c], count: k })),
+    purity: idx.length ? (cc.get(winning) ?? 0) / idx.length : null,
+  };
+}
+
+/** Everything the report says about prototype j. */
+function describePrototype(inp: Inputs, j: number, members: readonly number[], votes: Float64Array, winning: Int32Array, xy: [number, number]): PrototypeStats {
+  const { model, classes, J, L } = inp;
+  const { winningClass, links } = model.links(j);
+  const { classCounts, purity } = memberClasses(inp, members, winning[j]);
+  return {
+    index: j,
+    winningClass,
+    links,
+    classProbabilities: Array.from(votes.subarray(j * L, (j + 1) * L), (p, l) => ({ label: classes[l], probability: p })).sort((a, b) => b.probability - a.probability),
+    initClass: model.initClass_.length === J ? classes[model.initClass_[j]] ?? null : null,
+    count: members.length,
+    classCounts,
+    purity,
+    ...gaussianDescription(inp, j, members),
+    nearest: nearestSamples(inp, j),
+    xy,
+  };
+}
+
+/**
+ * The modes of a class (docs: "Scattered classes"): its serving prototypes (they win the class and
+ * are the best match of at least max(2, minServingSamples) of its samples), the separation of the
+ * sample groups of every pair of them, and the groups of prototypes linked by separations below
+ * the threshold.
+ */
+function classModes(inp: Inputs, l: number, assignedTo: ClassStats['assignedTo'], groupOf: ReadonlyMap<number, number[]>, winning: Int32Array):
+  Pick<ClassStats, 'modes' | 'separations'> {
+  const serving = assignedTo.filter((e) => winning[e.index] === l && e.count >= Math.max(2, inp.o.minServingSamples)).map((e) => e.index).sort((a, b) => a - b);
+  const S = serving.length;
+  const sep = new Float64Array(S * S);
+  const separations: ClassStats['separations'] = [];
+  for (let a = 0; a < S; a++) {
+    for (let b = a + 1; b < S; b++) {
+      sep[a * S + b] = groupSeparation(inp.X, groupOf.get(serving[a])!, groupOf.get(serving[b])!);
+      separations.push({ a: serving[a], b: serving[b], separation: sep[a * S + b] });
+    }
+  }
+  const modes = groups(S, (a, b) => sep[a * S + b] < inp.o.scatterSeparation).map((g) => g.map((a) => serving[a]));
+  return { modes, separations };
+}
+
+/** The composition of class l (docs: "Composition of a class"): the prototypes it wins, where its samples go, its accuracy and its modes. */
+function classComposition(inp: Inputs, l: number, s: SampleOutcomes, winning: Int32Array): ClassStats {
+  const { N, J, L, W, codes } = inp;
+  const own: ClassStats['prototypes'] = [];
+  for (let j = 0; j < J; j++) if (winning[j] === l) own.push({ index: j, weight: W[j * L + l] });
+  own.sort((a, b) => b.weight - a.weight);
+  const groupOf = new Map<number, number[]>();
+  let count = 0, correct = 0;
+  for (let i = 0; i < N; i++) {
+    if (codes[i] !== l) continue;
+    count++;
+    if (s.predictedCode[i] === l) correct++;
+    const g = groupOf.get(s.assignment[i]) ?? [];
+    g.push(i);
+    groupOf.set(s.assignment[i], g);
+  }
+  const assignedTo = [...groupOf.entries()].map(([index, v]) => ({ index, count: v.length })).sort((a, b) => b.count - a.count || a.index - b.index);
+  return { label: inp.classes[l], count, accuracy: count ? correct / count : NaN, prototypes: own, assignedTo, ...classModes(inp, l, assignedTo, groupOf, winning) };
+}
+
+/** Figure 1: samples and prototypes on the samples' first two principal axes (docs: "Figure 1"). */
+function figure1Projection(inp: Inputs): ModelAnalysis['projection'] {
+  const proj = pca(inp.X, 2, { seed: inp.o.seed });
+  const sxy = project(inp.X, proj), pxy = project(inp.P, proj);
+  const xy = (m: Matrix, i: number): [number, number] => [m.data[i * 2], m.data[i * 2 + 1]];
+  return {
+    samples: Array.from({ length: inp.N }, (_, i) => xy(sxy, i)),
+    prototypes: Array.from({ length: inp.J }, (_, j) => xy(pxy, j)),
+    explainedRatio: [proj.explainedRatio[0] ?? 0, proj.explainedRatio[1] ?? 0],
+    variances: [proj.variances[0] ?? 0, proj.variances[1] ?? 0],
+    totalVariance: proj.totalVariance,
+  };
+}
+
 /**
  * Analyses a fitted {@link PrototypeClassifier} on labelled samples (usually its training set).
  *
@@ -161,233 +351,22 @@ export function groupSeparation(X: Matrix, A: readonly number[], B: readonly num
  * a.findings.filter((f) => f.kind === 'singleton-class')[0].label // 'singleton'
  */
 export function analyzeModel(model: PrototypeClassifier, Xin: MatrixInput, y: readonly Label[], options: AnalyzeOptions = {}): ModelAnalysis {
-  if (!model || typeof model !== 'object' || !('prototypes_' in model) || !('W_' in model)) {
-    const kind = (model as { kind?: string } | null)?.kind;
-    throw new TypeError(`analyzeModel: expected a PrototypeClassifier${kind ? `, got a ${kind}` : ''}; only prototype models can be analysed`);
-  }
-  if (!model.prototypes_ || !model.W_) {
-    throw new TypeError('analyzeModel: the model is not fitted yet. Call fit(X, y) before analysing it.');
-  }
-  const o = resolveOptions(model, options);
-  const P = model.prototypes_, Wm = model.W_;
-  const classes = model.classes_.slice();
-  const J = P.rows, L = classes.length, D = P.cols;
-  const X = toMatrix(Xin, { name: 'X', cols: D });
-  const N = X.rows;
-  if (!Array.isArray(y)) throw new TypeError('y: expected an array of labels');
-  if (y.length !== N) throw new RangeError(`X has ${N} rows but y has ${y.length} labels; they must match`);
-  const codes = codesFor(y, classes);
-  const paths = options.paths;
-  if (paths !== undefined && paths.length !== N) throw new RangeError(`paths: ${paths.length} paths for ${N} samples; they must match`);
-
-  // Model outputs.
-  const Q = model.prototypeActivations(X);
-  const C = model.predictProba(X);
-  const D2 = sqDistances(X, P, rowSqNorms(X.data, N, D), rowSqNorms(P.data, J, D));
-
-  // Per-sample.
-  const assignment = new Int32Array(N);
-  const assignmentQ = new Float64Array(N);
-  const predictedCode = new Int32Array(N);
-  const probability: number[] = new Array(N);
-  const margin: number[] = new Array(N);
-  const misclassified: number[] = [];
-  const ambiguous: number[] = [];
-  for (let i = 0; i < N; i++) {
-    let bj = 0;
-    for (let j = 1; j < J; j++) if (Q.data[i * J + j] > Q.data[i * J + bj]) bj = j;
-    assignment[i] = bj;
-    assignmentQ[i] = Q.data[i * J + bj];
-    let b1 = 0, b2 = -1;
-    for (let l = 1; l < L; l++) {
-      const v = C.data[i * L + l];
-      if (v > C.data[i * L + b1]) { b2 = b1; b1 = l; } else if (b2 < 0 || v > C.data[i * L + b2]) b2 = l;
-    }
-    predictedCode[i] = b1;
-    probability[i] = C.data[i * L + b1];
-    margin[i] = C.data[i * L + b1] - (b2 >= 0 ? C.data[i * L + b2] : 0);
-    if (b1 !== codes[i]) misclassified.push(i);
-    if (margin[i] < o.ambiguityMargin) ambiguous.push(i);
-  }
-
-  // Members of each prototype.
-  const members: number[][] = Array.from({ length: J }, () => []);
-  for (let i = 0; i < N; i++) members[assignment[i]].push(i);
-
-  // Projection (Figure 1).
-  const proj = pca(X, 2, { seed: o.seed });
-  const sxy = project(X, proj), pxy = project(P, proj);
-  const xy = (m: Matrix, i: number): [number, number] => [m.data[i * 2], m.data[i * 2 + 1]];
-
-  // Prototypes.
-  const winning = new Int32Array(J);
-  const votes: number[][] = [];
-  for (let j = 0; j < J; j++) {
-    const row = Wm.data.subarray(j * L, (j + 1) * L);
-    let b = 0;
-    for (let l = 1; l < L; l++) if (row[l] > row[b]) b = l;
-    winning[j] = b;
-    votes.push(softmax(row));
-  }
-  const nearestOf = nearestSamples(D2, N, J, o.nearest);
-  const prototypes: PrototypeStats[] = [];
-  for (let j = 0; j < J; j++) {
-    const idx = members[j];
-    const n = idx.length;
-    const cc = new Map<number, number>();
-    let sd = 0, sd2 = 0;
-    for (const i of idx) {
-      cc.set(codes[i], (cc.get(codes[i]) ?? 0) + 1);
-      const d2 = D2[i * J + j];
-      sd += Math.sqrt(d2); sd2 += d2;
-    }
-    const classCounts = [...cc.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([c, k]) => ({ label: classes[c], count: k }));
-    let lead: number[] = [], leadRatio: number[] = [], total: number | null = null;
-    if (n >= 1 && o.leadingVariances > 0) {
-      const sub = takeRowsOf(X, idx);
-      const r = pca(sub, o.leadingVariances, { seed: o.seed });
-      lead = r.variances; leadRatio = r.explainedRatio; total = r.totalVariance;
-    } else if (n >= 1) {
-      total = pca(takeRowsOf(X, idx), 0).totalVariance;
-    }
-    const { winningClass, links } = model.links(j);
-    prototypes.push({
-      index: j,
-      winningClass,
-      links,
-      classProbabilities: votes[j].map((p, l) => ({ label: classes[l], probability: p })).sort((a, b) => b.probability - a.probability),
-      initClass: model.initClass_.length === J ? classes[model.initClass_[j]] ?? null : null,
-      count: n,
-      classCounts,
-      purity: n ? (cc.get(winning[j]) ?? 0) / n : null,
-      meanDistance: n ? sd / n : null,
-      rmsDistance: n ? Math.sqrt(sd2 / n) : null,
-      leadingVariances: lead,
-      leadingVarianceRatio: leadRatio,
-      totalVariance: total,
-      nearest: nearestOf[j].map((i) => ({
-        index: i, label: y[i], distance: Math.sqrt(D2[i * J + j]), ...(paths ? { path: paths[i] } : {}),
-      })),
-      xy: xy(pxy, j),
-    });
-  }
-
-  // Classes.
-  const counts = new Int32Array(L), correct = new Int32Array(L);
-  for (let i = 0; i < N; i++) { counts[codes[i]]++; if (predictedCode[i] === codes[i]) correct[codes[i]]++; }
-  const findings: Finding[] = [];
+  const inp = checkInputs(model, Xin, y, options);
+  const { o, classes, N, J, L, W, paths } = inp;
+  const s = sampleOutcomes(inp);
+  const members = prototypeMembers(s.assignment, J);
+  const projection = figure1Projection(inp);
+  const { votes, winning } = prototypeVotes(inp);
+  const prototypes = Array.from({ length: J }, (_, j) => describePrototype(inp, j, members[j], votes, winning, [...projection.prototypes[j]]));
+  const classStats = Array.from({ length: L }, (_, l) => classComposition(inp, l, s, winning));
   const rules = findingRules(o);
-  const classStats: ClassStats[] = [];
-  for (let l = 0; l < L; l++) {
-    const own: Array<{ index: number; weight: number }> = [];
-    for (let j = 0; j < J; j++) if (winning[j] === l) own.push({ index: j, weight: Wm.data[j * L + l] });
-    own.sort((a, b) => b.weight - a.weight);
-    const to = new Map<number, number[]>();
-    for (let i = 0; i < N; i++) if (codes[i] === l) { const a = to.get(assignment[i]) ?? []; a.push(i); to.set(assignment[i], a); }
-    const assignedTo = [...to.entries()].map(([index, v]) => ({ index, count: v.length })).sort((a, b) => b.count - a.count || a.index - b.index);
-    // Scatter rule.
-    const serving = assignedTo.filter((e) => winning[e.index] === l && e.count >= Math.max(2, o.minServingSamples)).map((e) => e.index).sort((a, b) => a - b);
-    const sep = new Map<string, number>();
-    for (let a = 0; a < serving.length; a++) {
-      for (let b = a + 1; b < serving.length; b++) sep.set(`${a},${b}`, groupSeparation(X, to.get(serving[a])!, to.get(serving[b])!));
-    }
-    const modeIdx = groups(serving.length, (a, b) => (sep.get(`${a},${b}`) ?? 0) < o.scatterSeparation);
-    const modes = modeIdx.map((g) => g.map((a) => serving[a]));
-    const separations = [...sep.entries()].map(([k, v]) => { const [x, z] = k.split(',').map(Number); return { a: serving[x], b: serving[z], separation: v }; });
-    classStats.push({ label: classes[l], count: counts[l], accuracy: counts[l] ? correct[l] / counts[l] : NaN, prototypes: own, assignedTo, modes, separations });
-    if (modes.length >= 2) {
-      const pairs: string[] = [], values: number[] = [];
-      for (const [k, v] of sep) {
-        const [a, b] = k.split(',').map(Number);
-        pairs.push(`p${serving[a]}–p${serving[b]}`);
-        values.push(Number(v.toPrecision(4)));
-      }
-      const minBetween = Math.min(...[...sep.entries()].filter(([k]) => {
-        const [a, b] = k.split(',').map(Number);
-        return modes.findIndex((m) => m.includes(serving[a])) !== modes.findIndex((m) => m.includes(serving[b]));
-      }).map(([, v]) => v));
-      findings.push({
-        kind: 'scattered-class', label: classes[l], prototypes: serving,
-        message: `Class ${labelText(classes[l])} is scattered: its ${counts[l]} samples form ${modes.length} separate modes ` +
-          `(${modes.map((m) => m.map((j) => `p${j}`).join('+')).join(' | ')}), at least ${fmt(minBetween)} spreads apart.`,
-        rule: rules['scattered-class'],
-        evidence: { modes: modes.length, pairs, separations: values, threshold: o.scatterSeparation },
-      });
-    }
-  }
-
-  // Ambiguous prototypes (weights only; see the rule).
-  const sortedRows = Array.from({ length: J }, (_, j) => Array.from(Wm.data.subarray(j * L, (j + 1) * L), (w, l) => ({ w, l })).sort((p, q) => q.w - p.w || p.l - q.l));
-  const leads = sortedRows.map((r) => r[0].w - median(r.slice(1).map((e) => e.w)));
-  const G = median(leads);
-  const thr = o.linkRatio * G;
-  for (let j = 0; j < J; j++) {
-    const r = sortedRows[j];
-    const gap = r[0].w - r[1].w;
-    const lift = L > 2 ? r[1].w - median(r.slice(2).map((e) => e.w)) : Infinity;
-    if (G > 0 && gap < thr && lift >= thr) {
-      const tied = r.filter((e) => r[0].w - e.w < thr && (L === 2 || e.w - median(r.slice(2).map((x) => x.w)) >= thr));
-      const names = tied.map((e) => labelText(classes[e.l]));
-      findings.push({
-        kind: 'ambiguous-prototype', prototypes: [j],
-        message: `Prototype p${j} is ambiguous between classes ${names.join(' and ')} (weights ${tied.map((e) => fmt(e.w)).join(', ')}; ` +
-          `typical lead G = ${fmt(G)}); it is the best match of ${members[j].length} sample(s).`,
-        rule: rules['ambiguous-prototype'],
-        evidence: {
-          classes: tied.map((e) => String(classes[e.l])), weights: tied.map((e) => e.w), vote: tied.map((e) => votes[j][e.l]),
-          gap, lift: Number.isFinite(lift) ? lift : 'n/a (two classes)', typicalLead: G, threshold: thr,
-        },
-      });
-    }
-  }
-  // Singleton and unbalanced classes.
-  const med = median(Array.from(counts));
-  for (let l = 0; l < L; l++) {
-    if (counts[l] <= o.singletonMax) {
-      findings.push({
-        kind: 'singleton-class', label: classes[l],
-        message: `Class ${labelText(classes[l])} has ${counts[l]} sample(s): its prototypes rest on ${counts[l] === 1 ? 'a single example' : 'almost nothing'}.`,
-        rule: rules['singleton-class'], evidence: { count: counts[l], threshold: o.singletonMax },
-      });
-    } else if (counts[l] < med / o.imbalanceRatio || counts[l] > med * o.imbalanceRatio) {
-      const under = counts[l] < med / o.imbalanceRatio;
-      findings.push({
-        kind: 'unbalanced-class', label: classes[l],
-        message: `Class ${labelText(classes[l])} has ${counts[l]} samples, ${under ? 'under' : 'over'}-represented against the median class size ${fmt(med)}.`,
-        rule: rules['unbalanced-class'], evidence: { count: counts[l], median: med, ratio: o.imbalanceRatio },
-      });
-    }
-  }
-  // Prototypes with one or no sample.
-  for (let j = 0; j < J; j++) {
-    const n = members[j].length;
-    if (n === 1) {
-      const i = members[j][0];
-      findings.push({
-        kind: 'single-sample-prototype', prototypes: [j], label: classes[winning[j]],
-        message: `Prototype p${j} (class ${labelText(classes[winning[j]])}) is the best match of a single sample, #${i} (${labelText(y[i])}).`,
-        rule: rules['single-sample-prototype'], evidence: { count: 1, sample: i },
-      });
-    } else if (n === 0) {
-      let dmin = Infinity;
-      for (let i = 0; i < N; i++) dmin = Math.min(dmin, D2[i * J + j]);
-      findings.push({
-        kind: 'dead-prototype', prototypes: [j], label: classes[winning[j]],
-        message: `Prototype p${j} (class ${labelText(classes[winning[j]])}) is the best match of no sample; its nearest sample is at distance ${fmt(Math.sqrt(dmin))}.`,
-        rule: rules['dead-prototype'], evidence: { count: 0 },
-      });
-    }
-  }
-  findings.sort((a, b) => FINDING_KINDS.indexOf(a.kind) - FINDING_KINDS.indexOf(b.kind));
-
-  const W: number[][] = [];
-  for (let j = 0; j < J; j++) W.push(Array.from(Wm.data.subarray(j * L, (j + 1) * L)));
+  const counts = Int32Array.from(classStats, (c) => c.count);
   const params = model.getParams();
   return {
     format: ANALYSIS_FORMAT,
     version: ANALYSIS_FORMAT_VERSION,
     model: {
-      kind: model.kind, nPrototypes: J, nClasses: L, nFeatures: D, tau: model.tau_, tauRule: model.tauRule_,
+      kind: model.kind, nPrototypes: J, nClasses: L, nFeatures: inp.P.cols, tau: model.tau_, tauRule: model.tauRule_,
       seed: typeof params.seed === 'number' ? params.seed : null, params,
     },
     options: o,
@@ -395,53 +374,21 @@ export function analyzeModel(model: PrototypeClassifier, Xin: MatrixInput, y: re
     samples: {
       n: N,
       labels: y.slice(),
-      predicted: Array.from(predictedCode, (c) => classes[c]),
-      probability,
-      margin,
-      assignment: Array.from(assignment),
-      assignmentQ: Array.from(assignmentQ),
-      misclassified,
-      ambiguous,
-      accuracy: N ? 1 - misclassified.length / N : NaN,
+      predicted: Array.from(s.predictedCode, (c) => classes[c]),
+      probability: s.probability,
+      margin: s.margin,
+      assignment: Array.from(s.assignment),
+      assignmentQ: Array.from(s.assignmentQ),
+      misclassified: s.misclassified,
+      ambiguous: s.ambiguous,
+      accuracy: N ? 1 - s.misclassified.length / N : NaN,
       ...(paths ? { paths: paths.slice() } : {}),
     },
-    projection: {
-      samples: Array.from({ length: N }, (_, i) => xy(sxy, i)),
-      prototypes: Array.from({ length: J }, (_, j) => xy(pxy, j)),
-      explainedRatio: [proj.explainedRatio[0] ?? 0, proj.explainedRatio[1] ?? 0],
-      variances: [proj.variances[0] ?? 0, proj.variances[1] ?? 0],
-      totalVariance: proj.totalVariance,
-    },
-    W,
+    projection,
+    W: Array.from({ length: J }, (_, j) => Array.from(W.subarray(j * L, (j + 1) * L))),
     prototypes,
     classStats,
-    findings,
+    findings: findings({ o, rules, classes, y, W, votes, winning, members, counts, D2: inp.D2, classStats }),
     rules,
   };
-}
-
-function takeRowsOf(X: Matrix, idx: readonly number[]): Matrix {
-  const D = X.cols;
-  const out = new Float32Array(idx.length * D);
-  idx.forEach((i, r) => out.set(X.data.subarray(i * D, (i + 1) * D), r * D));
-  return { data: out, rows: idx.length, cols: D };
-}
-
-/** Indices of the k smallest entries of each column of the N×J distance matrix, nearest first. */
-function nearestSamples(D2: Float32Array, N: number, J: number, k: number): number[][] {
-  const kk = Math.min(k, N);
-  const out: number[][] = [];
-  for (let j = 0; j < J; j++) {
-    const best: number[] = [];
-    for (let i = 0; i < N; i++) {
-      const v = D2[i * J + j];
-      if (best.length === kk && v >= D2[best[kk - 1] * J + j]) continue;
-      let pos = best.length;
-      while (pos > 0 && D2[best[pos - 1] * J + j] > v) pos--;
-      best.splice(pos, 0, i);
-      if (best.length > kk) best.pop();
-    }
-    out.push(best);
-  }
-  return out;
 }

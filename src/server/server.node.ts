@@ -23,6 +23,7 @@ import type { AddressInfo } from 'node:net';
 import type { Matrix } from '../linalg/matrix.ts';
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
+import { nearestIndices } from '../interpret/nearest.ts';
 import { buildMap, fitProjection, project, type ExplorerMap, type Projection } from '../viz/mapdata.ts';
 import { contentType, safeResolve } from './static.node.ts';
 
@@ -134,21 +135,155 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   });
 }
 
-/** Indices of the k rows of X nearest to x, nearest first. */
-function nearestSamples(X: Matrix, x: Float32Array, k: number): number[] {
+/** Indices of the k rows of X nearest to x, nearest first (distances in float64, ties by index). */
+function nearestRows(X: Matrix, x: Float32Array, k: number): number[] {
   const D = X.cols, d2 = new Float64Array(X.rows);
   for (let i = 0; i < X.rows; i++) {
     let s = 0;
     for (let d = 0; d < D; d++) { const t = X.data[i * D + d] - x[d]; s += t * t; }
     d2[i] = s;
   }
-  return Array.from({ length: X.rows }, (_, i) => i).sort((a, b) => d2[a] - d2[b]).slice(0, k);
+  return nearestIndices(X.rows, k, (i) => d2[i]);
 }
 
 function float32Body(a: Float32Array): Uint8Array {
   // Little-endian on every platform Node runs on in practice; checked once.
   if (new Uint8Array(Float32Array.of(1).buffer)[3] !== 0x3f) throw new Error('big-endian platforms are not supported');
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** One route: a path (or a path prefix), the methods it answers, and its handler. */
+interface Route {
+  path: string;
+  /** Match every path that starts with `path`; the handler gets the rest. */
+  prefix?: boolean;
+  /** Methods answered; any other gets 405. Absent: any method (the handler decides). */
+  methods?: readonly string[];
+  run(req: IncomingMessage, res: ServerResponse, rest: string): void | Promise<void>;
+}
+
+const READ = ['GET', 'HEAD'] as const;
+
+/** What the routes share: the source, the options, the map, and the lazily computed state. */
+interface ServerState {
+  source: ExplorerSource;
+  options: ServerOptions;
+  maxUpload: number;
+  projection: Projection;
+  mapJson: string;
+  scores?: { k: number; data: Float32Array };
+  /** One embedding at a time: the network is not reentrant and the cores are shared. */
+  embedQueue: Promise<unknown>;
+}
+
+/** The explanation, map position and nearest samples of a feature vector. @throws HttpError 400 for a wrong length or a non-finite value. */
+function explainFeature(st: ServerState, x: Float32Array): { explanation: unknown; position: { x: number; y: number }; nearest: number[] } {
+  const { X, model } = st.source;
+  if (x.length !== X.cols) throw new HttpError(400, `feature has ${x.length} values, the model expects ${X.cols}`);
+  for (let d = 0; d < x.length; d++) if (!Number.isFinite(x[d])) throw new HttpError(400, `feature value ${d} is not a finite number`);
+  const explanation = model.explain(x, 5);
+  const xy = project(st.projection, { data: x, rows: 1, cols: x.length });
+  return { explanation, position: { x: xy[0], y: st.projection.k > 1 ? xy[1] : 0 }, nearest: nearestRows(X, x, 5) };
+}
+
+/** Streams a file of `root` (404 outside it). */
+function staticFile(res: ServerResponse, root: string, rel: string, cache: string): void {
+  const file = safeResolve(root, rel);
+  if (!file) throw new HttpError(404, 'not found');
+  res.writeHead(200, { 'Content-Type': contentType(file), 'Cache-Control': cache, ...SECURITY_HEADERS });
+  const s = createReadStream(file);
+  s.on('error', () => res.destroy());
+  s.pipe(res);
+}
+
+/** GET /api/image/<i>: the image of sample i. */
+async function sampleImage(st: ServerState, res: ServerResponse, s: string): Promise<void> {
+  if (!/^\d{1,9}$/.test(s)) throw new HttpError(404, 'not found');
+  const i = Number(s);
+  if (!st.source.images || i >= st.source.X.rows) throw new HttpError(404, 'not found');
+  const img = await st.source.images.get(i);
+  if (!img) throw new HttpError(404, 'not found');
+  send(res, 200, img.bytes, img.type, { 'Cache-Control': 'max-age=3600' });
+}
+
+/** GET /api/scores.f32: the samples' first principal-component scores, computed on first use. */
+function pcaScores(st: ServerState, res: ServerResponse): void {
+  const { X } = st.source;
+  if (!st.scores) {
+    const p = fitProjection(X, Math.min(16, X.cols), 1);
+    st.scores = { k: p.k, data: project(p, X) };
+  }
+  send(res, 200, float32Body(st.scores.data), 'application/octet-stream', { 'X-Rows': String(X.rows), 'X-Cols': String(st.scores.k), 'Cache-Control': 'no-store' });
+}
+
+/** POST /api/explain: `{"x": [numbers]}` → explanation. */
+async function explainBody(st: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readBody(req, st.maxUpload);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch (e) {
+    throw new HttpError(400, `body is not valid JSON (${(e as Error).message})`);
+  }
+  const x = (parsed as { x?: unknown } | null)?.x;
+  if (!Array.isArray(x) || !x.every((v) => typeof v === 'number')) throw new HttpError(400, 'expected a JSON object {"x": [numbers]}');
+  sendJson(res, 200, explainFeature(st, Float32Array.from(x as number[])));
+}
+
+/** POST /api/classify: an image → its feature, map position and explanation. */
+async function classifyUpload(st: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readBody(req, st.maxUpload);
+  if (body.length === 0) throw new HttpError(400, 'empty upload: send the image file as the request body');
+  const type = sniffImage(body);
+  if (!type) throw new HttpError(415, 'not an image: expected PNG, JPEG, GIF or WebP content');
+  const embedder = st.source.embedder;
+  if (!embedder) throw new HttpError(409, 'these features have no known backbone, so images cannot be embedded; use /api/explain with a feature vector');
+  const run = st.embedQueue.then(() => embedder.embed(body));
+  st.embedQueue = run.catch(() => undefined);
+  let x: Float32Array;
+  try {
+    x = await run;
+  } catch (e) {
+    const reason = (e as { reason?: string }).reason ?? (e as Error).message;
+    throw new HttpError(400, `the image could not be decoded (${reason})`);
+  }
+  sendJson(res, 200, { type, bytes: body.length, feature: Array.from(x), ...explainFeature(st, x) });
+}
+
+/** The explorer's routes, first match wins (the module comment lists them). */
+function explorerRoutes(st: ServerState): Route[] {
+  const { source, options } = st;
+  return [
+    { path: '/api/map', methods: READ, run: (_q, res) => send(res, 200, st.mapJson, 'application/json; charset=utf-8', { 'Cache-Control': 'no-store' }) },
+    { path: '/api/image/', prefix: true, methods: READ, run: (_q, res, rest) => sampleImage(st, res, rest) },
+    {
+      path: '/api/features.f32', methods: ['GET'],
+      run: (_q, res) => send(res, 200, float32Body(source.X.data), 'application/octet-stream', { 'X-Rows': String(source.X.rows), 'X-Cols': String(source.X.cols), 'Cache-Control': 'no-store' }),
+    },
+    { path: '/api/scores.f32', methods: ['GET'], run: (_q, res) => pcaScores(st, res) },
+    { path: '/api/explain', methods: ['POST'], run: (req, res) => explainBody(st, req, res) },
+    { path: '/api/classify', methods: ['POST'], run: (req, res) => classifyUpload(st, req, res) },
+    { path: '/api/', prefix: true, run: () => { throw new HttpError(404, 'not found'); } },
+    {
+      path: '/files/', prefix: true, methods: READ,
+      run: (_q, res, rest) => {
+        if (!source.imagesDir) throw new HttpError(404, 'not found');
+        staticFile(res, source.imagesDir, rest, 'max-age=3600');
+      },
+    },
+    { path: '/', prefix: true, methods: READ, run: (_q, res, rest) => staticFile(res, options.webDir, rest || 'index.html', rest ? 'max-age=31536000, immutable' : 'no-cache') },
+  ];
+}
+
+/** Answers a request with the first route whose path matches (405 for a method the route does not answer). */
+async function route(routes: readonly Route[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const raw = req.url ?? '/';
+  if (!raw.startsWith('/')) throw new HttpError(400, 'request target must be a path');
+  const path = raw.split('?')[0].split('#')[0];
+  const method = req.method ?? 'GET';
+  const r = routes.find((x) => (x.prefix ? path.startsWith(x.path) : path === x.path))!;
+  if (r.methods && !r.methods.includes(method)) throw new HttpError(405, `${method} is not allowed on ${path}; use ${r.methods.join(' or ')}`);
+  await r.run(req, res, r.prefix ? path.slice(r.path.length) : path);
 }
 
 /**
@@ -158,112 +293,14 @@ function float32Body(a: Float32Array): Uint8Array {
  */
 export async function startExplorerServer(source: ExplorerSource, options: ServerOptions): Promise<ExplorerServer> {
   const host = options.host ?? '127.0.0.1';
-  const maxUpload = options.maxUpload ?? 8 * 1024 * 1024;
-  const { X, model } = source;
   const map = buildMap({
-    title: source.title, source: source.source, X, y: source.y, names: source.names, model,
+    title: source.title, source: source.source, X: source.X, y: source.y, names: source.names, model: source.model,
     hasImages: Boolean(source.images), classify: source.embedder ? { available: true, how: source.embedder.how } : { available: false, how: 'no backbone known for these features' },
   });
-  const projection: Projection = map.projection;
-  const mapJson = JSON.stringify(map);
-  let scores: { k: number; data: Float32Array } | undefined;
-  let embedQueue: Promise<unknown> = Promise.resolve();
-
-  const explainFeature = (x: Float32Array) => {
-    if (x.length !== X.cols) throw new HttpError(400, `feature has ${x.length} values, the model expects ${X.cols}`);
-    for (let d = 0; d < x.length; d++) if (!Number.isFinite(x[d])) throw new HttpError(400, `feature value ${d} is not a finite number`);
-    const explanation = model.explain(x, 5);
-    const xy = project(projection, { data: x, rows: 1, cols: x.length });
-    return { explanation, position: { x: xy[0], y: projection.k > 1 ? xy[1] : 0 }, nearest: nearestSamples(X, x, 5) };
-  };
-
-  const staticFile = (res: ServerResponse, root: string, rel: string, cache: string) => {
-    const file = safeResolve(root, rel);
-    if (!file) throw new HttpError(404, 'not found');
-    res.writeHead(200, { 'Content-Type': contentType(file), 'Cache-Control': cache, ...SECURITY_HEADERS });
-    const s = createReadStream(file);
-    s.on('error', () => res.destroy());
-    s.pipe(res);
-  };
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const raw = req.url ?? '/';
-    if (!raw.startsWith('/')) throw new HttpError(400, 'request target must be a path');
-    const path = raw.split('?')[0].split('#')[0];
-    const method = req.method ?? 'GET';
-    const only = (...m: string[]) => { if (!m.includes(method)) throw new HttpError(405, `${method} is not allowed on ${path}; use ${m.join(' or ')}`); };
-    if (path === '/api/map') { only('GET', 'HEAD'); send(res, 200, mapJson, 'application/json; charset=utf-8', { 'Cache-Control': 'no-store' }); return; }
-    if (path.startsWith('/api/image/')) {
-      only('GET', 'HEAD');
-      const s = path.slice('/api/image/'.length);
-      if (!/^\d{1,9}$/.test(s)) throw new HttpError(404, 'not found');
-      const i = Number(s);
-      if (!source.images || i >= X.rows) throw new HttpError(404, 'not found');
-      const img = await source.images.get(i);
-      if (!img) throw new HttpError(404, 'not found');
-      send(res, 200, img.bytes, img.type, { 'Cache-Control': 'max-age=3600' });
-      return;
-    }
-    if (path === '/api/features.f32') {
-      only('GET');
-      send(res, 200, float32Body(X.data), 'application/octet-stream', { 'X-Rows': String(X.rows), 'X-Cols': String(X.cols), 'Cache-Control': 'no-store' });
-      return;
-    }
-    if (path === '/api/scores.f32') {
-      only('GET');
-      if (!scores) {
-        const k = Math.min(16, X.cols);
-        const p = fitProjection(X, k, 1);
-        scores = { k: p.k, data: project(p, X) };
-      }
-      send(res, 200, float32Body(scores.data), 'application/octet-stream', { 'X-Rows': String(X.rows), 'X-Cols': String(scores.k), 'Cache-Control': 'no-store' });
-      return;
-    }
-    if (path === '/api/explain') {
-      only('POST');
-      const body = await readBody(req, maxUpload);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.from(body).toString('utf8'));
-      } catch (e) {
-        throw new HttpError(400, `body is not valid JSON (${(e as Error).message})`);
-      }
-      const x = (parsed as { x?: unknown } | null)?.x;
-      if (!Array.isArray(x) || !x.every((v) => typeof v === 'number')) throw new HttpError(400, 'expected a JSON object {"x": [numbers]}');
-      sendJson(res, 200, explainFeature(Float32Array.from(x as number[])));
-      return;
-    }
-    if (path === '/api/classify') {
-      only('POST');
-      const body = await readBody(req, maxUpload);
-      if (body.length === 0) throw new HttpError(400, 'empty upload: send the image file as the request body');
-      const type = sniffImage(body);
-      if (!type) throw new HttpError(415, 'not an image: expected PNG, JPEG, GIF or WebP content');
-      if (!source.embedder) throw new HttpError(409, 'these features have no known backbone, so images cannot be embedded; use /api/explain with a feature vector');
-      const embedder = source.embedder;
-      // One embedding at a time: the network is not reentrant and the cores are shared.
-      const run = embedQueue.then(() => embedder.embed(body));
-      embedQueue = run.catch(() => undefined);
-      let x: Float32Array;
-      try {
-        x = await run;
-      } catch (e) {
-        const reason = (e as { reason?: string }).reason ?? (e as Error).message;
-        throw new HttpError(400, `the image could not be decoded (${reason})`);
-      }
-      sendJson(res, 200, { type, bytes: body.length, feature: Array.from(x), ...explainFeature(x) });
-      return;
-    }
-    if (path.startsWith('/api/')) throw new HttpError(404, 'not found');
-    if (path.startsWith('/files/')) {
-      only('GET', 'HEAD');
-      if (!source.imagesDir) throw new HttpError(404, 'not found');
-      staticFile(res, source.imagesDir, path.slice('/files/'.length), 'max-age=3600');
-      return;
-    }
-    only('GET', 'HEAD');
-    staticFile(res, options.webDir, path === '/' ? 'index.html' : path.slice(1), path === '/' ? 'no-cache' : 'max-age=31536000, immutable');
-  };
+  const routes = explorerRoutes({
+    source, options, maxUpload: options.maxUpload ?? 8 * 1024 * 1024, projection: map.projection, mapJson: JSON.stringify(map), embedQueue: Promise.resolve(),
+  });
+  const handle = (req: IncomingMessage, res: ServerResponse) => route(routes, req, res);
 
   const server = createServer({ requestTimeout: 60_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, (req, res) => {
     handle(req, res).catch((e: unknown) => {

@@ -61,6 +61,37 @@ function colourScale(names: readonly string[]): Record<string, unknown> {
 }
 
 /**
+ * The plotted range of one axis of Figure 1 (k = 0: PC1, 1: PC2). Axes follow the samples: a
+ * prototype far outside them (typically a dead one that drifted away) would squash the cloud into
+ * a corner, so only prototypes within {@link OFF_PLOT} of the samples' span widen it.
+ */
+function plotDomain(a: ModelAnalysis, k: 0 | 1): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (const p of a.projection.samples) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }
+  const span = hi - lo || 1;
+  const allowLo = lo - span * OFF_PLOT, allowHi = hi + span * OFF_PLOT;
+  for (const p of a.projection.prototypes) {
+    if (p[k] >= allowLo && p[k] <= allowHi) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }
+  }
+  const pad = 0.03 * (hi - lo || 1);
+  return [lo - pad, hi + pad];
+}
+
+/** Figure 1's prototype diamonds: a prototype outside the plotted ranges is drawn on the border, and its label gives its true coordinates. */
+function prototypePoints(a: ModelAnalysis, dx: [number, number], dy: [number, number], show: (l: Label) => string) {
+  const clamp = (v: number, [lo, hi]: [number, number]) => Math.min(hi, Math.max(lo, v));
+  return a.projection.prototypes.map(([x, y], j) => {
+    const off = clamp(x, dx) !== x || clamp(y, dy) !== y;
+    const cls = String(a.prototypes[j].winningClass);
+    return {
+      x: clamp(x, dx), y: clamp(y, dy), j, cls, off, right: clamp(x, dx) > dx[0] + 0.85 * (dx[1] - dx[0]),
+      tag: `${show(a.prototypes[j].winningClass)}${off ? ` (p${j}, off plot at ${x.toPrecision(3)}, ${y.toPrecision(3)})` : ''}`,
+      description: `prototype ${j} → ${cls}${off ? ' (off plot)' : ''}`,
+    };
+  });
+}
+
+/**
  * The paper's Figure 1 as a Vega-Lite layered scatter plot.
  *
  * Marks are named so that counts can be checked in the SVG: each prototype diamond carries the
@@ -77,30 +108,8 @@ export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): Veg
   const samples = a.projection.samples.map(([x, y], i) => ({
     x, y, i, label: show(a.samples.labels[i]), predicted: show(a.samples.predicted[i]), misclassified: mis.has(i),
   }));
-  // Axes follow the samples: a prototype far outside them (typically a dead one that drifted away)
-  // would squash the cloud into a corner, so it is drawn on the border and its label says so.
-  const ext = (k: 0 | 1) => {
-    let lo = Infinity, hi = -Infinity;
-    for (const p of a.projection.samples) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }
-    const span = hi - lo || 1;
-    const allowLo = lo - span * OFF_PLOT, allowHi = hi + span * OFF_PLOT;
-    for (const p of a.projection.prototypes) {
-      if (p[k] >= allowLo && p[k] <= allowHi) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }
-    }
-    const pad = 0.03 * (hi - lo || 1);
-    return [lo - pad, hi + pad] as [number, number];
-  };
-  const dx = ext(0), dy = ext(1);
-  const clamp = (v: number, [lo, hi]: [number, number]) => Math.min(hi, Math.max(lo, v));
-  const protos = a.projection.prototypes.map(([x, y], j) => {
-    const off = clamp(x, dx) !== x || clamp(y, dy) !== y;
-    const cls = String(a.prototypes[j].winningClass);
-    return {
-      x: clamp(x, dx), y: clamp(y, dy), j, cls, off, right: clamp(x, dx) > dx[0] + 0.85 * (dx[1] - dx[0]),
-      tag: `${show(a.prototypes[j].winningClass)}${off ? ` (p${j}, off plot at ${x.toPrecision(3)}, ${y.toPrecision(3)})` : ''}`,
-      description: `prototype ${j} → ${cls}${off ? ' (off plot)' : ''}`,
-    };
-  });
+  const dx = plotDomain(a, 0), dy = plotDomain(a, 1);
+  const protos = prototypePoints(a, dx, dy, show);
   const ringed = samples.filter((s) => s.misclassified).map((s) => ({ ...s, description: `misclassified sample ${s.i}: ${String(a.samples.labels[s.i])} → ${String(a.samples.predicted[s.i])}` }));
   const xEnc = { field: 'x', type: 'quantitative', title: `PC1 (${pct(r1)} of the variance)`, scale: { zero: false, nice: false, domain: dx } };
   const yEnc = { field: 'y', type: 'quantitative', title: `PC2 (${pct(r2)} of the variance)`, scale: { zero: false, nice: false, domain: dy } };

@@ -4,8 +4,9 @@ import { int, libraryChoice, names, positive } from '../flags.ts';
 import { checkOutputFolder } from '../../data/outputs.node.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { checkNodeBackend, initTfNode } from '../../features/backend.node.ts';
+import type { BackendName } from '../../features/backend.ts';
 import { registerWasmTrainingKernels } from '../../embedding/kernels.ts';
-import { runTraining } from '../../embedding/run.node.ts';
+import { runTraining, type RunOptions } from '../../embedding/run.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../embedding/split.ts';
 import { NO_JITTER, SMALL_JITTER } from '../../embedding/augment.ts';
 import { enableNativeConvKernels } from '../../embedding/conv-native.node.ts';
@@ -40,6 +41,84 @@ const OPTION_FLAGS: Partial<Record<keyof TrainOptions, string[]>> = {
 /** `valWay` → `--val-way`. */
 function flagName(attr: string): string {
   return '--' + (attr === 'learningRate' ? 'lr' : attr.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
+}
+
+/**
+ * The training options the flags ask for: every option parsed and checked (`all`), and the ones
+ * given on the command line (`train`; a resumed run keeps its checkpoint's options and reports
+ * the ones given that differ).
+ */
+function trainOptions(f: Flags, cmd: Command): { train: Partial<TrainOptions>; backend: BackendName; passes: ConvPasses } {
+  const d = TRAIN_DEFAULTS;
+  if (f.engine !== undefined) f.passes = f.engine;
+  const head = libraryChoice('--head', f.head, (h) => checkTrainOptions({ head: h as EmbeddingHead }).head);
+  const passes = libraryChoice(f.engine !== undefined ? '--engine' : '--passes', f.passes, (p) => checkTrainOptions({ passes: p as ConvPasses }).passes);
+  const backend = libraryChoice('--backend', f.backend, checkNodeBackend);
+  const all: TrainOptions = {
+    ...d,
+    head,
+    passes,
+    episode: { nWay: int('--way', f.way), kShot: int('--shot', f.shot), nQuery: int('--query', f.query, 0) },
+    valEpisode: { nWay: int('--val-way', f.valWay), kShot: int('--val-shot', f.valShot), nQuery: int('--val-query', f.valQuery) },
+    valEpisodes: int('--val-episodes', f.valEpisodes),
+    evalEvery: int('--eval-every', f.evalEvery),
+    patience: int('--patience', f.patience),
+    maxEpisodes: int('--max-episodes', f.maxEpisodes),
+    maxMinutes: positive('--max-minutes', f.maxMinutes),
+    learningRate: positive('--lr', f.lr),
+    lrHalfLife: int('--lr-half-life', f.lrHalfLife),
+    rotations: f.rotations,
+    jitter: f.jitter === false ? NO_JITTER : SMALL_JITTER,
+    prototypesPerClass: int('--prototypes-per-class', f.prototypesPerClass),
+    alpha: positive('--alpha', f.alpha, true),
+    bankRate: positive('--bank-rate', f.bankRate, true),
+    layerLrScale: positive('--layer-lr-scale', f.layerLrScale),
+    protonetEpisodes: int('--protonet-episodes', f.protonetEpisodes, 0),
+    net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
+    seed: int('--seed', f.seed, 0),
+  };
+  const given = (flag: string): boolean => cmd.getOptionValueSource(flag) === 'cli';
+  const train: Partial<TrainOptions> = {};
+  for (const [key, flags] of Object.entries(OPTION_FLAGS) as Array<[keyof TrainOptions, string[]]>) {
+    if (flags.some(given)) (train as Record<string, unknown>)[key] = all[key];
+  }
+  if (given('engine')) train.passes = all.passes;
+  return { train, backend, passes };
+}
+
+/** Progress bars and lines on stderr for the training's callbacks. */
+function reporter(progress: boolean, say: (s: string) => void): { callbacks: Pick<RunOptions, 'onLoad' | 'onStart' | 'onEpisode' | 'onEvaluate'>; stop(): void } {
+  let bar: Progress | null = null;
+  let loadBar: Progress | null = null;
+  let lastVal = NaN;
+  const callbacks: Pick<RunOptions, 'onLoad' | 'onStart' | 'onEpisode' | 'onEvaluate'> = {
+    onLoad: (done, total) => {
+      if (!progress) return;
+      loadBar ??= progressBar('loading images', total, 'images');
+      loadBar.update(done);
+      if (done === total) { loadBar.stop(); }
+    },
+    onStart: (s) => {
+      const o = s.options;
+      say(`train-embedding: ${o.head}, ${o.episode.nWay}-way ${o.episode.kShot}-shot ${o.episode.nQuery}-query episodes; ` +
+        `${s.nTrainClasses} training classes${o.rotations ? ' (with rotations)' : ''}, ${s.nValClasses} validation, ${s.nTestClasses} test (never used); seed ${o.seed}`);
+      if (s.resumedFrom > 0) say(`resuming from the checkpoint at episode ${s.resumedFrom}`);
+      for (const i of s.ignoredOnResume) {
+        say(`  note: ${(OPTION_FLAGS[i.option] ?? [i.option]).map(flagName).join('/')} ignored: a resumed run keeps its checkpoint's ${i.option} (${JSON.stringify(i.kept)}); only --max-minutes, --max-episodes, --patience and --passes change on resume`);
+      }
+      if (progress) bar = progressBar('training', Math.round(o.maxMinutes * 60), 's');
+    },
+    onEpisode: (r) => {
+      bar?.update(Math.round(r.seconds), `episode ${r.episode} loss ${r.loss.toFixed(3)} acc ${r.accuracy.toFixed(3)} val ${Number.isNaN(lastVal) ? '–' : lastVal.toFixed(3)}`);
+    },
+    onEvaluate: (p, improved) => {
+      lastVal = p.valAccuracy;
+      if (!process.stderr.isTTY || bar === null) {
+        say(`episode ${p.episode}: ${(p.seconds / 60).toFixed(1)} min (${(p.cpuSeconds / 60).toFixed(1)} CPU min), train loss ${p.trainLoss.toFixed(3)} acc ${p.trainAccuracy.toFixed(3)}, val ${p.valAccuracy.toFixed(4)}${improved ? ' (best)' : ''}, ${p.imagesPerSecond.toFixed(0)} img/s`);
+      }
+    },
+  };
+  return { callbacks, stop: () => { (bar as Progress | null)?.stop(); } };
 }
 
 /** `protolens train-embedding DATA --out DIR`: learns a Conv-4 embedding episodically. */
@@ -85,87 +164,26 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (data: string, f: Flags, cmd: Command) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
-      if (f.engine !== undefined) f.passes = f.engine;
-      const head = libraryChoice('--head', f.head, (h) => checkTrainOptions({ head: h as EmbeddingHead }).head);
-      const passes = libraryChoice(f.engine !== undefined ? '--engine' : '--passes', f.passes, (p) => checkTrainOptions({ passes: p as ConvPasses }).passes);
-      const backend = libraryChoice('--backend', f.backend, checkNodeBackend);
-      const all: TrainOptions = {
-        ...d,
-        head,
-        passes,
-        episode: { nWay: int('--way', f.way), kShot: int('--shot', f.shot), nQuery: int('--query', f.query, 0) },
-        valEpisode: { nWay: int('--val-way', f.valWay), kShot: int('--val-shot', f.valShot), nQuery: int('--val-query', f.valQuery) },
-        valEpisodes: int('--val-episodes', f.valEpisodes),
-        evalEvery: int('--eval-every', f.evalEvery),
-        patience: int('--patience', f.patience),
-        maxEpisodes: int('--max-episodes', f.maxEpisodes),
-        maxMinutes: positive('--max-minutes', f.maxMinutes),
-        learningRate: positive('--lr', f.lr),
-        lrHalfLife: int('--lr-half-life', f.lrHalfLife),
-        rotations: f.rotations,
-        jitter: f.jitter === false ? NO_JITTER : SMALL_JITTER,
-        prototypesPerClass: int('--prototypes-per-class', f.prototypesPerClass),
-        alpha: positive('--alpha', f.alpha, true),
-        bankRate: positive('--bank-rate', f.bankRate, true),
-        layerLrScale: positive('--layer-lr-scale', f.layerLrScale),
-        protonetEpisodes: int('--protonet-episodes', f.protonetEpisodes, 0),
-        net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
-        seed: int('--seed', f.seed, 0),
-      };
-      // Only what was given on the command line (a resumed run keeps its checkpoint's options
-      // and reports the ones given that differ).
-      const given = (flag: string): boolean => cmd.getOptionValueSource(flag) === 'cli';
-      const train: Partial<TrainOptions> = {};
-      for (const [key, flags] of Object.entries(OPTION_FLAGS) as Array<[keyof TrainOptions, string[]]>) {
-        if (flags.some(given)) (train as Record<string, unknown>)[key] = all[key];
-      }
-      if (given('engine')) train.passes = all.passes;
+      const { train, backend, passes } = trainOptions(f, cmd);
       const check = { inputs: [data], force: f.force };
       checkOutputFolder(f.out, 'embedding', check); // before anything loads
       await initTfNode(backend);
       registerWasmTrainingKernels();
-      if (all.passes === 'gemm') say(`passes: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
+      if (passes === 'gemm') say(`passes: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
       const stop = { requested: false };
       const onSigint = () => { stop.requested = true; say('\ninterrupt: finishing this episode and writing a checkpoint (Ctrl-C again to abort)'); process.removeListener('SIGINT', onSigint); };
       process.on('SIGINT', onSigint);
-      let bar: Progress | null = null;
-      let loadBar: Progress | null = null;
-      let lastVal = NaN;
+      const report = reporter(f.progress, say);
       try {
         const result = await runTraining({
-          data, out: f.out, train, stop, check,
+          data, out: f.out, train, stop, check, ...report.callbacks,
           valGroups: names(f.valAlphabets, DEFAULT_VAL_GROUPS), testGroups: names(f.testAlphabets, DEFAULT_TEST_GROUPS),
-          onLoad: (done, total) => {
-            if (!f.progress) return;
-            loadBar ??= progressBar('loading images', total, 'images');
-            loadBar.update(done);
-            if (done === total) { loadBar.stop(); }
-          },
-          onStart: (s) => {
-            const o = s.options;
-            say(`train-embedding: ${o.head}, ${o.episode.nWay}-way ${o.episode.kShot}-shot ${o.episode.nQuery}-query episodes; ` +
-              `${s.nTrainClasses} training classes${o.rotations ? ' (with rotations)' : ''}, ${s.nValClasses} validation, ${s.nTestClasses} test (never used); seed ${o.seed}`);
-            if (s.resumedFrom > 0) say(`resuming from the checkpoint at episode ${s.resumedFrom}`);
-            for (const i of s.ignoredOnResume) {
-              say(`  note: ${(OPTION_FLAGS[i.option] ?? [i.option]).map(flagName).join('/')} ignored: a resumed run keeps its checkpoint's ${i.option} (${JSON.stringify(i.kept)}); only --max-minutes, --max-episodes, --patience and --passes change on resume`);
-            }
-            if (f.progress) bar = progressBar('training', Math.round(o.maxMinutes * 60), 's');
-          },
-          onEpisode: (r) => {
-            bar?.update(Math.round(r.seconds), `episode ${r.episode} loss ${r.loss.toFixed(3)} acc ${r.accuracy.toFixed(3)} val ${Number.isNaN(lastVal) ? '–' : lastVal.toFixed(3)}`);
-          },
-          onEvaluate: (p, improved) => {
-            lastVal = p.valAccuracy;
-            if (!process.stderr.isTTY || bar === null) {
-              say(`episode ${p.episode}: ${(p.seconds / 60).toFixed(1)} min (${(p.cpuSeconds / 60).toFixed(1)} CPU min), train loss ${p.trainLoss.toFixed(3)} acc ${p.trainAccuracy.toFixed(3)}, val ${p.valAccuracy.toFixed(4)}${improved ? ' (best)' : ''}, ${p.imagesPerSecond.toFixed(0)} img/s`);
-            }
-          },
         });
-        (bar as Progress | null)?.stop();
+        report.stop();
         say(`stopped (${result.reason}) after ${result.episodes} episodes, ${(result.seconds / 60).toFixed(1)} min; best validation accuracy ${result.bestValAccuracy.toFixed(4)} at episode ${result.bestEpisode}`);
         process.stdout.write(`${result.out}/model.json\n`);
       } catch (e) {
-        (bar as Progress | null)?.stop();
+        report.stop();
         throw toCliError(e);
       } finally {
         process.removeListener('SIGINT', onSigint);
