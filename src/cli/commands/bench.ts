@@ -9,8 +9,9 @@ import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
 import { int, libraryChoice, names, numberList, oneOf, positive } from '../flags.ts';
-import { progressBar } from '../progress.ts';
-import { readFeatures, type FeatureSet } from '../../data/features.node.ts';
+import { progressBar, type Progress } from '../progress.ts';
+import type { FeatureSet } from '../../data/featurefile.ts';
+import { labelledFeatures } from '../../features/input.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
 import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import {
@@ -79,29 +80,19 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
   };
 }
 
-/** The features a benchmark runs on: a feature file, or an image folder through a backbone (also used by `bench episodes`). */
+/** The features a benchmark runs on (src/features/input.node.ts), with a progress bar while extracting (also used by `bench episodes`). */
 async function loadFeatures(f: Pick<FewShotFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'progress'>, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
   if (f.features && f.data) throw new CLIError('Give either --features FILE or --data DIR (with --backbone), not both.');
-  if (f.features) {
-    const fs = readFeatures(f.features);
-    if (fs.labels.length === 0) throw new CLIError(`${f.features}: the file has no labels (a .npy needs its .json sidecar); the benchmark needs one label per row.`);
-    const bb = fs.meta.backbone as { name?: string } | undefined;
-    return { fs, source: `\`${f.features}\` (${fs.X.rows}×${fs.X.cols}${bb?.name ? `, ${bb.name}` : ''})` };
+  if (!f.features && !f.data) throw new CLIError('Missing input: give --features FILE, or --data DIR with --backbone NAME.');
+  let bar: Progress | undefined;
+  try {
+    return await labelledFeatures(f.features ? { features: f.features } : { data: f.data!, backbone: f.backbone, cacheDir: f.cacheDir }, {
+      log: say,
+      onProgress: (p) => { if (f.progress) { bar ??= progressBar('extract', p.total, 'images'); bar.update(p.done); } },
+    });
+  } finally {
+    bar?.stop();
   }
-  if (!f.data) throw new CLIError('Missing input: give --features FILE, or --data DIR with --backbone NAME.');
-  // Extraction needs TF.js: load it only on this path.
-  const { openImageDataset } = await import('../../data/images.node.ts');
-  const { extractDataset } = await import('../../features/extract.node.ts');
-  const ds = openImageDataset(f.data);
-  say(`${ds.root}: ${ds.entries.length} images; extracting ${f.backbone} features through the cache`);
-  let bar: ReturnType<typeof progressBar> | undefined;
-  const r = await extractDataset(ds, {
-    backbone: f.backbone, cacheDir: f.cacheDir,
-    onReady: (e) => { if (f.progress) bar = progressBar('extract', e.total, 'images'); },
-    onProgress: (p) => bar?.update(p.done),
-  });
-  bar?.stop();
-  return { fs: r, source: `\`${f.data}\` through ${f.backbone} (${r.X.rows}×${r.X.cols})` };
 }
 
 /** The command line that reproduces a run, for the report. */
