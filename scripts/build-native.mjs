@@ -3,10 +3,12 @@
 // from conv.cc) with node-gyp. Run by npm as the package's `install` script (`npm ci`,
 // `npm install`) and by `npm run build:native`.
 //
-// Never fails the install: when the build fails (no compiler, no Node headers, an unsupported
-// platform), protolens keeps its WebAssembly/JavaScript kernels. Either way the outcome is written
-// to native/build/status.json ({ ok, reason, … }), which src/linalg/gemm-native.node.ts reads to
-// say why the native kernel is not in use, and node-gyp's output to native/build/build.log.
+// Outside CI it never fails the install: when the build fails (no compiler, no Node headers, an
+// unsupported platform), protolens keeps its WebAssembly/JavaScript kernels. In CI (CI=true or 1,
+// which .ci/run exports) a build that fails or is skipped fails the install: the CLI and every
+// headline figure run on the addon, so CI must test it. Either way the outcome is written to
+// native/build/status.json ({ ok, reason, … }), which src/linalg/gemm-native.node.ts reads to say
+// why the native kernel is not in use, and node-gyp's output to native/build/build.log.
 // PROTOLENS_NATIVE=0 skips the build.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,11 +29,17 @@ function finish(ok, reason, log = '') {
     status.sourceSha256 = Object.fromEntries(['gemm.cc', 'conv.cc'].map((f) => [f, createHash('sha256').update(readFileSync(join(nativeDir, f))).digest('hex')]));
   }
   writeFileSync(join(buildDir, 'status.json'), `${JSON.stringify(status, null, 2)}\n`);
+  if (!ok && inCI) {
+    console.error(`protolens: native addons not built (${reason}). CI is set, and CI must test the native addon: failing the install. Log: native/build/build.log`);
+    process.exit(1);
+  }
   console.log(ok
     ? `protolens: native addons built (${ADDONS.map((a) => `native/build/Release/${a}`).join(', ')})`
     : `protolens: native addons not built (${reason}); protolens will use its WebAssembly/JavaScript kernels. Log: native/build/build.log`);
   process.exit(0);
 }
+
+const inCI = /^(true|1)$/i.test((process.env.CI ?? '').trim());
 
 if (process.env.PROTOLENS_NATIVE === '0') finish(false, 'skipped: PROTOLENS_NATIVE=0 at install');
 

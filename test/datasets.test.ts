@@ -98,7 +98,7 @@ test('list file: path,label lines relative to the list, header optional, order k
 });
 
 const om = omniglotDir();
-test('Omniglot development set: 4840 images, 242 classes of 20, labels Alphabet/characterNN', { skip: om.skip }, () => {
+test('Omniglot development set: 4840 images, 242 classes of 20, labels Alphabet/characterNN', { skip: om.skip }, om.guard(() => {
   const ds = openImageDataset(om.path);
   const counts = classCounts(ds.entries);
   assert.equal(ds.entries.length, 4840);
@@ -107,4 +107,4 @@ test('Omniglot development set: 4840 images, 242 classes of 20, labels Alphabet/
   assert.ok(counts.some((c) => c.label === 'Greek/character03'));
   assert.equal(ds.entries[0].path, 'Balinese/character01/0108_01.png');
   assert.deepEqual(ds.skipped, []);
-});
+}));

@@ -14,6 +14,7 @@ import { loadNativeConvKernels } from '../src/embedding/conv-native.node.ts';
 import { rng } from '../src/linalg/random.ts';
 import { EmbeddingTrainer, HEADS } from '../src/embedding/train.ts';
 import { NO_JITTER } from '../src/embedding/augment.ts';
+import { Need } from './helpers/needs.ts';
 
 await initTfNode('wasm');
 registerWasmTrainingKernels();
@@ -163,7 +164,7 @@ test('one training step on the gemm passes equals one on TF.js ops (every head):
 
 test('native element-wise kernels (native/conv.cc) equal the JavaScript ones', (t) => {
   const loaded = loadNativeConvKernels(process.env.PROTOLENS_CONV_ADDON || undefined);
-  if ('reason' in loaded) { t.skip(`native conv kernels not available: ${loaded.reason}`); return; }
+  if ('reason' in loaded) { new Need('the native conv addon', `native conv kernels not available: ${loaded.reason}`).skipOrFail(t); return; }
   const k = loaded.kernels, js = jsConvKernels;
   for (const [n, s, cin] of [[3, 7, 1], [2, 5, 4], [20, 14, 8]]) {
     const x = randn(n * s * s * cin, 70 + s);
@@ -199,7 +200,7 @@ test('native element-wise kernels (native/conv.cc) equal the JavaScript ones', (
 test('native element-wise kernels take their thread count from PROTOLENS_GEMM_THREADS, and refuse a bad one', (t) => {
   const path = process.env.PROTOLENS_CONV_ADDON || undefined;
   const before = loadNativeConvKernels(path);
-  if ('reason' in before) { t.skip(`native conv kernels not available: ${before.reason}`); return; }
+  if ('reason' in before) { new Need('the native conv addon', `native conv kernels not available: ${before.reason}`).skipOrFail(t); return; }
   const saved = process.env.PROTOLENS_GEMM_THREADS;
   try {
     process.env.PROTOLENS_GEMM_THREADS = '3';

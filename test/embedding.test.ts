@@ -123,7 +123,7 @@ test('packState round-trips typed arrays and non-finite numbers', () => {
 
 const om = omniglotDir();
 
-test('CI-sized training: loss goes down; saved model loads back and gives the same embeddings; resume continues', { skip: om.skip }, async () => {
+test('CI-sized training: loss goes down; saved model loads back and gives the same embeddings; resume continues', { skip: om.skip }, om.guard(async () => {
   // 5 Greek characters for training (5-way episodes always draw the same classes), 5 Latin for validation.
   const keep = (l: string) => /^(Greek|Latin)\/character0[1-5]$/.test(l);
   const d = await loadInkImages(om.path, 28, undefined, keep);
@@ -167,7 +167,7 @@ test('CI-sized training: loss goes down; saved model loads back and gives the sa
     tr.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}));
 
 test('unreadable checkpoints are named errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'protolens-ckpt-'));
@@ -199,7 +199,7 @@ async function cli(args: string[]): Promise<{ code: number; err: string }> {
   }
 }
 
-test('train-embedding CLI: unreadable checkpoint, too few classes, too few images are clear errors; jitter is on unless --no-jitter', { skip: om.skip }, async () => {
+test('train-embedding CLI: unreadable checkpoint, too few classes, too few images are clear errors; jitter is on unless --no-jitter', { skip: om.skip }, om.guard(async () => {
   // A tiny tree of links into Omniglot: 3 training, 5 validation and 1 test character.
   const root = mkdtempSync(join(tmpdir(), 'protolens-tree-'));
   const link = (alphabet: string, from: string, n: number) => {
@@ -251,4 +251,4 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
     rmSync(root, { recursive: true, force: true });
     rmSync(outs, { recursive: true, force: true });
   }
-});
+}));

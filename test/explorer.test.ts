@@ -5,19 +5,19 @@
 // (default /tmp/protolens-explorer) for people to look at.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, chromium as chromiumNeed, chromiumPath } from './helpers/chromium.ts';
 import { ensureWebBuild } from '../src/server/build.node.ts';
 import { startExplorerServer, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
 import { digitsSource } from '../src/server/sources.node.ts';
 import { mnistDigits } from '../src/data/mnist.node.ts';
 import type { ExplorerMap } from '../src/viz/mapdata.ts';
 
-const CHROMIUM = process.env.PROTOLENS_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = process.env.PROTOLENS_SCREENSHOTS ?? join(tmpdir(), 'protolens-explorer');
-const skip = existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM}: install Debian's package (apt-get install chromium), as .ci/run does`;
+const skip = chromiumNeed.skip;
 
 interface Hooks {
   ready: boolean; error: string; samples: number; prototypes: number; n: number; J: number; view: string; refits: number; umapReady: boolean;
@@ -56,14 +56,15 @@ async function clickMap(page: Page, p: { x: number; y: number }): Promise<void> 
 
 before(async () => {
   if (skip) return;
+  chromiumNeed.check();
   mkdirSync(SHOTS, { recursive: true });
   webDir = await ensureWebBuild();
   profile = mkdtempSync(join(tmpdir(), 'protolens-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath,
     headless: true,
     viewport: { width: 1400, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
 });
 

@@ -3,7 +3,8 @@
  * JavaScript kernel on random shapes, shared between threads, subnormals, its row softmax, and
  * how Node programs choose it. The checks every backend passes (odd sizes, all layouts, α/β,
  * leading dimensions past the width, against a float64 reference) run on it in gemm.test.ts.
- * Skipped, with the reason, only when the addon is not built here.
+ * Skipped, with the reason, only when the addon is not built here; in CI that fails instead
+ * (test/helpers/needs.ts).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,12 +19,14 @@ import {
 import { rowSqNorms, setFastOps, softmaxRows, sqDistances } from '../src/linalg/ops.ts';
 import { rng } from '../src/linalg/random.ts';
 import { repoRoot } from './helpers/data.ts';
+import { nativeAddon } from './helpers/needs.ts';
 import { FLAGS, check, setup, type Case } from './helpers/gemm-check.ts';
 
 const status = nativeGemmStatus();
-const skip = status.available ? false : `native GEMM addon unavailable: ${status.reason}`;
+const native = nativeAddon();
+const skip = native.skip;
 
-test('native agrees with the JavaScript kernel on random shapes crossing its cache blocks', { skip }, () => {
+test('native agrees with the JavaScript kernel on random shapes crossing its cache blocks', { skip }, native.guard(() => {
   const fn = nativeGemm(1)!;
   const r = rng(11);
   // Small sizes around the register tile (12×32 with AVX-512, 6×16 with AVX2) on two axes, and
@@ -48,18 +51,18 @@ test('native agrees with the JavaScript kernel on random shapes crossing its cac
       }
     }
   }
-});
+}));
 
-test('native: subarrays are read and written in place, at their offset', { skip }, () => {
+test('native: subarrays are read and written in place, at their offset', { skip }, native.guard(() => {
   const fn = nativeGemm(1)!;
   const buf = new Float32Array(20).fill(9);
   const A = buf.subarray(2, 6), B = buf.subarray(8, 12), C = buf.subarray(14, 18);
   A.set([1, 2, 3, 4]); B.set([1, 0, 0, 1]);
   fn(false, false, 2, 2, 2, 1, A, 2, B, 2, 0, C, 2);
   assert.deepEqual(Array.from(buf), [9, 9, 1, 2, 3, 4, 9, 9, 1, 0, 0, 1, 9, 9, 1, 2, 3, 4, 9, 9]);
-});
+}));
 
-test('native: wrong arguments are refused with what was expected, never read out of bounds', { skip }, () => {
+test('native: wrong arguments are refused with what was expected, never read out of bounds', { skip }, native.guard(() => {
   const fn = nativeGemm(1)!;
   const a = new Float32Array(6);
   assert.throws(() => fn(false, false, 2, 3, 3, 1, a, 3, a, 3, 0, a, 3), { name: 'RangeError', message: /B is stored 3×3 with leading dimension 3 but has 6 values/ });
@@ -67,9 +70,9 @@ test('native: wrong arguments are refused with what was expected, never read out
   assert.throws(() => fn(false, false, 1, 1, 1, 1, new Float64Array(1) as unknown as Float32Array, 1, a, 1, 0, a, 1), { name: 'TypeError', message: /A must be a Float32Array/ });
   assert.throws(() => fn(false, false, -1, 1, 1, 1, a, 1, a, 1, 0, a, 1), { name: 'RangeError', message: /non-negative/ });
   assert.throws(() => nativeGemm(0), /threads must be an integer from 1 to 256, got 0/);
-});
+}));
 
-test('native: subnormal values count as zero inside the product, nowhere else', { skip }, () => {
+test('native: subnormal values count as zero inside the product, nowhere else', { skip }, native.guard(() => {
   // q-like values down to e^-100 (many below 1.2e-38): terms that small change no entry of C by
   // more than 1e-38 in absolute value; normal values are untouched.
   const fn = nativeGemm(1)!;
@@ -92,9 +95,9 @@ test('native: subnormal values count as zero inside the product, nowhere else', 
   // The caller's floating-point mode is restored: JavaScript still sees subnormals.
   assert.equal(new Float32Array([1e-40])[0] * 2 > 0, true);
   assert.equal(A[0], new Float32Array([1e-40])[0]);
-});
+}));
 
-test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-sum-exp to 1e-15), on 1 or 3 threads', { skip }, () => {
+test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-sum-exp to 1e-15), on 1 or 3 threads', { skip }, native.guard(() => {
   const native = nativeFastOps()!;
   const r = rng(7);
   after(() => { setFastOps(undefined); nativeGemm(1); });
@@ -116,9 +119,9 @@ test('native softmaxRows gives the JavaScript loop\'s float32 numbers (and log-s
   assert.deepEqual(Array.from(rows).map((v) => Number.isNaN(v) ? 'NaN' : v.toFixed(6)), ['NaN', 'NaN', 'NaN', '0.268941', '0.000000', '0.731059', 'NaN', 'NaN', 'NaN']);
   assert.throws(() => native.softmaxRows(new Float32Array(3), 2, 2, 1), { name: 'RangeError', message: /shorter than rows × cols/ });
   assert.throws(() => native.softmaxRows(new Float32Array(4), 2, 2, 1, new Float64Array(1)), { name: 'RangeError', message: /logZ is shorter than rows/ });
-});
+}));
 
-test('native row norms and squared distances are the JavaScript loops\' exact numbers, on 1 or 3 threads', { skip }, () => {
+test('native row norms and squared distances are the JavaScript loops\' exact numbers, on 1 or 3 threads', { skip }, native.guard(() => {
   const native = nativeFastOps()!;
   const r = rng(8);
   after(() => { setFastOps(undefined); nativeGemm(1); });
@@ -141,14 +144,14 @@ test('native row norms and squared distances are the JavaScript loops\' exact nu
   assert.deepEqual(Array.from(g), [0, 0, 3, 4]);
   assert.throws(() => native.rowSqNorms(new Float32Array(4), 2, 2, new Float64Array(1)), { name: 'RangeError', message: /out is shorter than rows/ });
   assert.throws(() => native.addNormsClamp(new Float32Array(4), 2, 2, new Float64Array(2), new Float64Array(1)), { name: 'RangeError', message: /shorter than rows or cols/ });
-});
+}));
 
 // One shape per way of sharing a product (checked against the addon's plan).
 const SHARED: Array<[number, number, number, 'rows' | 'cols' | 'depth']> = [
   [600, 40, 200, 'rows'], [40, 600, 200, 'cols'], [40, 30, 3600, 'depth'],
 ];
 
-test('native threads: products shared by rows, columns and depth stay exact and repeatable', { skip }, () => {
+test('native threads: products shared by rows, columns and depth stay exact and repeatable', { skip }, native.guard(() => {
   assert.deepEqual(nativeGemmPlan(10_000, 300, 2048, 2), { split: 'rows', chunk: 1260, shares: 8 });
   assert.equal(nativeGemmPlan(300, 2048, 10_000, 2)?.split, 'depth');
   assert.equal(nativeGemmPlan(10_000, 300, 2048, 1)?.shares, 1);
@@ -180,9 +183,9 @@ test('native threads: products shared by rows, columns and depth stay exact and 
     nativeGemm(1)!(false, false, m, n, k, 1, A, k, B, n, 0, alone, n);
     if (split !== 'depth') assert.deepEqual(first, alone, `${m}×${n}×${k}: threads ≠ single thread`);
   }
-});
+}));
 
-test('enableNativeGemm installs the addon behind gemm() and disableNativeGemm restores the previous backend', { skip }, () => {
+test('enableNativeGemm installs the addon behind gemm() and disableNativeGemm restores the previous backend', { skip }, native.guard(() => {
   const prev = gemmBackendName();
   after(() => disableNativeGemm());
   assert.equal(enableNativeGemm({ threads: 2 }), `native-${status.info!.isa}-threads2`);
@@ -192,13 +195,13 @@ test('enableNativeGemm installs the addon behind gemm() and disableNativeGemm re
   assert.deepEqual(Array.from(C), [3, 4, 6, 8]);
   disableNativeGemm();
   assert.equal(gemmBackendName(), prev);
-});
+}));
 
-test('the native addon was built from the current native/gemm.cc (run npm run build:native)', { skip }, () => {
+test('the native addon was built from the current native/gemm.cc (run npm run build:native)', { skip }, native.guard(() => {
   const src = readFileSync(join(repoRoot, 'native/gemm.cc'));
   const built = JSON.parse(readFileSync(join(repoRoot, 'native/build/status.json'), 'utf8')) as { sourceSha256: Record<string, string> };
   assert.equal(built.sourceSha256['gemm.cc'], createHash('sha256').update(src).digest('hex'));
-});
+}));
 
 // What a Node program gets from enableNodeGemm() under each PROTOLENS_GEMM, in a fresh process.
 function nodeGemm(env: Record<string, string>): string {

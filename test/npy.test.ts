@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeNpy, encodeNpy, parseNpyHeader } from '../src/data/npy.ts';
 import { matrix } from '../src/linalg/matrix.ts';
+import { numpy } from './helpers/needs.ts';
 
 const m23 = matrix(new Float32Array([1, 2, 3, 4.5, -5, 6e-7]), 2, 3);
 
@@ -60,9 +61,9 @@ test('npy: header validation names dtype, shape, size and magic', () => {
   assert.throws(() => decodeNpy(header("{'descr': '<f4', 'shape': (1, 1), }"), 'e.npy'), /e\.npy: malformed \.npy header/);
 });
 
-const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+const np = numpy();
 
-test('npy: round trip with numpy (numpy writes, we read; we write, numpy reads)', { skip: hasNumpy ? false : 'python3 with numpy not found: skipping the numpy round trip' }, () => {
+test('npy: round trip with numpy (numpy writes, we read; we write, numpy reads)', { skip: np.skip }, np.guard(() => {
   const dir = mkdtempSync(join(tmpdir(), 'protolens-npy-'));
   try {
     const fromNumpy = join(dir, 'np.npy');
@@ -95,4 +96,4 @@ print(json.dumps({"dtype": str(x.dtype), "shape": list(x.shape), "c": bool(x.fla
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}));

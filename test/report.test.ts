@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.ts';
+import { CHROMIUM_ARGS, chromium as chromiumNeed, chromiumPath } from './helpers/chromium.ts';
 import { analyzeModel } from '../src/interpret/analyze.ts';
 import type { ModelAnalysis } from '../src/interpret/types.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
@@ -160,16 +161,13 @@ test('src/interpret and src/viz: files not named *.node.* import no Node modules
   }
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-test('the report renders in headless Chromium with one diamond per prototype and no network request', {
-  skip: existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (apt-get install -y chromium)`,
-}, async () => {
+test('the report renders in headless Chromium with one diamond per prototype and no network request', { skip: chromiumNeed.skip }, chromiumNeed.guard(async () => {
   const dir = join(tmp, 'browser');
   const w = await writeReport(dir, analysis, { modelFile: 'm.json' }, { png: false });
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: chromiumPath,
+    args: CHROMIUM_ARGS,
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -185,7 +183,7 @@ test('the report renders in headless Chromium with one diamond per prototype and
   } finally {
     await browser.close();
   }
-});
+}));
 
 test('digits demo: seeded MNIST digits → PNGs → MobileNetV2 → model → report with thumbnails', async () => {
   const { runDigitsDemo } = await import('../src/viz/demo.node.ts');
