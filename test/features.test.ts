@@ -15,7 +15,7 @@ import { preprocessBatch, nsfwjsPreprocessing, type PixelImage } from '../src/fe
 import type { Backbone } from '../src/features/backbone.ts';
 import { openImageDataset } from '../src/data/images.node.ts';
 import { BadImageError } from '../src/data/images.ts';
-import { greyPng, makeTree } from './helpers/images.ts';
+import { colourPng, greyPng, makeTree } from './helpers/images.ts';
 
 let mobilenet: Backbone;
 let work: string;
@@ -42,21 +42,62 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d;
 }
 
-test('mobilenet_v2: same features as nsfwjs itself at flatten_1 (its own loader and preprocessing)', async () => {
+/**
+ * nsfwjs's own features at flatten_1 for `img`: its loader, its model definition, its
+ * preprocessing (÷255, bilinear resize with aligned corners). Frees the model after.
+ */
+async function nsfwjsFeatures(name: 'MobileNetV2' | 'InceptionV3', img: PixelImage): Promise<Float32Array> {
   const nsfw = await import('nsfwjs');
-  const { MobileNetV2Model } = await import('nsfwjs/models/mobilenet_v2');
+  const definition = name === 'MobileNetV2'
+    ? (await import('nsfwjs/models/mobilenet_v2')).MobileNetV2Model
+    : (await import('nsfwjs/models/inception_v3')).InceptionV3Model;
   const info = console.info;
   console.info = () => {}; // nsfwjs announces the model it loads
-  const model = await nsfw.load('MobileNetV2', { modelDefinitions: [MobileNetV2Model] } as Parameters<typeof nsfw.load>[1]);
+  const model = await nsfw.load(name, { modelDefinitions: [definition] } as Parameters<typeof nsfw.load>[1]);
   console.info = info;
-  const img = imgs[2];
   const x = tf.tensor3d(Float32Array.from(img.data), [img.height, img.width, img.channels]);
   const y = model.infer(x, 'flatten_1') as tf.Tensor;
-  const theirs = y.dataSync();
+  const theirs = y.dataSync() as Float32Array;
   x.dispose(); y.dispose(); // (nsfwjs.dispose() throws after infer with an endpoint: it disposes shared layers twice)
-  const ours = mobilenet.embed([img]);
-  assert.equal(ours.length, 1280);
+  (model as unknown as { model: tf.LayersModel }).model.dispose();
+  return theirs;
+}
+
+/** The same picture with red and blue swapped: what a channel-order bug would feed the network. */
+function swapRedBlue(img: PixelImage): PixelImage {
+  const data = Uint8Array.from(img.data);
+  for (let k = 0; k < data.length; k += img.channels) [data[k], data[k + 2]] = [data[k + 2], data[k]];
+  return { ...img, data };
+}
+
+/**
+ * Our features for a colour picture (distinct channels, not square, not the input size) equal
+ * nsfwjs's to 1e-5, and those of the picture with red and blue swapped are far from them: the
+ * comparison sees a channel-order bug.
+ */
+function assertSameAsNsfwjs(ours: Float32Array, swapped: Float32Array, theirs: Float32Array, dim: number): void {
+  assert.equal(ours.length, dim);
   assert.ok(maxDiff(ours, theirs) < 1e-5, `max difference ${maxDiff(ours, theirs)}`);
+  assert.ok(maxDiff(swapped, theirs) > 1e-2, `red and blue swapped: max difference only ${maxDiff(swapped, theirs)}`);
+}
+
+test('mobilenet_v2: same features as nsfwjs itself at flatten_1 on a colour picture (its own loader and preprocessing)', async () => {
+  const img = await decodeImage(await colourPng(120, 90), 'colour.png');
+  assert.equal(img.channels, 3);
+  const [ours, swapped] = [mobilenet.embed([img]), mobilenet.embed([swapRedBlue(img)])];
+  assertSameAsNsfwjs(ours, swapped, await nsfwjsFeatures('MobileNetV2', img), 1280);
+});
+
+test('inception_v3 (the paper\'s network): same features as nsfwjs itself at flatten_1 on a colour picture', async () => {
+  // The one test that loads InceptionV3 (both loaders together take a few seconds).
+  const img = await decodeImage(await colourPng(120, 90), 'colour.png');
+  const inception = (await loadBackboneNode('inception_v3', { cacheDir: false })).backbone;
+  try {
+    const [ours, swapped] = [inception.embed([img]), inception.embed([swapRedBlue(img)])];
+    assertSameAsNsfwjs(ours, swapped, await nsfwjsFeatures('InceptionV3', img), 2048);
+  } finally {
+    inception.dispose();
+  }
 });
 
 test('one image gives the same features alone, in a batch and from the cache (1e-5); no tensor leaks', async () => {
