@@ -133,3 +133,63 @@ export function stratifiedSplit(y: readonly (string | number)[], testFraction: n
   }
   return { train: train.sort((a, b) => a - b), test: test.sort((a, b) => a - b) };
 }
+
+/** Options of {@link hiddenDirections}. */
+export interface HiddenDirectionsOptions {
+  /** Classes. Default 6. */
+  nClasses?: number;
+  /** Samples per class. Default 60. */
+  samplesPerClass?: number;
+  /** Directions along which the classes differ. Default 3. */
+  informative?: number;
+  /** Noise directions. Default 40. */
+  noise?: number;
+  /** Standard deviation of the class means along the informative directions. Default 2. */
+  separation?: number;
+  /** Within-class standard deviation along the informative directions. Default 0.2. */
+  spread?: number;
+  /** Standard deviation along the noise directions (the same for every class). Default 3. */
+  noiseScale?: number;
+  /** Seed. Default 0. */
+  seed?: number;
+}
+
+/**
+ * Classes that differ only along a few low-variance directions, drowned in many high-variance
+ * noise directions that every class shares, the whole rotated at random so that no coordinate is
+ * informative alone. Euclidean distances are dominated by the noise, so class means and plain
+ * prototypes fail; a metric that whitens the within-class scatter finds the informative directions.
+ * @example
+ * hiddenDirections({ seed: 1 }).X.cols // 43
+ */
+export function hiddenDirections(options: HiddenDirectionsOptions = {}): { X: Matrix; y: string[]; options: Required<HiddenDirectionsOptions> } {
+  const o: Required<HiddenDirectionsOptions> = {
+    nClasses: 6, samplesPerClass: 60, informative: 3, noise: 40, separation: 2, spread: 0.2, noiseScale: 3, seed: 0, ...options,
+  };
+  const r = rng(o.seed);
+  const D = o.informative + o.noise, N = o.nClasses * o.samplesPerClass;
+  const means = Array.from({ length: o.nClasses }, () => Array.from({ length: o.informative }, () => r.normal() * o.separation));
+  // A random rotation (Gram–Schmidt of a Gaussian matrix), so that the directions are hidden.
+  const R: number[][] = [];
+  for (let a = 0; a < D; a++) {
+    const v = Array.from({ length: D }, () => r.normal());
+    for (const u of R) { const s = v.reduce((t, x, k) => t + x * u[k], 0); for (let k = 0; k < D; k++) v[k] -= s * u[k]; }
+    const n = Math.sqrt(v.reduce((t, x) => t + x * x, 0));
+    R.push(v.map((x) => x / n));
+  }
+  const X = new Float32Array(N * D);
+  const y: string[] = [];
+  for (let c = 0; c < o.nClasses; c++) {
+    for (let s = 0; s < o.samplesPerClass; s++) {
+      const i = c * o.samplesPerClass + s;
+      const z = [...means[c].map((m) => m + r.normal() * o.spread), ...Array.from({ length: o.noise }, () => r.normal() * o.noiseScale)];
+      for (let d = 0; d < D; d++) {
+        let v = 0;
+        for (let k = 0; k < D; k++) v += R[k][d] * z[k];
+        X[i * D + d] = v;
+      }
+      y.push(className(c));
+    }
+  }
+  return { X: { data: X, rows: N, cols: D }, y, options: o };
+}

@@ -14,6 +14,9 @@
 import { gemm } from '../linalg/gemm.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { rng } from '../linalg/random.ts';
+import { symmetricEigen } from '../linalg/eigen.ts';
+
+export { symmetricEigen };
 
 /** Below this many rows the exact Gram-matrix route is used. */
 export const GRAM_LIMIT = 160;
@@ -42,53 +45,6 @@ export interface PCAOptions {
   maxIter?: number;
   /** Stop when no leading eigenvalue changes by more than tol × the largest in an iteration. Default 1e-5. */
   tol?: number;
-}
-
-/**
- * Cyclic Jacobi eigen-decomposition of a symmetric n×n matrix (row-major, overwritten).
- * @returns eigenvalues (descending) and eigenvectors as the columns of an n×n row-major array.
- */
-export function symmetricEigen(A: Float64Array, n: number): { values: number[]; vectors: Float64Array } {
-  const V = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) V[i * n + i] = 1;
-  let scale = 0;
-  for (let k = 0; k < n * n; k++) scale += A[k] * A[k];
-  const eps = 1e-22 * Math.max(scale, 1e-300);
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q] * A[p * n + q];
-    if (off <= eps) break;
-    for (let p = 0; p < n - 1; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = A[p * n + q];
-        if (apq === 0) continue;
-        const app = A[p * n + p], aqq = A[q * n + q];
-        const theta = (aqq - app) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = A[k * n + p], akq = A[k * n + q];
-          A[k * n + p] = c * akp - s * akq;
-          A[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = A[p * n + k], aqk = A[q * n + k];
-          A[p * n + k] = c * apk - s * aqk;
-          A[q * n + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = V[k * n + p], vkq = V[k * n + q];
-          V[k * n + p] = c * vkp - s * vkq;
-          V[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => A[b * n + b] - A[a * n + a]);
-  const values = order.map((i) => A[i * n + i]);
-  const vectors = new Float64Array(n * n);
-  for (let c = 0; c < n; c++) for (let r = 0; r < n; r++) vectors[r * n + c] = V[r * n + order[c]];
-  return { values, vectors };
 }
 
 function columnMeans(X: Matrix): Float64Array {

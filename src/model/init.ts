@@ -53,19 +53,28 @@ function sqDist(a: Float32Array, ao: number, b: Float32Array, bo: number, D: num
 }
 
 /**
- * k-means on the rows `idx` of X with k-means++ seeding; returns k centres (k×D, row-major).
+ * k-means on the rows `idx` of X with k-means++ seeding (Arthur & Vassilvitskii 2007); returns k
+ * centres (k×D, row-major).
  * @param lloydIters - Lloyd iterations after seeding (0 = seeding only).
+ * @param Z - where distances are measured, when not in X itself: the same rows mapped linearly
+ *   (e.g. Z = X Ωᵀ under a learned metric). Centres are means, and means commute with a linear
+ *   map, so the centres returned in X are exactly those of k-means in Z.
  */
-export function kmeansPlusPlus(X: Matrix, idx: ArrayLike<number>, k: number, r: Rng, lloydIters = 10): Float32Array {
-  const D = X.cols, n = idx.length, x = X.data;
+export function kmeansPlusPlus(X: Matrix, idx: ArrayLike<number>, k: number, r: Rng, lloydIters = 10, Z: Matrix = X): Float32Array {
+  const D = X.cols, R = Z.cols, n = idx.length, x = X.data, z = Z.data;
   const centres = new Float32Array(k * D);
+  const centresZ = Z === X ? centres : new Float32Array(k * R);
   const dmin = new Float64Array(n).fill(Infinity);
+  const put = (c: number, i: number) => {
+    centres.set(x.subarray(idx[i] * D, idx[i] * D + D), c * D);
+    if (centresZ !== centres) centresZ.set(z.subarray(idx[i] * R, idx[i] * R + R), c * R);
+  };
   let pick = r.int(n);
   for (let c = 0; c < k; c++) {
-    centres.set(x.subarray(idx[pick] * D, idx[pick] * D + D), c * D);
+    put(c, pick);
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const d = sqDist(x, idx[i] * D, centres, c * D, D);
+      const d = sqDist(z, idx[i] * R, centresZ, c * R, R);
       if (d < dmin[i]) dmin[i] = d;
       total += dmin[i];
     }
@@ -77,28 +86,31 @@ export function kmeansPlusPlus(X: Matrix, idx: ArrayLike<number>, k: number, r: 
   }
   const assign = new Int32Array(n);
   const sums = new Float64Array(k * D);
+  const sumsZ = new Float64Array(centresZ === centres ? 0 : k * R);
   const sizes = new Int32Array(k);
   for (let it = 0; it < lloydIters; it++) {
     let changed = 0;
     for (let i = 0; i < n; i++) {
       let best = 0, bd = Infinity;
       for (let c = 0; c < k; c++) {
-        const d = sqDist(x, idx[i] * D, centres, c * D, D);
+        const d = sqDist(z, idx[i] * R, centresZ, c * R, R);
         if (d < bd) { bd = d; best = c; }
       }
       if (it === 0 || assign[i] !== best) changed++;
       assign[i] = best;
     }
     if (it > 0 && changed === 0) break;
-    sums.fill(0); sizes.fill(0);
+    sums.fill(0); sumsZ.fill(0); sizes.fill(0);
     for (let i = 0; i < n; i++) {
       const c = assign[i], o = idx[i] * D;
       sizes[c]++;
       for (let d = 0; d < D; d++) sums[c * D + d] += x[o + d];
+      if (sumsZ.length) for (let d = 0; d < R; d++) sumsZ[c * R + d] += z[idx[i] * R + d];
     }
     for (let c = 0; c < k; c++) {
       if (sizes[c] === 0) continue; // keep an empty centre where it is
       for (let d = 0; d < D; d++) centres[c * D + d] = sums[c * D + d] / sizes[c];
+      if (sumsZ.length) for (let d = 0; d < R; d++) centresZ[c * R + d] = sumsZ[c * R + d] / sizes[c];
     }
   }
   return centres;
@@ -106,9 +118,10 @@ export function kmeansPlusPlus(X: Matrix, idx: ArrayLike<number>, k: number, r: 
 
 /**
  * Initial prototypes for all classes: returns P (J×D) and the class each prototype was seeded in.
+ * @param Z - the rows of X where distances are measured (see {@link kmeansPlusPlus}); default X.
  */
 export function initPrototypes(X: Matrix, codes: Int32Array, counts: Int32Array, J: number, r: Rng,
-  lloydIters = 10): { P: Matrix; protoClass: Int32Array } {
+  lloydIters = 10, Z: Matrix = X): { P: Matrix; protoClass: Int32Array } {
   const K = counts.length, D = X.cols;
   const alloc = allocatePrototypes(J, counts);
   const members: number[][] = Array.from({ length: K }, () => []);
@@ -117,7 +130,7 @@ export function initPrototypes(X: Matrix, codes: Int32Array, counts: Int32Array,
   const protoClass = new Int32Array(J);
   let j = 0;
   for (let l = 0; l < K; l++) {
-    const centres = kmeansPlusPlus(X, members[l], alloc[l], r, lloydIters);
+    const centres = kmeansPlusPlus(X, members[l], alloc[l], r, lloydIters, Z);
     P.set(centres, j * D);
     protoClass.fill(l, j, j + alloc[l]);
     j += alloc[l];

@@ -13,7 +13,9 @@
  * Neither step can increase C, so the loss history never goes up.
  */
 import { checkFiniteRows, toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
-import { rng, type Rng } from '../linalg/random.ts';
+import { deriveSeed, rng, type Rng } from '../linalg/random.ts';
+import { principalBasis } from '../linalg/eigen.ts';
+import { gemm } from '../linalg/gemm.ts';
 import { rowSqNorms } from '../linalg/ops.ts';
 import { fista, lbfgs } from '../linalg/optim.ts';
 import { checkXy, argmaxRows, scoreOf } from './labels.ts';
@@ -22,9 +24,11 @@ import { checkHeader, jsonFloats, jsonNumber } from './json.ts';
 import { autoTau } from './scale.ts';
 import { checkOptions, type OptionRule } from './options.ts';
 import {
-  classForward, classGradient, classProbabilities, computeQ, makeProblem, makeWorkspace, objective, penalty,
-  prototypeGradient, type Problem, type Regularization, type Workspace,
+  applyMetric, classForward, classGradient, classProbabilities, computeQ, makeProblem, makeWorkspace, metricGradient,
+  metricPenalty, metricWidth, objective, penalty, prototypeGradient, setMetric,
+  type Metric, type Problem, type Regularization, type Workspace,
 } from './objective.ts';
+import { diagonalWhitening, ldaWhitening } from './metric.ts';
 import {
   NotFittedError, modelHeader,
   type Classifier, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
@@ -43,12 +47,14 @@ export interface PrototypeOptions {
   alpha?: number;
   /**
    * Scale of the prototype layer. A number is used as is (τ = 1 is the paper's exact form).
-   * 'auto' sets τ = tauScale × median_{i,k} ‖x_i − x_k‖² / 2 over (up to 2,000) random training
-   * pairs, so that the layer's sharpness does not depend on the units of the features. Default 'auto'.
+   * 'auto' makes the layer's sharpness independent of the units of the features: with the
+   * Euclidean metric τ = tauScale × median_{i,k} ‖x_i − x_k‖² / 2 over (up to 2,000) random
+   * training pairs; under a learned metric, whose start whitens the within-class scatter, τ =
+   * tauScale in those units (τ = 1 makes q the posterior of the LDA model). Default 'auto'.
    */
   tau?: TauOption;
-  /** Multiplier of the data scale when tau = 'auto'. Default 0.1. */
-  tauScale?: number;
+  /** Multiplier of the scale when tau = 'auto'. Default: 0.1 with the Euclidean metric, 1 under a learned one. */
+  tauScale?: number | null;
   /** Outer iterations (class step + prototype step). Default 100. */
   maxIter?: number;
   /** Stop when C decreases by less than tol × max(1, C) over an outer iteration. Default 1e-4 (the paper's L2 value; it used 1e-1 for L1). */
@@ -78,9 +84,40 @@ export interface PrototypeOptions {
   maxPrototypes?: number;
   /** Least number of captured samples for a class to get a new prototype when adaptive. Default 2. */
   growthMinSamples?: number;
+  /**
+   * The metric under the prototypes (docs/model.md, "A learned metric"): 'euclidean' (the paper's
+   * ‖x − p‖²), 'diagonal' (‖ω ⊙ (x − p)‖², ω learned) or 'lowrank' (‖Ω(x − p)‖², Ω r×D learned).
+   * Both learned metrics start from shrinkage-LDA whitening of the within-class scatter and are
+   * trained with P and W on the same loss. Default 'euclidean'.
+   */
+  metric?: MetricKind;
+  /** Rows r of Ω for 'lowrank' (capped at D). Default: D, up to 128. */
+  metricRank?: number | null;
+  /** Shrinkage λ ∈ (0, 1] of the within-class scatter towards its mean variance, in the metric's start. Default 0.2. */
+  shrinkage?: number;
+  /** β of the pull β‖Ω − Ω₀‖²/‖Ω₀‖² that keeps the learned metric near its start (few samples overfit). Default 1. */
+  metricPenalty?: number;
+  /** L-BFGS iterations of each metric step; 0 keeps Ω at its start (LDA whitening, not learned). Default 5. */
+  metricIter?: number;
+  /**
+   * Re-seed dead prototypes (the best match of no training sample) onto the training samples the
+   * model serves badly (c_y < ½), worst first, during training; a re-seeding is kept only if C does
+   * not increase (docs/model.md). Default true.
+   */
+  reseed?: boolean;
+  /**
+   * After training, remove the prototypes that are still dead: they describe no training sample,
+   * and, drifted away, they would only capture far outliers. J shrinks to the live prototypes and a
+   * 'prune' record ends the history. Default false (J stays as given; `protolens fit` prunes unless --no-prune).
+   */
+  prune?: boolean;
 }
 
-const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes' | 'maxPrototypes'>> & { nPrototypes: number | null; maxPrototypes: number | null } = {
+/** The metrics {@link PrototypeOptions.metric} accepts. */
+export const METRICS = ['euclidean', 'diagonal', 'lowrank'] as const;
+export type MetricKind = typeof METRICS[number];
+
+const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes' | 'maxPrototypes' | 'metricRank' | 'tauScale'>> & { nPrototypes: number | null; maxPrototypes: number | null; metricRank: number | null; tauScale: number | null } = {
   nPrototypes: null,
   adaptive: false,
   maxPrototypes: null,
@@ -88,7 +125,7 @@ const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes' | 'maxPrototypes'>
   regularization: 'l2',
   alpha: 1e-3,
   tau: 'auto',
-  tauScale: 0.1,
+  tauScale: null,
   maxIter: 100,
   tol: 1e-4,
   classIter: 50,
@@ -96,6 +133,13 @@ const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes' | 'maxPrototypes'>
   initLloydIter: 10,
   seed: 0,
   ambiguityMargin: 0.2,
+  metric: 'euclidean',
+  metricRank: null,
+  shrinkage: 0.2,
+  metricPenalty: 1,
+  metricIter: 5,
+  reseed: true,
+  prune: false,
 };
 
 type Params = typeof DEFAULTS;
@@ -108,7 +152,7 @@ const RULES: { [K in keyof Params]: OptionRule } = {
   regularization: { oneOf: ['l1', 'l2'] },
   alpha: 'non-negative',
   tau: { positiveOr: 'auto' },
-  tauScale: 'positive',
+  tauScale: { nullOr: 'positive' },
   maxIter: 'non-negative integer',
   tol: 'non-negative',
   classIter: 'non-negative integer',
@@ -116,6 +160,13 @@ const RULES: { [K in keyof Params]: OptionRule } = {
   initLloydIter: 'non-negative integer',
   seed: 'integer',
   ambiguityMargin: 'non-negative',
+  metric: { oneOf: METRICS },
+  metricRank: { nullOr: 'positive integer' },
+  shrinkage: 'positive',
+  metricPenalty: 'non-negative',
+  metricIter: 'non-negative integer',
+  reseed: 'boolean',
+  prune: 'boolean',
 };
 
 /** One prototype's share of a decision, as returned by `explain`. */
@@ -123,7 +174,7 @@ export interface PrototypeContribution {
   index: number;
   /** q_j(x): probability that x matches this prototype. */
   q: number;
-  /** ‖x − p_j‖². */
+  /** ‖x − p_j‖² in the model's metric (‖Ω(x − p_j)‖² under a learned one). */
   sqDistance: number;
   /** argmax_l W_jl. */
   winningClass: Label;
@@ -176,11 +227,16 @@ export class PrototypeClassifier implements Classifier {
   history_: IterationRecord[] = [];
   nIter_ = 0;
   converged_ = false;
-  /** Work done by the last fit: objective evaluations of the class steps, prototype-step trials, seconds. */
-  fitStats_ = { classEvaluations: 0, prototypeTrials: 0, seconds: 0 };
+  /** Work done by the last fit: objective evaluations of the class and metric steps, prototype-step trials, seconds. */
+  fitStats_ = { classEvaluations: 0, prototypeTrials: 0, metricEvaluations: 0, seconds: 0 };
+  /** The metric distances are measured in (Euclidean unless `metric` says otherwise). */
+  metric_: Metric = { kind: 'euclidean' };
+  /** How the settings were chosen, when a search chose them (src/select/cv.ts); saved with the model. */
+  selection_: Record<string, unknown> | null = null;
 
   constructor(options: PrototypeOptions = {}) {
     this.params = checkOptions('PrototypeClassifier', options as Partial<Params>, DEFAULTS, RULES);
+    if (this.params.shrinkage > 1) throw new RangeError(`PrototypeClassifier: shrinkage must be in (0, 1], got ${this.params.shrinkage}`);
   }
 
   score(X: MatrixInput, y: readonly Label[]): number {
@@ -214,34 +270,43 @@ export class PrototypeClassifier implements Classifier {
     const maxJ = p.adaptive ? Math.min(N, p.maxPrototypes ?? 4 * K) : J;
     if (p.adaptive && maxJ < J) throw new RangeError(`maxPrototypes (${maxJ}) must be at least the starting number of prototypes (${J})`);
     const r = rng(p.seed);
+    const metric = startMetric(X, labels.codes, K, p);
+    const Z = applyMetric(metric, X);
     let tau: number;
     let tauRule: string;
     if (p.tau === 'auto') {
-      ({ tau, rule: tauRule } = autoTau(X, p.tauScale, r));
+      if (metric.kind === 'euclidean') ({ tau, rule: tauRule } = autoTau(Z, p.tauScale ?? 0.1, r));
+      else {
+        tau = p.tauScale ?? 1;
+        tauRule = `auto: tauScale (${tau}) in the whitened units of the metric's start (unit within-class variance; 1 = the LDA posterior)`;
+      }
     } else {
       tau = p.tau;
       tauRule = tau === 1 ? 'fixed: τ = 1 (the paper\'s form)' : `fixed: τ = ${tau}`;
     }
-    const init = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter);
+    const init = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter, Z);
     let P = init.P;
     let protoClass = init.protoClass;
     let W: Float32Array = new Float32Array(J * K);
     for (let j = 0; j < J; j++) W[j * K + protoClass[j]] = 1;
-    const pb = makeProblem(X, labels.codes, K, tau, p.alpha, p.regularization);
+    const pb = makeProblem(X, labels.codes, K, tau, p.alpha, p.regularization, undefined, metric);
     const history: IterationRecord[] = [];
     const record = (iter: number, step: IterationRecord['step'], v: { nll: number; correct: number }) => {
-      const pen = penalty(W, p.alpha, p.regularization);
+      const pen = penalty(W, p.alpha, p.regularization) + metricPenalty(pb.metric);
       const rec: IterationRecord = { iter, step, loss: v.nll + pen, nll: v.nll, penalty: pen, accuracy: v.correct / N, nPrototypes: J };
       history.push(rec);
       onProgress?.(rec, p.maxIter);
       return rec.loss;
     };
-    let ws = makeWorkspace(N, J, K);
+    const width = metricWidth(metric, X.cols);
+    let ws = makeWorkspace(N, J, K, true, width);
     computeQ(pb, P, ws);
+    scaleClassWeights(pb, W, J, ws);
     let last = record(0, 'init', classForward(pb, W, J, ws));
     let converged = false;
     let iter = 0;
-    let classEvaluations = 0, prototypeTrials = 0;
+    let classEvaluations = 0, prototypeTrials = 0, metricEvaluations = 0;
+    const learnMetric = metric.kind !== 'euclidean' && p.metricIter > 0;
     for (;;) {
       const trainer = new Trainer(pb, ws, P, W, p);
       converged = false;
@@ -249,19 +314,35 @@ export class PrototypeClassifier implements Classifier {
         const start = last;
         last = record(iter, 'class', trainer.classStep());
         for (let s = 0; s < p.prototypeSteps; s++) last = record(iter, 'prototype', trainer.prototypeStep());
+        if (learnMetric) last = record(iter, 'metric', trainer.metricStep());
+        if (p.reseed) {
+          const v = trainer.reseedDead();
+          if (v) last = record(iter, 'reseed', v);
+        }
         if (start - last <= p.tol * Math.max(1, Math.abs(start))) { converged = true; break; }
       }
       classEvaluations += trainer.classEvaluations;
       prototypeTrials += trainer.prototypeTrials;
+      metricEvaluations += trainer.metricEvaluations;
       ws = trainer.workspace;
       if (!p.adaptive || J >= maxJ) break;
       const grown = growPrototype(pb, P, W, protoClass, ws, p.growthMinSamples);
       if (!grown) break;
       ({ P, W, protoClass } = grown);
       J = P.rows;
-      ws = makeWorkspace(N, J, K);
+      ws = makeWorkspace(N, J, K, true, width);
       computeQ(pb, P, ws);
       last = record(0, 'grow', classForward(pb, W, J, ws));
+    }
+    if (p.prune) {
+      const kept = prunedPrototypes(ws.Q, N, J);
+      if (kept.length < J && kept.length >= 1) {
+        ({ P, W, protoClass } = keepPrototypes(P, W, protoClass, kept, K));
+        J = kept.length;
+        ws = makeWorkspace(N, J, K, true, width);
+        computeQ(pb, P, ws);
+        last = record(iter, 'prune', classForward(pb, W, J, ws));
+      }
     }
     this.classes_ = labels.classes;
     this.nFeatures_ = X.cols;
@@ -273,7 +354,9 @@ export class PrototypeClassifier implements Classifier {
     this.history_ = history;
     this.nIter_ = Math.min(iter, p.maxIter);
     this.converged_ = converged;
-    this.fitStats_ = { classEvaluations, prototypeTrials, seconds: (Date.now() - t0) / 1000 };
+    this.metric_ = pb.metric;
+    this.selection_ = null;
+    this.fitStats_ = { classEvaluations, prototypeTrials, metricEvaluations, seconds: (Date.now() - t0) / 1000 };
     return this;
   }
 
@@ -281,13 +364,15 @@ export class PrototypeClassifier implements Classifier {
   prototypeActivations(Xin: MatrixInput): Matrix {
     const { P } = this.fitted();
     const X = toMatrix(Xin, { name: 'X', cols: this.nFeatures_ });
-    const ws = makeWorkspace(X.rows, P.rows, 0);
+    const ws = makeWorkspace(X.rows, P.rows, 0, false);
     computeQ(this.problemFor(X), P, ws);
     return { data: ws.Q, rows: X.rows, cols: P.rows };
   }
 
   private problemFor(X: Matrix, xNorms?: Float64Array): Problem {
-    return makeProblem(X, new Int32Array(X.rows), this.classes_.length, this.tau_, this.params.alpha, this.params.regularization, xNorms);
+    const m = this.metric_;
+    return makeProblem(X, new Int32Array(X.rows), this.classes_.length, this.tau_, this.params.alpha, this.params.regularization,
+      m.kind === 'euclidean' ? xNorms : undefined, m);
   }
 
   predictProba(Xin: MatrixInput): Matrix {
@@ -333,7 +418,7 @@ export class PrototypeClassifier implements Classifier {
     if (!x || typeof x.length !== 'number') throw new TypeError('explain: x must be an array of numbers (one sample)');
     const X = toMatrix([x], { name: 'x', cols: this.nFeatures_ });
     const L = this.classes_.length, J = P.rows;
-    const ws = makeWorkspace(1, J, L);
+    const ws = makeWorkspace(1, J, L, false);
     const pb = this.problemFor(X);
     objective(pb, P, W.data, ws);
     const q = ws.Q, c = ws.C;
@@ -343,11 +428,14 @@ export class PrototypeClassifier implements Classifier {
     let hc = 0, hq = 0;
     for (let l = 0; l < L; l++) if (c[l] > 0) hc -= c[l] * Math.log(c[l]);
     for (let j = 0; j < J; j++) if (q[j] > 0) hq -= q[j] * Math.log(q[j]);
-    // Distances for the listed prototypes (from the q's logits would lose precision: recompute).
+    // Distances for the listed prototypes, in the model's metric (from the q's logits would lose precision: recompute).
     const protoOrder = Array.from({ length: J }, (_, j) => j).sort((a, b) => q[b] - q[a]).slice(0, Math.min(topK, J));
     const prototypes = protoOrder.map((j) => {
+      const diff = new Float32Array(X.cols);
+      for (let d = 0; d < X.cols; d++) diff[d] = X.data[d] - P.data[j * X.cols + d];
+      const v = applyMetric(this.metric_, { data: diff, rows: 1, cols: X.cols }).data;
       let d2 = 0;
-      for (let d = 0; d < X.cols; d++) { const t = X.data[d] - P.data[j * X.cols + d]; d2 += t * t; }
+      for (let k = 0; k < v.length; k++) d2 += v[k] * v[k];
       return { index: j, q: q[j], sqDistance: d2, ...this.links(j) };
     });
     return {
@@ -389,6 +477,8 @@ export class PrototypeClassifier implements Classifier {
       history: this.history_,
       nIter: this.nIter_,
       converged: this.converged_,
+      ...metricJSON(this.metric_),
+      ...(this.selection_ ? { selection: this.selection_ } : {}),
     };
   }
 
@@ -407,6 +497,11 @@ export class PrototypeClassifier implements Classifier {
     m.history_ = (json.history as IterationRecord[] | undefined) ?? [];
     m.nIter_ = Number(json.nIter ?? 0);
     m.converged_ = Boolean(json.converged);
+    m.metric_ = metricFromJSON(json, D);
+    if (json.selection !== undefined) {
+      if (typeof json.selection !== 'object' || json.selection === null) throw new TypeError('model: field "selection" must be an object');
+      m.selection_ = json.selection as Record<string, unknown>;
+    }
     return m;
   }
 }
@@ -423,6 +518,7 @@ class Trainer {
   private lastEta = 1;
   classEvaluations = 0;
   prototypeTrials = 0;
+  metricEvaluations = 0;
 
   /** The workspace holding Q and C at the current (P, W). */
   get workspace(): Workspace { return this.ws; }
@@ -433,7 +529,7 @@ class Trainer {
     this.gradP = new Float32Array(P.data.length);
     this.weightSums = new Float64Array(P.rows);
     this.trialP = { data: new Float32Array(P.data.length), rows: P.rows, cols: P.cols };
-    this.trialWs = makeWorkspace(pb.X.rows, P.rows, pb.nClasses);
+    this.trialWs = makeWorkspace(pb.X.rows, P.rows, pb.nClasses, true, metricWidth(pb.metric, P.cols));
   }
 
   /** Smooth part of the class-step objective at w (Q fixed); gradient into g. */
@@ -472,6 +568,77 @@ class Trainer {
   }
 
   /**
+   * Re-seeds each dead prototype (argmax_j q_ij for no training sample i) onto a badly served
+   * training sample (c_{y_i} < ½, worst first, up to 5 tried per prototype), with the row of W of a
+   * prototype of that sample's class (or its one-hot at the strongest link); keeps a change only if
+   * C does not increase. ws must hold Q and C at the current state.
+   * @returns the new state when a prototype moved, else null.
+   */
+  reseedDead(): { nll: number; correct: number } | null {
+    const { pb, P, W } = this;
+    const N = pb.X.rows, J = P.rows, D = P.cols, L = pb.nClasses;
+    const best = argmaxRows(this.ws.Q, N, J);
+    const served = new Uint8Array(J);
+    for (let i = 0; i < N; i++) served[best[i]] = 1;
+    const dead: number[] = [];
+    for (let j = 0; j < J; j++) if (!served[j]) dead.push(j);
+    if (dead.length === 0) return null;
+    // Candidates: the badly served samples (c_y < ½), worst first. When every sample is served
+    // well, a dead prototype has nothing to do: it stays (and is pruned at the end by default).
+    // A sample that already has a prototype of its class on it (within 1 % of τ) gains nothing
+    // from another one: re-seeding there would only make a duplicate that dies again.
+    const loss = (i: number) => -Math.log(Math.max(this.ws.C[i * L + pb.codes[i]], 1e-300));
+    const winningNow = argmaxRows(W, J, L);
+    const U = applyMetric(pb.metric, P), R = U.cols;
+    const covered = (i: number) => {
+      const j = best[i];
+      if (winningNow[j] !== pb.codes[i]) return false;
+      let dd = 0;
+      for (let k = 0; k < R; k++) { const t = pb.Z.data[i * R + k] - U.data[j * R + k]; dd += t * t; }
+      return dd < 0.02 * pb.tau;
+    };
+    const order = Array.from({ length: N }, (_, i) => i).filter((i) => loss(i) > Math.LN2 && !covered(i)).sort((a, b) => loss(b) - loss(a) || a - b);
+    if (order.length === 0) return null;
+    const winning = argmaxRows(W, J, L);
+    let base = classForward(pb, W, J, this.ws).nll + penalty(W, pb.alpha, pb.regularization) + metricPenalty(pb.metric);
+    let moved: { nll: number; correct: number } | null = null;
+    let next = 0;
+    for (const j of dead) {
+      const pj = P.data.slice(j * D, (j + 1) * D), wj = W.slice(j * L, (j + 1) * L);
+      for (let trial = 0; trial < 5 && next < order.length; trial++) {
+        const i = order[next++], c = pb.codes[i];
+        P.data.set(pb.X.data.subarray(i * D, (i + 1) * D), j * D);
+        const sibling = Array.from({ length: J }, (_, t) => t).find((t) => t !== j && served[t] && winning[t] === c);
+        if (sibling !== undefined) W.copyWithin(j * L, sibling * L, (sibling + 1) * L);
+        else {
+          let m = 0;
+          for (let t = 0; t < J; t++) m = Math.max(m, W[t * L + winning[t]]);
+          W.fill(0, j * L, (j + 1) * L);
+          W[j * L + c] = m > 0 ? m : 1;
+        }
+        const v = objective(pb, P, W, this.trialWs);
+        if (v.loss <= base) {
+          const tmp = this.ws; this.ws = this.trialWs; this.trialWs = tmp;
+          base = v.loss;
+          moved = { nll: v.nll, correct: v.correct };
+          break;
+        }
+        P.data.set(pj, j * D);
+        W.set(wj, j * L);
+      }
+    }
+    return moved;
+  }
+
+  /** One metric step ({@link metricStepOf}); keeps this trainer's workspace consistent. */
+  metricStep(): { nll: number; correct: number } {
+    const t = { pb: this.pb, ws: this.ws, P: this.P, W: this.W, iter: this.p.metricIter, evaluations: 0 };
+    const v = metricStepOf(t);
+    this.metricEvaluations += t.evaluations;
+    return v;
+  }
+
+  /**
    * One prototype step: move each p_j towards its proximity-weighted mean m_j (the solution of
    * ∂C/∂p_j = 0 with the weights frozen), backtracking until C decreases. Prototypes whose total
    * weight S_j is not positive take a plain gradient step of the average k-means step size.
@@ -487,19 +654,15 @@ class Trainer {
     let sPos = 0, nPos = 0;
     for (let j = 0; j < J; j++) if (S[j] > 0) { sPos += S[j]; nPos++; }
     const sFallback = nPos > 0 ? sPos / nPos : 1;
-    // Direction Δ_j = −(τ / S_j) g_j  (= m_j − p_j when S_j > 0). Slope = Σ g·Δ < 0.
+    // Direction Δ_j = −(τ / S_j) g̃_j  (= m_j − p_j when S_j > 0). Slope = Σ_j ⟨Δ_j, ΩᵀΩ g̃_j⟩ < 0.
     const dir = this.trialP.data; // reuse as Δ first, then as trial
-    let slope = 0;
     for (let j = 0; j < J; j++) {
       const sj = S[j] > 1e-12 * sFallback ? S[j] : sFallback;
       const step = -tau / sj;
-      for (let d = 0; d < D; d++) {
-        const v = step * g[j * D + d];
-        dir[j * D + d] = v;
-        slope += v * g[j * D + d];
-      }
+      for (let d = 0; d < D; d++) dir[j * D + d] = step * g[j * D + d];
     }
-    const base = nll0.nll + penalty(W, pb.alpha, pb.regularization);
+    const slope = metricInner(pb.metric, dir, g, J, D);
+    const base = nll0.nll + penalty(W, pb.alpha, pb.regularization) + metricPenalty(pb.metric);
     if (!(slope < 0)) return nll0;
     const delta = Float32Array.from(dir);
     let eta = Math.min(1, 2 * this.lastEta);
@@ -518,6 +681,156 @@ class Trainer {
     }
     return nll0;
   }
+}
+
+/** Prototypes that are the best match (argmax_j q_ij) of at least one of the N samples, in order. */
+function prunedPrototypes(Q: Float32Array, N: number, J: number): number[] {
+  const served = new Uint8Array(J);
+  for (const j of argmaxRows(Q, N, J)) served[j] = 1;
+  return Array.from({ length: J }, (_, j) => j).filter((j) => served[j]);
+}
+
+/** P, W and the seeding classes restricted to the prototypes `kept`. */
+function keepPrototypes(P: Matrix, W: Float32Array, protoClass: Int32Array, kept: number[], L: number):
+  { P: Matrix; W: Float32Array; protoClass: Int32Array } {
+  const D = P.cols;
+  const P2 = new Float32Array(kept.length * D), W2 = new Float32Array(kept.length * L);
+  kept.forEach((j, t) => {
+    P2.set(P.data.subarray(j * D, (j + 1) * D), t * D);
+    W2.set(W.subarray(j * L, (j + 1) * L), t * L);
+  });
+  return { P: { data: P2, rows: kept.length, cols: D }, W: W2, protoClass: Int32Array.from(kept, (j) => protoClass[j]) };
+}
+
+/**
+ * Scales the starting W (one-hot links prototype → class) by the s ≥ 0 minimising C(s·W), a convex
+ * function of s: golden-section search after bracketing by doubling. Without it the first class
+ * steps start far from the right scale (the optimum has links of 10–30 on 5-shot tasks), and the
+ * first prototype steps, taken against a W that barely separates the classes, can drag the
+ * prototypes off their classes for good (seen with L1 and a short class-step budget).
+ * ws.Q must hold Q(P); leaves ws.C unspecified.
+ */
+function scaleClassWeights(pb: Problem, W: Float32Array, J: number, ws: Workspace): void {
+  const W0 = Float32Array.from(W);
+  const C = (s: number): number => {
+    for (let k = 0; k < W.length; k++) W[k] = s * W0[k];
+    return classForward(pb, W, J, ws).nll + penalty(W, pb.alpha, pb.regularization);
+  };
+  let hi = 1;
+  let fhi = C(hi);
+  for (let k = 0; k < 20; k++) {
+    const f2 = C(2 * hi);
+    if (!(f2 < fhi)) break;
+    hi *= 2; fhi = f2;
+  }
+  let a = 0, b = 2 * hi;
+  const g = (Math.sqrt(5) - 1) / 2;
+  let x1 = b - g * (b - a), x2 = a + g * (b - a), f1 = C(x1), f2 = C(x2);
+  for (let it = 0; it < 30; it++) {
+    if (f1 <= f2) { b = x2; x2 = x1; f2 = f1; x1 = b - g * (b - a); f1 = C(x1); }
+    else { a = x1; x1 = x2; f1 = f2; x2 = a + g * (b - a); f2 = C(x2); }
+  }
+  const candidates: Array<[number, number]> = [[1, C(1)], [(a + b) / 2, C((a + b) / 2)]];
+  const best = candidates[0][1] <= candidates[1][1] ? candidates[0][0] : candidates[1][0];
+  for (let k = 0; k < W.length; k++) W[k] = best * W0[k];
+}
+
+/**
+ * The metric step: Ω ← a few L-BFGS iterations on C(P, W, Ω) with P and W fixed (monotone: the
+ * line search only accepts decreases). Leaves pb.Z and ws consistent with the new Ω.
+ */
+function metricStepOf(t: { pb: Problem; ws: Workspace; P: Matrix; W: Float32Array; iter: number; evaluations: number }): { nll: number; correct: number } {
+  const { pb, P, W } = t;
+  const m = pb.metric;
+  if (m.kind === 'euclidean') return classForward(pb, W, P.rows, t.ws);
+  const J = P.rows, D = P.cols, L = pb.nClasses;
+  const omega = m.kind === 'lowrank' ? m.omega.data : m.omega;
+  const gradW = new Float32Array(J * L), gTilde = new Float32Array(J * D), S = new Float64Array(J), gO = new Float32Array(omega.length);
+  const f = (w: Float64Array, g: Float64Array): number => {
+    for (let k = 0; k < w.length; k++) omega[k] = w[k];
+    setMetric(pb, m);
+    computeQ(pb, P, t.ws);
+    const { nll } = classForward(pb, W, J, t.ws);
+    classGradient(pb, J, t.ws, gradW);
+    prototypeGradient(pb, P, W, t.ws, gTilde, S);
+    metricGradient(pb, P, t.ws, gTilde, S, gO);
+    for (let k = 0; k < g.length; k++) g[k] = gO[k];
+    return nll + metricPenalty(m);
+  };
+  const r = lbfgs(f, Float64Array.from(omega), { maxIter: t.iter, gtol: 1e-7, ftol: 1e-10 });
+  t.evaluations += r.evaluations;
+  for (let k = 0; k < omega.length; k++) omega[k] = r.x[k];
+  setMetric(pb, m);
+  computeQ(pb, P, t.ws);
+  return classForward(pb, W, J, t.ws);
+}
+
+/** Σ_j ⟨Ω a_j, Ω b_j⟩ over the rows of two J×D arrays (the plain dot product when Euclidean). */
+function metricInner(metric: Metric, a: Float32Array, b: Float32Array, J: number, D: number): number {
+  let s = 0;
+  if (metric.kind === 'euclidean') {
+    for (let k = 0; k < J * D; k++) s += a[k] * b[k];
+  } else if (metric.kind === 'diagonal') {
+    const w = metric.omega;
+    for (let j = 0; j < J; j++) for (let d = 0; d < D; d++) s += a[j * D + d] * b[j * D + d] * w[d] * w[d];
+  } else {
+    const A = applyMetric(metric, { data: a, rows: J, cols: D }).data;
+    const B = applyMetric(metric, { data: b, rows: J, cols: D }).data;
+    for (let k = 0; k < A.length; k++) s += A[k] * B[k];
+  }
+  return s;
+}
+
+/**
+ * Widest feature space whitened exactly (a K×K eigen-decomposition); wider features are whitened
+ * within their leading principal subspace of this dimension.
+ */
+const MAX_WHITENING_DIM = 384;
+
+/** The metric's start for a fit: Euclidean, or shrinkage-LDA whitening (diagonal or r×D) of X. */
+function startMetric(X: Matrix, codes: Int32Array, L: number, p: Params): Metric {
+  if (p.metric === 'euclidean') return { kind: 'euclidean' };
+  if (p.metric === 'diagonal') {
+    const w = diagonalWhitening(X, codes, L, p.shrinkage);
+    return { kind: 'diagonal', omega: Float32Array.from(w), omega0: w, beta: p.metricPenalty };
+  }
+  const rank = Math.min(X.cols, p.metricRank ?? 128);
+  let O: Matrix;
+  if (X.cols <= MAX_WHITENING_DIM) {
+    O = ldaWhitening(X, codes, L, p.shrinkage, rank);
+  } else {
+    // Wide features: whiten within the leading principal subspace (Fisherfaces: PCA, then LDA).
+    const B = principalBasis(X, MAX_WHITENING_DIM, rng(deriveSeed(p.seed, 7)));
+    const Xb = new Float32Array(X.rows * B.rows);
+    gemm(false, true, X.rows, B.rows, X.cols, 1, X.data, X.cols, B.data, B.cols, 0, Xb, B.rows);
+    const A = ldaWhitening({ data: Xb, rows: X.rows, cols: B.rows }, codes, L, p.shrinkage, rank);
+    const out = new Float32Array(A.rows * X.cols);
+    gemm(false, false, A.rows, X.cols, B.rows, 1, A.data, A.cols, B.data, B.cols, 0, out, X.cols);
+    O = { data: out, rows: A.rows, cols: X.cols };
+  }
+  return { kind: 'lowrank', omega: { data: Float32Array.from(O.data), rows: O.rows, cols: O.cols }, omega0: O, beta: p.metricPenalty };
+}
+
+/** The metric's fields in a saved model (none when Euclidean: old files and Euclidean models look the same). */
+function metricJSON(m: Metric): Record<string, unknown> {
+  if (m.kind === 'euclidean') return {};
+  if (m.kind === 'diagonal') return { metric: { kind: 'diagonal', beta: m.beta, omega: Array.from(m.omega), omega0: Array.from(m.omega0) } };
+  return { metric: { kind: 'lowrank', beta: m.beta, rank: m.omega.rows, omega: Array.from(m.omega.data), omega0: Array.from(m.omega0.data) } };
+}
+
+/** Reads the metric of a saved model (Euclidean when the field is absent, as in files written before it existed). */
+function metricFromJSON(json: ModelJSON, D: number): Metric {
+  const f = json.metric as Record<string, unknown> | undefined;
+  if (f === undefined) return { kind: 'euclidean' };
+  if (typeof f !== 'object' || f === null) throw new TypeError('model: field "metric" must be an object');
+  const sub = f as unknown as ModelJSON;
+  const beta = jsonNumber(sub, 'beta', 'non-negative');
+  if (f.kind === 'diagonal') return { kind: 'diagonal', beta, omega: jsonFloats(sub, 'omega', D), omega0: jsonFloats(sub, 'omega0', D) };
+  if (f.kind === 'lowrank') {
+    const r = jsonNumber(sub, 'rank', 'positive integer');
+    return { kind: 'lowrank', beta, omega: { data: jsonFloats(sub, 'omega', r * D), rows: r, cols: D }, omega0: { data: jsonFloats(sub, 'omega0', r * D), rows: r, cols: D } };
+  }
+  throw new RangeError(`model: field "metric.kind" is ${JSON.stringify(f.kind)}; expected "diagonal" or "lowrank"`);
 }
 
 /**

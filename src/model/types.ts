@@ -56,12 +56,12 @@ export interface IterationRecord {
   /** Outer iteration (0 = after initialisation). */
   iter: number;
   /** Which step produced this value. */
-  step: 'init' | 'class' | 'prototype' | 'grow';
+  step: 'init' | 'class' | 'prototype' | 'metric' | 'reseed' | 'grow' | 'prune';
   /** Total objective C = NLL + penalty. */
   loss: number;
   /** −(1/N) Σ log c_{y_i}(x_i). */
   nll: number;
-  /** α‖W‖₁ or α‖W‖₂². */
+  /** α‖W‖₁ or α‖W‖₂², plus the learned metric's pull towards its start. */
   penalty: number;
   /** Training accuracy at this point. */
   accuracy: number;

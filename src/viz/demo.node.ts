@@ -88,9 +88,9 @@ export function runSyntheticDemo(o: DemoOptions): string {
   out.push(`protolens demo — embedded synthetic data (seed ${o.seed}): ${d.X.rows} samples, ${d.X.cols} dimensions, ` +
     `${blobs.size} classes made of ${d.blobClass.length} Gaussian blobs (multi-blob classes surround other classes; one singleton class).`);
   out.push(`Train ${train.length} / test ${test.length} (stratified). ${describeNodeGemm(nodeGemmChoice() ?? { backend: gemmBackendName() })}.`);
-  const ours = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed });
-  const l1 = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed, regularization: 'l1' });
-  const paper = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed, tau: 1 });
+  const ours = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed, prune: true });
+  const l1 = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed, regularization: 'l1', prune: true });
+  const paper = new PrototypeClassifier({ nPrototypes: o.prototypes, seed: o.seed, tau: 1, prune: true });
   const models: Array<[string, Classifier]> = [
     [`prototypes, L2, J=${o.prototypes}, τ auto`, ours],
     [`prototypes, L1, J=${o.prototypes}, τ auto`, l1],
@@ -107,7 +107,8 @@ export function runSyntheticDemo(o: DemoOptions): string {
     out.push(`  ${name.padEnd(38)} ${m.score(Xte, yte).toFixed(3)}   (fit ${ms.toFixed(0)} ms)`);
   }
   out.push('', `Prototype model (L2): τ ${ours.tauRule_}; ${ours.nIter_} iterations, ` +
-    `loss ${ours.history_[0].loss.toFixed(4)} → ${ours.history_.at(-1)!.loss.toFixed(4)}${ours.converged_ ? ' (converged)' : ''}.`);
+    `loss ${ours.history_[0].loss.toFixed(4)} → ${ours.history_.at(-1)!.loss.toFixed(4)}${ours.converged_ ? ' (converged)' : ''}; ` +
+    `${ours.W_!.rows} of its ${o.prototypes} prototypes are the best match of some training sample, the others were pruned.`);
   out.push(prototypeSummary(ours, blobs));
   return out.join('\n');
 }

@@ -99,10 +99,18 @@ export class MapCanvas {
     this.request();
   }
 
+  /**
+   * New prototypes (after a refit). Unless the user has zoomed or panned since the view was last
+   * fitted, the view is fitted again, so that no new prototype near the samples falls outside it.
+   */
   setPrototypes(p: MapPrototype[]): void {
     this.protos = p;
+    if (!this.userMoved && this.canvas.width !== 300) this.fit();
     this.request();
   }
+
+  /** True once the user zoomed or panned since the last {@link fit}. */
+  private userMoved = false;
 
   setHighlight(h: MapHighlight): void {
     this.highlight = h;
@@ -130,6 +138,7 @@ export class MapCanvas {
    * pointing to where it is.
    */
   fit(): void {
+    this.userMoved = false;
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     const add = (x: number, y: number) => { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; };
     for (let i = 0; i < this.points.length; i += 2) add(this.points[i], this.points[i + 1]);
@@ -179,6 +188,7 @@ export class MapCanvas {
 
   /** Zooms by `factor` around a screen point (default: the centre). */
   zoom(factor: number, cx = this.canvas.clientWidth / 2, cy = this.canvas.clientHeight / 2): void {
+    this.userMoved = true;
     this.tx = cx - (cx - this.tx) * factor;
     this.ty = cy - (cy - this.ty) * factor;
     this.s *= factor;
@@ -187,6 +197,7 @@ export class MapCanvas {
 
   /** Pans by a screen offset. */
   pan(dx: number, dy: number): void {
+    this.userMoved = true;
     this.tx += dx;
     this.ty += dy;
     this.request();
