@@ -82,7 +82,7 @@ test('CLI: fit → predict --explain → explain on a feature file; mismatched f
   const feats = join(tmp, 'train.npy');
   writeFeatures(feats, { X: data.X, labels: data.y });
   const modelPath = join(tmp, 'model.json');
-  let r = await runCli(['fit', feats, '--out', modelPath, '--prototypes', '11', '--seed', '4', '--max-iter', '30', '--no-progress']);
+  let r = await runCli(['fit', feats, '--out', modelPath, '--prototypes', '11', '--seed', '4', '--max-iter', '30', '--preprocess', 'none', '--no-prune', '--no-progress']);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /Fitted 11 prototypes on \d+ samples × 16 features, 6 classes/);
   // The saved model predicts like the in-memory one.

@@ -27,6 +27,12 @@ export const PREPROCESS_METHODS = ['none', 'l2', 'center-l2', 'sqrt-l2', 'sqrt-c
 /** One of {@link PREPROCESS_METHODS}. */
 export type PreprocessMethod = typeof PREPROCESS_METHODS[number];
 
+/**
+ * The preprocessing `protolens fit` and `protolens bench` use unless told otherwise: the one that
+ * measured best (BENCHMARKS.md, "Prototype model with a learned metric").
+ */
+export const DEFAULT_PREPROCESS: PreprocessMethod = 'sqrt-l2';
+
 const STEPS: Record<PreprocessMethod, { sqrt: boolean; center: boolean; l2: boolean }> = {
   none: { sqrt: false, center: false, l2: false },
   l2: { sqrt: false, center: false, l2: true },

@@ -3,13 +3,12 @@
  * feature file and saves it (atomically) for `predict` and `explain`.
  */
 import type { Command } from 'commander';
-import { PrototypeClassifier, type PrototypeOptions } from '../../model/prototype.ts';
-import { FeatureTransform, Pipeline, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
-import { readFeatures } from '../../data/features.node.ts';
-import { writeModelFile } from '../../data/modelfile.node.ts';
-import { checkOutputFile } from '../../data/outputs.node.ts';
-import { CLIError, toCliError, userInput } from '../errors.ts';
-import { anyInt, int, libraryChoice, positive } from '../flags.ts';
+import { PrototypeClassifier, type MetricKind, type PrototypeOptions } from '../../model/prototype.ts';
+import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { DEFAULT_SEARCH_GRID, type SearchGrid } from '../../select/cv.ts';
+import { describeSetting, fitFile } from '../../select/fit-file.node.ts';
+import { CLIError, toCliError } from '../errors.ts';
+import { anyInt, int, libraryChoice, numberList, positive } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 
 interface FitFlags {
@@ -20,10 +19,17 @@ interface FitFlags {
   tau: string;
   tauScale?: string;
   maxIter?: string;
+  metric: string;
+  metricRank?: string;
+  shrinkage?: string;
   seed: string;
   preprocess: string;
   progress: boolean;
+  prune: boolean;
   force: boolean;
+  cv?: string | boolean;
+  gridJ?: string; gridRegularization?: string; gridAlphaL1?: string; gridAlphaL2?: string; gridTauScale?: string;
+  gridMetric?: string; gridRank?: string; gridShrinkage?: string;
 }
 
 /** Parses the CLI flags into model options. @throws CLIError naming the flag and what was expected. */
@@ -36,52 +42,101 @@ export function fitOptions(f: FitFlags): PrototypeOptions {
   o.tau = f.tau === 'auto' ? 'auto' : positive('--tau', f.tau);
   if (f.tauScale !== undefined) o.tauScale = positive('--tau-scale', f.tauScale);
   if (f.maxIter !== undefined) o.maxIter = int('--max-iter', f.maxIter, 0);
+  o.metric = libraryChoice('--metric', f.metric, (m) => new PrototypeClassifier({ metric: m as MetricKind }).getParams().metric as MetricKind);
+  if (f.metricRank !== undefined) o.metricRank = int('--metric-rank', f.metricRank, 1);
+  if (f.shrinkage !== undefined) o.shrinkage = libraryChoice('--shrinkage', f.shrinkage, (v) => new PrototypeClassifier({ shrinkage: Number(v) }).getParams().shrinkage as number);
   o.seed = anyInt('--seed', f.seed);
+  o.prune = f.prune;
   return o;
 }
 
+/** The search grid given by the --grid-* flags (the rest take the library's defaults). */
+export function searchGrid(f: FitFlags): Partial<SearchGrid> {
+  const g: Partial<SearchGrid> = {};
+  if (f.gridJ) g.prototypesPerClass = numberList('--grid-j', f.gridJ, (x) => Number.isInteger(x) && x >= 1, 'positive integers');
+  if (f.gridRegularization) g.regularization = f.gridRegularization.split(',').map((r) => libraryChoice('--grid-regularization', r.trim(), (v) => new PrototypeClassifier({ regularization: v as 'l1' | 'l2' }).getParams().regularization as 'l1' | 'l2'));
+  if (f.gridAlphaL1) g.alphaL1 = numberList('--grid-alpha-l1', f.gridAlphaL1, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridAlphaL2) g.alphaL2 = numberList('--grid-alpha-l2', f.gridAlphaL2, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridTauScale) g.tauScale = numberList('--grid-tau-scale', f.gridTauScale, (x) => x > 0, 'positive numbers');
+  if (f.gridMetric) g.metric = f.gridMetric.split(',').map((m) => libraryChoice('--grid-metric', m.trim(), (v) => new PrototypeClassifier({ metric: v as MetricKind }).getParams().metric as MetricKind));
+  if (f.gridRank) g.metricRank = numberList('--grid-rank', f.gridRank, (x) => Number.isInteger(x) && x >= 1, 'positive integers');
+  if (f.gridShrinkage) g.shrinkage = numberList('--grid-shrinkage', f.gridShrinkage, (x) => x > 0 && x <= 1, 'numbers in (0, 1]');
+  return g;
+}
+
 export function register(program: Command): void {
+  const d = DEFAULT_SEARCH_GRID;
   program
     .command('fit')
-    .description('Fit the prototype classifier on a labelled feature file and save it as JSON')
+    .description('Fit the prototype classifier on a labelled feature file and save it as JSON (--cv chooses its settings by cross-validation)')
     .argument('<features>', 'feature file (.npy with its .json sidecar, .csv or .jsonl), with labels')
     .requiredOption('-o, --out <model.json>', 'where to save the model (an existing file only if protolens wrote it, see --force)')
     .option('--force', 'replace --out even if it is not a protolens model (never an input or a feature sidecar)')
-    .option('-J, --prototypes <J>', 'number of prototypes (default: 2 per class)')
+    .option('--cv [folds]', 'choose prototypes per class, penalty, α, τ scale, metric, rank and shrinkage by stratified K-fold cross-validation on both cores, then refit on everything (default 5 folds)')
+    .option('-J, --prototypes <J>', 'number of prototypes (default: 2 per class; with --cv: from --grid-j)')
     .option('--regularization <l1|l2>', 'penalty on W', 'l2')
     .option('--alpha <a>', 'penalty weight α', '0.001')
-    .option('--tau <auto|number>', 'scale τ of the prototype layer; auto = tau-scale × median pair squared distance / 2', 'auto')
-    .option('--tau-scale <s>', 'multiplier of the data scale when --tau auto (default 0.1)')
+    .option('--tau <auto|number>', 'scale τ of the prototype layer; auto = tau-scale × the data scale (docs/model.md)', 'auto')
+    .option('--tau-scale <s>', 'multiplier of the data scale when --tau auto (default 0.1 Euclidean, 1 under a learned metric)')
+    .option('--metric <name>', 'distance under the prototypes: euclidean (the paper\'s) | diagonal | lowrank (learned, from shrinkage-LDA whitening)', 'euclidean')
+    .option('--metric-rank <r>', 'rows of the learned map Ω for --metric lowrank (default: the feature dimension, up to 128)')
+    .option('--shrinkage <s>', 'shrinkage in (0, 1] of the within-class scatter in the metric\'s start (default 0.2)')
     .option('--max-iter <n>', 'outer iterations (default 100)')
-    .option('--seed <s>', 'seed of every random choice', '0')
-    .option('--preprocess <method>', `feature transform learned on these features and saved with the model: ${PREPROCESS_METHODS.join(' | ')}`, 'none')
+    .option('--seed <s>', 'seed of every random choice (folds included)', '0')
+    .option('--preprocess <method>', `feature transform learned on these features and saved with the model: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--grid-j <list>', 'with --cv: prototypes per class to try', d.prototypesPerClass.join(','))
+    .option('--grid-regularization <list>', 'with --cv: penalties to try', d.regularization.join(','))
+    .option('--grid-alpha-l1 <list>', 'with --cv: α to try with L1', d.alphaL1.join(','))
+    .option('--grid-alpha-l2 <list>', 'with --cv: α to try with L2', d.alphaL2.join(','))
+    .option('--grid-tau-scale <list>', 'with --cv: τ scales to try (τ auto)', d.tauScale.join(','))
+    .option('--grid-metric <list>', 'with --cv: metrics to try', d.metric.join(','))
+    .option('--grid-rank <list>', 'with --cv: ranks of the low-rank metric to try', d.metricRank.join(','))
+    .option('--grid-shrinkage <list>', 'with --cv: shrinkages of the metric\'s start to try', d.shrinkage.join(','))
+    .option('--no-prune', 'keep prototypes that end up the best match of no training sample (by default they are removed)')
     .option('--no-progress', 'no progress bar')
-    .action((features: string, flags: FitFlags) => {
+    .action(async (features: string, flags: FitFlags) => {
       if (!/\.json$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .json.`);
       const options = fitOptions(flags);
-      const check = { inputs: [features], force: flags.force };
-      checkOutputFile(flags.out, 'model', check);
+      const folds = flags.cv === undefined ? null : flags.cv === true ? 5 : int('--cv', String(flags.cv), 2);
       const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessMethod);
-      const fs = userInput(() => readFeatures(features));
-      if (fs.labels.length === 0) throw new CLIError(`${features}: the file has no labels; fitting needs one label per row`);
-      const transform = preprocess === 'none' ? null : new FeatureTransform(preprocess);
-      const model = new PrototypeClassifier(options);
-      const maxIter = Number(model.getParams().maxIter);
-      const bar = flags.progress ? progressBar('fit', maxIter, 'iterations') : null;
-      const t0 = performance.now();
+      const grid = searchGrid(flags);
+      if (folds !== null) {
+        // The grid decides these; the fixed values would be ignored.
+        delete options.nPrototypes; delete options.regularization; delete options.alpha; delete options.tau; delete options.tauScale;
+        delete options.metric; delete options.metricRank; delete options.shrinkage;
+      }
+      const bar = flags.progress && folds === null ? progressBar('fit', Number(new PrototypeClassifier(options).getParams().maxIter), 'iterations') : null;
+      if (folds !== null && flags.progress) process.stderr.write(`cross-validating ${folds} folds on every core…\n`);
+      let r;
       try {
-        model.fit(transform ? transform.fitTransform(fs.X) : fs.X, fs.labels, (rec) => bar?.update(rec.iter, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)}`));
+        r = await fitFile({
+          features, out: flags.out, preprocess, model: options, check: { force: flags.force },
+          cv: folds === null ? undefined : { folds, grid },
+          onProgress: (rec) => bar?.update(rec.iter, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)}`),
+        });
       } catch (e) {
-        throw toCliError(e, features);
+        throw toCliError(e);
       } finally {
         bar?.stop();
       }
-      writeModelFile(flags.out, transform ? new Pipeline(transform, model) : model, check);
+      const { model } = r;
       const h = model.history_;
-      process.stdout.write(
-        `Fitted ${model.W_!.rows} prototypes on ${fs.X.rows} samples × ${fs.X.cols} features, ${model.classes_.length} classes ` +
-        `in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${model.nIter_} iterations${model.converged_ ? ' (converged)' : ''}, ` +
-        `loss ${h[0].loss.toFixed(4)} → ${h.at(-1)!.loss.toFixed(4)}, training accuracy ${h.at(-1)!.accuracy.toFixed(3)}.\n` +
-        `τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).${transform ? ` Features preprocessed: ${transform.method} (saved with the model).` : ''}\nSaved ${flags.out}\n`);
+      const lines: string[] = [];
+      if (r.search) {
+        const s = r.search, c = s.candidates[s.chosen];
+        lines.push(`Cross-validation (${s.folds} stratified folds, seed ${s.seed}, ${s.candidates.length} settings, ${s.seconds.toFixed(1)} s):`);
+        lines.push(`  chosen:    ${c.mean.toFixed(3)} ± ${c.std.toFixed(3)}  ${describeSetting(c.params)}`);
+        if (s.runnerUp !== null) {
+          const u = s.candidates[s.runnerUp];
+          lines.push(`  runner-up: ${u.mean.toFixed(3)} ± ${u.std.toFixed(3)}  ${describeSetting(u.params)}`);
+        }
+        lines.push('Refitted on all the samples; the search is recorded in the model file ("selection").');
+      }
+      lines.push(`Fitted ${model.W_!.rows} prototypes on ${r.rows} samples × ${r.cols} features, ${model.classes_.length} classes ` +
+        `in ${r.seconds.toFixed(1)} s: ${model.nIter_} iterations${model.converged_ ? ' (converged)' : ''}, ` +
+        `loss ${h[0].loss.toFixed(4)} → ${h.at(-1)!.loss.toFixed(4)}, training accuracy ${h.at(-1)!.accuracy.toFixed(3)}.`);
+      lines.push(`Metric: ${model.metric_.kind}. τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).${r.transform ? ` Features preprocessed: ${r.transform.method} (saved with the model).` : ''}`);
+      lines.push(`Saved ${flags.out}`);
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -1,0 +1,81 @@
+/**
+ * The `fit` job on files (Node): read a labelled feature file, learn the feature transform, fit the
+ * prototype model with the given settings or choose them by cross-validation on every core, and
+ * save the model (behind its transform) where protolens may write.
+ */
+import { readFeatures } from '../data/features.node.ts';
+import { writeModelFile } from '../data/modelfile.node.ts';
+import type { OutputCheck } from '../data/outputs.node.ts';
+import { checkOutputFile } from '../data/outputs.node.ts';
+import { FeatureTransform, Pipeline, type PreprocessMethod } from '../model/preprocess.ts';
+import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
+import type { ProgressCallback } from '../model/types.ts';
+import { PrototypeClassifierCV, type SearchGrid, type SearchRecord } from './cv.ts';
+import { workerRunner } from './cv-workers.node.ts';
+
+/** What to fit and where. */
+export interface FitFileOptions {
+  features: string;
+  out: string;
+  /** Feature transform learned on these features and saved with the model. */
+  preprocess: PreprocessMethod;
+  /** Model options (with `cv`: the options every candidate shares). */
+  model: PrototypeOptions;
+  /** Choose the settings by stratified K-fold cross-validation over `grid`. */
+  cv?: { folds: number; grid?: Partial<SearchGrid>; threads?: number };
+  check?: OutputCheck;
+  onProgress?: ProgressCallback;
+}
+
+/** What was fitted. */
+export interface FitFileResult {
+  model: PrototypeClassifier;
+  transform: FeatureTransform | null;
+  rows: number;
+  cols: number;
+  seconds: number;
+  search: SearchRecord | null;
+}
+
+/**
+ * Fits and saves a model.
+ * @throws RangeError/TypeError naming the features file (missing, unlabelled, bad rows) or a bad
+ *   option; OutputRefusedError when `out` may not be written.
+ * @example
+ * const r = await fitFile({ features: 'f.npy', out: 'model.json', preprocess: 'sqrt-l2', model: {}, cv: { folds: 5 } });
+ * r.search!.candidates[r.search!.chosen].mean // cross-validated accuracy of the chosen setting
+ */
+export async function fitFile(o: FitFileOptions): Promise<FitFileResult> {
+  checkOutputFile(o.out, 'model', { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] });
+  const fs = readFeatures(o.features);
+  if (fs.labels.length === 0) throw new RangeError(`${o.features}: the file has no labels; fitting needs one label per row`);
+  const transform = o.preprocess === 'none' ? null : new FeatureTransform(o.preprocess);
+  const t0 = performance.now();
+  let model: PrototypeClassifier, search: SearchRecord | null = null;
+  try {
+    const X = transform ? transform.fitTransform(fs.X) : fs.X;
+    if (o.cv) {
+      const cv = new PrototypeClassifierCV({ folds: o.cv.folds, seed: o.model.seed ?? 0, grid: o.cv.grid, base: o.model });
+      await cv.fitWith(workerRunner(o.cv.threads), X, fs.labels);
+      model = cv.best_!;
+      search = cv.search_;
+    } else {
+      model = new PrototypeClassifier(o.model).fit(X, fs.labels, o.onProgress);
+    }
+  } catch (e) {
+    if (e instanceof RangeError) throw new RangeError(`${o.features}: ${e.message}`);
+    if (e instanceof TypeError) throw new TypeError(`${o.features}: ${e.message}`);
+    throw e;
+  }
+  writeModelFile(o.out, transform ? new Pipeline(transform, model) : model, { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] });
+  return { model, transform, rows: fs.X.rows, cols: fs.X.cols, seconds: (performance.now() - t0) / 1000, search };
+}
+
+/** A setting in words, for the search summary: `lowrank metric, 2 prototypes/class, L2 α 1e-5, τ auto × 1, shrinkage 0.2`. */
+export function describeSetting(p: SearchRecord['candidates'][number]['params']): string {
+  const parts = [`${p.metric ?? 'euclidean'} metric`, `${p.prototypesPerClass} prototype${p.prototypesPerClass > 1 ? 's' : ''}/class`,
+    `${(p.regularization ?? 'l2').toUpperCase()} α ${p.alpha}`, p.tau === 'auto' ? `τ auto × ${p.tauScale ?? 'default'}` : `τ ${p.tau}`];
+  if (p.metric === 'lowrank' && p.metricRank) parts.push(`rank ≤ ${p.metricRank}`);
+  if (p.metric && p.metric !== 'euclidean' && p.shrinkage !== undefined) parts.push(`shrinkage ${p.shrinkage}`);
+  return parts.join(', ');
+}
