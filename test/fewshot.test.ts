@@ -212,7 +212,7 @@ describe('exact reduction to the row space', () => {
     const o: FewShotOptions = { ...SMALL, ways: [3], subsets: 3, methods: ['ncm', 'softmax', 'nn1'] };
     const a = runFewShot(data, { ...o, reduce: true }), b = runFewShot(data, { ...o, reduce: false });
     for (let t = 0; t < a.tasks.length; t++) {
-      assert.equal(a.tasks[t].dims.fit, 14); // 15 centred rows: rank 14
+      assert.equal(a.tasks[t].dims.fit, 15); // 15 rows, not centred by the default preprocessing (sqrt-l2): rank 15
       assert.equal(b.tasks[t].dims.fit, 24);
       for (const m of a.options.methods) {
         const x = a.tasks[t].methods[m]!, y = b.tasks[t].methods[m]!;
@@ -330,7 +330,7 @@ describe('few-shot protocol', () => {
     // Summary shape: 3 subsets per N; t-tests of each of our rows against both references per N and refit.
     assert.equal(a.tasks.length, 6);
     assert.equal(a.summary.tables.testFit.ncm![4].n, 3);
-    assert.equal(a.summary.tests.length, 2 * 2 * 5 * 2);
+    assert.equal(a.summary.tests.length, 2 * 2 * 6 * 2);
   });
 
   test('classes of two opposite modes: the class mean is near chance, the prototype rows choose 2 per class on validation and get every test sample', () => {

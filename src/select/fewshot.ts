@@ -19,14 +19,15 @@ import { takeRows, toMatrix, type Matrix, type MatrixInput } from '../linalg/mat
 import { deriveSeed, rng, shuffled } from '../linalg/random.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import { KNearestNeighbors, NearestClassMean, SoftmaxRegression } from '../model/baselines.ts';
-import { FeatureTransform, checkPreprocessMethod, type PreprocessMethod } from '../model/preprocess.ts';
+import { DEFAULT_PREPROCESS, FeatureTransform, checkPreprocessMethod, type PreprocessMethod } from '../model/preprocess.ts';
 import type { Classifier, Label } from '../model/types.ts';
 import { bestIndex, expandGrid, validationScore, type ValidationScore } from './grid.ts';
 import { meanStd, pairedTTest } from './stats.ts';
 import { SpanProjection } from './span.ts';
+import { WhitenedClassifier } from './whitened.ts';
 
 /** The rows of the benchmark, in table order. */
-export const FEWSHOT_METHODS = ['proto-l1', 'proto-l2', 'ncm', 'softmax', 'nn1', 'proto-l1-tau', 'proto-l2-tau', 'proto-cv'] as const;
+export const FEWSHOT_METHODS = ['proto-l1', 'proto-l2', 'ncm', 'softmax', 'nn1', 'proto-l1-tau', 'proto-l2-tau', 'proto-cv', 'proto-metric', 'ncm-lda', 'softmax-lda'] as const;
 export type FewShotMethod = typeof FEWSHOT_METHODS[number];
 
 /** How each row is named in tables and whether it is one of ours / one of the paper's. */
@@ -39,6 +40,9 @@ export const METHOD_INFO: Record<FewShotMethod, { name: string; ours: boolean; p
   'proto-l1-tau': { name: 'ours, L1, data-scaled τ', ours: true, paper: false, grid: 'J/class × α × τ scale' },
   'proto-l2-tau': { name: 'ours, L2, data-scaled τ', ours: true, paper: false, grid: 'J/class × α × τ scale' },
   'proto-cv': { name: 'ours, cross-validated (L1/L2, J, α, τ)', ours: true, paper: false, grid: 'L1/L2 × J/class × α × τ scale' },
+  'proto-metric': { name: 'ours, learned metric, cross-validated', ours: true, paper: false, grid: 'J/class × τ scale × shrinkage' },
+  'ncm-lda': { name: 'single prototype, LDA-whitened (reference)', ours: false, paper: false, grid: 'shrinkage' },
+  'softmax-lda': { name: 'softmax, L2, LDA-whitened (reference)', ours: false, paper: false, grid: 'shrinkage × λ' },
 };
 
 /** The paper's Table 1 (5-shot, Omniglot `images_background_small`), by method and N. */
@@ -62,8 +66,12 @@ export interface FewShotGrids {
   alphaL2: number[];
   /** τ = value × (median squared distance between fitting samples) / 2, for the data-scaled rows. Default [0.1, 0.3, 1]. */
   tauScale: number[];
-  /** L2 weight λ of the softmax. Default [1e-4, 1e-3, 1e-2, 1e-1]. */
+  /** L2 weight λ of the softmax. Default [1e-7, 1e-6, 1e-5, 1e-4, 1e-3]. */
   l2: number[];
+  /** τ scale of the learned-metric row ('auto' in the metric's whitened units, docs/model.md). Default [1]. */
+  metricTauScale: number[];
+  /** Shrinkage of the whitening the learned metric starts from (and of the LDA-whitened references). Default [0.1, 0.2, 0.4]. */
+  shrinkage: number[];
 }
 
 /**
@@ -78,7 +86,16 @@ export const DEFAULT_GRIDS: FewShotGrids = {
   alphaL2: [1e-6, 1e-5, 1e-4],
   tauScale: [0.1, 0.3, 1],
   l2: [1e-7, 1e-6, 1e-5, 1e-4, 1e-3],
+  metricTauScale: [1],
+  shrinkage: [0.1, 0.2, 0.4],
 };
+
+/**
+ * Fixed settings of the learned-metric row: the L2 penalty weight on W (small: the whitened space
+ * already separates the classes) and the pull β that keeps Ω near its start on 5 samples per
+ * class (BENCHMARKS.md, "Prototype model with a learned metric").
+ */
+export const METRIC_ROW = { alpha: 1e-5, metricPenalty: 10 } as const;
 
 /**
  * Training budget of every prototype model in the benchmark, unless `prototypeOptions` says
@@ -102,7 +119,7 @@ export interface FewShotOptions {
   testPerClass?: number;
   /** Seed of every random choice. Default 0. */
   seed?: number;
-  /** Feature preprocessing, fitted on each fitting set and used by every method. Default 'sqrt-center-l2'. */
+  /** Feature preprocessing, fitted on each fitting set and used by every method. Default {@link DEFAULT_PREPROCESS}. */
   preprocess?: PreprocessMethod;
   /** Rows to run. Default all of {@link FEWSHOT_METHODS}. */
   methods?: FewShotMethod[];
@@ -236,7 +253,7 @@ function resolve(o: FewShotOptions): Resolved {
     validationPerClass: positiveInt('validationPerClass', o.validationPerClass ?? 5),
     testPerClass: positiveInt('testPerClass', o.testPerClass ?? 10),
     seed,
-    preprocess: checkPreprocessMethod(o.preprocess ?? 'sqrt-center-l2'),
+    preprocess: checkPreprocessMethod(o.preprocess ?? DEFAULT_PREPROCESS),
     methods: FEWSHOT_METHODS.filter((m) => methods.includes(m)),
     grids,
     reduce: o.reduce ?? true,
@@ -286,7 +303,7 @@ export function sampleTask(byClass: ReadonlyMap<Label, readonly number[]>, ways:
 /** One model setting to fit: a family and its options. */
 interface Candidate {
   key: string;
-  family: 'prototype' | 'ncm' | 'softmax' | 'knn';
+  family: 'prototype' | 'ncm' | 'softmax' | 'knn' | 'ncm-lda' | 'softmax-lda';
   params: Record<string, unknown>;
 }
 
@@ -303,6 +320,15 @@ function candidatesFor(method: FewShotMethod, g: FewShotGrids): Candidate[] {
     case 'proto-l1-tau': return scaled('l1');
     case 'proto-l2-tau': return scaled('l2');
     case 'proto-cv': return [...scaled('l1'), ...scaled('l2')];
+    case 'proto-metric':
+      return proto({
+        metric: ['lowrank'], regularization: ['l2'], alpha: [METRIC_ROW.alpha], metricPenalty: [METRIC_ROW.metricPenalty],
+        prototypesPerClass: g.prototypesPerClass, tau: ['auto'], tauScale: g.metricTauScale, shrinkage: g.shrinkage,
+      });
+    case 'ncm-lda':
+      return g.shrinkage.map((shrinkage) => ({ key: `ncm-lda ${JSON.stringify({ shrinkage })}`, family: 'ncm-lda', params: { shrinkage } }));
+    case 'softmax-lda':
+      return expandGrid({ shrinkage: g.shrinkage, l2: g.l2 }).map((params) => ({ key: `softmax-lda ${JSON.stringify(params)}`, family: 'softmax-lda', params }));
     case 'ncm':
       return [{ key: 'ncm', family: 'ncm', params: {} }];
     case 'nn1':
@@ -327,6 +353,8 @@ function makeModel(c: Candidate, ways: number, seed: number, extra: Record<strin
     case 'ncm': return new NearestClassMean();
     case 'softmax': return new SoftmaxRegression(c.params);
     case 'knn': return new KNearestNeighbors(c.params);
+    case 'ncm-lda': return new WhitenedClassifier(new NearestClassMean(), c.params.shrinkage as number);
+    case 'softmax-lda': return new WhitenedClassifier(new SoftmaxRegression({ l2: c.params.l2 as number }), c.params.shrinkage as number);
     default: return assertUnreachable(c.family);
   }
 }

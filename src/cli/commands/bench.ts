@@ -13,7 +13,7 @@ import { progressBar, type Progress } from '../progress.ts';
 import type { FeatureSet } from '../../data/featurefile.ts';
 import { labelledFeatures } from '../../features/input.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
-import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import {
   DEFAULT_GRIDS, DEFAULT_PROTOTYPE_OPTIONS, FEWSHOT_METHODS, runFewShot, type FewShotGrids, type FewShotOptions,
 } from '../../select/fewshot.ts';
@@ -40,6 +40,8 @@ interface FewShotFlags {
   gridAlphaL2?: string;
   gridTauScale?: string;
   gridL2?: string;
+  gridMetricTauScale?: string;
+  gridShrinkage?: string;
   maxIter?: string;
   tol?: string;
   classIter?: string;
@@ -60,6 +62,8 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
   if (f.gridAlphaL2) grids.alphaL2 = numberList('--grid-alpha-l2', f.gridAlphaL2, (x) => x >= 0, 'non-negative numbers');
   if (f.gridTauScale) grids.tauScale = numberList('--grid-tau-scale', f.gridTauScale, (x) => x > 0, 'positive numbers');
   if (f.gridL2) grids.l2 = numberList('--grid-l2', f.gridL2, (x) => x >= 0, 'non-negative numbers');
+  if (f.gridMetricTauScale) grids.metricTauScale = numberList('--grid-metric-tau-scale', f.gridMetricTauScale, (x) => x > 0, 'positive numbers');
+  if (f.gridShrinkage) grids.shrinkage = numberList('--grid-shrinkage', f.gridShrinkage, (x) => x > 0 && x <= 1, 'numbers in (0, 1]');
   // src/select does not export its check of methods and selection (it runs inside runFewShot,
   // after the features are loaded): these two choices are checked here, against its list.
   const methods = f.methods ? names(f.methods).map((m) => oneOf('--methods', m, FEWSHOT_METHODS, true)) : undefined;
@@ -116,13 +120,15 @@ export function register(program: Command): void {
     .option('--ways <list>', 'numbers of classes per task', '2,5,20')
     .option('--subsets <n>', 'random subsets per N', '10')
     .option('--seed <n>', 'seed of every random choice', '0')
-    .option('--preprocess <name>', `feature preprocessing for every method: ${PREPROCESS_METHODS.join(' | ')}`, 'sqrt-center-l2')
+    .option('--preprocess <name>', `feature preprocessing for every method: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
     .option('--methods <list>', `rows to run (default all): ${FEWSHOT_METHODS.join(', ')}`)
     .option('--grid-j <list>', 'prototypes per class to try', DEFAULT_GRIDS.prototypesPerClass.join(','))
     .option('--grid-alpha-l1 <list>', 'penalty weights α to try with the L1 penalty', DEFAULT_GRIDS.alphaL1.join(','))
     .option('--grid-alpha-l2 <list>', 'penalty weights α to try with the L2 penalty', DEFAULT_GRIDS.alphaL2.join(','))
     .option('--grid-tau-scale <list>', 'τ scales (× median squared distance / 2) for the data-scaled rows', DEFAULT_GRIDS.tauScale.join(','))
     .option('--grid-l2 <list>', 'softmax L2 weights to try', DEFAULT_GRIDS.l2.join(','))
+    .option('--grid-metric-tau-scale <list>', 'τ scales of the learned-metric row (in its whitened units)', DEFAULT_GRIDS.metricTauScale.join(','))
+    .option('--grid-shrinkage <list>', 'shrinkages of the LDA whitening (learned-metric row and LDA references)', DEFAULT_GRIDS.shrinkage.join(','))
     .option('--max-iter <n>', `prototype model: outer iterations (default ${DEFAULT_PROTOTYPE_OPTIONS.maxIter})`)
     .option('--tol <x>', 'prototype model: relative loss decrease that stops training (default: the model\'s)')
     .option('--class-iter <n>', `prototype model: inner iterations of each class step (default ${DEFAULT_PROTOTYPE_OPTIONS.classIter})`)
