@@ -30,7 +30,7 @@ const data = opt('--data') ?? '../shared/data/omniglot/images_background_small';
 const groups = opt('--groups')?.split(',').map((g) => g.trim()).filter(Boolean);
 const episodes = Number(opt('--episodes') ?? 1000);
 const seed = Number(opt('--seed') ?? 0);
-const classifiers = (opt('--classifiers')?.split(',') ?? ['prototype', 'class-mean', 'knn', 'softmax']) as EpisodeClassifier[];
+const classifiers = (opt('--classifiers')?.split(',') ?? ['prototype', 'prototype-metric', 'class-mean', 'knn', 'softmax']) as EpisodeClassifier[];
 const settings: EpisodeSetting[] = [
   { nWay: 20, kShot: 5, groups: 'across' },
   { nWay: 20, kShot: 1, groups: 'across' },

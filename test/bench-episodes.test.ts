@@ -134,7 +134,7 @@ test('bench episodes CLI: Markdown on stdout, episodes.json with the seed and pe
     assert.match(few.err, /^protolens: .*f\.csv: the data: class "g0\/c0" has 4 images; 1-shot episodes with 5 queries per class need at least 6/m);
     const bad = await cli(['bench', 'episodes', '--features', csv, '--classifiers', 'ncm', '--out', join(dir, 'o3')]);
     assert.equal(bad.code, 2);
-    assert.match(bad.err, /Invalid value for --classifiers: "ncm"\. Expected some of: prototype, class-mean, knn, softmax\./);
+    assert.match(bad.err, /Invalid value for --classifiers: "ncm"\. Expected some of: prototype, prototype-metric, class-mean, knn, softmax\./);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

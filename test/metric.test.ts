@@ -245,3 +245,29 @@ describe('sound training', () => {
     assert.equal(pruned.history_.at(-1)!.step, 'prune');
   });
 });
+
+describe('interpretation under a learned metric', () => {
+  test('the analysis measures in the model\'s metric and the report draws Figure 1 in it too', async () => {
+    const { analyzeModel } = await import('../src/interpret/analyze.ts');
+    const { renderFigures, renderReport } = await import('../src/viz/report.ts');
+    const h = hiddenDirections({ seed: 4, samplesPerClass: 30 });
+    const m = new PrototypeClassifier({ seed: 1, metric: 'lowrank', tau: 1, shrinkage: 0.05, maxIter: 10 }).fit(h.X, h.y);
+    const a = analyzeModel(m, h.X, h.y, { nearest: 3 });
+    assert.equal(a.model.metric, 'lowrank');
+    assert.ok(a.metricProjection && a.metricProjection.samples.length === h.X.rows);
+    // A prototype's nearest sample is at its distance in the metric, as explain reports it.
+    const p0 = a.prototypes[0], i = p0.nearest[0].index;
+    const e = m.explain(Array.from(h.X.data.subarray(i * h.X.cols, (i + 1) * h.X.cols)), m.W_!.rows);
+    const d2 = e.prototypes.find((c) => c.index === 0)!.sqDistance;
+    assert.ok(Math.abs(p0.nearest[0].distance - Math.sqrt(d2)) < 1e-3 * Math.sqrt(d2), `${p0.nearest[0].distance} vs ${Math.sqrt(d2)}`);
+    // The classes are hidden from PCA in feature space but spread out in the metric's view:
+    // the first axis of the metric's map carries more of the between-class spread.
+    const figs = await renderFigures(a);
+    assert.ok(figs.figure1Metric && figs.figure1Metric.startsWith('<svg'));
+    const html = renderReport(a, { modelFile: 'm.json' }, figs);
+    assert.match(html, /<h2 id="figure1-metric">Figure 1 in the learned metric<\/h2>/);
+    // A Euclidean model has no such figure.
+    const plain = analyzeModel(new PrototypeClassifier({ seed: 1, maxIter: 5 }).fit(h.X, h.y), h.X, h.y);
+    assert.equal(plain.metricProjection, undefined);
+  });
+});

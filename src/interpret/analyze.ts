@@ -11,6 +11,7 @@
 import { takeRows, toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import { rowSqNorms, softmaxRows, sqDistances } from '../linalg/ops.ts';
 import { codesFor } from '../model/labels.ts';
+import { applyMetric } from '../model/objective.ts';
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
 import { pca, project } from './pca.ts';
@@ -125,8 +126,11 @@ interface Inputs {
   N: number;
   J: number;
   L: number;
-  /** N×J squared distances ‖x_i − p_j‖². */
+  /** N×J squared distances in the model's metric, ‖Ω(x_i − p_j)‖² (‖x_i − p_j‖² when Euclidean). */
   D2: Float32Array;
+  /** Samples and prototypes seen through the model's metric (X and P themselves when Euclidean). */
+  Z: Matrix;
+  U: Matrix;
 }
 
 /** Checks the model, the samples, the labels and the options (see {@link analyzeModel}'s @throws). */
@@ -148,8 +152,9 @@ function checkInputs(model: PrototypeClassifier, Xin: MatrixInput, y: readonly L
   const codes = codesFor(y, classes);
   const paths = options.paths;
   if (paths !== undefined && paths.length !== N) throw new RangeError(`paths: ${paths.length} paths for ${N} samples; they must match`);
-  const D2 = sqDistances(X, P, rowSqNorms(X.data, N, D), rowSqNorms(P.data, J, D));
-  return { model, o, classes, X, P, W: model.W_.data, y, codes, paths, N, J, L, D2 };
+  const Z = applyMetric(model.metric_, X), U = applyMetric(model.metric_, P);
+  const D2 = sqDistances(Z, U, rowSqNorms(Z.data, N, Z.cols), rowSqNorms(U.data, J, U.cols));
+  return { model, o, classes, X, P, W: model.W_.data, y, codes, paths, N, J, L, D2, Z, U };
 }
 
 /** Each sample's best-matching prototype, decision, probability and margin (docs: "Assignment"). */
@@ -320,10 +325,13 @@ function classComposition(inp: Inputs, l: number, s: SampleOutcomes, winning: In
   return { label: inp.classes[l], count, accuracy: count ? correct / count : NaN, prototypes: own, assignedTo, ...classModes(inp, l, assignedTo, groupOf, winning) };
 }
 
-/** Figure 1: samples and prototypes on the samples' first two principal axes (docs: "Figure 1"). */
-function figure1Projection(inp: Inputs): ModelAnalysis['projection'] {
-  const proj = pca(inp.X, 2, { seed: inp.o.seed });
-  const sxy = project(inp.X, proj), pxy = project(inp.P, proj);
+/**
+ * Figure 1: samples and prototypes on the samples' first two principal axes (docs: "Figure 1"),
+ * in feature space, or (`X` = Z, `P` = U) as the model's learned metric sees them.
+ */
+function figure1Projection(inp: Inputs, X: Matrix = inp.X, P: Matrix = inp.P): ModelAnalysis['projection'] {
+  const proj = pca(X, 2, { seed: inp.o.seed });
+  const sxy = project(X, proj), pxy = project(P, proj);
   const xy = (m: Matrix, i: number): [number, number] => [m.data[i * 2], m.data[i * 2 + 1]];
   return {
     samples: Array.from({ length: inp.N }, (_, i) => xy(sxy, i)),
@@ -366,7 +374,7 @@ export function analyzeModel(model: PrototypeClassifier, Xin: MatrixInput, y: re
     format: ANALYSIS_FORMAT,
     version: ANALYSIS_FORMAT_VERSION,
     model: {
-      kind: model.kind, nPrototypes: J, nClasses: L, nFeatures: inp.P.cols, tau: model.tau_, tauRule: model.tauRule_,
+      kind: model.kind, nPrototypes: J, nClasses: L, nFeatures: inp.P.cols, tau: model.tau_, tauRule: model.tauRule_, metric: model.metric_.kind,
       seed: typeof params.seed === 'number' ? params.seed : null, params,
     },
     options: o,
@@ -385,6 +393,7 @@ export function analyzeModel(model: PrototypeClassifier, Xin: MatrixInput, y: re
       ...(paths ? { paths: paths.slice() } : {}),
     },
     projection,
+    ...(model.metric_.kind !== 'euclidean' ? { metricProjection: { ...figure1Projection(inp, inp.Z, inp.U), metric: model.metric_.kind } } : {}),
     W: Array.from({ length: J }, (_, j) => Array.from(W.subarray(j * L, (j + 1) * L))),
     prototypes,
     classStats,

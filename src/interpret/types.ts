@@ -153,6 +153,8 @@ export interface ModelAnalysis {
     nFeatures: number;
     tau: number;
     tauRule: string;
+    /** The metric distances are measured in ('euclidean', the paper's, unless the model learned one). */
+    metric?: 'euclidean' | 'diagonal' | 'lowrank';
     seed: number | null;
     params: Record<string, unknown>;
   };
@@ -192,6 +194,11 @@ export interface ModelAnalysis {
     variances: [number, number];
     totalVariance: number;
   };
+  /**
+   * Figure 1 as the model's learned metric sees the data: the first two principal axes of the
+   * samples mapped by Ω (prototypes mapped alike). Only for models with a learned metric.
+   */
+  metricProjection?: ModelAnalysis['projection'] & { metric: 'diagonal' | 'lowrank' };
   /** J×L weights, row-major as nested arrays. */
   W: number[][];
   prototypes: PrototypeStats[];

@@ -26,13 +26,21 @@ import { FeatureTransform, checkPreprocessMethod, type PreprocessMethod } from '
 import type { Classifier } from '../model/types.ts';
 import { meanStd } from './stats.ts';
 
+/**
+ * Settings of the learned-metric prototype model on episodes (no validation data inside an
+ * episode, so they are fixed): chosen on the validation alphabets of images_background
+ * (BENCHMARKS.md, "Prototype model with a learned metric").
+ */
+export const EPISODE_METRIC = { shrinkage: 0.2, metricPenalty: 10, alpha: 1e-5 } as const;
+
 /** The classifiers fitted on each episode, in table order. */
-export const EPISODE_CLASSIFIERS = ['prototype', 'class-mean', 'knn', 'softmax'] as const;
+export const EPISODE_CLASSIFIERS = ['prototype', 'prototype-metric', 'class-mean', 'knn', 'softmax'] as const;
 export type EpisodeClassifier = typeof EPISODE_CLASSIFIERS[number];
 
 /** Column titles and settings of the classifiers. */
 export const EPISODE_CLASSIFIER_INFO: Record<EpisodeClassifier, { name: string; settings: string }> = {
   prototype: { name: 'prototype model (paper)', settings: 'J = 2 per class for K > 1, 1 for K = 1; L2, α = 1e-3; τ = 0.1 × median pair distance / 2' },
+  'prototype-metric': { name: 'prototype model, learned metric', settings: `J = 1 per class; low-rank metric from shrinkage-LDA whitening (shrinkage ${EPISODE_METRIC.shrinkage}), learned with β = ${EPISODE_METRIC.metricPenalty}; τ auto (whitened units); L2, α = ${EPISODE_METRIC.alpha}` },
   'class-mean': { name: 'nearest class mean', settings: 'one prototype per class, the support mean' },
   knn: { name: '1-NN', settings: 'nearest support sample' },
   softmax: { name: 'softmax (L2)', settings: 'λ = 1e-3' },
@@ -175,6 +183,8 @@ function makeClassifier(c: EpisodeClassifier, s: EpisodeSetting, seed: number, p
   switch (c) {
     case 'prototype':
       return new PrototypeClassifier({ ...protoOptions, nPrototypes: (s.kShot > 1 ? 2 : 1) * s.nWay, regularization: 'l2', alpha: 1e-3, tau: 'auto', tauScale: 0.1, seed });
+    case 'prototype-metric':
+      return new PrototypeClassifier({ ...EPISODE_METRIC, ...protoOptions, nPrototypes: s.nWay, regularization: 'l2', metric: 'lowrank', tau: 'auto', seed });
     case 'class-mean': return new NearestClassMean();
     case 'knn': return new KNearestNeighbors({ k: 1 });
     case 'softmax': return new SoftmaxRegression({ l2: 1e-3 });

@@ -4,7 +4,7 @@
  * beside ours; then the paired t-tests. Browser-safe.
  */
 import {
-  METHOD_INFO, PAPER_TABLE1, REFIT_LABELS,
+  METHOD_INFO, METRIC_ROW, PAPER_TABLE1, REFIT_LABELS,
   type FewShotMethod, type FewShotResult, type RefitKind,
 } from './fewshot.ts';
 
@@ -99,6 +99,8 @@ export function describeParams(p: Record<string, unknown>): string {
   if (p.prototypesPerClass !== undefined) parts.push(`J ${p.prototypesPerClass}/class`);
   if (p.alpha !== undefined) parts.push(`α ${p.alpha}`);
   if (p.tau === 'auto' && p.tauScale !== undefined) parts.push(`τ×${p.tauScale}`);
+  if (p.metric !== undefined && p.metric !== 'euclidean') parts.push(`${String(p.metric)} metric`);
+  if (p.shrinkage !== undefined) parts.push(`shrinkage ${p.shrinkage}`);
   if (p.l2 !== undefined) parts.push(`λ ${p.l2}`);
   if (p.k !== undefined) parts.push(`k ${p.k}`);
   return parts.join(', ') || 'no hyper-parameters';
@@ -134,7 +136,7 @@ export function fewShotMarkdown(result: FewShotResult, o: FewShotMarkdownOptions
   out.push(
     `- Protocol: ${opt.subsets} random subsets per N (seed ${opt.seed}); per class ${opt.testPerClass} test, ${opt.fitPerClass} fit, ${opt.validationPerClass} validation samples; hyper-parameters chosen on validation accuracy (ties: lower validation log-loss)${opt.selection === 'swap' ? ', averaged over both ways round (fit on the fitting half and score on the validation half, and the reverse)' : ''}.`,
     `- Preprocessing (every method, fitted on the fitting samples only): \`${opt.preprocess}\` — ${opt.preprocessDescription}.`,
-    `- Grids: J/class ${JSON.stringify(g.prototypesPerClass)}, α ${JSON.stringify(g.alphaL1)} (L1) and ${JSON.stringify(g.alphaL2)} (L2), τ scale ${JSON.stringify(g.tauScale)} (data-scaled rows; paper rows use τ = 1), softmax λ ${JSON.stringify(g.l2)}.`,
+    `- Grids: J/class ${JSON.stringify(g.prototypesPerClass)}, α ${JSON.stringify(g.alphaL1)} (L1) and ${JSON.stringify(g.alphaL2)} (L2), τ scale ${JSON.stringify(g.tauScale)} (data-scaled rows; paper rows use τ = 1), softmax λ ${JSON.stringify(g.l2)}; learned-metric row: τ scale ${JSON.stringify(g.metricTauScale)} (whitened units), shrinkage ${JSON.stringify(g.shrinkage)} (also the LDA-whitened references'), α ${METRIC_ROW.alpha} (L2), β ${METRIC_ROW.metricPenalty}.`,
     `- Prototype models: ${Object.entries(opt.prototypeOptions).map(([k, v]) => `${k} ${v}`).join(', ') || 'model defaults'}; every fit runs in the row space of its fitting samples${opt.reduce ? '' : ' — off for this run'} (exact, docs/benchmark.md).`,
     `- Run time: ${result.seconds.toFixed(1)} s${o.cpuSeconds !== undefined ? ` wall-clock, ${o.cpuSeconds.toFixed(1)} s CPU` : ''}${o.machine ? ` (${o.machine})` : ''}.`,
     '',

@@ -55,6 +55,11 @@ export async function writeReport(dir: string, a: ModelAnalysis, meta: ReportMet
     files['figure1.vl.json'] = JSON.stringify(figs.specs.figure1);
     files['weights.vl.json'] = JSON.stringify(figs.specs.weights);
   }
+  if (figs.figure1Metric) {
+    files['figure1-metric.svg'] = figs.figure1Metric;
+    if (options.png !== false) files['figure1-metric.png'] = await svgToPng(figs.figure1Metric);
+    if (options.json !== false) files['figure1-metric.vl.json'] = JSON.stringify(figs.specs.figure1Metric);
+  }
   writeOutputFolder(dir, files, 'report', options.check);
   return { dir: resolve(dir), files: Object.keys(files).sort(), html: join(resolve(dir), 'report.html') };
 }

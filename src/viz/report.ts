@@ -37,6 +37,8 @@ export interface ReportMeta {
 export interface ReportFigures {
   figure1: string;
   weights: string;
+  /** Figure 1 in the learned metric (models with one). */
+  figure1Metric?: string;
 }
 
 /** Escapes text for HTML content and attribute values. */
@@ -209,10 +211,11 @@ export function renderReport(a: ModelAnalysis, meta: ReportMeta, figures: Report
 <p class="small">How a prototype model (Drumond, Viéville &amp; Alexandre, NIPS 2017 workshop) organises this feature space with respect to the classes. Rules and formulas: <code>docs/interpretation.md</code>.</p>
 ${metaTable(a, meta)}
 ${notes}
-<p><a href="#figure1">Figure 1</a> · <a href="#findings">Findings</a> · <a href="#weights">W and class composition</a> · <a href="#prototypes">Prototypes</a> · <a href="#misclassified">Misclassified</a></p>
+<p><a href="#figure1">Figure 1</a>${a.metricProjection ? ' · <a href="#figure1-metric">in the learned metric</a>' : ''} · <a href="#findings">Findings</a> · <a href="#weights">W and class composition</a> · <a href="#prototypes">Prototypes</a> · <a href="#misclassified">Misclassified</a></p>
 <h2 id="figure1">Figure 1: the feature space seen from its first two principal axes</h2>
 <div class="fig">${figures.figure1}</div>
 <p class="small">The two axes carry ${pct(r1)} and ${pct(r2)} of the total variance. Points close in this plane can be far apart in the ${a.model.nFeatures}-dimensional space, and prototypes that look mixed in with another class may be apart along the other axes: trust the findings below, which are computed in the full space.</p>
+${metricFigure(a, figures)}
 ${findingsSection(a)}
 <h2 id="weights">W and the composition of each class</h2>
 <div class="fig">${figures.weights}</div>
@@ -226,14 +229,27 @@ ${misclassifiedSection(a, meta)}
 `;
 }
 
-/** Figure specs and their SVG. */
-export interface RenderedFigures extends ReportFigures {
-  specs: { figure1: VegaLiteSpec; weights: VegaLiteSpec };
+/** The map in the learned metric (models with one): Figure 1 again, on the principal axes of the samples mapped by Ω. */
+function metricFigure(a: ModelAnalysis, figures: ReportFigures): string {
+  const m = a.metricProjection;
+  if (!m || !figures.figure1Metric) return '';
+  const [r1, r2] = m.explainedRatio;
+  return `<h2 id="figure1-metric">Figure 1 in the learned metric</h2>
+<div class="fig">${figures.figure1Metric}</div>
+<p class="small">The same samples and prototypes as the model measures them: mapped by its ${m.metric === 'lowrank' ? 'learned linear map Ω' : 'learned per-feature scaling ω'} (started from shrinkage-LDA whitening of the within-class scatter, docs/model.md), then projected on their first two principal axes (${pct(r1)} and ${pct(r2)} of the variance). Distances in the findings and prototype cards are in this metric.</p>`;
 }
 
-/** Renders both figures of a report to SVG. */
+/** Figure specs and their SVG. */
+export interface RenderedFigures extends ReportFigures {
+  specs: { figure1: VegaLiteSpec; weights: VegaLiteSpec; figure1Metric?: VegaLiteSpec };
+}
+
+/** Renders the figures of a report to SVG (Figure 1 twice when the model has a learned metric). */
 export async function renderFigures(a: ModelAnalysis): Promise<RenderedFigures> {
-  const specs = { figure1: figure1Spec(a), weights: weightsSpec(a) };
-  const [figure1, weights] = await Promise.all([renderSvg(specs.figure1), renderSvg(specs.weights)]);
-  return { figure1, weights, specs };
+  const specs: RenderedFigures['specs'] = { figure1: figure1Spec(a), weights: weightsSpec(a) };
+  if (a.metricProjection) {
+    specs.figure1Metric = figure1Spec(a, { projection: a.metricProjection, title: 'Figure 1 in the learned metric — samples and prototypes mapped by Ω, first two principal axes' });
+  }
+  const [figure1, weights, figure1Metric] = await Promise.all([renderSvg(specs.figure1), renderSvg(specs.weights), specs.figure1Metric ? renderSvg(specs.figure1Metric) : undefined]);
+  return { figure1, weights, specs, ...(figure1Metric ? { figure1Metric } : {}) };
 }

@@ -21,6 +21,8 @@ export interface Figure1Options {
   height?: number;
   /** Title line. Default "Figure 1 — samples and prototypes on the first two principal axes". */
   title?: string;
+  /** The projection to draw; default the analysis's own (`projection`), e.g. `metricProjection` for the learned metric's view. */
+  projection?: ModelAnalysis['projection'];
 }
 
 const pct = (r: number): string => `${(100 * r).toFixed(1)}%`;
@@ -99,7 +101,8 @@ function prototypePoints(a: ModelAnalysis, dx: [number, number], dy: [number, nu
  * @example
  * const spec = figure1Spec(analysis); // then renderSvg(spec) or vegaEmbed(el, spec)
  */
-export function figure1Spec(a: ModelAnalysis, options: Figure1Options = {}): VegaLiteSpec {
+export function figure1Spec(analysis: ModelAnalysis, options: Figure1Options = {}): VegaLiteSpec {
+  const a = options.projection ? { ...analysis, projection: options.projection } : analysis;
   const [r1, r2] = a.projection.explainedRatio;
   const mis = new Set(a.samples.misclassified);
   const shown = displayLabels(a.classes);
