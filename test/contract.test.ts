@@ -40,6 +40,11 @@ const CASES: Case[] = [
     bad: [[{ alpha: -1 }, /PrototypeClassifier: alpha must be a non-negative finite number, got -1/], [{ maxIter: 1.5 }, /maxIter must be a non-negative integer/]],
   },
   {
+    name: 'PrototypeClassifier (learned metric)',
+    make: (o = {}) => new PrototypeClassifier({ nPrototypes: 6, seed: 3, maxIter: 20, metric: 'lowrank', metricRank: 3, ...o }),
+    bad: [[{ metric: 'cosine' }, /metric must be one of: euclidean, diagonal, lowrank, got cosine/], [{ shrinkage: 2 }, /shrinkage must be in \(0, 1\], got 2/]],
+  },
+  {
     name: 'NearestClassMean',
     make: (o = {}) => new NearestClassMean(o),
     bad: [[{ tauScale: 0 }, /NearestClassMean: tauScale must be a positive finite number, got 0/], [{ seed: 0.5 }, /seed must be a integer/]],

@@ -265,98 +265,23 @@ export class PrototypeClassifier implements Classifier {
     const t0 = Date.now();
     const { X, labels } = checkXy(Xin, y);
     const p = this.params;
-    const K = labels.classes.length, N = X.rows;
-    let J = p.nPrototypes ?? (p.adaptive ? K : Math.min(N, 2 * K));
-    const maxJ = p.adaptive ? Math.min(N, p.maxPrototypes ?? 4 * K) : J;
-    if (p.adaptive && maxJ < J) throw new RangeError(`maxPrototypes (${maxJ}) must be at least the starting number of prototypes (${J})`);
-    const r = rng(p.seed);
-    const metric = startMetric(X, labels.codes, K, p);
-    const Z = applyMetric(metric, X);
-    let tau: number;
-    let tauRule: string;
-    if (p.tau === 'auto') {
-      if (metric.kind === 'euclidean') ({ tau, rule: tauRule } = autoTau(Z, p.tauScale ?? 0.1, r));
-      else {
-        tau = p.tauScale ?? 1;
-        tauRule = `auto: tauScale (${tau}) in the whitened units of the metric's start (unit within-class variance; 1 = the LDA posterior)`;
-      }
-    } else {
-      tau = p.tau;
-      tauRule = tau === 1 ? 'fixed: τ = 1 (the paper\'s form)' : `fixed: τ = ${tau}`;
-    }
-    const init = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter, Z);
-    let P = init.P;
-    let protoClass = init.protoClass;
-    let W: Float32Array = new Float32Array(J * K);
-    for (let j = 0; j < J; j++) W[j * K + protoClass[j]] = 1;
-    const pb = makeProblem(X, labels.codes, K, tau, p.alpha, p.regularization, undefined, metric);
-    const history: IterationRecord[] = [];
-    const record = (iter: number, step: IterationRecord['step'], v: { nll: number; correct: number }) => {
-      const pen = penalty(W, p.alpha, p.regularization) + metricPenalty(pb.metric);
-      const rec: IterationRecord = { iter, step, loss: v.nll + pen, nll: v.nll, penalty: pen, accuracy: v.correct / N, nPrototypes: J };
-      history.push(rec);
-      onProgress?.(rec, p.maxIter);
-      return rec.loss;
-    };
-    const width = metricWidth(metric, X.cols);
-    let ws = makeWorkspace(N, J, K, true, width);
-    computeQ(pb, P, ws);
-    scaleClassWeights(pb, W, J, ws);
-    let last = record(0, 'init', classForward(pb, W, J, ws));
-    let converged = false;
-    let iter = 0;
-    let classEvaluations = 0, prototypeTrials = 0, metricEvaluations = 0;
-    const learnMetric = metric.kind !== 'euclidean' && p.metricIter > 0;
-    for (;;) {
-      const trainer = new Trainer(pb, ws, P, W, p);
-      converged = false;
-      for (iter = 1; iter <= p.maxIter; iter++) {
-        const start = last;
-        last = record(iter, 'class', trainer.classStep());
-        for (let s = 0; s < p.prototypeSteps; s++) last = record(iter, 'prototype', trainer.prototypeStep());
-        if (learnMetric) last = record(iter, 'metric', trainer.metricStep());
-        if (p.reseed) {
-          const v = trainer.reseedDead();
-          if (v) last = record(iter, 'reseed', v);
-        }
-        if (start - last <= p.tol * Math.max(1, Math.abs(start))) { converged = true; break; }
-      }
-      classEvaluations += trainer.classEvaluations;
-      prototypeTrials += trainer.prototypeTrials;
-      metricEvaluations += trainer.metricEvaluations;
-      ws = trainer.workspace;
-      if (!p.adaptive || J >= maxJ) break;
-      const grown = growPrototype(pb, P, W, protoClass, ws, p.growthMinSamples);
-      if (!grown) break;
-      ({ P, W, protoClass } = grown);
-      J = P.rows;
-      ws = makeWorkspace(N, J, K, true, width);
-      computeQ(pb, P, ws);
-      last = record(0, 'grow', classForward(pb, W, J, ws));
-    }
-    if (p.prune) {
-      const kept = prunedPrototypes(ws.Q, N, J);
-      if (kept.length < J && kept.length >= 1) {
-        ({ P, W, protoClass } = keepPrototypes(P, W, protoClass, kept, K));
-        J = kept.length;
-        ws = makeWorkspace(N, J, K, true, width);
-        computeQ(pb, P, ws);
-        last = record(iter, 'prune', classForward(pb, W, J, ws));
-      }
-    }
+    const s = startFit(X, labels, p, onProgress);
+    trainFit(s, p);
+    if (p.prune) pruneFit(s);
+    const J = s.P.rows;
     this.classes_ = labels.classes;
     this.nFeatures_ = X.cols;
-    this.prototypes_ = P;
-    this.W_ = { data: W, rows: J, cols: K };
-    this.tau_ = tau;
-    this.tauRule_ = tauRule;
-    this.initClass_ = protoClass;
-    this.history_ = history;
-    this.nIter_ = Math.min(iter, p.maxIter);
-    this.converged_ = converged;
-    this.metric_ = pb.metric;
+    this.prototypes_ = s.P;
+    this.W_ = { data: s.W, rows: J, cols: labels.classes.length };
+    this.tau_ = s.pb.tau;
+    this.tauRule_ = s.tauRule;
+    this.initClass_ = s.protoClass;
+    this.history_ = s.history;
+    this.nIter_ = Math.min(s.iter, p.maxIter);
+    this.converged_ = s.converged;
+    this.metric_ = s.pb.metric;
     this.selection_ = null;
-    this.fitStats_ = { classEvaluations, prototypeTrials, metricEvaluations, seconds: (Date.now() - t0) / 1000 };
+    this.fitStats_ = { ...s.stats, seconds: (Date.now() - t0) / 1000 };
     return this;
   }
 
@@ -504,6 +429,113 @@ export class PrototypeClassifier implements Classifier {
     }
     return m;
   }
+}
+
+/** The state of one fit, shared by its phases ({@link startFit}, {@link trainFit}, {@link pruneFit}). */
+interface FitState {
+  pb: Problem;
+  P: Matrix;
+  W: Float32Array;
+  protoClass: Int32Array;
+  /** Holds Q and C at (P, W). */
+  ws: Workspace;
+  width: number;
+  tauRule: string;
+  history: IterationRecord[];
+  /** Records a step's result at the current state; returns C. */
+  record: (iter: number, step: IterationRecord['step'], v: { nll: number; correct: number }) => number;
+  last: number;
+  iter: number;
+  converged: boolean;
+  stats: { classEvaluations: number; prototypeTrials: number; metricEvaluations: number };
+}
+
+/** τ by the options: fixed, or 'auto' (the data scale when Euclidean, whitened units under a metric). */
+function chooseTau(Z: Matrix, metric: Metric, p: Params, r: Rng): { tau: number; rule: string } {
+  if (p.tau !== 'auto') return { tau: p.tau, rule: p.tau === 1 ? 'fixed: τ = 1 (the paper\'s form)' : `fixed: τ = ${p.tau}` };
+  if (metric.kind === 'euclidean') return autoTau(Z, p.tauScale ?? 0.1, r);
+  const tau = p.tauScale ?? 1;
+  return { tau, rule: `auto: tauScale (${tau}) in the whitened units of the metric's start (unit within-class variance; 1 = the LDA posterior)` };
+}
+
+/** The start of a fit: the metric's start, τ, k-means prototypes, W scaled to its best multiple, the 'init' record. */
+function startFit(X: Matrix, labels: ReturnType<typeof checkXy>['labels'], p: Params, onProgress?: ProgressCallback): FitState {
+  const K = labels.classes.length, N = X.rows;
+  const J = p.nPrototypes ?? (p.adaptive ? K : Math.min(N, 2 * K));
+  const maxJ = p.adaptive ? Math.min(N, p.maxPrototypes ?? 4 * K) : J;
+  if (p.adaptive && maxJ < J) throw new RangeError(`maxPrototypes (${maxJ}) must be at least the starting number of prototypes (${J})`);
+  const r = rng(p.seed);
+  const metric = startMetric(X, labels.codes, K, p);
+  const Z = applyMetric(metric, X);
+  const { tau, rule } = chooseTau(Z, metric, p, r);
+  const init = initPrototypes(X, labels.codes, labels.counts, J, r, p.initLloydIter, Z);
+  const W = new Float32Array(J * K);
+  for (let j = 0; j < J; j++) W[j * K + init.protoClass[j]] = 1;
+  const pb = makeProblem(X, labels.codes, K, tau, p.alpha, p.regularization, undefined, metric);
+  const width = metricWidth(metric, X.cols);
+  const s: FitState = {
+    pb, P: init.P, W, protoClass: init.protoClass, ws: makeWorkspace(N, J, K, true, width), width, tauRule: rule, history: [],
+    record: (iter, step, v) => {
+      const pen = penalty(s.W, p.alpha, p.regularization) + metricPenalty(s.pb.metric);
+      const rec: IterationRecord = { iter, step, loss: v.nll + pen, nll: v.nll, penalty: pen, accuracy: v.correct / N, nPrototypes: s.P.rows };
+      s.history.push(rec);
+      onProgress?.(rec, p.maxIter);
+      return rec.loss;
+    },
+    last: 0, iter: 0, converged: false, stats: { classEvaluations: 0, prototypeTrials: 0, metricEvaluations: 0 },
+  };
+  computeQ(pb, s.P, s.ws);
+  scaleClassWeights(pb, W, J, s.ws);
+  s.last = s.record(0, 'init', classForward(pb, W, J, s.ws));
+  return s;
+}
+
+/**
+ * The alternating steps (class, prototype, metric, re-seeding) until C stops decreasing by tol
+ * or maxIter; with adaptive J, a prototype is grown after each convergence and training resumes.
+ */
+function trainFit(s: FitState, p: Params): void {
+  const { pb } = s;
+  const N = pb.X.rows, K = pb.nClasses;
+  const maxJ = p.adaptive ? Math.min(N, p.maxPrototypes ?? 4 * K) : s.P.rows;
+  const learnMetric = pb.metric.kind !== 'euclidean' && p.metricIter > 0;
+  for (;;) {
+    const trainer = new Trainer(pb, s.ws, s.P, s.W, p);
+    s.converged = false;
+    for (s.iter = 1; s.iter <= p.maxIter; s.iter++) {
+      const start = s.last;
+      s.last = s.record(s.iter, 'class', trainer.classStep());
+      for (let k = 0; k < p.prototypeSteps; k++) s.last = s.record(s.iter, 'prototype', trainer.prototypeStep());
+      if (learnMetric) s.last = s.record(s.iter, 'metric', trainer.metricStep());
+      if (p.reseed) {
+        const v = trainer.reseedDead();
+        if (v) s.last = s.record(s.iter, 'reseed', v);
+      }
+      if (start - s.last <= p.tol * Math.max(1, Math.abs(start))) { s.converged = true; break; }
+    }
+    s.stats.classEvaluations += trainer.classEvaluations;
+    s.stats.prototypeTrials += trainer.prototypeTrials;
+    s.stats.metricEvaluations += trainer.metricEvaluations;
+    s.ws = trainer.workspace;
+    if (!p.adaptive || s.P.rows >= maxJ) return;
+    const grown = growPrototype(pb, s.P, s.W, s.protoClass, s.ws, p.growthMinSamples);
+    if (!grown) return;
+    ({ P: s.P, W: s.W, protoClass: s.protoClass } = grown);
+    s.ws = makeWorkspace(N, s.P.rows, K, true, s.width);
+    computeQ(pb, s.P, s.ws);
+    s.last = s.record(0, 'grow', classForward(pb, s.W, s.P.rows, s.ws));
+  }
+}
+
+/** Removes the prototypes still dead after training (a 'prune' record), keeping at least one. */
+function pruneFit(s: FitState): void {
+  const N = s.pb.X.rows, K = s.pb.nClasses, J = s.P.rows;
+  const kept = prunedPrototypes(s.ws.Q, N, J);
+  if (kept.length === J || kept.length < 1) return;
+  ({ P: s.P, W: s.W, protoClass: s.protoClass } = keepPrototypes(s.P, s.W, s.protoClass, kept, K));
+  s.ws = makeWorkspace(N, s.P.rows, K, true, s.width);
+  computeQ(s.pb, s.P, s.ws);
+  s.last = s.record(s.iter, 'prune', classForward(s.pb, s.W, s.P.rows, s.ws));
 }
 
 /** Alternating minimisation state over (P, W), with the buffers of one fit. */
