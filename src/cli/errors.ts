@@ -4,6 +4,7 @@
  */
 import { BadImageError } from '../data/images.ts';
 import { OutputRefusedError } from '../data/outputs.node.ts';
+import { OutputWriteError } from '../data/atomic.node.ts';
 import { CheckpointError } from '../embedding/io.node.ts';
 
 /**
@@ -42,7 +43,7 @@ export function toCliError(e: unknown, prefix?: string, hints: FlagHints = {}): 
     // The library names its skipBad option; a command names its flag, or nothing when it has none.
     return new CLIError(`${e.path}: ${e.reason}${e.skippable && hints.skipBad ? ` (use ${hints.skipBad} to leave such files out)` : ''}`);
   }
-  if (e instanceof OutputRefusedError || e instanceof CheckpointError) return new CLIError(e.message);
+  if (e instanceof OutputRefusedError || e instanceof OutputWriteError || e instanceof CheckpointError) return new CLIError(e.message);
   if (e instanceof RangeError || e instanceof TypeError) return new CLIError(at(e.message));
   return e;
 }

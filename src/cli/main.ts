@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { CLIError } from './errors.ts';
 import { OutputRefusedError } from '../data/outputs.node.ts';
+import { OutputWriteError, isSystemError } from '../data/atomic.node.ts';
 import { VERSION } from '../version.ts';
 import { enableNodeGemm } from '../linalg/gemm-native.node.ts';
 import * as demo from './commands/demo.ts';
@@ -48,7 +49,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`protolens: ${err.message}\n`);
       return err.code;
     }
-    if (err instanceof OutputRefusedError) {
+    if (err instanceof OutputRefusedError || err instanceof OutputWriteError || isSystemError(err)) {
+      // A refused output, a write the file system refused, or any other refusal of the file
+      // system (its message names the path): one line, not a stack.
       process.stderr.write(`protolens: ${err.message}\n`);
       return 2;
     }

@@ -10,21 +10,19 @@
  * Writes are atomic: the `.npy` and its sidecar are each written to a temporary file and
  * renamed; the sidecar goes last, so a sidecar always describes a complete `.npy`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { decodeNpy, encodeNpy } from './npy.ts';
 import { parseCsvFeatures, parseJsonlFeatures } from './text.ts';
 import { checkFeatureSet, checkSidecar, makeSidecar, sidecarPath, type FeatureSet } from './featurefile.ts';
 import { writeFileAtomicSync } from './atomic.node.ts';
+import { readInputFile } from './files.node.ts';
+import { MAX_JSON_DEPTH, checkJsonDepth } from './json.ts';
 import { checkOutputFile, type OutputCheck } from './outputs.node.ts';
 import { VERSION } from '../version.ts';
 
 export type { FeatureSet, FeatureMeta } from './featurefile.ts';
 
-function mustExist(path: string): string {
-  if (!existsSync(path)) throw new RangeError(`${path}: feature file not found`);
-  return path;
-}
 
 /**
  * Reads a feature file: `.npy` (with its sidecar `.json` when present), `.csv` or `.jsonl`.
@@ -40,12 +38,14 @@ function mustExist(path: string): string {
 export function readFeatures(path: string): FeatureSet {
   const ext = extname(path).toLowerCase();
   if (ext === '.npy') {
-    const X = decodeNpy(readFileSync(mustExist(path)), path);
+    const X = decodeNpy(readInputFile(path, 'feature file'), path);
     const sc = sidecarPath(path);
     if (!existsSync(sc)) return { X, labels: [], meta: { source: 'npy' } };
+    const text = readInputFile(sc, 'feature sidecar').toString('utf8');
+    checkJsonDepth(text, MAX_JSON_DEPTH, sc);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(sc, 'utf8'));
+      parsed = JSON.parse(text);
     } catch (e) {
       throw new RangeError(`${sc}: invalid JSON in the feature sidecar (${(e as Error).message})`);
     }
@@ -53,11 +53,11 @@ export function readFeatures(path: string): FeatureSet {
     return { X, labels: s.labels, paths: s.paths, meta: { ...s.meta, source: 'npy' } };
   }
   if (ext === '.csv') {
-    const t = parseCsvFeatures(readFileSync(mustExist(path), 'utf8'), path);
+    const t = parseCsvFeatures(readInputFile(path, 'feature file'), path);
     return { ...t, meta: { source: 'csv' } };
   }
   if (ext === '.jsonl' || ext === '.ndjson') {
-    const t = parseJsonlFeatures(readFileSync(mustExist(path), 'utf8'), path);
+    const t = parseJsonlFeatures(readInputFile(path, 'feature file'), path);
     return { ...t, meta: { source: 'jsonl' } };
   }
   throw new RangeError(`${path}: unknown feature file type "${ext}"; expected .npy, .csv or .jsonl`);

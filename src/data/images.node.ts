@@ -3,11 +3,12 @@
  * own zips are read directly), or a list file of `path,label` lines. See `images.ts` for the
  * naming and ordering rules.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { listingFromPaths, openZip, compareCodeUnits, isImageName, BadImageError, IMAGE_EXTENSIONS, type ImageEntry, type ImageListing, type ListOptions, type BadEntry } from './images.ts';
-import { splitCsvLine } from './text.ts';
+import { csvRecords } from './text.ts';
+import { readInputFile } from './files.node.ts';
 
 /** A listed dataset that can also read its images' bytes. */
 export interface ImageDataset extends ImageListing {
@@ -15,23 +16,60 @@ export interface ImageDataset extends ImageListing {
   read(entry: ImageEntry): Promise<Uint8Array>;
 }
 
-function walk(root: string, rel: string, out: string[]): void {
-  const dir = rel ? join(root, rel) : root;
-  const names = readdirSync(dir, { withFileTypes: true }).sort((a, b) => compareCodeUnits(a.name, b.name));
-  for (const d of names) {
-    const r = rel ? `${rel}/${d.name}` : d.name;
-    if (d.isDirectory() || (d.isSymbolicLink() && statSync(join(dir, d.name)).isDirectory())) {
-      if (d.name.startsWith('.')) { out.push(r + '/'); continue; }
-      walk(root, r, out);
-    } else out.push(r);
-  }
+/** Most folder levels walked below a data set's root. */
+export const MAX_FOLDER_DEPTH = 64;
+
+/** Lists the files under `root`: relative paths, plus the folders that could not be walked (loops). */
+function walk(root: string): { files: string[]; bad: BadEntry[] } {
+  const files: string[] = [];
+  const bad: BadEntry[] = [];
+  // Real paths of the folders being walked, from the root down: a link back to one of them is a loop.
+  const stack: string[] = [];
+  const visit = (rel: string): void => {
+    const dir = rel ? join(root, rel) : root;
+    let real: string;
+    let names: Dirent[];
+    try {
+      real = realpathSync(dir);
+      names = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      throw new RangeError(`${dir}: folder cannot be listed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    if (stack.includes(real)) {
+      bad.push({ path: rel, reason: `symbolic link loop (it leads back to ${real}, a folder above it)` });
+      return;
+    }
+    if (stack.length > MAX_FOLDER_DEPTH) {
+      bad.push({ path: rel, reason: `more than ${MAX_FOLDER_DEPTH} folder levels below the root` });
+      return;
+    }
+    stack.push(real);
+    names.sort((a, b) => compareCodeUnits(a.name, b.name));
+    for (const d of names) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      let isDir = d.isDirectory();
+      if (d.isSymbolicLink()) {
+        try {
+          isDir = statSync(join(dir, d.name)).isDirectory();
+        } catch {
+          isDir = false; // a dangling link: a file that cannot be read, reported when it is
+        }
+      }
+      if (isDir) {
+        if (d.name.startsWith('.')) { files.push(r + '/'); continue; }
+        visit(r);
+      } else files.push(r);
+    }
+    stack.pop();
+  };
+  visit('');
+  return { files, bad };
 }
 
 /** Lists a class-per-folder tree. @throws RangeError when it is missing or holds no images. */
 export function listFolder(root: string, options: ListOptions = {}): ImageDataset {
-  const files: string[] = [];
-  walk(root, '', files);
-  const l = listingFromPaths('folder', root, files, options);
+  const { files, bad } = walk(root);
+  const l = listingFromPaths('folder', root, files, options, bad);
   return {
     ...l,
     async read(e) {
@@ -47,8 +85,8 @@ export function listFolder(root: string, options: ListOptions = {}): ImageDatase
 
 /** Lists a zip archive of a class-per-folder tree (decompressed in memory). */
 export function listZip(path: string, options: ListOptions = {}): ImageDataset {
-  const z = openZip(readFileSync(path), path);
-  const l = listingFromPaths('zip', path, z.files, options);
+  const z = openZip(readInputFile(path, 'zip archive'), path);
+  const l = listingFromPaths('zip', path, z.files, options, z.bad);
   return { ...l, read: async (e) => z.read(e.path) };
 }
 
@@ -60,16 +98,14 @@ export function listZip(path: string, options: ListOptions = {}): ImageDataset {
  */
 export function listListFile(path: string, options: ListOptions = {}): ImageDataset {
   const base = dirname(path);
-  const raw = readFileSync(path, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/);
   const entries: ImageEntry[] = [];
   const skipped: BadEntry[] = [];
-  for (let k = 0; k < raw.length; k++) {
-    if (raw[k].trim() === '') continue;
-    const where = `${path}, line ${k + 1}`;
-    const f = splitCsvLine(raw[k], where);
+  for (const { line, fields: f } of csvRecords(readInputFile(path, 'list file'), path)) {
+    const where = `${path}, line ${line}`;
     if (entries.length === 0 && skipped.length === 0 && f[0]?.toLowerCase() === 'path' && f[1]?.toLowerCase() === 'label') continue;
     if (f.length !== 2 || f[0] === '' || f[1] === '') {
-      throw new RangeError(`${where}: expected "path,label", got ${JSON.stringify(raw[k])}`);
+      const shown = JSON.stringify(f.join(','));
+      throw new RangeError(`${where}: expected "path,label", got ${shown.length > 80 ? shown.slice(0, 80) + '…' : shown}`);
     }
     const [p, label] = f as [string, string];
     const abs = isAbsolute(p) ? p : join(base, p);

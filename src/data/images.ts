@@ -13,7 +13,7 @@
  *   Images directly in the root have no class and are bad entries.
  * - Order is deterministic: by label, then file name, comparing UTF-16 code units (not locale).
  */
-import { unzipSync } from 'fflate';
+import { readZipEntry, zipEntries, ZipEntryError, type ZipEntry } from './zip.ts';
 
 /** One image of a dataset. */
 export interface ImageEntry {
@@ -79,13 +79,16 @@ export function isIgnoredPath(rel: string): boolean {
  * Turns relative file paths into a sorted listing with labels from their folders.
  *
  * @param files - "/"-separated paths relative to the dataset root (files only).
+ * @param known - entries already found bad while listing (a symbolic-link loop, an unsafe name in
+ *   an archive), treated like the bad files found here.
  * @throws BadImageError for a non-image file or an image outside any class folder, unless
  *   `skipBad` is set; RangeError when no image is left.
  * @example
  * listingFromPaths('zip', 'x.zip', ['Greek/c2/b.png', 'Greek/c1/a.png']).entries
  * // [{ path: 'Greek/c1/a.png', label: 'Greek/c1' }, { path: 'Greek/c2/b.png', label: 'Greek/c2' }]
  */
-export function listingFromPaths(kind: 'folder' | 'zip', root: string, files: readonly string[], options: ListOptions = {}): ImageListing {
+export function listingFromPaths(kind: 'folder' | 'zip', root: string, files: readonly string[], options: ListOptions = {},
+  known: readonly BadEntry[] = []): ImageListing {
   const entries: ImageEntry[] = [];
   const skipped: BadEntry[] = [];
   const ignored: string[] = [];
@@ -93,6 +96,7 @@ export function listingFromPaths(kind: 'folder' | 'zip', root: string, files: re
     if (!options.skipBad) throw new BadImageError(`${root}/${path}`, reason, true);
     skipped.push({ path, reason });
   };
+  for (const b of known) bad(b.path, b.reason);
   for (const rel of files) {
     if (isIgnoredPath(rel)) { ignored.push(rel); continue; }
     const slash = rel.lastIndexOf('/');
@@ -128,28 +132,42 @@ export function listingWarnings(l: ImageListing): string[] {
   return out;
 }
 
-/** The files of a zip archive, decompressed in memory, with the single top folder (if any) removed. */
+/** The files of a zip archive held in memory, with the single top folder (if any) removed; read one at a time. */
 export interface ZipImages {
-  /** Relative paths (top folder stripped). */
+  /** Relative paths (top folder stripped) of the entries that can be listed. */
   files: string[];
+  /** Entries left out of `files`: unsafe names (`..`, absolute), names given twice. */
+  bad: BadEntry[];
   /** The top folder that was stripped ("" when the archive has several). */
   prefix: string;
+  /** The bytes of one file. @throws BadImageError naming it when it cannot be read (see src/data/zip.ts). */
   read(rel: string): Uint8Array;
+}
+
+/** Why an archive entry's name cannot be a data set path, or undefined when it can. */
+function unsafeName(n: string): string | undefined {
+  if (n.startsWith('/') || /^[A-Za-z]:/.test(n) || n.includes('\\')) return 'unsafe name in the archive (absolute path or backslash)';
+  if (n.split('/').some((p) => p === '..')) return 'unsafe name in the archive (a ".." part)';
+  if (n.includes('\0')) return 'unsafe name in the archive (a NUL character)';
+  return undefined;
 }
 
 /**
  * Opens a zip archive held in memory (such as Omniglot's `images_background.zip`, whose
  * single top folder `images_background/` is stripped so labels read `Alphabet/characterNN`).
+ * Nothing is inflated here; `read` inflates one entry with the limits of src/data/zip.ts.
  * @throws RangeError naming `name` when the bytes are not a zip archive.
  */
 export function openZip(bytes: Uint8Array, name: string): ZipImages {
-  let all: Record<string, Uint8Array>;
-  try {
-    all = unzipSync(bytes);
-  } catch (e) {
-    throw new RangeError(`${name}: not a readable zip archive (${(e as Error).message})`);
+  const all = zipEntries(bytes, name).filter((e) => !e.name.endsWith('/'));
+  const byName = new Map<string, ZipEntry[]>();
+  for (const e of all) byName.set(e.name, [...(byName.get(e.name) ?? []), e]);
+  const bad: BadEntry[] = [];
+  const names: string[] = [];
+  for (const [n, es] of byName) {
+    const why = unsafeName(n) ?? (es.length > 1 ? `appears ${es.length} times in the archive (which one is meant is unclear)` : undefined);
+    if (why) bad.push({ path: n, reason: why }); else names.push(n);
   }
-  const names = Object.keys(all).filter((n) => !n.endsWith('/'));
   const tops = new Set(names.filter((n) => !isIgnoredPath(n)).map((n) => (n.includes('/') ? n.slice(0, n.indexOf('/') + 1) : '')));
   let prefix = tops.size === 1 ? [...tops][0] : '';
   // Keep the top folder when stripping it would leave images without a class folder.
@@ -157,11 +175,17 @@ export function openZip(bytes: Uint8Array, name: string): ZipImages {
   const files = names.map((n) => (prefix && n.startsWith(prefix) ? n.slice(prefix.length) : n));
   return {
     files,
+    bad,
     prefix,
     read(rel) {
-      const b = all[prefix + rel] ?? all[rel];
-      if (!b) throw new BadImageError(`${name}/${rel}`, 'not in the archive');
-      return b;
+      const e = (byName.get(prefix + rel) ?? byName.get(rel))?.[0];
+      if (!e) throw new BadImageError(`${name}/${rel}`, 'not in the archive');
+      try {
+        return readZipEntry(bytes, e);
+      } catch (err) {
+        if (err instanceof ZipEntryError) throw new BadImageError(`${name}/${rel}`, err.reason, true);
+        throw err;
+      }
     },
   };
 }

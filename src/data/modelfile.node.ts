@@ -3,26 +3,28 @@
  * file, written atomically where protolens may write (src/data/outputs.node.ts). What `fit`,
  * `predict`, `explain` and the demo read and write.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { loadModel } from '../model/io.ts';
-import type { Classifier, Label } from '../model/types.ts';
+import type { Classifier, Label, ModelJSON } from '../model/types.ts';
 import { PrototypeClassifier } from '../model/prototype.ts';
 import { FeatureTransform, Pipeline } from '../model/preprocess.ts';
 import type { FeatureSet } from './featurefile.ts';
 import { writeFileAtomicSync } from './atomic.node.ts';
+import { readInputFile } from './files.node.ts';
+import { parseJsonBytes } from './json.ts';
 import { checkOutputFile, type OutputCheck } from './outputs.node.ts';
 
 /**
  * Reads a saved model (any protolens classifier, or a Pipeline).
- * @throws RangeError naming the file when it is missing; TypeError/RangeError naming the file
- *   when it is not a protolens model.
+ * The JSON is read from the file's bytes with bounded depth and memory ({@link parseJsonBytes}).
+ * @throws RangeError naming the file when it is missing, a folder or unreadable; TypeError/RangeError
+ *   naming the file when it is not valid JSON or not a protolens model.
  * @example
  * readModelFile('model.json').kind // 'PrototypeClassifier'
  */
 export function readModelFile(path: string): Classifier {
-  if (!existsSync(path)) throw new RangeError(`${path}: model file not found`);
+  const bytes = readInputFile(path, 'model file');
   try {
-    return loadModel(readFileSync(path, 'utf8'));
+    return loadModel(parseJsonBytes(bytes, 'model: not valid JSON') as ModelJSON);
   } catch (e) {
     if (e instanceof TypeError) throw new TypeError(`${path}: ${e.message}`);
     if (e instanceof RangeError) throw new RangeError(`${path}: ${e.message}`);

@@ -16,6 +16,9 @@ import type { Matrix } from '../linalg/matrix.ts';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
+/** Longest header read (numpy's own reader refuses more than 10,000 bytes by default). */
+export const MAX_NPY_HEADER = 65536;
+
 /** What an `.npy` header says. */
 export interface NpyHeader {
   descr: string;
@@ -54,7 +57,9 @@ export function encodeNpy(m: Matrix): Uint8Array {
 /**
  * Reads and validates an `.npy` header.
  * @param name - used in error messages (a file path, say).
- * @throws RangeError when the bytes are not an `.npy` file or the header is malformed.
+ * @throws RangeError when the bytes are not an `.npy` file, the header is malformed or longer than
+ *   {@link MAX_NPY_HEADER} bytes (read before anything is allocated for it), or a dimension is not a
+ *   plain non-negative integer.
  */
 export function parseNpyHeader(bytes: Uint8Array, name = 'npy'): NpyHeader {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
@@ -74,10 +79,11 @@ export function parseNpyHeader(bytes: Uint8Array, name = 'npy'): NpyHeader {
   } else {
     throw new RangeError(`${name}: unsupported .npy format version ${major}.${minor} (expected 1.0, 2.0 or 3.0)`);
   }
+  if (len > MAX_NPY_HEADER) {
+    throw new RangeError(`${name}: .npy header claims ${len} bytes; headers longer than ${MAX_NPY_HEADER} bytes are refused (numpy writes about 128)`);
+  }
   if (start + len > bytes.length) throw new RangeError(`${name}: truncated .npy header (needs ${len} bytes)`);
-  let text = '';
-  for (let i = 0; i < len; i++) text += String.fromCharCode(bytes[start + i]);
-  if (major === 3) text = new TextDecoder('utf-8').decode(bytes.subarray(start, start + len));
+  const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, start + len));
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(text)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(text)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
@@ -85,8 +91,8 @@ export function parseNpyHeader(bytes: Uint8Array, name = 'npy'): NpyHeader {
     throw new RangeError(`${name}: malformed .npy header ${JSON.stringify(text.trim())} (expected descr, fortran_order and shape)`);
   }
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((s) => {
-    const v = Number(s.replace(/L$/, ''));
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`${name}: bad dimension "${s}" in .npy shape (${shapeText})`);
+    const v = /^\d{1,15}L?$/.test(s) ? Number(s.replace(/L$/, '')) : NaN;
+    if (!Number.isSafeInteger(v)) throw new RangeError(`${name}: bad dimension "${s.slice(0, 40)}" in .npy shape (expected a non-negative integer)`);
     return v;
   });
   return { descr, fortranOrder: fortran === 'True', shape, dataOffset: start + len, version: `${major}.${minor}` };
@@ -97,7 +103,8 @@ export function parseNpyHeader(bytes: Uint8Array, name = 'npy'): NpyHeader {
  *
  * @param name - used in error messages.
  * @throws RangeError on a wrong dtype (only `f4`/`f8` in either byte order are read), a shape
- *   that is not 2-D, or a data section shorter or longer than the shape says.
+ *   that is not 2-D or has no rows or no columns, a data section shorter or longer than the shape
+ *   says, or a float64 value beyond the float32 range.
  * @example
  * decodeNpy(encodeNpy(m)) // equal to m
  */
@@ -113,6 +120,9 @@ export function decodeNpy(bytes: Uint8Array, name = 'npy'): Matrix {
     throw new RangeError(`${name}: .npy array has shape (${h.shape.join(', ')}); expected a 2-D array (samples × features)`);
   }
   const [rows, cols] = h.shape as [number, number];
+  if (rows === 0 || cols === 0) {
+    throw new RangeError(`${name}: .npy array has shape (${rows}, ${cols}); expected at least one sample and one feature`);
+  }
   const n = rows * cols;
   const available = bytes.length - h.dataOffset;
   if (available !== n * size) {
@@ -121,7 +131,17 @@ export function decodeNpy(bytes: Uint8Array, name = 'npy'): Matrix {
   const dv = new DataView(bytes.buffer, bytes.byteOffset + h.dataOffset, n * size);
   const data = new Float32Array(n);
   if (size === 4) for (let k = 0; k < n; k++) data[k] = dv.getFloat32(4 * k, little);
-  else for (let k = 0; k < n; k++) data[k] = dv.getFloat64(8 * k, little);
+  else {
+    for (let k = 0; k < n; k++) {
+      const v = dv.getFloat64(8 * k, little);
+      data[k] = v;
+      // a finite double beyond float32's range would silently become Infinity
+      if (!Number.isFinite(data[k]) && Number.isFinite(v)) {
+        const at = h.fortranOrder ? `row ${k % rows}, column ${Math.floor(k / rows)}` : `row ${Math.floor(k / cols)}, column ${k % cols}`;
+        throw new RangeError(`${name}: ${at} is ${v}, beyond the float32 range (±3.4e38) that features are kept in`);
+      }
+    }
+  }
   if (h.fortranOrder && n > 0) {
     // column-major on disk: element (i, j) is at j*rows + i
     const t = new Float32Array(n);

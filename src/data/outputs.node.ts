@@ -25,7 +25,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { basename, dirname, join, parse, resolve, sep } from 'node:path';
-import { writeFileAtomicSync } from './atomic.node.ts';
+import { ensureDir, writeError, writeFileAtomicSync } from './atomic.node.ts';
 import { VERSION } from '../version.ts';
 
 /** Name of the marker file protolens puts in every folder it writes. */
@@ -261,7 +261,7 @@ export type OutputFiles = Record<string, string | Uint8Array>;
  * renamed over `dir` (the old one is moved aside first and removed after). On failure the
  * temporary folder is removed and `dir` is left as it was.
  * @throws OutputRefusedError when `dir` may not be replaced; RangeError for a file name that is
- *   not a plain name; the file-system error otherwise, after cleaning up.
+ *   not a plain name; OutputWriteError (naming the folder) when the file system refuses, after cleaning up.
  * @example
  * writeOutputFolder('protolens-out/report', { 'report.html': html }, 'report', { inputs: ['model.json'] });
  */
@@ -272,7 +272,7 @@ export function writeOutputFolder(dir: string, files: OutputFiles, kind: OutputF
   checkOutputFolder(dir, kind, check);
   const target = resolve(dir);
   const parent = dirname(target);
-  mkdirSync(parent, { recursive: true });
+  ensureDir(parent);
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmp = join(parent, `.${basename(target)}.tmp-${tag}`);
   const old = join(parent, `.${basename(target)}.old-${tag}`);
@@ -291,7 +291,7 @@ export function writeOutputFolder(dir: string, files: OutputFiles, kind: OutputF
     if (had) rmSync(old, { recursive: true, force: true });
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw writeError(target, e);
   }
 }
 
@@ -303,6 +303,6 @@ export function writeOutputFolder(dir: string, files: OutputFiles, kind: OutputF
 export function claimOutputFolder(dir: string, kind: OutputFolderKind, check: OutputCheck = {}): void {
   const state = checkOutputFolder(dir, kind, check);
   if (state === 'forced' && !statSync(dir).isDirectory()) rmSync(dir, { force: true });
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   if (state !== 'ours') writeOutputMarker(dir, kind);
 }

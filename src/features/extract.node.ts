@@ -20,7 +20,10 @@ import { localExtractor, workerExtractor, type Extractor, type ExtractorSpec, ty
 export interface ExtractDatasetOptions extends ExtractorSpec {
   /** Images per forward pass (default 8). */
   batchSize?: number;
-  /** Threads computing features: a number, or "auto" (default: both cores when ≥ 64 images need computing, else 1). */
+  /**
+   * Threads computing features: a number (capped at the cores and at the batches to compute), or
+   * "auto" (default: both cores when ≥ 64 images need computing, else 1).
+   */
   workers?: number | 'auto';
   /** Cache directory (default `$PROTOLENS_CACHE` or `~/.cache/protolens`); `false` for none. */
   cacheDir?: string | false;
@@ -110,9 +113,21 @@ async function lookUpCache(run: Run, extractor: Extractor, cacheDir: string): Pr
   return misses;
 }
 
+/**
+ * The threads pass 2 runs on: "auto" as {@link autoWorkers}; a number is capped at the cores and
+ * at the batches to compute, since each thread loads its own copy of the network (1,000 threads
+ * for 4 images used to load 1,000 networks, which never finished).
+ * @example
+ * threadsFor(1000, 4, 8) // 1: one batch of 4 images
+ */
+export function threadsFor(wanted: number | 'auto', misses: number, batchSize: number): number {
+  if (wanted === 'auto') return autoWorkers(misses);
+  return Math.max(1, Math.min(wanted, availableParallelism(), Math.ceil(misses / batchSize)));
+}
+
 /** Pass 2's extractor: the one already loaded when it has the threads the misses call for, else a new one. */
-async function extractorFor(loaded: Extractor | undefined, misses: number, wanted: number | 'auto', spec: ExtractorSpec): Promise<Extractor> {
-  const threads = wanted === 'auto' ? autoWorkers(misses) : wanted;
+async function extractorFor(loaded: Extractor | undefined, misses: number, wanted: number | 'auto', batchSize: number, spec: ExtractorSpec): Promise<Extractor> {
+  const threads = threadsFor(wanted, misses, batchSize);
   if (loaded && (misses === 0 || loaded.threads === threads)) return loaded;
   await loaded?.close();
   if (misses === 0) return localExtractor(spec);
@@ -228,7 +243,7 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
     }
     const loaded = extractor;
     extractor = undefined; // extractorFor closes it when it does not keep it
-    extractor = await extractorFor(loaded, misses.length, wanted, spec);
+    extractor = await extractorFor(loaded, misses.length, wanted, batchSize, spec);
     const ext = extractor;
     if (run.data.length !== n * ext.info.dim) run.data = new Float32Array(n * ext.info.dim);
     options.onReady?.({ threads: ext.threads, loadMs: ext.loadMs, from: ext.from, cached: run.cached, total: n });

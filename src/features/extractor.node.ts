@@ -41,23 +41,39 @@ export interface Extractor {
   close(): Promise<void>;
 }
 
+/**
+ * Decoded pixels held at once before they go through the network: a batch of large photos is
+ * embedded in smaller groups, so memory stays bounded whatever the images' sizes.
+ */
+export const PIXEL_BUDGET = 16_000_000;
+
 /** Decodes and embeds a batch; undecodable files come back as `{ bad }` instead of failing the batch. */
 export async function embedFiles(backbone: Backbone, items: readonly FileItem[]): Promise<ItemResult[]> {
   const out: ItemResult[] = new Array(items.length);
-  const good: number[] = [];
-  const imgs: PixelImage[] = [];
+  const d = backbone.info.dim;
+  let good: number[] = [];
+  let imgs: PixelImage[] = [];
+  let pixels = 0;
+  const flush = (): void => {
+    const v = backbone.embed(imgs);
+    for (let r = 0; r < good.length; r++) out[good[r]] = { v: v.slice(r * d, (r + 1) * d) };
+    good = [];
+    imgs = [];
+    pixels = 0;
+  };
   for (let i = 0; i < items.length; i++) {
     try {
-      imgs.push(await decodeImage(items[i].bytes, items[i].where));
+      const img = await decodeImage(items[i].bytes, items[i].where);
+      imgs.push(img);
       good.push(i);
+      pixels += img.width * img.height;
     } catch (e) {
       if (!(e instanceof BadImageError)) throw e;
       out[i] = { bad: e.reason };
     }
+    if (pixels >= PIXEL_BUDGET) flush();
   }
-  const v = backbone.embed(imgs);
-  const d = backbone.info.dim;
-  for (let r = 0; r < good.length; r++) out[good[r]] = { v: v.slice(r * d, (r + 1) * d) };
+  if (imgs.length > 0) flush();
   return out;
 }
 

@@ -20,6 +20,14 @@ export type MatrixInput =
   | { readonly data: Float32Array | Float64Array | ArrayLike<number>; readonly shape: readonly [number, number] }
   | ReadonlyArray<ArrayLike<number>>;
 
+/**
+ * Largest magnitude accepted in a data matrix. Distances and products are computed in float32
+ * (largest value 3.4e38): with every |x| ≤ 1e15, a squared distance over up to 8·10⁷ features
+ * stays finite. A feature of 3e38 is finite in float32 but its square is not, which turned
+ * probabilities into NaN; such values are refused where data enters a model.
+ */
+export const MAX_MAGNITUDE = 1e15;
+
 /** Allocates a zero matrix. */
 export function zeros(rows: number, cols: number): Matrix {
   return { data: new Float32Array(rows * cols), rows, cols };
@@ -39,7 +47,7 @@ export interface ToMatrixOptions {
   name?: string;
   /** Required number of columns, if known (e.g. the training dimension). */
   cols?: number;
-  /** Check every value for NaN/Infinity (default true). */
+  /** Check every value for NaN/Infinity and for magnitudes beyond {@link MAX_MAGNITUDE} (default true). */
   checkFinite?: boolean;
   /** Always copy, even when the input is already a Float32Array matrix (default false). */
   copy?: boolean;
@@ -55,8 +63,8 @@ function isMatrix(x: unknown): x is Matrix {
  *
  * @param x - a `Matrix`, `{data, shape: [rows, cols]}`, or an array of rows.
  * @throws TypeError when the input is not matrix-like.
- * @throws RangeError on ragged rows, a wrong column count, an empty matrix, or a non-finite value
- *   (the message names the row and column).
+ * @throws RangeError on ragged rows, a wrong column count, an empty matrix, or a value that is not
+ *   finite or beyond ±{@link MAX_MAGNITUDE} (the message names the row and column).
  * @example
  * toMatrix([[1, 2], [3, 4]]) // { data: Float32Array [1, 2, 3, 4], rows: 2, cols: 2 }
  */
@@ -116,7 +124,7 @@ export function toMatrix(x: MatrixInput, options: ToMatrixOptions = {}): Matrix 
   if (options.checkFinite !== false) {
     const d = out.data;
     for (let k = 0; k < d.length; k++) {
-      if (!Number.isFinite(d[k])) throw nonFinite(name, out, k);
+      if (!(Math.abs(d[k]) <= MAX_MAGNITUDE)) throw nonFinite(name, out, k);
     }
   }
   return out;
@@ -124,19 +132,21 @@ export function toMatrix(x: MatrixInput, options: ToMatrixOptions = {}): Matrix 
 
 function nonFinite(name: string, m: Matrix, k: number): RangeError {
   const i = Math.floor(k / m.cols);
-  return new RangeError(`${name}: row ${i}, column ${k - i * m.cols} is ${m.data[k]}; values must be finite`);
+  const v = m.data[k];
+  return new RangeError(`${name}: row ${i}, column ${k - i * m.cols} is ${v}; values must be finite` +
+    (Number.isFinite(v) ? ` and within ±1e15 (their squares overflow float32 arithmetic)` : ''));
 }
 
 /**
- * The finiteness check of {@link toMatrix} (same message), for callers that already computed a
- * per-row value that is finite exactly when the row is, such as squared row norms (a float32
- * squared cannot overflow a double): only a row whose value is not finite is scanned.
- * @throws RangeError naming the first non-finite value's row and column.
+ * The value check of {@link toMatrix} (same message), for callers that already computed the
+ * squared row norms in float64 (a float32 squared cannot overflow a double): a row whose norm is
+ * at most MAX_MAGNITUDE² holds no value beyond the limit, so only the other rows are scanned.
+ * @throws RangeError naming the first value that is not finite or beyond ±{@link MAX_MAGNITUDE}.
  */
-export function checkFiniteRows(m: Matrix, rowValues: ArrayLike<number>, name = 'X'): void {
+export function checkFiniteRows(m: Matrix, rowSqNorms: ArrayLike<number>, name = 'X'): void {
   for (let i = 0; i < m.rows; i++) {
-    if (Number.isFinite(rowValues[i])) continue;
-    for (let k = i * m.cols; k < (i + 1) * m.cols; k++) if (!Number.isFinite(m.data[k])) throw nonFinite(name, m, k);
+    if (rowSqNorms[i] <= MAX_MAGNITUDE * MAX_MAGNITUDE) continue;
+    for (let k = i * m.cols; k < (i + 1) * m.cols; k++) if (!(Math.abs(m.data[k]) <= MAX_MAGNITUDE)) throw nonFinite(name, m, k);
   }
 }
 

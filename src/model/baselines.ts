@@ -12,7 +12,7 @@ import { rowSqNorms, sqDistances, softmaxRows } from '../linalg/ops.ts';
 import { lbfgs } from '../linalg/optim.ts';
 import { rng } from '../linalg/random.ts';
 import { argmaxRows, checkXy, scoreOf } from './labels.ts';
-import { checkHeader, jsonFloats, jsonNumber } from './json.ts';
+import { checkHeader, jsonClasses, jsonFloats, jsonNumber } from './json.ts';
 import { medianPairSqDistance } from './scale.ts';
 import { checkOptions } from './options.ts';
 import { NotFittedError, modelHeader, type Classifier, type Label, type ModelJSON } from './types.ts';
@@ -105,7 +105,7 @@ export class NearestClassMean implements Classifier {
   static fromJSON(json: ModelJSON): NearestClassMean {
     checkHeader(json, 'NearestClassMean');
     const m = new NearestClassMean(json.params as NearestClassMeanOptions);
-    m.classes_ = json.classes.slice();
+    m.classes_ = jsonClasses(json);
     m.nFeatures_ = json.nFeatures;
     m.means_ = { data: jsonFloats(json, 'means', json.classes.length * json.nFeatures), rows: json.classes.length, cols: json.nFeatures };
     m.tau_ = jsonNumber(json, 'tau', 'positive');
@@ -218,7 +218,7 @@ export class SoftmaxRegression implements Classifier {
     checkHeader(json, 'SoftmaxRegression');
     const m = new SoftmaxRegression(json.params as SoftmaxRegressionOptions);
     const D = json.nFeatures, L = json.classes.length;
-    m.classes_ = json.classes.slice();
+    m.classes_ = jsonClasses(json);
     m.nFeatures_ = D;
     m.coef_ = { data: jsonFloats(json, 'coef', D * L), rows: D, cols: L };
     m.intercept_ = jsonFloats(json, 'intercept', L);
@@ -304,7 +304,7 @@ export class KNearestNeighbors implements Classifier {
     checkHeader(json, 'KNearestNeighbors');
     const m = new KNearestNeighbors(json.params as KNearestNeighborsOptions);
     const n = jsonNumber(json, 'nSamples', 'positive integer');
-    m.classes_ = json.classes.slice();
+    m.classes_ = jsonClasses(json);
     m.nFeatures_ = json.nFeatures;
     m.X_ = { data: jsonFloats(json, 'X', n * json.nFeatures), rows: n, cols: json.nFeatures };
     const codes = jsonFloats(json, 'codes', n);

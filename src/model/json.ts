@@ -5,7 +5,7 @@
  *
  * Browser-safe: no I/O.
  */
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelJSON } from './types.ts';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type Label, type ModelJSON } from './types.ts';
 
 /**
  * Checks the header of a saved model of `kind`: format, version, kind, classes (at least 2,
@@ -24,9 +24,10 @@ export function checkHeader(json: ModelJSON, kind: string): void {
     throw new RangeError(`model: format version ${JSON.stringify(json.version)} is not supported; this protolens reads version ${MODEL_FORMAT_VERSION}`);
   }
   if (json.kind !== kind) throw new TypeError(`model: kind is ${JSON.stringify(json.kind)}, expected "${kind}"`);
-  if (!Array.isArray(json.classes) || json.classes.length < 2) throw new RangeError('model: field "classes" must list at least 2 classes');
+  const classes = jsonClasses(json);
+  if (classes.length < 2) throw new RangeError('model: field "classes" must list at least 2 classes');
   const seen = new Map<string, number>();
-  json.classes.forEach((c, i) => {
+  classes.forEach((c, i) => {
     if (typeof c !== 'string' && !(typeof c === 'number' && Number.isFinite(c))) {
       throw new RangeError(`model: field "classes" entry ${i} is ${JSON.stringify(c)}; expected a string or a finite number`);
     }
@@ -35,6 +36,23 @@ export function checkHeader(json: ModelJSON, kind: string): void {
     seen.set(key, i);
   });
   if (!Number.isInteger(json.nFeatures) || json.nFeatures < 1) throw new RangeError(`model: field "nFeatures" must be a positive integer, got ${JSON.stringify(json.nFeatures)}`);
+}
+
+/** True for an array of values, or a typed array of numbers (how src/data/json.ts reads long number lists). */
+function isList(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || v instanceof Float64Array || v instanceof Float32Array;
+}
+
+/**
+ * The class names of a saved model as a new array (a list of numbers may come as a Float64Array).
+ * @throws RangeError when the field is not a list.
+ * @example
+ * jsonClasses({ classes: Float64Array.of(3, 7) } as never) // [3, 7]
+ */
+export function jsonClasses(json: ModelJSON): Label[] {
+  const v: unknown = json.classes;
+  if (!isList(v)) throw new RangeError('model: field "classes" must list at least 2 classes');
+  return Array.from(v) as Label[];
 }
 
 /** Which numbers a field accepts. */
@@ -60,14 +78,14 @@ export function jsonNumber(json: ModelJSON, field: string, domain: NumberDomain 
 
 /**
  * An array field of a saved model as float32, with exactly `expected` finite numbers (no null, no
- * strings, nothing beyond float32's range).
+ * strings, nothing beyond float32's range). A Float64Array is accepted as the list of numbers.
  * @throws TypeError when the field is not an array; RangeError for a wrong length or a bad value (its index named).
  * @example
  * jsonFloats({ W: [1, null] } as never, 'W', 2) // throws: model: field "W" value 1 is null; expected a finite number
  */
 export function jsonFloats(json: ModelJSON, field: string, expected: number): Float32Array {
   const v = json[field];
-  if (!Array.isArray(v)) throw new TypeError(`model: field "${field}" must be an array of numbers`);
+  if (!isList(v)) throw new TypeError(`model: field "${field}" must be an array of numbers`);
   if (v.length !== expected) throw new RangeError(`model: field "${field}" has ${v.length} values, expected ${expected} from the model's shape`);
   const out = new Float32Array(expected);
   for (let k = 0; k < expected; k++) {

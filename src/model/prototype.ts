@@ -20,7 +20,7 @@ import { rowSqNorms } from '../linalg/ops.ts';
 import { fista, lbfgs } from '../linalg/optim.ts';
 import { checkXy, argmaxRows, scoreOf } from './labels.ts';
 import { initPrototypes } from './init.ts';
-import { checkHeader, jsonFloats, jsonNumber } from './json.ts';
+import { checkHeader, jsonClasses, jsonFloats, jsonNumber } from './json.ts';
 import { autoTau } from './scale.ts';
 import { checkOptions, type OptionRule } from './options.ts';
 import {
@@ -412,7 +412,7 @@ export class PrototypeClassifier implements Classifier {
     checkHeader(json, 'PrototypeClassifier');
     const J = jsonNumber(json, 'nPrototypes', 'positive integer'), D = json.nFeatures, L = json.classes.length;
     const m = new PrototypeClassifier(json.params as PrototypeOptions);
-    m.classes_ = json.classes.slice();
+    m.classes_ = jsonClasses(json);
     m.nFeatures_ = D;
     m.prototypes_ = { data: jsonFloats(json, 'prototypes', J * D), rows: J, cols: D };
     m.W_ = { data: jsonFloats(json, 'W', J * L), rows: J, cols: L };

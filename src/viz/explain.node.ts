@@ -70,8 +70,15 @@ export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet
   if (o.images && !fs.paths) throw new RangeError(`${file}: the feature file has no image paths, so thumbnails cannot be found`);
   const labels = alignLabels(fs.labels, model);
   const t0 = performance.now();
-  const X = o.transform ? o.transform.transform(fs.X) : fs.X;
-  const analysis = analyzeModel(model, X, labels, { nearest: o.nearest ?? 8, ...(fs.paths ? { paths: fs.paths } : {}) });
+  let analysis: ModelAnalysis;
+  try {
+    const X = o.transform ? o.transform.transform(fs.X) : fs.X;
+    analysis = analyzeModel(model, X, labels, { nearest: o.nearest ?? 8, ...(fs.paths ? { paths: fs.paths } : {}) });
+  } catch (e) {
+    // values the model refuses (NaN, beyond ±1e15) are the features file's fault: name it
+    if (e instanceof RangeError || e instanceof TypeError) throw new (e.constructor as typeof RangeError)(`${file}: ${e.message}`);
+    throw e;
+  }
   log(`analysed ${fs.X.rows} samples × ${fs.X.cols} features, ${model.W_!.rows} prototypes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   let thumbnails: Record<number, string> | undefined;
   let missingImages = 0;

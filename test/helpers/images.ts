@@ -6,6 +6,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
+import { zlibSync } from 'fflate';
+import { crc32 } from '../../src/data/zip.ts';
 
 /** A w×h grey PNG whose pixel (x, y) is (seed·37 + x·11 + y·5) mod 256. */
 export async function greyPng(seed: number, w = 16, h = 16): Promise<Buffer> {
@@ -41,4 +43,28 @@ export function makeTree(files: Record<string, Uint8Array | string>): string {
     writeFileSync(p, data);
   }
   return root;
+}
+
+function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/**
+ * A PNG whose header declares w×h RGB pixels but whose data holds a few bytes (67 bytes in all):
+ * what a decoder would allocate for comes from the header alone.
+ */
+export function declaredPng(w: number, h: number): Buffer {
+  const ihdr = new Uint8Array(13);
+  const dv = new DataView(ihdr.buffer);
+  dv.setUint32(0, w);
+  dv.setUint32(4, h);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), pngChunk('IHDR', ihdr), pngChunk('IDAT', zlibSync(new Uint8Array(16))), pngChunk('IEND', new Uint8Array(0))]);
 }

@@ -71,7 +71,8 @@ export function register(program: Command): void {
           backbone: flags.backbone, layer: flags.layer, preprocessing: pre, batchSize, workers,
           cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend,
           onReady: (r) => {
-            say(`${flags.backbone}: loaded in ${(r.loadMs / 1000).toFixed(1)} s from ${r.from}, ${r.threads} thread${r.threads > 1 ? 's' : ''}; ` +
+            const capped = typeof workers === 'number' && r.threads < workers && r.cached < r.total ? ` (--workers ${workers} capped at the cores and batches)` : '';
+            say(`${flags.backbone}: loaded in ${(r.loadMs / 1000).toFixed(1)} s from ${r.from}, ${r.threads} thread${r.threads > 1 ? 's' : ''}${capped}; ` +
               `${r.cached} of ${r.total} images in the cache`);
             // The bar counts the images still to compute, so its rate and ETA are the network's.
             cachedAtStart = r.cached;

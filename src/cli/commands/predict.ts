@@ -59,8 +59,8 @@ export function register(program: Command): void {
       // Explanations live in the prototype model's space: transform first when the model has a transform.
       const Xp = proto?.transform ? proto.transform.transform(fs.X) : fs.X;
       const why = (i: number): Explanation => proto!.model.explain(row(Xp, i), top);
-      const predicted = model.predict(fs.X);
-      const P = model.predictProba(fs.X);
+      // Values the model refuses (NaN, beyond ±1e15) are the features file's fault: name it.
+      const { predicted, P } = userInput(() => ({ predicted: model.predict(fs.X), P: model.predictProba(fs.X) }), flags.features);
       const L = model.classes_.length;
       const acc = labels.length && unknown.length === 0 ? accuracy(predicted, labels) : null;
       const note = unknown.length
