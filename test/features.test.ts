@@ -84,7 +84,7 @@ function assertSameAsNsfwjs(ours: Float32Array, swapped: Float32Array, theirs: F
 test('mobilenet_v2: same features as nsfwjs itself at flatten_1 on a colour picture (its own loader and preprocessing)', async () => {
   const img = await decodeImage(await colourPng(120, 90), 'colour.png');
   assert.equal(img.channels, 3);
-  const [ours, swapped] = [mobilenet.embed([img]), mobilenet.embed([swapRedBlue(img)])];
+  const [ours, swapped] = [await mobilenet.embed([img]), await mobilenet.embed([swapRedBlue(img)])];
   assertSameAsNsfwjs(ours, swapped, await nsfwjsFeatures('MobileNetV2', img), 1280);
 });
 
@@ -93,7 +93,7 @@ test('inception_v3 (the paper\'s network): same features as nsfwjs itself at fla
   const img = await decodeImage(await colourPng(120, 90), 'colour.png');
   const inception = (await loadBackboneNode('inception_v3', { cacheDir: false })).backbone;
   try {
-    const [ours, swapped] = [inception.embed([img]), inception.embed([swapRedBlue(img)])];
+    const [ours, swapped] = [await inception.embed([img]), await inception.embed([swapRedBlue(img)])];
     assertSameAsNsfwjs(ours, swapped, await nsfwjsFeatures('InceptionV3', img), 2048);
   } finally {
     inception.dispose();
@@ -124,7 +124,7 @@ test('one image gives the same features alone, in a batch and from the cache (1e
   assert.equal(await disk.get('e'.repeat(64)), undefined);
 });
 
-test('preprocessing: grey, RGB and opaque RGBA of the same picture give the same input; alpha goes over white', () => {
+test('preprocessing: grey, RGB and opaque RGBA of the same picture give the same input; alpha goes over white', async () => {
   const g = imgs[1];
   const rgb: PixelImage = { ...g, channels: 3, data: new Uint8Array(g.data.length) };
   rgb.data.set(g.data);
@@ -134,7 +134,7 @@ test('preprocessing: grey, RGB and opaque RGBA of the same picture give the same
     grey.data[k] = g.data[3 * k];
     rgba.data.set([g.data[3 * k], g.data[3 * k + 1], g.data[3 * k + 2], 255], 4 * k);
   }
-  const a = mobilenet.embed([grey, rgb, rgba]);
+  const a = await mobilenet.embed([grey, rgb, rgba]);
   assert.ok(maxDiff(a.subarray(0, 1280), a.subarray(1280, 2560)) < 1e-6);
   assert.ok(maxDiff(a.subarray(0, 1280), a.subarray(2560)) < 1e-6);
   // known values: range [-1, 1]; a transparent black pixel is white (→ 1), 0 → -1, 255 → 1, 51 over half alpha → (51·0.5 + 127.5)/255·2 − 1
@@ -171,7 +171,7 @@ test('a user layers-model folder with --layer: conv output is global-average-poo
   assert.equal(backbone.info.pooling, 'global-average');
   assert.equal(backbone.info.name, 'tiny');
   // constant image 51 → 0.2 per channel, the kernel sums 3 channels: 0.6 in both filters
-  const v = backbone.embed([{ width: 8, height: 8, channels: 1, data: new Uint8Array(64).fill(51) }]);
+  const v = await backbone.embed([{ width: 8, height: 8, channels: 1, data: new Uint8Array(64).fill(51) }]);
   assert.ok(Math.abs(v[0] - 0.6) < 1e-6 && Math.abs(v[1] - 0.6) < 1e-6, `got ${Array.from(v)}`);
   const pooled = (await loadBackboneNode(dir, { layer: 'pool', cacheDir: false })).backbone;
   assert.equal(pooled.info.pooling, 'none');
@@ -199,7 +199,7 @@ test('a user graph-model folder: node chosen by name', async () => {
   const { backbone } = await loadBackboneNode(dir, { cacheDir: false });
   assert.equal(backbone.info.kind, 'graph');
   assert.equal(backbone.info.layer, 'mean');
-  const v = backbone.embed([{ width: 4, height: 4, channels: 3, data: new Uint8Array(48).fill(102) }]);
+  const v = await backbone.embed([{ width: 4, height: 4, channels: 3, data: new Uint8Array(48).fill(102) }]);
   assert.deepEqual(Array.from(v).map((x) => +x.toFixed(6)), [-0.4, -0.4, -0.4]);
   const neg = (await loadBackboneNode(dir, { layer: 'neg', cacheDir: false })).backbone;
   assert.equal(neg.info.pooling, 'global-average');

@@ -8,7 +8,8 @@ import { checkPreprocessMethod } from '../src/model/preprocess.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { checkTrainOptions, type ConvPasses, type EmbeddingHead } from '../src/embedding/train.ts';
 import { checkNodeBackend } from '../src/features/backend.node.ts';
-import { checkPreprocessing, nsfwjsPreprocessing, type Preprocessing } from '../src/features/preprocess.ts';
+import { checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, type Preprocessing } from '../src/features/preprocess.ts';
+import { checkPool, InputSizeError } from '../src/features/onnx-backbone.ts';
 import { BadImageError } from '../src/data/images.ts';
 
 /** The CLIError message a call throws (fails when it throws something else or nothing). */
@@ -69,14 +70,16 @@ test('flag parsers: each bad value gets its one-line message', () => {
 
 test('libraryChoice: the library\'s own check decides, its list of choices is the CLI message\'s', () => {
   const regularization = (r: string) => new PrototypeClassifier({ regularization: r as 'l1' }).getParams().regularization;
-  const resize = (r: string) => checkPreprocessing({ ...nsfwjsPreprocessing(224), resize: r as Preprocessing['resize'] }).resize;
+  const resize = (r: string) => checkPreprocessing({ ...nsfwjsPreprocessing(224), alignCorners: false, resize: r as Preprocessing['resize'] }).resize;
   const cases: Array<[string, string, (s: string) => unknown, string]> = [
     ['--preprocess', 'zca', checkPreprocessMethod, 'Invalid value for --preprocess: "zca". Expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2.'],
     ['--regularization', 'l3', regularization, 'Invalid value for --regularization: "l3". Expected one of: l1, l2.'],
     ['--passes', 'cuda', (p) => checkTrainOptions({ passes: p as ConvPasses }).passes, 'Invalid value for --passes: "cuda". Expected one of: gemm, tfjs.'],
     ['--head', 'svm', (h) => checkTrainOptions({ head: h as EmbeddingHead }).head, 'Invalid value for --head: "svm". Expected one of: protonet, prototype-layer, prototype-layer-episode.'],
     ['--backend', 'webgl', checkNodeBackend, 'Invalid value for --backend: "webgl". Expected one of: wasm, cpu.'],
-    ['--resize', 'cubic', resize, 'Invalid value for --resize: "cubic". Expected one of: bilinear, nearest.'],
+    ['--resize', 'cubic', resize, 'Invalid value for --resize: "cubic". Expected one of: bilinear, nearest, bicubic.'],
+    ['--pool', 'median', checkPool, 'Invalid value for --pool: "median". Expected one of: avg, max, none.'],
+    ['--preset', 'caffe', (s) => presetPreprocessing(s).preset, 'Invalid value for --preset: "caffe". Expected one of: tfjs, torchvision, keras, clip.'],
     // A library message without a list of choices is passed on whole.
     ['--x', 'y', () => { throw new RangeError('x must be positive, got y'); }, 'Invalid value for --x: "y". x must be positive, got y.'],
   ];
@@ -93,6 +96,9 @@ test('toCliError: input errors become one line (prefixed, skipBad named by the c
   assert.equal(bad.message, 'data/a/x.png: not a readable image (bad PNG) (the skipBad option leaves such files out)');
   assert.equal((toCliError(bad, undefined, { skipBad: '--skip-bad' }) as Error).message, 'data/a/x.png: not a readable image (bad PNG) (use --skip-bad to leave such files out)');
   assert.equal((toCliError(bad) as Error).message, 'data/a/x.png: not a readable image (bad PNG)');
+  const size = new InputSizeError('m.onnx: input "x" (N×3×H×W) does not fix its height and width');
+  assert.equal(size.message, 'm.onnx: input "x" (N×3×H×W) does not fix its height and width; give the input size (preprocessing height and width)');
+  assert.equal((toCliError(size, undefined, { inputSize: '--input-size H,W' }) as Error).message, 'm.onnx: input "x" (N×3×H×W) does not fix its height and width; pass --input-size H,W');
   assert.equal((toCliError(new RangeError('3 rows, 4 labels'), 'f.npy') as Error).message, 'f.npy: 3 rows, 4 labels');
   assert.ok(toCliError(new TypeError('y: expected an array')) instanceof CLIError);
   const bug = new Error('bug');

@@ -6,6 +6,7 @@ import { BadImageError } from '../data/images.ts';
 import { OutputRefusedError } from '../data/outputs.node.ts';
 import { OutputWriteError } from '../data/atomic.node.ts';
 import { CheckpointError } from '../embedding/io.node.ts';
+import { InputSizeError } from '../features/onnx-backbone.ts';
 
 /**
  * A user mistake (bad file, bad option), described in a sentence that names the file, row or
@@ -22,6 +23,8 @@ export class CLIError extends Error {
 export interface FlagHints {
   /** The flag that sets the library's `skipBad` option (e.g. `--skip-bad`), when the command has one. */
   skipBad?: string;
+  /** The flag that gives a model's input size (e.g. `--input-size H,W`), when the command has one. */
+  inputSize?: string;
 }
 
 /**
@@ -43,6 +46,7 @@ export function toCliError(e: unknown, prefix?: string, hints: FlagHints = {}): 
     // The library names its skipBad option; a command names its flag, or nothing when it has none.
     return new CLIError(`${e.path}: ${e.reason}${e.skippable && hints.skipBad ? ` (use ${hints.skipBad} to leave such files out)` : ''}`);
   }
+  if (e instanceof InputSizeError) return new CLIError(hints.inputSize ? `${e.subject}; pass ${hints.inputSize}` : e.message);
   if (e instanceof OutputRefusedError || e instanceof OutputWriteError || e instanceof CheckpointError) return new CLIError(e.message);
   if (e instanceof RangeError || e instanceof TypeError) return new CLIError(at(e.message));
   return e;

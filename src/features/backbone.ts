@@ -5,10 +5,12 @@
  * from a user's model folder.
  *
  * The feature of an image is the chosen layer's output: rank 2 (N×D) as is, rank 4 (N×H×W×C)
- * global-average-pooled to N×C, any other rank flattened. Tensors never leave this module:
+ * global-average-pooled (or max-pooled, or flattened, as `pool` says) to N×C, any other rank
+ * flattened. ONNX models are loaded by `onnx-backbone.ts` into the same {@link Backbone}. Tensors never leave this module:
  * {@link Backbone.embed} returns a Float32Array and leaves the tensor count unchanged.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { PoolMode } from './onnx-backbone.ts';
 import { checkPreprocessing, preprocessBatch, type PixelImage, type Preprocessing } from './preprocess.ts';
 
 /** What identifies a backbone's features: recorded in feature files and part of the cache key. */
@@ -20,12 +22,13 @@ export interface BackboneInfo {
   /** Feature dimension. */
   dim: number;
   /** How the layer output becomes a vector. */
-  pooling: 'none' | 'global-average' | 'flatten';
+  pooling: 'none' | 'global-average' | 'global-max' | 'flatten';
   /** SHA-256 of the model topology and weights (hex). */
   weightsHash: string;
   /** Where the weights came from (for people, not parsed). */
   source: string;
-  kind: 'layers' | 'graph';
+  /** A TF.js layers or graph model, or an ONNX model run by onnxruntime (`onnx-backbone.ts`). */
+  kind: 'layers' | 'graph' | 'onnx';
 }
 
 /** A loaded network cut at its feature layer. */
@@ -36,7 +39,7 @@ export interface Backbone {
    * Features of a batch of images as one row-major Float32Array (images.length × dim).
    * @throws RangeError naming the image index for malformed pixels.
    */
-  embed(images: readonly PixelImage[]): Float32Array;
+  embed(images: readonly PixelImage[]): Promise<Float32Array>;
   /** Releases the model's weights. */
   dispose(): void;
 }
@@ -46,6 +49,8 @@ export interface BackboneOptions {
   name: string;
   /** Feature layer or node; default: the model's output. */
   layer?: string;
+  /** How a rank-4 (N×H×W×C) output becomes a vector: averaged (default) or maximised over H×W, or flattened. */
+  pool?: PoolMode;
   preprocessing: Preprocessing;
   weightsHash: string;
   source: string;
@@ -72,9 +77,10 @@ function unknownLayer(layer: string, names: string[], name: string): RangeError 
   return new RangeError(`${name}: no layer named "${layer}". Available layers (${names.length}): ${shown.join(', ')}`);
 }
 
-function toVectors(y: tf.Tensor): { v: tf.Tensor2D; pooling: BackboneInfo['pooling'] } {
+function toVectors(y: tf.Tensor, pool: PoolMode): { v: tf.Tensor2D; pooling: BackboneInfo['pooling'] } {
   if (y.rank === 2) return { v: y as tf.Tensor2D, pooling: 'none' };
-  if (y.rank === 4) return { v: tf.mean(y, [1, 2]) as tf.Tensor2D, pooling: 'global-average' };
+  if (y.rank === 4 && pool === 'avg') return { v: tf.mean(y, [1, 2]) as tf.Tensor2D, pooling: 'global-average' };
+  if (y.rank === 4 && pool === 'max') return { v: tf.max(y, [1, 2]) as tf.Tensor2D, pooling: 'global-max' };
   return { v: tf.reshape(y, [y.shape[0], -1]) as tf.Tensor2D, pooling: 'flatten' };
 }
 
@@ -84,6 +90,7 @@ function toVectors(y: tf.Tensor): { v: tf.Tensor2D; pooling: BackboneInfo['pooli
  */
 export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: BackboneOptions): Promise<Backbone> {
   const prep = checkPreprocessing(options.preprocessing);
+  const pool = options.pool ?? 'avg';
   const graph = isGraphModel(artifacts);
   const names = layerNames(artifacts);
   if (options.layer !== undefined && !names.includes(options.layer)) throw unknownLayer(options.layer, names, options.name);
@@ -108,7 +115,7 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
   // One warm-up image gives the dimension and compiles what needs compiling.
   const probe = tf.tidy(() => {
     const y = run(tf.zeros([1, prep.height, prep.width, 3]));
-    const { v, pooling } = toVectors(y);
+    const { v, pooling } = toVectors(y, pool);
     return { v, pooling };
   });
   const dim = probe.v.shape[1];
@@ -118,9 +125,9 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
   return {
     info,
     preprocessing: prep,
-    embed(images) {
+    async embed(images) {
       if (images.length === 0) return new Float32Array(0);
-      const v = tf.tidy(() => toVectors(run(preprocessBatch(images, prep))).v);
+      const v = tf.tidy(() => toVectors(run(preprocessBatch(images, prep)), pool).v);
       try {
         return (v.dataSync() as Float32Array).slice();
       } finally {

@@ -4,8 +4,8 @@
  * on-disk cache is in `cache.node.ts`.
  *
  * A cached vector is found by two keys: the *model key*, a SHA-256 of everything that decides the
- * features except the image (backbone name, layer, dimension, pooling, weights hash,
- * preprocessing), and the image's own SHA-256 content hash. Change any of them and the cache
+ * features except the image (backbone name, layer, dimension, pooling, weights hash, runtime when
+ * it is onnxruntime, preprocessing), and the image's own SHA-256 content hash. Change any of them and the cache
  * misses.
  */
 import type { BackboneInfo } from './backbone.ts';
@@ -41,9 +41,12 @@ export async function sha256Hex(bytes: Uint8Array | string): Promise<string> {
 
 /** What the model key hashes: everything about the features but the image. */
 export function modelKeyMaterial(info: BackboneInfo, p: Preprocessing): string {
+  // Fields added since version 1 enter the key only when set, so that earlier keys stay valid.
+  const added = { shorterSide: p.shorterSide, antialias: p.antialias, mean: p.mean, std: p.std };
   return JSON.stringify({
     name: info.name, layer: info.layer, dim: info.dim, pooling: info.pooling, weightsHash: info.weightsHash,
-    preprocessing: { height: p.height, width: p.width, resize: p.resize, alignCorners: p.alignCorners, range: p.range, colour: p.colour },
+    ...(info.kind === 'onnx' ? { runtime: 'onnxruntime' } : {}),
+    preprocessing: { height: p.height, width: p.width, resize: p.resize, alignCorners: p.alignCorners, range: p.range, colour: p.colour, ...added },
   });
 }
 

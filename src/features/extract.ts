@@ -48,7 +48,7 @@ export async function extractFeatures(images: readonly PixelImage[], backbone: B
   onProgress?.(done, n);
   for (let s = 0; s < todo.length; s += batchSize) {
     const idx = todo.slice(s, s + batchSize);
-    const v = backbone.embed(idx.map((i) => images[i]));
+    const v = await backbone.embed(idx.map((i) => images[i]));
     for (let r = 0; r < idx.length; r++) {
       const row = v.subarray(r * dim, (r + 1) * dim);
       data.set(row, idx[r] * dim);

@@ -9,6 +9,7 @@ import type { Backbone, BackboneInfo } from './backbone.ts';
 import type { BackendName } from './backend.ts';
 import { initTfNode } from './backend.node.ts';
 import { decodeImage } from './decode.node.ts';
+import { InputSizeError } from './onnx-backbone.ts';
 import { loadBackboneNode, type LoadBackboneOptions, type LoadedBackbone } from './load.node.ts';
 import type { PixelImage, Preprocessing } from './preprocess.ts';
 
@@ -54,8 +55,8 @@ export async function embedFiles(backbone: Backbone, items: readonly FileItem[])
   let good: number[] = [];
   let imgs: PixelImage[] = [];
   let pixels = 0;
-  const flush = (): void => {
-    const v = backbone.embed(imgs);
+  const flush = async (): Promise<void> => {
+    const v = await backbone.embed(imgs);
     for (let r = 0; r < good.length; r++) out[good[r]] = { v: v.slice(r * d, (r + 1) * d) };
     good = [];
     imgs = [];
@@ -71,9 +72,9 @@ export async function embedFiles(backbone: Backbone, items: readonly FileItem[])
       if (!(e instanceof BadImageError)) throw e;
       out[i] = { bad: e.reason };
     }
-    if (pixels >= PIXEL_BUDGET) flush();
+    if (pixels >= PIXEL_BUDGET) await flush();
   }
-  if (imgs.length > 0) flush();
+  if (imgs.length > 0) await flush();
   return out;
 }
 
@@ -89,14 +90,14 @@ export async function localExtractor(spec: ExtractorSpec): Promise<Extractor> {
 }
 
 interface Ready { type: 'ready'; info: BackboneInfo; preprocessing: Preprocessing; ms: number; from: LoadedBackbone['from'] }
-interface Failed { type: 'error'; name: string; message: string; stack?: string }
+interface Failed { type: 'error'; name: string; message: string; stack?: string; subject?: string }
 interface Done { type: 'done'; id: number; results: ItemResult[] }
 export type WorkerReply = Ready | Failed | Done;
 export type WorkerRequest = { type: 'run'; id: number; items: FileItem[] } | { type: 'close' };
 
 function rebuild(f: Failed): Error {
   const E = f.name === 'RangeError' ? RangeError : f.name === 'TypeError' ? TypeError : Error;
-  const e = new E(f.message);
+  const e = f.name === 'InputSizeError' && f.subject !== undefined ? new InputSizeError(f.subject) : new E(f.message);
   if (f.stack) e.stack = f.stack;
   return e;
 }

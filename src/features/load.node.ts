@@ -16,7 +16,13 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../data/atomic.node.ts';
 import { isGraphModel, loadBackbone, type Backbone } from './backbone.ts';
-import { checkPreprocessing, nsfwjsPreprocessing, type Preprocessing } from './preprocess.ts';
+import type { PoolMode } from './onnx-backbone.ts';
+import { checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, type Preprocessing } from './preprocess.ts';
+
+/** The preprocessing a TF.js model starts from: nsfwjs's (the `tfjs` preset), or the preset asked for. */
+function basePreprocessing(preset: string | undefined, h: number, w: number): Preprocessing {
+  return preset === undefined ? { ...nsfwjsPreprocessing(h), width: w } : presetPreprocessing(preset, [h, w]);
+}
 
 /** The bundled backbones. */
 export const BUILTIN_BACKBONES = {
@@ -32,6 +38,12 @@ export const BUILTIN_NAMES = Object.keys(BUILTIN_BACKBONES) as BuiltinBackbone[]
 export interface LoadBackboneOptions {
   /** Feature layer (default: `flatten_1` for the bundled ones, the model output otherwise). */
   layer?: string;
+  /** How a spatial map becomes a vector: avg (default), max, none (flattened). */
+  pool?: PoolMode;
+  /** Preprocessing preset (`pixels.ts`; default: tfjs for TF.js models, torchvision for ONNX ones). */
+  preset?: string;
+  /** ONNX models: onnxruntime intra-op threads (default 1). */
+  threads?: number;
   /** Changes to the default preprocessing (input size, resize, value range). */
   preprocessing?: Partial<Preprocessing>;
   /** Cache directory for the converted weights; `false` to neither read nor write it. */
@@ -41,8 +53,8 @@ export interface LoadBackboneOptions {
 /** A loaded backbone and how it was loaded. */
 export interface LoadedBackbone {
   backbone: Backbone;
-  /** "bundle" (nsfwjs files), "cache" (converted copy), or "folder" (a user's model). */
-  from: 'bundle' | 'cache' | 'folder';
+  /** "bundle" (nsfwjs files), "cache" (converted copy), "folder" (a user's model), or "onnx" (a user's .onnx file). */
+  from: 'bundle' | 'cache' | 'folder' | 'onnx';
   /** Wall time of the load, including the warm-up pass, in ms. */
   ms: number;
 }
@@ -178,14 +190,20 @@ export function inputSizeOf(a: tf.io.ModelArtifacts): [number, number] | undefin
   return typeof h === 'number' && h > 0 && typeof w === 'number' && w > 0 ? [h, w] : undefined;
 }
 
+/** True for a path that names an ONNX model: ending in `.onnx`, or an existing file (a folder is a TF.js model). */
+export function isOnnxPath(s: string): boolean {
+  return /\.onnx$/i.test(s) || (existsSync(s) && statSync(s).isFile());
+}
+
 /** True when `nameOrDir` is one of the bundled backbone names. */
 export function isBuiltin(nameOrDir: string): nameOrDir is BuiltinBackbone {
   return Object.prototype.hasOwnProperty.call(BUILTIN_BACKBONES, nameOrDir);
 }
 
 /**
- * Loads a backbone by name (`mobilenet_v2`, `inception_v3`) or from a TF.js model folder.
- * The TF.js backend must have been started ({@link initTfNode}).
+ * Loads a backbone by name (`mobilenet_v2`, `inception_v3`), from a TF.js model folder, or from
+ * an ONNX model file (`onnx.node.ts`, run by onnxruntime). The TF.js backend must have been
+ * started ({@link initTfNode}) for the TF.js ones.
  *
  * @throws RangeError for an unknown name that is not a folder, a folder without `model.json`,
  *   a missing shard, an unknown layer (listing the available ones), or a model without a
@@ -196,11 +214,15 @@ export function isBuiltin(nameOrDir: string): nameOrDir is BuiltinBackbone {
 export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
   const t0 = performance.now();
   const cacheDir = options.cacheDir;
+  if (!isBuiltin(nameOrDir) && isOnnxPath(nameOrDir)) {
+    const backbone = await (await import('./onnx.node.ts')).loadOnnxBackboneNode(nameOrDir, options);
+    return { backbone, from: 'onnx', ms: performance.now() - t0 };
+  }
   if (isBuiltin(nameOrDir)) {
     const spec = BUILTIN_BACKBONES[nameOrDir];
     const { version } = nsfwjsModelsDir();
     const source = `nsfwjs ${version} (${spec.title}, ImageNet-initialised, fine-tuned for NSFW classification, uint8-quantised)`;
-    const preprocessing = checkPreprocessing({ ...nsfwjsPreprocessing(spec.size), ...options.preprocessing });
+    const preprocessing = checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing });
     let json: Record<string, any>;
     let weights: Uint8Array;
     let hash: string;
@@ -220,7 +242,7 @@ export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneO
       if (conv) writeConverted(conv, json, weights, hash, source);
     }
     const backbone = await loadBackbone(artifactsOf(json, weights), {
-      name: nameOrDir, layer: options.layer ?? spec.layer, preprocessing, weightsHash: hash, source,
+      name: nameOrDir, layer: options.layer ?? spec.layer, pool: options.pool, preprocessing, weightsHash: hash, source,
     });
     return { backbone, from, ms: performance.now() - t0 };
   }
@@ -236,9 +258,9 @@ export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneO
   if (h === undefined || w === undefined) {
     throw new RangeError(`${dir}: the model does not fix its input size; give its height and width in the preprocessing`);
   }
-  const preprocessing = checkPreprocessing({ ...nsfwjsPreprocessing(h), width: w, ...options.preprocessing, height: h });
+  const preprocessing = checkPreprocessing({ ...basePreprocessing(options.preset, h, w), ...options.preprocessing, height: h, width: w });
   const backbone = await loadBackbone(artifacts, {
-    name: basename(dir), layer: options.layer, preprocessing, weightsHash: weightsHash(json.modelTopology, weights), source: dir,
+    name: basename(dir), layer: options.layer, pool: options.pool, preprocessing, weightsHash: weightsHash(json.modelTopology, weights), source: dir,
   });
   return { backbone, from: 'folder', ms: performance.now() - t0 };
 }

@@ -6,61 +6,13 @@
  * (TF.js `resizeBilinear`, with `alignCorners` as in nsfwjs), skipped when the size already
  * matches. The result is an NHWC float32 batch. This is what nsfwjs does for its models
  * (divide by 255, bilinear with aligned corners), so the bundled backbones see their usual input.
+ * What TF.js's resize cannot do (a centre crop, an antialiased or bicubic resize, a mean and std:
+ * the presets of `pixels.ts`) is done by `pixels.ts`'s plain-TypeScript {@link pixelBatch}.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkPixels, isTfjsResizable, pixelBatch, type PixelImage, type Preprocessing } from './pixels.ts';
 
-/** Decoded pixels, row-major, interleaved channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA). */
-export interface PixelImage {
-  width: number;
-  height: number;
-  channels: 1 | 2 | 3 | 4;
-  data: Uint8Array | Uint8ClampedArray;
-}
-
-/** How images are turned into network input. Recorded with every feature file. */
-export interface Preprocessing {
-  height: number;
-  width: number;
-  resize: 'bilinear' | 'nearest';
-  /** TF.js `alignCorners` flag of the resize. */
-  alignCorners: boolean;
-  /** Pixel value 0 maps to range[0], 255 to range[1]. */
-  range: [number, number];
-  /** Always 3 input channels: grey is replicated, alpha composited onto white. */
-  colour: 'rgb; grey replicated; alpha over white';
-}
-
-/** The preprocessing of the nsfwjs models at a given input size. */
-export function nsfwjsPreprocessing(size: number): Preprocessing {
-  return { height: size, width: size, resize: 'bilinear', alignCorners: true, range: [0, 1], colour: 'rgb; grey replicated; alpha over white' };
-}
-
-/**
- * Checks a preprocessing description, naming the bad field.
- * @throws RangeError on sizes that are not positive integers, an unknown resize, a bad range.
- */
-export function checkPreprocessing(p: Preprocessing): Preprocessing {
-  for (const k of ['height', 'width'] as const) {
-    if (!Number.isInteger(p[k]) || p[k] < 1 || p[k] > 4096) throw new RangeError(`preprocessing.${k} must be an integer in 1..4096, got ${p[k]}`);
-  }
-  if (p.resize !== 'bilinear' && p.resize !== 'nearest') throw new RangeError(`preprocessing.resize must be one of: bilinear, nearest; got ${String(p.resize)}`);
-  if (!Array.isArray(p.range) || p.range.length !== 2 || !p.range.every(Number.isFinite) || p.range[0] === p.range[1]) {
-    throw new RangeError(`preprocessing.range must be two different finite numbers, got ${JSON.stringify(p.range)}`);
-  }
-  return p;
-}
-
-/** Checks a decoded image and names `where` in the message. */
-export function checkPixels(img: PixelImage, where: string): void {
-  const { width, height, channels, data } = img;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`${where}: image size ${width}×${height} is not positive`);
-  }
-  if (![1, 2, 3, 4].includes(channels)) throw new RangeError(`${where}: ${channels} channels; expected 1, 2, 3 or 4`);
-  if (data.length !== width * height * channels) {
-    throw new RangeError(`${where}: ${data.length} bytes for ${width}×${height}×${channels}`);
-  }
-}
+export { checkPixels, checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, PRESETS, type PixelImage, type PresetName, type Preprocessing } from './pixels.ts';
 
 /**
  * One image as H×W×3 float32 values in the network's range: grey replicated, alpha composited
@@ -97,6 +49,7 @@ export function rgbValues(img: PixelImage, scale: number, lo: number): Float32Ar
  * @throws RangeError naming the image index when its pixels are malformed.
  */
 export function preprocessBatch(images: readonly PixelImage[], p: Preprocessing): tf.Tensor4D {
+  if (!isTfjsResizable(p)) return tf.tensor4d(pixelBatch(images, p, 'nhwc'), [images.length, p.height, p.width, 3]);
   const [lo, hi] = p.range;
   const scale = (hi - lo) / 255;
   const xs = images.map((img, i) => {

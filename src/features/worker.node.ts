@@ -12,7 +12,8 @@ if (!port) throw new Error('worker.node.ts must run in a worker thread');
 
 function fail(e: unknown): void {
   const err = e instanceof Error ? e : new Error(String(e));
-  port!.postMessage({ type: 'error', name: err.name, message: err.message, stack: err.stack } satisfies WorkerReply);
+  const subject = (err as { subject?: unknown }).subject;
+  port!.postMessage({ type: 'error', name: err.name, message: err.message, stack: err.stack, subject: typeof subject === 'string' ? subject : undefined } satisfies WorkerReply);
 }
 
 try {

@@ -4,6 +4,7 @@
  * spot like the demo's model), or a
  * feature file with an optional saved model and images folder.
  */
+import { existsSync } from 'node:fs';
 import { readFeatures } from '../data/features.node.ts';
 import { mnistDigits } from '../data/mnist.node.ts';
 import { alignLabels, readModelFile } from '../data/modelfile.node.ts';
@@ -142,13 +143,18 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
       },
     };
   }
-  const bb = (fs.meta as { backbone?: { name?: string; layer?: string; source?: string } }).backbone;
+  const bb = (fs.meta as { backbone?: { name?: string; layer?: string; source?: string; kind?: string; pooling?: string } }).backbone;
   let embedder: Embedder | undefined;
   const pix = bb?.name ? parsePixelBackbone(bb.name) : undefined;
   if (pix !== undefined) embedder = pixelEmbedder(pix);
   else if (bb?.name === 'mobilenet_v2' || bb?.name === 'inception_v3') {
     const pre = (fs.meta as { preprocessing?: Record<string, unknown> }).preprocessing;
     embedder = backboneEmbedder({ backbone: bb.name, layer: bb.layer, preprocessing: pre as never, cacheDir: o.cacheDir }, bb.name);
+  } else if (bb?.kind === 'onnx' && bb.source && existsSync(bb.source)) {
+    // A user's ONNX model, found where it was when the features were extracted, cut and pooled the same way.
+    const pre = (fs.meta as { preprocessing?: Record<string, unknown> }).preprocessing;
+    const pool = bb.pooling === 'global-max' ? 'max' : bb.pooling === 'global-average' ? 'avg' : 'none';
+    embedder = backboneEmbedder({ backbone: bb.source, layer: bb.layer, pool, preset: pre?.preset as string | undefined, preprocessing: pre as never, cacheDir: o.cacheDir }, bb.name);
   }
   return {
     title: o.features.split('/').pop() ?? o.features,

@@ -54,7 +54,7 @@ export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): vo
     .description('N-way K-shot episodes: the library\'s classifiers fitted on each support set, accuracy on the queries with 95 % intervals')
     .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
     .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
-    .option('-b, --backbone <name>', 'backbone for --data (a bundled name or a TF.js model folder)', 'mobilenet_v2')
+    .option('-b, --backbone <name|path>', 'backbone for --data (a bundled name, a TF.js model folder or a .onnx file)', 'mobilenet_v2')
     .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--ways <list>', 'classes per episode (N)', '5,20')
     .option('--shots <list>', 'support samples per class (K)', '1,5')

@@ -115,7 +115,7 @@ export function register(program: Command): void {
     .description('The paper\'s Table 1: 5-shot N-way tasks, hyper-parameters chosen on a validation half, paired t-tests')
     .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
     .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
-    .option('-b, --backbone <name>', 'backbone for --data', 'mobilenet_v2')
+    .option('-b, --backbone <name|path>', 'backbone for --data (a bundled name, a TF.js model folder or a .onnx file)', 'mobilenet_v2')
     .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--ways <list>', 'numbers of classes per task', '2,5,20')
     .option('--subsets <n>', 'random subsets per N', '10')

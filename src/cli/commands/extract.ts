@@ -9,12 +9,17 @@ import { checkOutputFile } from '../../data/outputs.node.ts';
 import { NODE_BACKENDS, checkNodeBackend } from '../../features/backend.node.ts';
 import { extractDataset } from '../../features/extract.node.ts';
 import { BUILTIN_NAMES } from '../../features/load.node.ts';
-import { checkPreprocessing, nsfwjsPreprocessing, type Preprocessing } from '../../features/preprocess.ts';
+import { POOL_MODES, checkPool } from '../../features/onnx-backbone.ts';
+import { PRESETS, checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, type Preprocessing } from '../../features/pixels.ts';
 
 interface ExtractFlags {
   backbone: string;
   out: string;
   layer?: string;
+  pool?: string;
+  preset?: string;
+  mean?: string;
+  std?: string;
   inputSize?: string;
   valueRange?: string;
   resize?: string;
@@ -28,6 +33,17 @@ interface ExtractFlags {
   force: boolean;
 }
 
+/** The preprocessing flags (--input-size, --value-range, --mean, --std, --resize) as changes to the backbone's own. */
+export function preprocessingFlags(flags: Pick<ExtractFlags, 'inputSize' | 'valueRange' | 'mean' | 'std' | 'resize'>): Partial<Preprocessing> {
+  const pre: Partial<Preprocessing> = {};
+  if (flags.inputSize) { const [h, w] = numbers('--input-size', flags.inputSize, 2); pre.height = h; pre.width = w; }
+  if (flags.valueRange) { const [lo, hi] = numbers('--value-range', flags.valueRange, 2); pre.range = [lo, hi]; }
+  if (flags.mean) pre.mean = numbers('--mean', flags.mean, 3) as [number, number, number];
+  if (flags.std) pre.std = numbers('--std', flags.std, 3) as [number, number, number];
+  if (flags.resize) pre.resize = libraryChoice('--resize', flags.resize, (r) => checkPreprocessing({ ...nsfwjsPreprocessing(224), alignCorners: false, resize: r as Preprocessing['resize'] }).resize);
+  return pre;
+}
+
 /** `protolens extract DATA --backbone NAME --out FILE`: CNN features of an image folder, zip or list. */
 export function register(program: Command): void {
   program
@@ -36,11 +52,15 @@ export function register(program: Command): void {
     .argument('<data>', 'folder of class folders, .zip archive, or list file (.csv/.txt) of "path,label" lines')
     .requiredOption('-o, --out <file.npy>', 'output features (.npy, with a .json sidecar beside it; replaces only features protolens wrote, see --force)')
     .option('--force', 'replace --out and its sidecar even if protolens did not write them (never an input)')
-    .option('-b, --backbone <name|dir>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder`, 'mobilenet_v2')
-    .option('--layer <name>', 'feature layer (default: flatten_1 for bundled backbones, the output otherwise)')
+    .option('-b, --backbone <name|path>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder | a .onnx file`, 'mobilenet_v2')
+    .option('--layer <name>', 'feature layer: any layer or tensor of the model (see "protolens backbones MODEL"; default: flatten_1 for bundled backbones, the output otherwise)')
+    .option('--pool <mode>', `a spatial map becomes a vector by: ${POOL_MODES.join(' | ')} (default avg)`)
+    .option('--preset <name>', `preprocessing preset: ${PRESETS.join(' | ')} (default: tfjs for TF.js models, torchvision for .onnx files)`)
     .option('--input-size <h,w>', 'network input size (default: the model\'s own)')
     .option('--value-range <lo,hi>', 'pixel values 0..255 are mapped to lo..hi (default 0,1)')
-    .option('--resize <method>', 'bilinear | nearest (default bilinear)')
+    .option('--mean <r,g,b>', 'per-channel mean subtracted after --value-range')
+    .option('--std <r,g,b>', 'per-channel standard deviation divided by after --mean')
+    .option('--resize <method>', 'bilinear | nearest | bicubic (default bilinear)')
     .option('--batch-size <n>', 'images per forward pass', '8')
     .option('--workers <n|auto>', 'threads computing features (auto: both cores for 64+ images)', 'auto')
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
@@ -52,10 +72,9 @@ export function register(program: Command): void {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       if (!/\.npy$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy.`);
       const backend = libraryChoice('--backend', flags.backend, checkNodeBackend);
-      const pre: Partial<Preprocessing> = {};
-      if (flags.inputSize) { const [h, w] = numbers('--input-size', flags.inputSize, 2); pre.height = h; pre.width = w; }
-      if (flags.valueRange) { const [lo, hi] = numbers('--value-range', flags.valueRange, 2); pre.range = [lo, hi]; }
-      if (flags.resize) pre.resize = libraryChoice('--resize', flags.resize, (r) => checkPreprocessing({ ...nsfwjsPreprocessing(224), resize: r as Preprocessing['resize'] }).resize);
+      const pre = preprocessingFlags(flags);
+      const pool = flags.pool === undefined ? undefined : libraryChoice('--pool', flags.pool, checkPool);
+      const preset = flags.preset === undefined ? undefined : libraryChoice('--preset', flags.preset, (s) => presetPreprocessing(s).preset);
       const batchSize = positiveInt('--batch-size', flags.batchSize);
       const workers = flags.workers === 'auto' ? 'auto' : positiveInt('--workers', flags.workers);
       const check = { inputs: [data], force: flags.force };
@@ -68,7 +87,7 @@ export function register(program: Command): void {
         let bar: ReturnType<typeof progressBar> | undefined;
         let cachedAtStart = 0;
         const result = await extractDataset(ds, {
-          backbone: flags.backbone, layer: flags.layer, preprocessing: pre, batchSize, workers,
+          backbone: flags.backbone, layer: flags.layer, pool, preset, preprocessing: pre, batchSize, workers,
           cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend,
           onReady: (r) => {
             const capped = typeof workers === 'number' && r.threads < workers && r.cached < r.total ? ` (--workers ${workers} capped at the cores and batches)` : '';
@@ -90,7 +109,7 @@ export function register(program: Command): void {
         const skipped = (result.meta.dataset?.skipped ?? []) as Array<{ path: string; reason: string }>;
         for (const b of skipped.slice(ds.skipped.length)) say(`  skipped ${b.path}: ${b.reason}`);
       } catch (e) {
-        throw toCliError(e, undefined, { skipBad: '--skip-bad' });
+        throw toCliError(e, undefined, { skipBad: '--skip-bad', inputSize: '--input-size H,W' });
       }
     });
 }

@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .option('-i, --images <dir>', 'folder the feature file\'s paths are relative to (thumbnails); only this folder is served')
     .option('-p, --port <n>', 'port (0: any free port)', '8737')
     .option('--host <address>', 'address to listen on; anything but loopback exposes your data to the network', '127.0.0.1')
-    .option('-b, --backbone <name>', 'backbone of the embedded digits: mobilenet_v2 | inception_v3 | pixels-<n>', 'mobilenet_v2')
+    .option('-b, --backbone <name|path>', 'backbone of the embedded digits: mobilenet_v2 | inception_v3 | pixels-<n> | a .onnx file', 'mobilenet_v2')
     .option('--digits <n>', 'embedded digits per class', '30')
     .option('-J, --prototypes <n>', 'prototypes of a model fitted on the spot (default: 3 per class for the digits, 2 per class for --features)')
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')

@@ -1,0 +1,98 @@
+/**
+ * ONNX backbones in Node: a `.onnx` file read from disk and run by `onnxruntime-node`, whose CPU
+ * library ships inside its npm package (nothing is downloaded; see `.npmrc`).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import ort from 'onnxruntime-node';
+import type { Backbone } from './backbone.ts';
+import { graphLayers, imageInput, onnxBackbone, type LayerInfo, type OrtRuntime, type PoolMode } from './onnx-backbone.ts';
+import { readOnnx, typeText, type OnnxModel } from './onnx-graph.ts';
+import type { Preprocessing } from './pixels.ts';
+
+/** onnxruntime-node as the runtime protolens's ONNX code takes. */
+export const nodeRuntime: OrtRuntime = ort as unknown as OrtRuntime;
+
+/**
+ * onnxruntime session options for `threads` intra-op threads: sequential execution, every graph
+ * optimisation.
+ * @example
+ * sessionOptions(2) // { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' }
+ */
+export function sessionOptions(threads = 1): Record<string, unknown> {
+  return { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+}
+
+/** Reads a model file. @throws RangeError naming it when it is missing or a folder. */
+export function readOnnxFile(file: string): { path: string; bytes: Uint8Array; model: OnnxModel } {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new RangeError(`${file}: no such file (expected an ONNX model)`);
+  if (!statSync(path).isFile()) throw new RangeError(`${file}: a folder, not an ONNX model file`);
+  const bytes = new Uint8Array(readFileSync(path));
+  return { path, bytes, model: readOnnx(bytes, file) };
+}
+
+/** Options of {@link loadOnnxBackboneNode}. */
+export interface OnnxLoadOptions {
+  layer?: string;
+  pool?: PoolMode;
+  preset?: string;
+  preprocessing?: Partial<Preprocessing>;
+  /** onnxruntime intra-op threads (default 1). */
+  threads?: number;
+}
+
+/**
+ * Loads an ONNX model file as a backbone (name: the file name without `.onnx`; weights hash:
+ * SHA-256 of the file).
+ * @throws RangeError naming the file: missing, not ONNX, no image input, no input size, unknown layer.
+ * @example
+ * const bb = await loadOnnxBackboneNode('resnet18.onnx', { layer: '/layer4/layer4.1/relu_1/Relu' });
+ */
+export async function loadOnnxBackboneNode(file: string, o: OnnxLoadOptions = {}): Promise<Backbone> {
+  const { path, bytes } = readOnnxFile(file);
+  return onnxBackbone(nodeRuntime, bytes, {
+    name: basename(path).replace(/\.onnx$/i, ''), where: file, layer: o.layer, pool: o.pool, preset: o.preset,
+    preprocessing: o.preprocessing, weightsHash: createHash('sha256').update(bytes).digest('hex'), source: path,
+    sessionOptions: sessionOptions(o.threads),
+  });
+}
+
+/** What `protolens backbones FILE` shows of an ONNX model. */
+export interface OnnxDescription {
+  file: string;
+  producer: string;
+  opsets: string;
+  inputs: string[];
+  outputs: string[];
+  /** The input's layout and size when it is an image input, else why not. */
+  image: string;
+  layers: LayerInfo[];
+}
+
+/**
+ * Describes an ONNX model: inputs, outputs, and every tensor the graph computes with its type and
+ * shape (run once on a blank image when the input size is known, so the shapes are concrete).
+ * @throws RangeError naming the file when it is missing or not ONNX.
+ */
+export async function describeOnnxFile(file: string, size?: [number, number]): Promise<OnnxDescription> {
+  const { model } = readOnnxFile(file);
+  let image: string;
+  let probe: Parameters<typeof graphLayers>[2];
+  try {
+    const input = imageInput(model, file);
+    const s = size ?? input.size;
+    image = `${input.layout.toUpperCase()}, ${s ? `${s[0]}×${s[1]}` : 'size not fixed (give --input-size)'}`;
+    if (s) probe = { input, size: s };
+  } catch (e) {
+    image = `not an image input: ${(e as Error).message.replace(`${file}: `, '')}`;
+  }
+  return {
+    file, producer: model.producer, image,
+    opsets: model.opsets.map((s) => `${s.domain || 'ai.onnx'} ${s.version}`).join(', '),
+    inputs: model.feeds.map((v) => `${v.name}: ${typeText(v.type)}`),
+    outputs: model.outputs.map((v) => `${v.name}: ${typeText(v.type)}`),
+    layers: await graphLayers(nodeRuntime, model, probe),
+  };
+}

@@ -1,0 +1,297 @@
+/**
+ * From decoded pixels to network input in plain TypeScript (no TF.js): what ONNX backbones are
+ * fed, in Node and in the browser, and what TF.js backbones are fed when the preprocessing asks
+ * for more than TF.js's resize offers (a preset, a crop, an antialiased or bicubic resize, a mean
+ * and standard deviation).
+ *
+ * Per image, in this order:
+ * 1. alpha composited onto white, grey replicated to three channels (values 0…255);
+ * 2. resized, separably, one axis then the other:
+ *    - `alignCorners` (TF.js's `resizeBilinear`/`resizeNearestNeighbor(…, alignCorners = true)`,
+ *      what nsfwjs does): corner pixels map onto corner pixels;
+ *    - otherwise pixel centres map onto pixel centres ("half-pixel", PyTorch's
+ *      `align_corners=False`, TF2's `tf.image.resize`);
+ *    - `antialias` (PIL's resampling, what torchvision's `Resize` does on images): when shrinking,
+ *      the filter is widened by the shrink factor so every input pixel counts; `bicubic` is PIL's
+ *      cubic filter (a = −0.5);
+ *    with `shorterSide`, the image is first resized so that its shorter side has that length
+ *    (aspect ratio kept) and the centre `height × width` is cropped (torchvision's `Resize` then
+ *    `CenterCrop`); only the cropped pixels are computed;
+ * 3. scaled from 0…255 to `range`, then `(x − mean) / std` per channel when given;
+ * 4. written as N×3×H×W (`nchw`, ONNX's convention) or N×H×W×3 (`nhwc`, TF.js's).
+ *
+ * The maths is done in float64 and stored as float32; PIL rounds its resized pixels to bytes, we
+ * do not (a difference of at most half a grey level).
+ */
+
+/** Decoded pixels, row-major, interleaved channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA). */
+export interface PixelImage {
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+  data: Uint8Array | Uint8ClampedArray;
+}
+
+/** How images are turned into network input. Recorded with every feature file. */
+export interface Preprocessing {
+  height: number;
+  width: number;
+  resize: 'bilinear' | 'nearest' | 'bicubic';
+  /** Corner pixels map onto corner pixels (TF.js `alignCorners`); false: pixel centres onto pixel centres. */
+  alignCorners: boolean;
+  /** Pixel value 0 maps to range[0], 255 to range[1]. */
+  range: [number, number];
+  /** Always 3 input channels: grey is replicated, alpha composited onto white. */
+  colour: 'rgb; grey replicated; alpha over white';
+  /** Resize so that the shorter side has this length (aspect kept), then crop the centre height × width. */
+  shorterSide?: number;
+  /** PIL-style resampling: the filter widened when shrinking (torchvision on PIL images). */
+  antialias?: boolean;
+  /** Per-channel (R, G, B) mean subtracted after the range scaling. */
+  mean?: [number, number, number];
+  /** Per-channel (R, G, B) standard deviation divided by after the mean. */
+  std?: [number, number, number];
+  /** The preset the values came from (`tfjs`, `torchvision`, `keras`, `clip`), for people. */
+  preset?: string;
+}
+
+/** Memory layout of a batch: channels first (ONNX) or last (TF.js). */
+export type Layout = 'nchw' | 'nhwc';
+
+/** The preprocessing of the nsfwjs models at a given input size. */
+export function nsfwjsPreprocessing(size: number): Preprocessing {
+  return { height: size, width: size, resize: 'bilinear', alignCorners: true, range: [0, 1], colour: 'rgb; grey replicated; alpha over white' };
+}
+
+/** Names of the preprocessing presets. */
+export const PRESETS = ['tfjs', 'torchvision', 'keras', 'clip'] as const;
+export type PresetName = (typeof PRESETS)[number];
+
+const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
+const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
+
+/**
+ * A preset's preprocessing at an input size (default: the preset's own, 224×224):
+ * - `tfjs`: bilinear resize with aligned corners to the input size, values 0…1 (nsfwjs, protolens's TF.js networks);
+ * - `torchvision`: shorter side to 256/224 of the input (256 for 224, 342 for 299), centre crop,
+ *   antialiased bilinear, values 0…1, ImageNet mean and std (torchvision's classification models);
+ * - `keras`: half-pixel bilinear to the input size, values −1…1 (`keras.applications` MobileNet, Inception…);
+ * - `clip`: shorter side to the input size, centre crop, antialiased bicubic, values 0…1, CLIP's mean and std.
+ * @throws RangeError listing the presets for an unknown name.
+ * @example
+ * presetPreprocessing('torchvision').shorterSide // 256
+ */
+export function presetPreprocessing(name: string, size: [number, number] = [224, 224]): Preprocessing {
+  const [height, width] = size;
+  const base = { height, width, colour: 'rgb; grey replicated; alpha over white' as const, preset: name };
+  switch (name as PresetName) {
+    case 'tfjs': return { ...nsfwjsPreprocessing(height), width, preset: name };
+    case 'torchvision':
+      return { ...base, resize: 'bilinear', alignCorners: false, antialias: true, shorterSide: Math.round(Math.max(height, width) * 256 / 224), range: [0, 1], mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    case 'keras': return { ...base, resize: 'bilinear', alignCorners: false, range: [-1, 1] };
+    case 'clip':
+      return { ...base, resize: 'bicubic', alignCorners: false, antialias: true, shorterSide: Math.max(height, width), range: [0, 1], mean: CLIP_MEAN, std: CLIP_STD };
+    default: throw new RangeError(`unknown preprocessing preset "${name}"; expected one of: ${PRESETS.join(', ')}`);
+  }
+}
+
+function checkTriple(p: Preprocessing, k: 'mean' | 'std'): void {
+  const v = p[k];
+  if (v === undefined) return;
+  if (!Array.isArray(v) || v.length !== 3 || !v.every(Number.isFinite) || (k === 'std' && !v.every((x) => x > 0))) {
+    throw new RangeError(`preprocessing.${k} must be three finite numbers (R, G, B)${k === 'std' ? ', all positive' : ''}, got ${JSON.stringify(v)}`);
+  }
+}
+
+/**
+ * Checks a preprocessing description, naming the bad field.
+ * @throws RangeError on sizes that are not positive integers, an unknown resize, a bad range,
+ *   mean or std, a crop larger than the resized image, or aligned corners with a filter that has none.
+ */
+export function checkPreprocessing(p: Preprocessing): Preprocessing {
+  for (const k of ['height', 'width'] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < 1 || p[k] > 4096) throw new RangeError(`preprocessing.${k} must be an integer in 1..4096, got ${p[k]}`);
+  }
+  if (!['bilinear', 'nearest', 'bicubic'].includes(p.resize)) throw new RangeError(`preprocessing.resize must be one of: bilinear, nearest, bicubic; got ${String(p.resize)}`);
+  if (!Array.isArray(p.range) || p.range.length !== 2 || !p.range.every(Number.isFinite) || p.range[0] === p.range[1]) {
+    throw new RangeError(`preprocessing.range must be two different finite numbers, got ${JSON.stringify(p.range)}`);
+  }
+  checkTriple(p, 'mean');
+  checkTriple(p, 'std');
+  if (p.shorterSide !== undefined && (!Number.isInteger(p.shorterSide) || p.shorterSide < Math.max(p.height, p.width) || p.shorterSide > 8192)) {
+    throw new RangeError(`preprocessing.shorterSide must be an integer from max(height, width) = ${Math.max(p.height, p.width)} to 8192 (the crop must fit), got ${p.shorterSide}`);
+  }
+  if (p.alignCorners && (p.antialias || p.resize === 'bicubic')) {
+    throw new RangeError('preprocessing.alignCorners works with the bilinear and nearest resizes without antialias; set alignCorners to false');
+  }
+  return p;
+}
+
+/** True when TF.js's own resize does this preprocessing (no crop, filter or normalisation it lacks). */
+export function isTfjsResizable(p: Preprocessing): boolean {
+  return p.alignCorners && p.resize !== 'bicubic' && !p.antialias && p.shorterSide === undefined && p.mean === undefined && p.std === undefined;
+}
+
+/** Checks a decoded image and names `where` in the message. */
+export function checkPixels(img: PixelImage, where: string): void {
+  const { width, height, channels, data } = img;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError(`${where}: image size ${width}×${height} is not positive`);
+  }
+  if (![1, 2, 3, 4].includes(channels)) throw new RangeError(`${where}: ${channels} channels; expected 1, 2, 3 or 4`);
+  if (data.length !== width * height * channels) {
+    throw new RangeError(`${where}: ${data.length} bytes for ${width}×${height}×${channels}`);
+  }
+}
+
+/** H×W×3 values 0…255, alpha composited onto white, grey replicated. */
+function toRgb(img: PixelImage): Float64Array {
+  const { width: w, height: h, channels: c, data } = img;
+  const out = new Float64Array(w * h * 3);
+  for (let i = 0, o = 0, s = 0; i < w * h; i++, s += c, o += 3) {
+    if (c === 3) { out[o] = data[s]; out[o + 1] = data[s + 1]; out[o + 2] = data[s + 2]; continue; }
+    const a = c === 2 || c === 4 ? data[s + c - 1] / 255 : 1;
+    const over = (v: number): number => (a === 1 ? v : v * a + 255 * (1 - a));
+    if (c <= 2) { const g = over(data[s]); out[o] = g; out[o + 1] = g; out[o + 2] = g; } else {
+      out[o] = over(data[s]); out[o + 1] = over(data[s + 1]); out[o + 2] = over(data[s + 2]);
+    }
+  }
+  return out;
+}
+
+/** For each output index, the input indices and weights it sums (`k` per output, zero-padded). */
+interface Taps {
+  k: number;
+  idx: Int32Array;
+  w: Float64Array;
+}
+
+/** Nearest or 2-tap bilinear exactly as TF.js computes them (aligned corners or half-pixel centres). */
+function tfTaps(n: number, out: number, first: number, count: number, p: Preprocessing): Taps {
+  const align = p.alignCorners && out > 1;
+  const ratio = (align ? n - 1 : n) / (align ? out - 1 : out);
+  const k = p.resize === 'nearest' ? 1 : 2;
+  const idx = new Int32Array(count * k), w = new Float64Array(count * k);
+  for (let j = 0; j < count; j++) {
+    const i = first + j;
+    const src = p.alignCorners ? ratio * i : ratio * (i + 0.5) - 0.5;
+    if (k === 1) {
+      idx[j] = Math.min(n - 1, p.alignCorners ? Math.round(src) : Math.floor(ratio * (i + 0.5)));
+      w[j] = 1;
+      continue;
+    }
+    const lo = Math.max(0, Math.floor(src)), hi = Math.min(n - 1, Math.ceil(src)), f = src - lo;
+    idx[2 * j] = lo; w[2 * j] = 1 - f; idx[2 * j + 1] = hi; w[2 * j + 1] = f;
+  }
+  return { k, idx, w };
+}
+
+const FILTERS = {
+  bilinear: { support: 1, f: (x: number) => (Math.abs(x) < 1 ? 1 - Math.abs(x) : 0) },
+  bicubic: {
+    support: 2,
+    f: (x: number) => {
+      const a = -0.5, t = Math.abs(x);
+      if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+      if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
+      return 0;
+    },
+  },
+};
+
+/** PIL's resampling taps (ImagingResample's precompute_coeffs): centre-to-centre, filter widened by the shrink factor when `antialias`. */
+function pilTaps(n: number, out: number, first: number, count: number, p: Preprocessing): Taps {
+  const { support: s0, f } = FILTERS[p.resize === 'bicubic' ? 'bicubic' : 'bilinear'];
+  const scale = n / out;
+  const fs = p.antialias ? Math.max(scale, 1) : 1;
+  const support = s0 * fs;
+  const k = Math.ceil(support) * 2 + 1;
+  const idx = new Int32Array(count * k), w = new Float64Array(count * k);
+  for (let j = 0; j < count; j++) {
+    const centre = (first + j + 0.5) * scale;
+    const lo = Math.max(0, Math.floor(centre - support + 0.5)), hi = Math.min(n, Math.floor(centre + support + 0.5));
+    let total = 0;
+    for (let t = 0; t < hi - lo && t < k; t++) { const v = f((t + lo - centre + 0.5) / fs); w[j * k + t] = v; idx[j * k + t] = lo + t; total += v; }
+    for (let t = 0; t < k; t++) { if (total !== 0) w[j * k + t] /= total; if (t >= hi - lo) idx[j * k + t] = lo; }
+  }
+  return { k, idx, w };
+}
+
+/** Python's round() of x.5 to the nearest even integer, as torchvision's CenterCrop uses. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The resized size and the crop's offset for an image of h × w. */
+export function resizePlan(h: number, w: number, p: Preprocessing): { rh: number; rw: number; top: number; left: number } {
+  if (p.shorterSide === undefined) return { rh: p.height, rw: p.width, top: 0, left: 0 };
+  const s = p.shorterSide;
+  // torchvision's Resize(int): the longer side is int(s · long / short).
+  const [rh, rw] = h <= w ? [s, Math.floor(s * w / h)] : [Math.floor(s * h / w), s];
+  return { rh, rw, top: roundHalfEven((rh - p.height) / 2), left: roundHalfEven((rw - p.width) / 2) };
+}
+
+/** One image resized (and cropped), H×W×3 values 0…255. */
+export function resizeImage(img: PixelImage, p: Preprocessing): Float64Array {
+  const rgb = toRgb(img);
+  const { height: H, width: W } = p;
+  const { rh, rw, top, left } = resizePlan(img.height, img.width, p);
+  if (img.height === H && img.width === W && rh === H && rw === W) return rgb;
+  const taps = p.alignCorners || (p.resize !== 'bicubic' && !p.antialias) || p.resize === 'nearest' ? tfTaps : pilTaps;
+  const tx = taps(img.width, rw, left, W, p), ty = taps(img.height, rh, top, H, p);
+  const h0 = img.height;
+  const tmp = new Float64Array(h0 * W * 3);
+  for (let y = 0; y < h0; y++) {
+    for (let x = 0; x < W; x++) {
+      let r = 0, g = 0, b = 0;
+      for (let t = 0; t < tx.k; t++) {
+        const wt = tx.w[x * tx.k + t];
+        if (wt === 0) continue;
+        const s = (y * img.width + tx.idx[x * tx.k + t]) * 3;
+        r += wt * rgb[s]; g += wt * rgb[s + 1]; b += wt * rgb[s + 2];
+      }
+      const o = (y * W + x) * 3;
+      tmp[o] = r; tmp[o + 1] = g; tmp[o + 2] = b;
+    }
+  }
+  const out = new Float64Array(H * W * 3);
+  for (let y = 0; y < H; y++) {
+    for (let t = 0; t < ty.k; t++) {
+      const wt = ty.w[y * ty.k + t];
+      if (wt === 0) continue;
+      const src = ty.idx[y * ty.k + t] * W * 3, dst = y * W * 3;
+      for (let q = 0; q < W * 3; q++) out[dst + q] += wt * tmp[src + q];
+    }
+  }
+  return out;
+}
+
+/**
+ * The network input of a batch: N×3×H×W (`nchw`) or N×H×W×3 (`nhwc`) float32, preprocessed as `p` says.
+ * @throws RangeError naming the image index when its pixels are malformed.
+ * @example
+ * pixelBatch([{ width: 1, height: 1, channels: 1, data: Uint8Array.of(255) }], presetPreprocessing('keras', [1, 1]), 'nchw')
+ * // Float32Array [1, 1, 1]
+ */
+export function pixelBatch(images: readonly PixelImage[], p: Preprocessing, layout: Layout): Float32Array {
+  const { height: H, width: W } = p;
+  const plane = H * W;
+  const out = new Float32Array(images.length * plane * 3);
+  const [lo, hi] = p.range;
+  const scale = (hi - lo) / 255;
+  const mean = p.mean ?? [0, 0, 0], std = p.std ?? [1, 1, 1];
+  images.forEach((img, n) => {
+    checkPixels(img, `image ${n}`);
+    const px = resizeImage(img, p);
+    const base = n * plane * 3;
+    for (let c = 0; c < 3; c++) {
+      const a = scale / std[c], b = (lo - mean[c]) / std[c];
+      if (layout === 'nchw') for (let i = 0; i < plane; i++) out[base + c * plane + i] = px[i * 3 + c] * a + b;
+      else for (let i = 0; i < plane; i++) out[base + i * 3 + c] = px[i * 3 + c] * a + b;
+    }
+  });
+  return out;
+}
