@@ -16,6 +16,7 @@ import type { Backbone } from '../src/features/backbone.ts';
 import { openImageDataset } from '../src/data/images.node.ts';
 import { BadImageError } from '../src/data/images.ts';
 import { colourPng, greyPng, makeTree } from './helpers/images.ts';
+import { saveLayersFolder } from './helpers/models.ts';
 
 let mobilenet: Backbone;
 let work: string;
@@ -154,12 +155,7 @@ async function saveTinyModel(dir: string): Promise<void> {
     tf.layers.globalAveragePooling2d({ name: 'pool' }),
     tf.layers.dense({ units: 1, name: 'head' }),
   ] });
-  await m.save(tf.io.withSaveHandler(async (a) => {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, format: 'layers-model', weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await saveLayersFolder(m, dir);
   m.dispose();
 }
 

@@ -17,6 +17,7 @@ import { readModelFile } from '../src/data/modelfile.node.ts';
 import { colourPng, greyPng, makeTree } from './helpers/images.ts';
 import { relu2Of, tinyNet, type Map3 } from './helpers/onnx.ts';
 import { runCli } from './helpers/cli.ts';
+import { saveLayersFolder } from './helpers/models.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'protolens-onnx-'));
 const tiny = join(work, 'tiny.onnx');
@@ -222,4 +223,36 @@ test('loadBackboneNode sends .onnx files to onnxruntime', async () => {
   const { backbone, from } = await loadBackboneNode(tiny, { layer: 'flat', preset: 'keras' });
   assert.deepEqual([from, backbone.info.kind, backbone.info.dim, backbone.info.name], ['onnx', 'onnx', 5, 'tiny']);
   backbone.dispose();
+});
+
+test('protolens backbones: the bundled list; a model\'s inputs, outputs and candidate layers with shapes; a TF.js folder\'s layers', async () => {
+  const list = await runCli(['backbones']);
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /^name +network +input +layer +dim +weights\nmobilenet_v2 +MobileNetV2 +224×224 +flatten_1 +1280 +nsfwjs 4\.\d+\.\d+\ninception_v3 +InceptionV3 +299×299 +flatten_1 +2048/);
+  const d = await runCli(['backbones', tiny]);
+  assert.equal(d.code, 0, d.err);
+  assert.match(d.out, /inputs: {2}image: float32 N×3×12×12\noutputs: logits: float32 unknown shape\nimage input: NCHW, 12×12\n/);
+  assert.match(d.out, /candidate feature layers \(float32, rank 2–4; --all for every layer\): 8 of 8\n/);
+  assert.match(d.out, /\nrelu2 +Relu +1×5×4×4\n/);
+  const dyn = join(work, 'dyn-list.onnx');
+  writeFileSync(dyn, tinyNet(['N', 3, 'height', 'width']));
+  const symbolic = await runCli(['backbones', dyn]);
+  assert.match(symbolic.out, /image input: NCHW, size not fixed \(give --input-size\)/);
+  assert.match(symbolic.out, /\nc1 +Conv +N×6×\?×\?\n/); // onnxruntime's own shape inference: what it cannot know is "?"
+  assert.match(symbolic.out, /\nflat +Flatten +N×5\n/);
+  const sized = await runCli(['backbones', dyn, '--input-size', '20,16', '--json']);
+  const j = JSON.parse(sized.out) as { candidates: Array<{ name: string; shape: number[] }> };
+  assert.deepEqual(j.candidates.find((l) => l.name === 'relu2')?.shape, [1, 5, 8, 6]);
+  // A TF.js layers folder: the layers with their output shapes.
+  const dir = join(work, 'tfjs-folder');
+  await initTfNode('wasm');
+  const m = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [8, 8, 3], filters: 2, kernelSize: 3, name: 'conv' }), tf.layers.flatten({ name: 'flat' })] });
+  await saveLayersFolder(m, dir);
+  m.dispose();
+  const t = await runCli(['backbones', dir]);
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.out, /TF\.js layers model\n.*\n.*\nimage input: NHWC, 8×8\n.*: 2 of 2\n.*\nconv +Conv2D +N×6×6×2\nflat +Flatten +N×72\n$/);
+  const bad = await runCli(['backbones', join(work, 'nothing-here')]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, a TF\.js model folder or a \.onnx file\n$/);
 });

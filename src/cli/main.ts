@@ -17,8 +17,9 @@ import * as explain from './commands/explain.ts';
 import * as serve from './commands/serve.ts';
 import * as bench from './commands/bench.ts';
 import * as trainEmbedding from './commands/train-embedding.ts';
+import * as backbones from './commands/backbones.ts';
 
-const commands: Array<{ register(program: Command): void }> = [demo, extract, fit, predict, explain, bench, trainEmbedding, serve];
+const commands: Array<{ register(program: Command): void }> = [demo, extract, fit, predict, explain, bench, trainEmbedding, serve, backbones];
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {

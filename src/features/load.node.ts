@@ -190,6 +190,20 @@ export function inputSizeOf(a: tf.io.ModelArtifacts): [number, number] | undefin
   return typeof h === 'number' && h > 0 && typeof w === 'number' && w > 0 ? [h, w] : undefined;
 }
 
+/**
+ * The TF.js artifacts of a bundled backbone (read from the nsfwjs bundle) or of a model folder,
+ * without loading the network: what `protolens backbones` describes.
+ * @throws RangeError for an unknown name that is not a folder, and the errors of a folder's reading.
+ */
+export function modelArtifactsNode(nameOrDir: string): tf.io.ModelArtifacts {
+  if (isBuiltin(nameOrDir)) { const b = readNsfwjsBundle(nameOrDir); return artifactsOf(b.json, b.weights); }
+  if (!existsSync(nameOrDir) || !statSync(nameOrDir).isDirectory()) {
+    throw new RangeError(`unknown backbone "${nameOrDir}": expected one of ${BUILTIN_NAMES.join(', ')}, a TF.js model folder or a .onnx file`);
+  }
+  const { json, weights } = readModelFolder(resolve(nameOrDir));
+  return artifactsOf(json, weights);
+}
+
 /** True for a path that names an ONNX model: ending in `.onnx`, or an existing file (a folder is a TF.js model). */
 export function isOnnxPath(s: string): boolean {
   return /\.onnx$/i.test(s) || (existsSync(s) && statSync(s).isFile());

@@ -250,7 +250,9 @@ export async function graphLayers(ort: OrtRuntime, m: OnnxModel, probe?: { input
   const session = await ort.InferenceSession.create(rewriteOnnx(m, { outputs: names, untyped: true, prune: false }));
   try {
     const meta = new Map((session.outputMetadata ?? []).map((d) => [d.name, d]));
-    let shapes = new Map<string, ReadonlyArray<number | string> | undefined>(names.map((n) => [n, meta.get(n)?.shape]));
+    // onnxruntime names a dimension it could not infer ""; we print "?".
+    const known = (s: ReadonlyArray<number | string> | undefined) => s?.map((d) => (d === '' ? '?' : d));
+    let shapes = new Map<string, ReadonlyArray<number | string> | undefined>(names.map((n) => [n, known(meta.get(n)?.shape)]));
     let types = new Map(names.map((n) => [n, meta.get(n)?.type ?? '?']));
     if (probe) {
       const [h, w] = probe.size;
