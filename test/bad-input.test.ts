@@ -17,7 +17,7 @@ import { parseCsvFeatures, parseJsonlFeatures } from '../src/data/text.ts';
 import { parseJsonBytes } from '../src/data/json.ts';
 import { openImageDataset } from '../src/data/images.node.ts';
 import { BadImageError, openZip } from '../src/data/images.ts';
-import { writeFeatures } from '../src/data/features.node.ts';
+import { readFeatures, writeFeatures } from '../src/data/features.node.ts';
 import { writeModelFile } from '../src/data/modelfile.node.ts';
 import { loadModel } from '../src/model/io.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
@@ -250,4 +250,20 @@ test('CSV: quoted fields with line breaks are read (RFC 4180), lines counted fro
   assert.deepEqual(Array.from(t.X.data), [1, 2, 3, 4]);
   assert.throws(() => parseCsvFeatures('a,b,label\n1,2,"x\ny"\n3,x,z\n', 'n.csv'), /n\.csv, line 4, column "b"/);
   assert.throws(() => parseCsvFeatures('a,label\n1,"open\n', 'n.csv'), /n\.csv, line 2: unterminated quoted field/);
+});
+
+// ---- found by the fuzzers (test/fuzz.test.ts, bench/fuzz.ts), each with the input fast-check shrank it to
+
+test('fuzz: a feature sidecar with "paths": null is refused by name (was "Cannot read properties of null")', () => {
+  const dir = workdir();
+  try {
+    const npy = join(dir, 'f.npy');
+    writeFileSync(npy, encodeNpy(matrix(new Float32Array([1, 2, 3, 4, 5, 6]), 3, 2)));
+    writeFileSync(join(dir, 'f.json'), '{"format":"protolens-features","version":1,"rows":3,"cols":2,"dtype":"float32","labels":[0,0,0],"meta":{"created":"x"},"paths":null}');
+    assert.throws(() => readFeatures(npy), (e: Error) => e instanceof TypeError && e.message === `${join(dir, 'f.json')}: "paths" must be a list of strings, one per row (or absent)`);
+    writeFileSync(join(dir, 'f.json'), '{"format":"protolens-features","version":0,"rows":3,"cols":2,"labels":[]}');
+    assert.throws(() => readFeatures(npy), /f\.json: format version 0 is not supported/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

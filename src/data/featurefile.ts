@@ -76,7 +76,7 @@ export function checkFeatureSet(fs: Omit<FeatureSet, 'meta'>, name = 'features')
   if (X.data.length !== X.rows * X.cols) {
     throw new RangeError(`${name}: X has ${X.data.length} values but is said to be ${X.rows}×${X.cols}`);
   }
-  if (!Array.isArray(labels)) throw new TypeError(`${name}: labels must be an array`);
+  if (!Array.isArray(labels)) throw new TypeError(`${name}: "labels" must be a list (one label per row)`);
   if (labels.length !== 0 && labels.length !== X.rows) {
     throw new RangeError(`${name}: ${labels.length} labels for ${X.rows} rows (expected one label per row, or none)`);
   }
@@ -85,6 +85,9 @@ export function checkFeatureSet(fs: Omit<FeatureSet, 'meta'>, name = 'features')
     if (typeof l !== 'string' && !(typeof l === 'number' && Number.isFinite(l))) {
       throw new TypeError(`${name}: label ${i} is ${JSON.stringify(l)}; labels must be strings or finite numbers`);
     }
+  }
+  if (paths !== undefined && (!Array.isArray(paths) || paths.some((p) => typeof p !== 'string'))) {
+    throw new TypeError(`${name}: "paths" must be a list of strings, one per row`);
   }
   if (paths !== undefined && paths.length !== X.rows) {
     throw new RangeError(`${name}: ${paths.length} paths for ${X.rows} rows (expected one per row)`);
@@ -117,13 +120,17 @@ export function checkSidecar(s: unknown, X: Matrix, name: string): FeatureSideca
   if (o.format !== FEATURES_FORMAT) {
     throw new RangeError(`${name}: "format" is ${JSON.stringify(o.format)}; expected "${FEATURES_FORMAT}"`);
   }
-  if (typeof o.version !== 'number' || o.version > FEATURES_FORMAT_VERSION) {
+  if (!Number.isInteger(o.version) || (o.version as number) < 1 || (o.version as number) > FEATURES_FORMAT_VERSION) {
     throw new RangeError(`${name}: format version ${String(o.version)} is not supported (this protolens reads up to ${FEATURES_FORMAT_VERSION})`);
   }
   if (o.rows !== X.rows || o.cols !== X.cols) {
     throw new RangeError(`${name}: describes ${o.rows}×${o.cols} features but the .npy holds ${X.rows}×${X.cols}`);
   }
   const labels = o.labels ?? [];
+  if (o.paths === null) throw new TypeError(`${name}: "paths" must be a list of strings, one per row (or absent)`);
+  if (o.meta !== undefined && (typeof o.meta !== 'object' || o.meta === null || Array.isArray(o.meta))) {
+    throw new TypeError(`${name}: "meta" must be an object`);
+  }
   checkFeatureSet({ X, labels, paths: o.paths }, name);
   return { ...(o as FeatureSidecar), labels, meta: o.meta ?? {} };
 }
