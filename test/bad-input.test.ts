@@ -109,8 +109,8 @@ test('a model with 0 prototypes, τ ≤ 0, null in its arrays, duplicate classes
   rmSync(dir, { recursive: true, force: true });
   const bad = (patch: Record<string, unknown>, pattern: RegExp): void => assert.throws(() => loadModel({ ...json, ...patch }), pattern);
   bad({ nPrototypes: 0, prototypes: [], W: [], initClass: [] }, /model: field "nPrototypes" must be a positive integer, got 0/);
-  bad({ tau: -1 }, /model: field "tau" must be a positive number, got -1/);
-  bad({ tau: 0 }, /model: field "tau" must be a positive number, got 0/);
+  bad({ tau: -1 }, /model: field "tau" must be a positive number of at least 1e-30, got -1/);
+  bad({ tau: 0 }, /model: field "tau" must be a positive number of at least 1e-30, got 0/);
   bad({ prototypes: [null, ...(json.prototypes as number[]).slice(1)] }, /field "prototypes" value 0 is null; expected a finite number/);
   bad({ W: [...(json.W as number[]).slice(0, 3), null] }, /field "W" value 3 is null; expected a finite number/);
   bad({ classes: ['a', 'a'] }, /field "classes" lists "a" twice \(entries 0 and 1\); class names must be distinct/);
@@ -266,4 +266,19 @@ test('fuzz: a feature sidecar with "paths": null is refused by name (was "Cannot
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('fuzz: τ = 5e-324 in a saved NearestClassMean (positive, but 1/(2τ) overflows) is refused instead of predicting NaN', () => {
+  const text = '{"format":"protolens-model","version":1,"kind":"NearestClassMean","library":"protolens 0.1.0","params":{"tau":"auto","tauScale":0.1,"seed":0},' +
+    '"classes":["a","b","c"],"nFeatures":3,"tau":5e-324,"means":[0.4000000059604645,0.1666666716337204,-0.2142857164144516,4.349999904632568,0.1666666716337204,' +
+    '0.7857142686843872,8.300000190734863,0.1666666716337204,1.7857142686843872]}';
+  assert.throws(() => loadModel(parseJsonBytes(enc(text), 'm.json') as never), /model: field "tau" must be a positive number of at least 1e-30, got 5e-324/);
+  const ok = loadModel(parseJsonBytes(enc(text.replace('5e-324', '0.5')), 'm.json') as never);
+  assert.ok(ok.predictProba([[1, 2, 3]]).data.every(Number.isFinite));
+});
+
+test('fuzz: model arrays beyond ±1e15 (a prototype at 1e20 puts every distance past float32) are refused', () => {
+  const { dir, json } = modelAndFeatures();
+  rmSync(dir, { recursive: true, force: true });
+  assert.throws(() => loadModel({ ...json, prototypes: (json.prototypes as number[]).map(() => 1e20) }), /field "prototypes" value 0 \(100000000000000000000\) is beyond ±1e15/);
 });

@@ -108,7 +108,7 @@ export class NearestClassMean implements Classifier {
     m.classes_ = jsonClasses(json);
     m.nFeatures_ = json.nFeatures;
     m.means_ = { data: jsonFloats(json, 'means', json.classes.length * json.nFeatures), rows: json.classes.length, cols: json.nFeatures };
-    m.tau_ = jsonNumber(json, 'tau', 'positive');
+    m.tau_ = jsonNumber(json, 'tau', 'scale');
     return m;
   }
 }

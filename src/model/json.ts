@@ -6,6 +6,7 @@
  * Browser-safe: no I/O.
  */
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type Label, type ModelJSON } from './types.ts';
+import { MAX_MAGNITUDE } from '../linalg/matrix.ts';
 
 /**
  * Checks the header of a saved model of `kind`: format, version, kind, classes (at least 2,
@@ -55,8 +56,12 @@ export function jsonClasses(json: ModelJSON): Label[] {
   return Array.from(v) as Label[];
 }
 
-/** Which numbers a field accepts. */
-export type NumberDomain = 'finite' | 'positive' | 'non-negative' | 'positive integer' | 'non-negative integer';
+/**
+ * Which numbers a field accepts. 'scale' is a positive number of at least 1e-30, as the τ of a
+ * softmax over distances must be: 1/(2τ) of a smaller one (5e-324 in a fuzzed file) overflows
+ * float32 and every probability becomes NaN.
+ */
+export type NumberDomain = 'finite' | 'positive' | 'non-negative' | 'positive integer' | 'non-negative integer' | 'scale';
 
 /**
  * A numeric field of a saved model, checked against its domain.
@@ -69,16 +74,21 @@ export function jsonNumber(json: ModelJSON, field: string, domain: NumberDomain 
   const ok = typeof v === 'number' && Number.isFinite(v) && (
     domain === 'finite' ||
     (domain === 'positive' && v > 0) ||
+    (domain === 'scale' && v >= 1e-30) ||
     (domain === 'non-negative' && v >= 0) ||
     (domain === 'positive integer' && Number.isInteger(v) && v > 0) ||
     (domain === 'non-negative integer' && Number.isInteger(v) && v >= 0));
-  if (!ok) throw new RangeError(`model: field "${field}" must be a ${domain}${domain.endsWith('integer') ? '' : ' number'}, got ${JSON.stringify(v)}`);
+  if (!ok) {
+    const what = domain === 'scale' ? 'positive number of at least 1e-30' : `${domain}${domain.endsWith('integer') ? '' : ' number'}`;
+    throw new RangeError(`model: field "${field}" must be a ${what}, got ${typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v)}`);
+  }
   return v as number;
 }
 
 /**
  * An array field of a saved model as float32, with exactly `expected` finite numbers (no null, no
- * strings, nothing beyond float32's range). A Float64Array is accepted as the list of numbers.
+ * strings, nothing beyond ±1e15, {@link MAX_MAGNITUDE}: the model's arithmetic is float32 and the
+ * data it meets is bounded the same way). A Float64Array is accepted as the list of numbers.
  * @throws TypeError when the field is not an array; RangeError for a wrong length or a bad value (its index named).
  * @example
  * jsonFloats({ W: [1, null] } as never, 'W', 2) // throws: model: field "W" value 1 is null; expected a finite number
@@ -93,6 +103,9 @@ export function jsonFloats(json: ModelJSON, field: string, expected: number): Fl
     if (typeof x !== 'number' || !Number.isFinite(x)) throw new RangeError(`model: field "${field}" value ${k} is ${JSON.stringify(x)}; expected a finite number`);
     out[k] = x;
     if (!Number.isFinite(out[k])) throw new RangeError(`model: field "${field}" value ${k} (${x}) is beyond the float32 range`);
+    if (Math.abs(x) > MAX_MAGNITUDE) {
+      throw new RangeError(`model: field "${field}" value ${k} (${x}) is beyond ±1e15, where float32 distances and products overflow`);
+    }
   }
   return out;
 }

@@ -416,7 +416,7 @@ export class PrototypeClassifier implements Classifier {
     m.nFeatures_ = D;
     m.prototypes_ = { data: jsonFloats(json, 'prototypes', J * D), rows: J, cols: D };
     m.W_ = { data: jsonFloats(json, 'W', J * L), rows: J, cols: L };
-    m.tau_ = jsonNumber(json, 'tau', 'positive');
+    m.tau_ = jsonNumber(json, 'tau', 'scale');
     m.tauRule_ = String(json.tauRule ?? '');
     m.initClass_ = Int32Array.from((json.initClass as number[] | undefined) ?? new Array(J).fill(0));
     m.history_ = (json.history as IterationRecord[] | undefined) ?? [];
