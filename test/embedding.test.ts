@@ -216,7 +216,7 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
     writeFileSync(join(dir, 'checkpoint.json'), 'not json');
     let r = await cli(base);
     assert.equal(r.code, 2);
-    assert.match(r.err, /checkpoint\.json: unreadable checkpoint \(not valid JSON.*Delete checkpoint\.json and checkpoint\.bin/);
+    assert.match(r.err, /checkpoint\.json: unreadable checkpoint \(not valid JSON.*Delete checkpoint\.json and its \.bin data file/);
     rmSync(join(dir, 'checkpoint.json'));
     r = await cli([...base, '--way', '20']); // 3 characters × 4 rotations
     assert.equal(r.code, 2);

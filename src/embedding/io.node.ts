@@ -6,10 +6,13 @@
  * - `embedding.json` — metadata: input size, preprocessing, training data and split, options,
  *   seed, the validation curve, timings;
  * - `curve.svg` — validation accuracy against training time;
- * - `checkpoint.json` + `checkpoint.bin` — everything needed to resume (written atomically,
- *   data first, so an interrupted write leaves the previous checkpoint usable).
+ * - `checkpoint.json` + `checkpoint-<checksum>.bin` — everything needed to resume. The data
+ *   file is named by its checksum and written first, then the JSON that names it (each
+ *   atomically), then older data files are removed: a run killed at any moment leaves a JSON
+ *   whose data file is complete (the new pair, or the previous one). Checkpoints of the first
+ *   layout (`checkpoint.bin`, named by no field) are still read.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../data/atomic.node.ts';
@@ -25,7 +28,7 @@ export const EMBEDDING_FORMAT = 'protolens-embedding';
 /** A checkpoint that exists but cannot be used. */
 export class CheckpointError extends Error {
   constructor(readonly path: string, reason: string) {
-    super(`${path}: unreadable checkpoint (${reason}). Delete checkpoint.json and checkpoint.bin in that folder, or choose another --out, to start afresh`);
+    super(`${path}: unreadable checkpoint (${reason}). Delete checkpoint.json and its .bin data file in that folder, or choose another --out, to start afresh`);
     this.name = 'CheckpointError';
   }
 }
@@ -33,10 +36,14 @@ export class CheckpointError extends Error {
 /** Writes the resumable state of a run into `dir`. */
 export function writeCheckpoint(dir: string, state: TrainerState): void {
   const { json, bytes } = packState(state);
-  writeFileAtomicSync(join(dir, 'checkpoint.bin'), bytes);
+  const sum = checksum(bytes);
+  // Named by its content: the previous JSON keeps naming the previous data until the new JSON lands.
+  const data = `checkpoint-${sum.slice(0, 16)}.bin`;
+  writeFileAtomicSync(join(dir, data), bytes);
   writeFileAtomicSync(join(dir, 'checkpoint.json'), JSON.stringify({
-    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, bytes: bytes.length, checksum: checksum(bytes), state: JSON.parse(json),
+    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, data, bytes: bytes.length, checksum: sum, state: JSON.parse(json),
   }));
+  for (const f of readdirSync(dir)) if (/^checkpoint(-[0-9a-z]+)?\.bin$/.test(f) && f !== data) rmSync(join(dir, f), { force: true });
 }
 
 /**
@@ -45,9 +52,9 @@ export function writeCheckpoint(dir: string, state: TrainerState): void {
  *   version, or when its data file is missing, truncated or does not match.
  */
 export function readCheckpoint(dir: string): TrainerState | null {
-  const jp = join(dir, 'checkpoint.json'), bp = join(dir, 'checkpoint.bin');
+  const jp = join(dir, 'checkpoint.json');
   if (!existsSync(jp)) return null;
-  let head: { format?: unknown; version?: unknown; bytes?: unknown; checksum?: unknown; state?: unknown };
+  let head: { format?: unknown; version?: unknown; data?: unknown; bytes?: unknown; checksum?: unknown; state?: unknown };
   try {
     head = JSON.parse(readFileSync(jp, 'utf8'));
   } catch (e) {
@@ -57,6 +64,10 @@ export function readCheckpoint(dir: string): TrainerState | null {
     throw new CheckpointError(jp, `expected "format": "${CHECKPOINT_FORMAT}"`);
   }
   if (head.version !== CHECKPOINT_VERSION) throw new CheckpointError(jp, `version ${String(head.version)}; this protolens reads version ${CHECKPOINT_VERSION}`);
+  if (head.data !== undefined && (typeof head.data !== 'string' || !/^checkpoint-[0-9a-z]+\.bin$/.test(head.data))) {
+    throw new CheckpointError(jp, `"data" must name a checkpoint-<checksum>.bin file beside it`);
+  }
+  const bp = join(dir, (head.data as string | undefined) ?? 'checkpoint.bin');
   if (!existsSync(bp)) throw new CheckpointError(jp, `its data file ${bp} is missing`);
   const bytes = new Uint8Array(readFileSync(bp));
   if (bytes.length !== head.bytes) throw new CheckpointError(jp, `${bp} has ${bytes.length} bytes, expected ${String(head.bytes)} (truncated or from another run)`);
