@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { drawEpisodes, episodeScore, groupIndexes, runEpisodeBench, scoreEpisode } from '../src/select/episodes.ts';
 import { rng } from '../src/linalg/random.ts';
-import { main } from '../src/cli/main.ts';
+import { runCli as cli } from './helpers/cli.ts';
 
 /** `groups` groups of `perGroup` classes, each with `perClass` samples around its own centre. */
 function synthetic(groups: number, perGroup: number, perClass: number, dim = 8, spread = 0.05, seed = 1): { X: number[][]; labels: string[] } {
@@ -89,19 +89,6 @@ test('episodes: known answers — separated classes are all right; the interval 
   assert.equal(e.mean, 0.75);
   assert.ok(Math.abs(e.ci95 - 1.96 * Math.sqrt(0.125 / 3) / 2) < 1e-12);
 });
-
-/** Runs the CLI, capturing stdout and stderr. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const o = process.stdout.write.bind(process.stdout), e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => { out += String(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => { err += String(s); return true; }) as typeof process.stderr.write;
-  try {
-    return { code: await main(['node', 'protolens', ...args]), out, err };
-  } finally {
-    process.stdout.write = o; process.stderr.write = e;
-  }
-}
 
 test('bench episodes CLI: Markdown on stdout, episodes.json with the seed and per-episode figures; a folder not ours, or too few samples, are refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'protolens-episodes-'));

@@ -5,19 +5,12 @@
 import { BadImageError } from '../data/images.ts';
 import { OutputRefusedError } from '../data/outputs.node.ts';
 import { OutputWriteError } from '../data/atomic.node.ts';
-import { CheckpointError } from '../embedding/io.node.ts';
+import { CheckpointError } from '../embedding/checkpoint-error.ts';
 import { InputSizeError } from '../features/onnx-backbone.ts';
+import { CLIError } from './cli-error.ts';
 
-/**
- * A user mistake (bad file, bad option), described in a sentence that names the file, row or
- * field and what was expected.
- */
-export class CLIError extends Error {
-  constructor(message: string, readonly code = 2) {
-    super(message);
-    this.name = 'CLIError';
-  }
-}
+export { CLIError };
+
 
 /** The flags a command offers for fixes the library suggests by its own option names. */
 export interface FlagHints {

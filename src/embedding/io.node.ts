@@ -20,18 +20,14 @@ import { Conv4, type Conv4State } from './conv4.ts';
 import { curveSvg } from './curve.ts';
 import { checksum, packState, unpackState } from './state.ts';
 import type { CurvePoint, TrainerState } from './train.ts';
+import { CheckpointError } from './checkpoint-error.ts';
+
+export { CheckpointError };
 
 export const CHECKPOINT_FORMAT = 'protolens-embedding-checkpoint';
 export const CHECKPOINT_VERSION = 1;
 export const EMBEDDING_FORMAT = 'protolens-embedding';
 
-/** A checkpoint that exists but cannot be used. */
-export class CheckpointError extends Error {
-  constructor(readonly path: string, reason: string) {
-    super(`${path}: unreadable checkpoint (${reason}). Delete checkpoint.json and its .bin data file in that folder, or choose another --out, to start afresh`);
-    this.name = 'CheckpointError';
-  }
-}
 
 /** Writes the resumable state of a run into `dir`. */
 export function writeCheckpoint(dir: string, state: TrainerState): void {

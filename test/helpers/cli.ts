@@ -1,11 +1,21 @@
-/** Runs the protolens CLI in-process, capturing stdout and stderr, for the CLI tests. */
+/**
+ * Runs the protolens CLI in-process, capturing what it writes to stdout and stderr, for the CLI tests.
+ *
+ * The CLI writes strings. Anything else written meanwhile (the test runner's own reports, which it
+ * sends as bytes over this process's stdout while a command awaits) goes through untouched.
+ */
 import { main } from '../../src/cli/main.ts';
 
 export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [], err: string[] = [];
   const wo = process.stdout.write.bind(process.stdout), we = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
+  const capture = (into: string[], write: typeof wo) => ((s: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof s !== 'string') return (write as (...a: unknown[]) => boolean)(s, ...rest);
+    into.push(s);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stdout.write = capture(out, wo);
+  process.stderr.write = capture(err, we);
   try {
     const code = await main(['node', 'protolens', ...args]);
     return { code, out: out.join(''), err: err.join('') };

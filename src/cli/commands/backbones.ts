@@ -23,7 +23,6 @@ function columns(rows: string[][]): string {
 export function register(program: Command): void {
   program
     .command('backbones')
-    .description('List the bundled backbones; for a model (.onnx file, TF.js folder or bundled name), its inputs, outputs and candidate feature layers')
     .argument('[model]', 'a .onnx file, a TF.js model folder, or a bundled backbone name')
     .option('--input-size <h,w>', 'input size of a model that does not fix it (makes every shape concrete)')
     .option('--all', 'every layer or tensor, not only the candidate feature layers', false)

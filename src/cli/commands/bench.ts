@@ -108,7 +108,7 @@ function commandLine(argv: readonly string[]): string {
 
 /** `protolens bench …`: benchmarks. */
 export function register(program: Command): void {
-  const bench = program.command('bench').description('Benchmarks');
+  const bench = program.command('bench');
   registerEpisodes(bench, loadFeatures);
   bench
     .command('fewshot')

@@ -11,7 +11,6 @@ import { progressBar, type Progress } from '../progress.ts';
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('Fit the prototype model and its baselines on the embedded default data, and summarise')
     .option('--seed <n>', 'seed of the data and of every fit', '1')
     .option('--prototypes <J>', 'number of prototypes', '30')
     .option('--digits <n>', 'handwritten digits (mnist package) embedded with MobileNetV2 for the report', '300')

@@ -23,7 +23,6 @@ interface ExplainFlags {
 export function register(program: Command): void {
   program
     .command('explain')
-    .description('Write the interpretation report (HTML + figures) of a prototype model on labelled features')
     .argument('<model>', 'PrototypeClassifier saved by "protolens fit" (JSON)')
     .requiredOption('-f, --features <file>', 'labelled feature file (.npy + sidecar, .csv or .jsonl), usually the training features')
     .option('--images [root]', 'show thumbnails; root = image folder/zip/list (default: the one recorded by "protolens extract")')

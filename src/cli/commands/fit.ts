@@ -68,7 +68,6 @@ export function register(program: Command): void {
   const d = DEFAULT_SEARCH_GRID;
   program
     .command('fit')
-    .description('Fit the prototype classifier on a labelled feature file and save it as JSON (--cv chooses its settings by cross-validation)')
     .argument('<features>', 'feature file (.npy with its .json sidecar, .csv or .jsonl), with labels')
     .requiredOption('-o, --out <model.json>', 'where to save the model (an existing file only if protolens wrote it, see --force)')
     .option('--force', 'replace --out even if it is not a protolens model (never an input or a feature sidecar)')

@@ -41,7 +41,6 @@ export function explanationText(i: number, e: Explanation, truth?: Label, path?:
 export function register(program: Command): void {
   program
     .command('predict')
-    .description('Predict the class of every row of a feature file; --explain says why')
     .argument('<model>', 'model saved by "protolens fit" (JSON)')
     .requiredOption('-f, --features <file>', 'feature file (.npy + sidecar, .csv or .jsonl)')
     .option('--explain', 'explain each decision (prototype models only)', false)

@@ -126,7 +126,6 @@ export function register(program: Command): void {
   const d = TRAIN_DEFAULTS;
   program
     .command('train-embedding')
-    .description('Train a Conv-4 embedding end to end with a prototype layer, episodically (Omniglot-style data: Alphabet/character/*.png)')
     .argument('<data>', 'folder of Alphabet/character folders (or a .zip of one, or a path,label list)')
     .requiredOption('-o, --out <dir>', 'output folder: model.json + weights.bin, embedding.json, curve.svg, checkpoint (resumed when present; only a folder protolens wrote, see --force)')
     .option('--force', 'write into --out even if protolens did not make it (never the data folder)')
