@@ -1,14 +1,36 @@
 /**
  * protolens: prototype-based interpretation of CNN feature spaces.
- * Browser-safe entry point (no Node imports). Node adapters live under src/cli and `*.node.ts` files.
+ *
+ * The package's `.` entry: the model, its baselines, feature preprocessing, model selection and the
+ * interpretation, all browser-safe (no Node imports, no TF.js, no Vega). The Node side (feature
+ * extraction, feature and model files, reports, the explorer's server) is the `protolens/node`
+ * entry (src/index.node.ts), which re-exports this one.
  */
 export { VERSION } from './version.ts';
 export * from './linalg/matrix.ts';
 export { gemm, gemmBackendName, gemmBackendStatus } from './linalg/gemm.ts';
 export { rng, type Rng } from './linalg/random.ts';
 export * from './model/types.ts';
-export { PrototypeClassifier, type PrototypeOptions, type Explanation, type PrototypeContribution } from './model/prototype.ts';
-export { NearestClassMean, SoftmaxRegression, KNearestNeighbors } from './model/baselines.ts';
+export {
+  PrototypeClassifier, METRICS,
+  type PrototypeOptions, type Explanation, type PrototypeContribution, type MetricKind, type TauOption,
+} from './model/prototype.ts';
+export {
+  NearestClassMean, SoftmaxRegression, KNearestNeighbors,
+  type NearestClassMeanOptions, type SoftmaxRegressionOptions, type KNearestNeighborsOptions,
+} from './model/baselines.ts';
+export {
+  FeatureTransform, Pipeline, PREPROCESS_METHODS, DEFAULT_PREPROCESS, checkPreprocessMethod,
+  type PreprocessMethod, type FeatureTransformJSON,
+} from './model/preprocess.ts';
 export { loadModel } from './model/io.ts';
 export { accuracy, encodeLabels } from './model/labels.ts';
+export {
+  PrototypeClassifierCV, DEFAULT_SEARCH_GRID, stratifiedFolds,
+  type SearchGrid, type SearchRecord, type SearchCandidate, type PrototypeCVOptions,
+} from './select/cv.ts';
+export * from './interpret/index.ts';
+export { figure1Spec, weightsSpec, type VegaLiteSpec, type Figure1Options, type WeightsOptions } from './viz/specs.ts';
+export { encodeNpy, decodeNpy } from './data/npy.ts';
+export type { FeatureSet, FeatureMeta } from './data/featurefile.ts';
 export { twistedClasses, stratifiedSplit, type SyntheticData, type SyntheticOptions } from './data/synthetic.ts';

@@ -1,5 +1,8 @@
 /**
- * Builds the explorer page (web/) with Vite when its build is missing or stale.
+ * The explorer's page: in a checkout, built from web/ with Vite when its build is missing or stale
+ * ({@link ensureWebBuild}); in an installed package, the page built when the package was packed
+ * (dist/web/, scripts/build.mjs), so that `protolens serve` never needs Vite there
+ * ({@link explorerPage} chooses).
  *
  * The build goes to `web/dist/<hash>/`, where the hash covers every file the page is made of
  * (web/ outside dist, and src/, which the page and its workers import). A build is written to a
@@ -24,6 +27,37 @@ function collect(dir: string, out: string[], skip: (p: string) => boolean): void
     if (s.isDirectory()) collect(p, out, skip);
     else if (s.isFile()) out.push(p);
   }
+}
+
+/** The page built when the package was packed (dist/web/ beside the compiled server). */
+export function packagedPage(): string {
+  return fileURLToPath(new URL('../web/', import.meta.url));
+}
+
+/**
+ * The folder of the explorer's page to serve: in a checkout (web/ sources present, Vite installed),
+ * an up-to-date Vite build of it; otherwise the page shipped in the package.
+ * @throws Error when neither exists (a checkout without Vite that was never built: run "npm install").
+ * @example
+ * await explorerPage() // '<package>/dist/web/' in an installed package
+ */
+export async function explorerPage(options: WebBuildOptions = {}): Promise<string> {
+  const root = options.root ?? webRoot();
+  const packaged = packagedPage();
+  if (existsSync(join(root, 'index.html'))) {
+    let hasVite = true;
+    try {
+      await import('vite');
+    } catch {
+      hasVite = false;
+    }
+    if (hasVite) return ensureWebBuild(options);
+    if (!existsSync(join(packaged, 'index.html'))) {
+      throw new Error('the explorer page is built with Vite, a development dependency of protolens that is not installed, and there is no packaged page (dist/web); run "npm install" in the protolens folder');
+    }
+  }
+  if (!existsSync(join(packaged, 'index.html'))) throw new Error(`the explorer page is missing from this installation (${packaged}index.html); reinstall protolens`);
+  return packaged;
 }
 
 /** Hash of the files the page is built from. */

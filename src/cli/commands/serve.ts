@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
 import { positiveInt } from '../flags.ts';
 import { progressBar, type Progress } from '../progress.ts';
-import { ensureWebBuild } from '../../server/build.node.ts';
+import { explorerPage } from '../../server/build.node.ts';
 import { startExplorerServer, type ExplorerSource } from '../../server/server.node.ts';
 import { digitsSource, fileSource, type SourceProgress } from '../../server/sources.node.ts';
 import type { IterationRecord } from '../../model/types.ts';
@@ -48,7 +48,6 @@ function progress(say: (s: string) => void): SourceProgress & { stop(): void } {
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('Open the web explorer: the feature-space map, the prototypes, the images, and classification of new images')
     .option('-m, --model <model.json>', 'a saved PrototypeClassifier (default: fitted on the spot)')
     .option('-f, --features <file>', 'feature file (.npy with its .json sidecar, .csv or .jsonl) with labels (default: the embedded digits)')
     .option('-i, --images <dir>', 'folder the feature file\'s paths are relative to (thumbnails); only this folder is served')
@@ -87,7 +86,13 @@ export function register(program: Command): void {
       }
       const m = source.model;
       say(`model: J = ${m.prototypes_!.rows} prototypes, ${m.classes_.length} classes, training accuracy ${(100 * m.score(source.X, source.y)).toFixed(1)}%`);
-      const webDir = await ensureWebBuild({ log: say });
+      let webDir: string;
+      try {
+        webDir = await explorerPage({ log: say });
+      } catch (e) {
+        // A broken installation, not a usage error: exit code 1, with the message alone.
+        throw new CLIError((e as Error).message, 1);
+      }
       let server;
       try {
         server = await startExplorerServer(source, { host: flags.host, port, webDir, maxUpload, onError: (s) => say(`error: ${s}`) });

@@ -1,0 +1,35 @@
+/**
+ * The package's `protolens/node` entry: everything of `protolens` (src/index.ts) plus the Node side —
+ * CNN feature extraction, feature and model files, the interpretation report, the explorer's server,
+ * and the native GEMM.
+ *
+ * Nothing is installed on import: call {@link enableNodeGemm} once to run the model's products in
+ * the native addon on every core (or its WebAssembly fallback on worker threads), as the CLI does.
+ * @example
+ * import { enableNodeGemm, readFeatures, PrototypeClassifier } from 'protolens/node';
+ * enableNodeGemm();
+ * const fs = readFeatures('features.npy');
+ * const model = new PrototypeClassifier({ seed: 1 }).fit(fs.X, fs.labels);
+ */
+export * from './index.ts';
+export { enableNodeGemm, nativeGemmStatus, describeNodeGemm, type NodeGemmChoice } from './linalg/gemm-native.node.ts';
+export { readFeatures, writeFeatures } from './data/features.node.ts';
+export { openImageDataset, listFolder, listZip, listListFile, type ImageDataset } from './data/images.node.ts';
+export {
+  readModelFile, writeModelFile, readPrototypeModel, checkFeaturesForModel, alignLabels, type InterpretableModel,
+} from './data/modelfile.node.ts';
+export {
+  OutputRefusedError, checkOutputFile, checkOutputFolder, writeOutputFolder, claimOutputFolder,
+  type OutputCheck, type OutputFiles,
+} from './data/outputs.node.ts';
+export { extractDataset, type ExtractDatasetOptions, type ExtractResult } from './features/extract.node.ts';
+export { BUILTIN_NAMES } from './features/load.node.ts';
+export { fitFile, type FitFileOptions, type FitFileResult } from './select/fit-file.node.ts';
+export { renderSvg } from './viz/render.ts';
+export { renderReport, renderFigures, type ReportMeta } from './viz/report.ts';
+export { writeReport, type WrittenReport } from './viz/report.node.ts';
+export { explainToReport, explainModelFile, type ExplainReportOptions, type ExplainedReport } from './viz/explain.node.ts';
+export {
+  startExplorerServer, type ExplorerSource, type ExplorerServer, type ServerOptions, type Embedder, type ImageStore,
+} from './server/server.node.ts';
+export { fileSource, digitsSource, type FileSourceOptions, type DigitsOptions } from './server/sources.node.ts';
