@@ -124,6 +124,21 @@ for (const c of CASES) {
       assert.deepEqual(Array.from(back.predictProba(Xtest).data), Array.from(m.predictProba(Xtest).data));
     });
 
+    test('the features\' origin is saved and restored; a file without one (older) loads with null', () => {
+      const m = c.make().fit(X, y);
+      assert.equal(m.origin_, null);
+      assert.equal('origin' in m.toJSON(), false);
+      const origin = { backbone: 'mobilenet_v2', layer: 'flatten_1', weightsHash: 'b7f6', dim: 4, preprocessing: { height: 224, width: 224, range: [0, 1] } };
+      m.origin_ = origin;
+      const json = JSON.parse(JSON.stringify(m.toJSON()));
+      assert.deepEqual(json.origin, origin);
+      assert.deepEqual(loadModel(json).origin_, origin);
+      delete json.origin;
+      assert.equal(loadModel(json).origin_, null);
+      assert.throws(() => loadModel({ ...json, origin: { layer: 'x' } }), /model: field "origin" must be an object with a "backbone" name/);
+      assert.throws(() => loadModel({ ...json, origin: { backbone: 'b', dim: -1 } }), /model: field "origin\.dim" must be a positive integer, got -1/);
+    });
+
     test('use before fit is a NotFittedError that says to call fit', () => {
       const m = c.make();
       assert.equal(m.isFitted(), false);

@@ -8,6 +8,7 @@ import type { Classifier, Label, ModelJSON } from '../model/types.ts';
 import { PrototypeClassifier } from '../model/prototype.ts';
 import { FeatureTransform, Pipeline } from '../model/preprocess.ts';
 import type { FeatureSet } from './featurefile.ts';
+import { describeOrigin, featureOrigin, originDifference } from './origin.ts';
 import { writeFileAtomicSync } from './atomic.node.ts';
 import { readInputFile } from './files.node.ts';
 import { parseJsonBytes } from './json.ts';
@@ -69,8 +70,9 @@ export function writeModelFile(path: string, model: Classifier, check: OutputChe
 }
 
 /**
- * Checks a feature file against a model: same dimension, and (when `labels` is 'required') labels
- * present and all known to the model.
+ * Checks a feature file against a model: made the same way (the backbone, layer and input size the
+ * model recorded, when both sides record them: src/data/origin.ts), same dimension, and (when
+ * `labels` is 'required') labels present and all known to the model.
  * @returns the labels unknown to the model (empty when all are known or there are none).
  * @throws RangeError naming both files and what differs.
  * @example
@@ -78,6 +80,12 @@ export function writeModelFile(path: string, model: Classifier, check: OutputChe
  */
 export function checkFeaturesForModel(fs: FeatureSet, model: Classifier, files: { features: string; model: string },
   labels: 'required' | 'optional'): Label[] {
+  const made = featureOrigin(fs.meta);
+  const difference = model.origin_ && made ? originDifference(model.origin_, made) : null;
+  if (difference) {
+    throw new RangeError(`${files.features}: features made by ${describeOrigin(made!)}, but the model ${files.model} was fitted on features made by ` +
+      `${describeOrigin(model.origin_!)} (${difference}); extract the features with the model's backbone, layer and input size`);
+  }
   if (fs.X.cols !== model.nFeatures_) {
     throw new RangeError(`${files.features}: features have ${fs.X.cols} dimensions but the model ${files.model} was fitted on ${model.nFeatures_}; ` +
       'use features made by the same backbone and layer as the training features');

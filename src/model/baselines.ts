@@ -12,10 +12,10 @@ import { rowSqNorms, sqDistances, softmaxRows } from '../linalg/ops.ts';
 import { lbfgs } from '../linalg/optim.ts';
 import { rng } from '../linalg/random.ts';
 import { argmaxRows, checkXy, scoreOf } from './labels.ts';
-import { checkHeader, jsonClasses, jsonFloats, jsonNumber } from './json.ts';
+import { checkHeader, jsonClasses, jsonFloats, jsonNumber, readOrigin } from './json.ts';
 import { medianPairSqDistance } from './scale.ts';
 import { checkOptions } from './options.ts';
-import { NotFittedError, modelHeader, type Classifier, type Label, type ModelJSON } from './types.ts';
+import { NotFittedError, modelHeader, type Classifier, type FeatureOrigin, type Label, type ModelJSON } from './types.ts';
 
 function labelsOf(scores: Matrix, classes: readonly Label[]): Label[] {
   return Array.from(argmaxRows(scores.data, scores.rows, scores.cols), (c) => classes[c]);
@@ -42,6 +42,7 @@ export class NearestClassMean implements Classifier {
   private readonly params: Required<NearestClassMeanOptions>;
   classes_: Label[] = [];
   nFeatures_ = 0;
+  origin_: FeatureOrigin | null = null;
   /** L×D class means. */
   means_: Matrix | null = null;
   tau_ = NaN;
@@ -99,13 +100,14 @@ export class NearestClassMean implements Classifier {
 
   toJSON(): ModelJSON {
     if (!this.means_) throw new NotFittedError(this.kind);
-    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_), tau: this.tau_, means: Array.from(this.means_.data) };
+    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_, this.origin_), tau: this.tau_, means: Array.from(this.means_.data) };
   }
 
   static fromJSON(json: ModelJSON): NearestClassMean {
     checkHeader(json, 'NearestClassMean');
     const m = new NearestClassMean(json.params as NearestClassMeanOptions);
     m.classes_ = jsonClasses(json);
+    m.origin_ = readOrigin(json);
     m.nFeatures_ = json.nFeatures;
     m.means_ = { data: jsonFloats(json, 'means', json.classes.length * json.nFeatures), rows: json.classes.length, cols: json.nFeatures };
     m.tau_ = jsonNumber(json, 'tau', 'scale');
@@ -133,6 +135,7 @@ export class SoftmaxRegression implements Classifier {
   private readonly params: Required<SoftmaxRegressionOptions>;
   classes_: Label[] = [];
   nFeatures_ = 0;
+  origin_: FeatureOrigin | null = null;
   /** D×L weights. */
   coef_: Matrix | null = null;
   /** L biases. */
@@ -211,7 +214,7 @@ export class SoftmaxRegression implements Classifier {
 
   toJSON(): ModelJSON {
     if (!this.coef_) throw new NotFittedError(this.kind);
-    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_), coef: Array.from(this.coef_.data), intercept: Array.from(this.intercept_) };
+    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_, this.origin_), coef: Array.from(this.coef_.data), intercept: Array.from(this.intercept_) };
   }
 
   static fromJSON(json: ModelJSON): SoftmaxRegression {
@@ -219,6 +222,7 @@ export class SoftmaxRegression implements Classifier {
     const m = new SoftmaxRegression(json.params as SoftmaxRegressionOptions);
     const D = json.nFeatures, L = json.classes.length;
     m.classes_ = jsonClasses(json);
+    m.origin_ = readOrigin(json);
     m.nFeatures_ = D;
     m.coef_ = { data: jsonFloats(json, 'coef', D * L), rows: D, cols: L };
     m.intercept_ = jsonFloats(json, 'intercept', L);
@@ -241,6 +245,7 @@ export class KNearestNeighbors implements Classifier {
   private readonly params: Required<KNearestNeighborsOptions>;
   classes_: Label[] = [];
   nFeatures_ = 0;
+  origin_: FeatureOrigin | null = null;
   private X_: Matrix | null = null;
   private codes_: Int32Array = new Int32Array(0);
 
@@ -297,7 +302,7 @@ export class KNearestNeighbors implements Classifier {
 
   toJSON(): ModelJSON {
     if (!this.X_) throw new NotFittedError(this.kind);
-    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_), nSamples: this.X_.rows, X: Array.from(this.X_.data), codes: Array.from(this.codes_) };
+    return { ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_, this.origin_), nSamples: this.X_.rows, X: Array.from(this.X_.data), codes: Array.from(this.codes_) };
   }
 
   static fromJSON(json: ModelJSON): KNearestNeighbors {
@@ -305,6 +310,7 @@ export class KNearestNeighbors implements Classifier {
     const m = new KNearestNeighbors(json.params as KNearestNeighborsOptions);
     const n = jsonNumber(json, 'nSamples', 'positive integer');
     m.classes_ = jsonClasses(json);
+    m.origin_ = readOrigin(json);
     m.nFeatures_ = json.nFeatures;
     m.X_ = { data: jsonFloats(json, 'X', n * json.nFeatures), rows: n, cols: json.nFeatures };
     const codes = jsonFloats(json, 'codes', n);

@@ -5,7 +5,7 @@
  *
  * Browser-safe: no I/O.
  */
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type Label, type ModelJSON } from './types.ts';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type FeatureOrigin, type Label, type ModelJSON } from './types.ts';
 import { MAX_MAGNITUDE } from '../linalg/matrix.ts';
 
 /**
@@ -108,4 +108,30 @@ export function jsonFloats(json: ModelJSON, field: string, expected: number): Fl
     }
   }
   return out;
+}
+
+/**
+ * The `origin` field of a saved model: what made its features, or null when the file has none
+ * (features from elsewhere, or a file saved before the field existed).
+ * @throws TypeError naming the field when it is present but not an object with a string `backbone`,
+ *   or when one of its other fields has the wrong type.
+ * @example
+ * readOrigin({ origin: { backbone: 'mobilenet_v2', layer: 'flatten_1' } } as never) // { backbone: 'mobilenet_v2', layer: 'flatten_1' }
+ * readOrigin({} as never) // null
+ */
+export function readOrigin(json: ModelJSON): FeatureOrigin | null {
+  const o = json.origin as unknown;
+  if (o === undefined || o === null) return null;
+  if (typeof o !== 'object' || Array.isArray(o) || typeof (o as FeatureOrigin).backbone !== 'string') {
+    throw new TypeError('model: field "origin" must be an object with a "backbone" name');
+  }
+  const r = o as Record<string, unknown>;
+  for (const k of ['layer', 'weightsHash', 'source'] as const) {
+    if (r[k] !== undefined && typeof r[k] !== 'string') throw new TypeError(`model: field "origin.${k}" must be a string, got ${JSON.stringify(r[k])}`);
+  }
+  if (r.dim !== undefined && !(Number.isInteger(r.dim) && (r.dim as number) > 0)) throw new TypeError(`model: field "origin.dim" must be a positive integer, got ${JSON.stringify(r.dim)}`);
+  if (r.preprocessing !== undefined && (typeof r.preprocessing !== 'object' || r.preprocessing === null || Array.isArray(r.preprocessing))) {
+    throw new TypeError('model: field "origin.preprocessing" must be an object');
+  }
+  return structuredClone(o as FeatureOrigin);
 }

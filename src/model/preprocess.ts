@@ -16,10 +16,10 @@
 import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import {
   NotFittedError, modelHeader,
-  type Classifier, type Label, type ModelJSON,
+  type Classifier, type FeatureOrigin, type Label, type ModelJSON,
 } from './types.ts';
 import { scoreOf } from './labels.ts';
-import { checkHeader, jsonFloats } from './json.ts';
+import { checkHeader, jsonFloats, readOrigin } from './json.ts';
 
 /** The preprocessing methods, named by their steps. */
 export const PREPROCESS_METHODS = ['none', 'l2', 'center-l2', 'sqrt-l2', 'sqrt-center-l2'] as const;
@@ -184,6 +184,8 @@ function signedSqrt(v: number): number {
  */
 export class Pipeline implements Classifier {
   readonly kind = 'Pipeline';
+  /** What made the raw features, before the transform (see {@link Classifier.origin_}). */
+  origin_: FeatureOrigin | null = null;
 
   /** @param transform - unfitted or fitted; `fit` refits it. @param model - the classifier behind it. */
   constructor(readonly transform: FeatureTransform, readonly model: Classifier) {
@@ -231,7 +233,7 @@ export class Pipeline implements Classifier {
   toJSON(): ModelJSON {
     this.guard();
     return {
-      ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_),
+      ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_, this.origin_),
       transform: this.transform.toJSON(),
       model: this.model.toJSON(),
     };
@@ -253,6 +255,8 @@ export class Pipeline implements Classifier {
     if (model.nFeatures_ !== transform.nFeatures_) {
       throw new RangeError(`model: the inner model takes ${model.nFeatures_} features but the transform gives ${transform.nFeatures_}`);
     }
-    return new Pipeline(transform, model);
+    const p = new Pipeline(transform, model);
+    p.origin_ = readOrigin(json);
+    return p;
   }
 }

@@ -20,7 +20,7 @@ import { rowSqNorms } from '../linalg/ops.ts';
 import { fista, lbfgs } from '../linalg/optim.ts';
 import { checkXy, argmaxRows, scoreOf } from './labels.ts';
 import { initPrototypes } from './init.ts';
-import { checkHeader, jsonClasses, jsonFloats, jsonNumber } from './json.ts';
+import { checkHeader, jsonClasses, jsonFloats, jsonNumber, readOrigin } from './json.ts';
 import { autoTau } from './scale.ts';
 import { checkOptions, type OptionRule } from './options.ts';
 import {
@@ -31,7 +31,7 @@ import {
 import { diagonalWhitening, ldaWhitening } from './metric.ts';
 import {
   NotFittedError, modelHeader,
-  type Classifier, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
+  type Classifier, type FeatureOrigin, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
 } from './types.ts';
 
 /** How τ is set. */
@@ -213,6 +213,8 @@ export class PrototypeClassifier implements Classifier {
   private readonly params: Params;
   classes_: Label[] = [];
   nFeatures_ = 0;
+  /** What made the features it was fitted on (see {@link Classifier.origin_}). */
+  origin_: FeatureOrigin | null = null;
   /** J×D prototypes. */
   prototypes_: Matrix | null = null;
   /** J×L prototype-to-class weights. */
@@ -391,7 +393,7 @@ export class PrototypeClassifier implements Classifier {
   toJSON(): ModelJSON {
     const { P, W } = this.fitted();
     return {
-      ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_),
+      ...modelHeader(this.kind, this.getParams(), this.classes_, this.nFeatures_, this.origin_),
       nPrototypes: P.rows,
       tau: this.tau_,
       tauRule: this.tauRule_,
@@ -413,6 +415,7 @@ export class PrototypeClassifier implements Classifier {
     const J = jsonNumber(json, 'nPrototypes', 'positive integer'), D = json.nFeatures, L = json.classes.length;
     const m = new PrototypeClassifier(json.params as PrototypeOptions);
     m.classes_ = jsonClasses(json);
+    m.origin_ = readOrigin(json);
     m.nFeatures_ = D;
     m.prototypes_ = { data: jsonFloats(json, 'prototypes', J * D), rows: J, cols: D };
     m.W_ = { data: jsonFloats(json, 'W', J * L), rows: J, cols: L };

@@ -16,6 +16,27 @@ export type Label = string | number;
 export const MODEL_FORMAT = 'protolens-model';
 export const MODEL_FORMAT_VERSION = 1;
 
+/**
+ * What made the features a model was fitted on: the network, its layer and how images became its
+ * input. `protolens fit` copies it from the feature file's sidecar; `predict`, `explain`, `serve`
+ * and `evaluate` refuse features made otherwise, and `predict --images` embeds images with it.
+ * Unknown (null) for features from elsewhere (CSV, JSON lines) and for models saved before it existed.
+ */
+export interface FeatureOrigin {
+  /** The backbone's name: "mobilenet_v2", "inception_v3", or a model folder's name. */
+  backbone: string;
+  /** The layer (or graph node) whose output is the feature. */
+  layer?: string;
+  /** SHA-256 of the network's topology and weights: two backbones with the same name but other weights differ here. */
+  weightsHash?: string;
+  /** Where the network came from: the package and its version, or the model folder's path. */
+  source?: string;
+  /** Feature dimension. */
+  dim?: number;
+  /** How images were turned into the network's input (size, resize, value range, colour). */
+  preprocessing?: Record<string, unknown>;
+}
+
 /** What every saved model looks like at the top level. */
 export interface ModelJSON {
   format: typeof MODEL_FORMAT;
@@ -24,6 +45,8 @@ export interface ModelJSON {
   params: Record<string, unknown>;
   classes: Label[];
   nFeatures: number;
+  /** What made the features the model was fitted on (absent when unknown, and in older files). */
+  origin?: FeatureOrigin;
   [key: string]: unknown;
 }
 
@@ -35,6 +58,12 @@ export interface Classifier {
   readonly classes_: readonly Label[];
   /** Dimension of the features seen at fit time. */
   readonly nFeatures_: number;
+  /**
+   * What made the features it was fitted on (null when unknown). Not learned by `fit(X, y)`,
+   * which sees numbers only: set by whoever knows (e.g. `protolens fit`, from the feature file),
+   * then saved with the model and restored by `loadModel`.
+   */
+  origin_: FeatureOrigin | null;
   /** Learns from samples X (N×D) and labels y (length N). Returns this. */
   fit(X: MatrixInput, y: readonly Label[]): this;
   /** Predicted label per sample. */
@@ -80,7 +109,10 @@ export class NotFittedError extends Error {
   }
 }
 
-/** The top-level fields every saved model starts with. */
-export function modelHeader(kind: string, params: Record<string, unknown>, classes: readonly Label[], nFeatures: number): ModelJSON {
-  return { format: MODEL_FORMAT, version: MODEL_FORMAT_VERSION, kind, library: `protolens ${VERSION}`, params, classes: classes.slice(), nFeatures };
+/** The top-level fields every saved model starts with (`origin` only when known). */
+export function modelHeader(kind: string, params: Record<string, unknown>, classes: readonly Label[], nFeatures: number,
+  origin: FeatureOrigin | null = null): ModelJSON {
+  const h: ModelJSON = { format: MODEL_FORMAT, version: MODEL_FORMAT_VERSION, kind, library: `protolens ${VERSION}`, params, classes: classes.slice(), nFeatures };
+  if (origin) h.origin = structuredClone(origin);
+  return h;
 }

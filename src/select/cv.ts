@@ -16,7 +16,7 @@ import { deriveSeed, rng, shuffled } from '../linalg/random.ts';
 import { checkXy, encodeLabels } from '../model/labels.ts';
 import { PrototypeClassifier, type MetricKind, type PrototypeOptions } from '../model/prototype.ts';
 import type { Regularization } from '../model/objective.ts';
-import { NotFittedError, type Classifier, type Label, type ModelJSON } from '../model/types.ts';
+import { NotFittedError, type Classifier, type FeatureOrigin, type Label, type ModelJSON } from '../model/types.ts';
 import { validationScore, type ValidationScore } from './grid.ts';
 
 /** The values searched for each setting. */
@@ -197,6 +197,7 @@ export class PrototypeClassifierCV implements Classifier {
   private readonly base: PrototypeOptions;
   best_: PrototypeClassifier | null = null;
   search_: SearchRecord | null = null;
+  private origin: FeatureOrigin | null = null;
 
   /** @throws TypeError/RangeError for unknown options, bad folds/seed, or bad base options. */
   constructor(options: PrototypeCVOptions = {}) {
@@ -217,6 +218,12 @@ export class PrototypeClassifierCV implements Classifier {
 
   get classes_(): readonly Label[] { return this.best_?.classes_ ?? []; }
   get nFeatures_(): number { return this.best_?.nFeatures_ ?? 0; }
+  /** What made the features (see {@link Classifier.origin_}); the refitted model carries it too. */
+  get origin_(): FeatureOrigin | null { return this.origin; }
+  set origin_(o: FeatureOrigin | null) {
+    this.origin = o;
+    if (this.best_) this.best_.origin_ = o;
+  }
   getParams(): Record<string, unknown> { return { folds: this.folds, seed: this.seed, grid: this.grid, base: this.base }; }
   isFitted(): boolean { return this.best_ !== null; }
 
@@ -242,6 +249,7 @@ export class PrototypeClassifierCV implements Classifier {
       candidates: summary, chosen: order[0], runnerUp: order.length > 1 ? order[1] : null, seconds: (Date.now() - t0) / 1000,
     };
     best.selection_ = search as unknown as Record<string, unknown>;
+    best.origin_ = this.origin;
     this.best_ = best;
     this.search_ = search;
     return this;

@@ -6,6 +6,7 @@
 import { readFeatures } from '../data/features.node.ts';
 import { writeModelFile } from '../data/modelfile.node.ts';
 import type { OutputCheck } from '../data/outputs.node.ts';
+import { featureOrigin } from '../data/origin.ts';
 import { checkOutputFile } from '../data/outputs.node.ts';
 import { FeatureTransform, Pipeline, type PreprocessMethod } from '../model/preprocess.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
@@ -67,7 +68,10 @@ export async function fitFile(o: FitFileOptions): Promise<FitFileResult> {
     if (e instanceof TypeError) throw new TypeError(`${o.features}: ${e.message}`);
     throw e;
   }
-  writeModelFile(o.out, transform ? new Pipeline(transform, model) : model, { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] });
+  // The saved model records what made its features, so that features made otherwise are refused later.
+  const saved = transform ? new Pipeline(transform, model) : model;
+  saved.origin_ = featureOrigin(fs.meta);
+  writeModelFile(o.out, saved, { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] });
   return { model, transform, rows: fs.X.rows, cols: fs.X.cols, seconds: (performance.now() - t0) / 1000, search };
 }
 

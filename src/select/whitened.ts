@@ -10,7 +10,7 @@ import { gemm } from '../linalg/gemm.ts';
 import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import { ldaWhitening } from '../model/metric.ts';
 import { checkXy, scoreOf } from '../model/labels.ts';
-import { NotFittedError, type Classifier, type Label, type ModelJSON } from '../model/types.ts';
+import { NotFittedError, type Classifier, type FeatureOrigin, type Label, type ModelJSON } from '../model/types.ts';
 
 /**
  * `inner` fitted on X Ω₀ᵀ, with Ω₀ the full-rank shrinkage-LDA whitening of the training samples.
@@ -19,6 +19,7 @@ import { NotFittedError, type Classifier, type Label, type ModelJSON } from '../
  */
 export class WhitenedClassifier implements Classifier {
   readonly kind = 'WhitenedClassifier';
+  origin_: FeatureOrigin | null = null;
   omega_: Matrix | null = null;
 
   constructor(readonly inner: Classifier, readonly shrinkage: number) {

@@ -1,0 +1,76 @@
+/**
+ * What made a set of features ({@link FeatureOrigin}): read from a feature file's metadata, and
+ * compared with the origin a model recorded when it was fitted. Two feature sets of the same
+ * width from different networks, layers or image sizes are different spaces; a model fitted in
+ * one gives confident nonsense in the other, so the readers refuse the pair.
+ *
+ * Browser-safe: no I/O.
+ */
+import type { FeatureOrigin } from '../model/types.ts';
+import type { FeatureMeta } from './featurefile.ts';
+
+/** The preprocessing fields that change a network's input (and so its features). */
+const INPUT_FIELDS = ['height', 'width', 'resize', 'alignCorners', 'range', 'colour'] as const;
+
+/**
+ * The origin recorded in a feature file's metadata (`meta.backbone`, `meta.preprocessing`, as
+ * `protolens extract` writes them), or null when the file does not say (vectors from elsewhere).
+ * @example
+ * featureOrigin({ backbone: { name: 'mobilenet_v2', layer: 'flatten_1', dim: 1280 } })
+ * // { backbone: 'mobilenet_v2', layer: 'flatten_1', dim: 1280 }
+ * featureOrigin({ source: 'csv' }) // null
+ */
+export function featureOrigin(meta: FeatureMeta): FeatureOrigin | null {
+  const b = meta.backbone;
+  if (!b || typeof b.name !== 'string') return null;
+  const o: FeatureOrigin = { backbone: b.name };
+  if (typeof b.layer === 'string') o.layer = b.layer;
+  if (typeof b.weightsHash === 'string') o.weightsHash = b.weightsHash;
+  if (typeof b.source === 'string') o.source = b.source;
+  if (typeof b.dim === 'number') o.dim = b.dim;
+  const p = meta.preprocessing;
+  if (p && typeof p === 'object') {
+    const kept: Record<string, unknown> = {};
+    for (const k of INPUT_FIELDS) if (p[k] !== undefined) kept[k] = p[k];
+    if (Object.keys(kept).length) o.preprocessing = kept;
+  }
+  return o;
+}
+
+/**
+ * An origin in words: `mobilenet_v2, layer flatten_1, 224×224 input`.
+ * @example
+ * describeOrigin({ backbone: 'inception_v3', layer: 'flatten_1', preprocessing: { height: 299, width: 299 } })
+ * // 'inception_v3, layer flatten_1, 299×299 input'
+ */
+export function describeOrigin(o: FeatureOrigin): string {
+  const p = o.preprocessing ?? {};
+  const parts = [o.backbone];
+  if (o.layer) parts.push(`layer ${o.layer}`);
+  if (typeof p.height === 'number' && typeof p.width === 'number') parts.push(`${p.height}×${p.width} input`);
+  return parts.join(', ');
+}
+
+/**
+ * How two origins differ, in words, or null when they may be the same (a side that does not
+ * record a field does not count against it). Compared: the weights (by hash, when both record
+ * one, else the backbone's name), the layer, and each preprocessing field both record.
+ * @example
+ * originDifference({ backbone: 'mobilenet_v2', layer: 'flatten_1' }, { backbone: 'inception_v3', layer: 'flatten_1' })
+ * // 'another network (mobilenet_v2 against inception_v3)'
+ * originDifference({ backbone: 'mobilenet_v2' }, { backbone: 'mobilenet_v2', layer: 'flatten_1' }) // null
+ */
+export function originDifference(a: FeatureOrigin, b: FeatureOrigin): string | null {
+  const diffs: string[] = [];
+  if (a.weightsHash && b.weightsHash ? a.weightsHash !== b.weightsHash : a.backbone !== b.backbone) {
+    diffs.push(a.backbone === b.backbone ? `other weights under the same name ${a.backbone}` : `another network (${a.backbone} against ${b.backbone})`);
+  }
+  if (a.layer && b.layer && a.layer !== b.layer) diffs.push(`another layer (${a.layer} against ${b.layer})`);
+  const pa = a.preprocessing ?? {}, pb = b.preprocessing ?? {};
+  for (const k of INPUT_FIELDS) {
+    if (pa[k] !== undefined && pb[k] !== undefined && JSON.stringify(pa[k]) !== JSON.stringify(pb[k])) {
+      diffs.push(`another input ${k} (${JSON.stringify(pa[k])} against ${JSON.stringify(pb[k])})`);
+    }
+  }
+  return diffs.length ? diffs.join(', ') : null;
+}
