@@ -14,7 +14,8 @@ import { digitsSource, fileSource } from '../src/server/sources.node.ts';
 import { mnistDigits } from '../src/data/mnist.node.ts';
 import { pixelFeatures } from '../src/server/embed.node.ts';
 import type { ExplorerMap } from '../src/viz/mapdata.ts';
-import { writeFeatures } from '../src/data/features.node.ts';
+import { readFeatures, writeFeatures } from '../src/data/features.node.ts';
+import { loadModel } from '../src/model/io.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { safeResolve } from '../src/server/static.node.ts';
 import { main } from '../src/cli/main.ts';
@@ -309,8 +310,46 @@ describe('serving a feature file with its images and a saved model', () => {
     assert.equal(map.names[4], '1/d4.png');
   });
 
+  it('serves the model fit writes by default (a Pipeline): samples and uploads in its transformed space', async () => {
+    const modelPath = join(dir, 'piped.json');
+    let code = 1, err = '';
+    const we = process.stderr.write;
+    process.stderr.write = ((c: string) => { err += c; return true; }) as typeof process.stderr.write;
+    const wo = process.stdout.write;
+    process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? true : (wo as (...a: unknown[]) => boolean).call(process.stdout, c, ...rest))) as typeof process.stdout.write;
+    try {
+      code = await main(['node', 'protolens', 'fit', join(dir, 'f.npy'), '-o', modelPath, '-J', '10', '--max-iter', '10', '--seed', '3', '--no-progress']);
+    } finally {
+      process.stderr.write = we;
+      process.stdout.write = wo;
+    }
+    assert.equal(code, 0, err);
+    const saved = JSON.parse(readFileSync(modelPath, 'utf8')) as { kind: string; transform: { method: string }; origin: { backbone: string } };
+    assert.deepEqual([saved.kind, saved.transform.method, saved.origin.backbone], ['Pipeline', 'sqrt-l2', 'pixels-8']);
+    const src = await fileSource({ features: join(dir, 'f.npy'), model: modelPath, images: join(dir, 'images') });
+    // Samples are drawn in the model's space: each row is √x scaled to unit length.
+    const raw = readFeatures(join(dir, 'f.npy')).X;
+    const row = Array.from(raw.data.subarray(64 * 4, 64 * 5)).map(Math.sqrt);
+    const norm = Math.hypot(...row);
+    for (let d = 0; d < 64; d++) assert.ok(Math.abs(src.X.data[64 * 4 + d] - row[d] / norm) < 1e-6);
+    const p = await startExplorerServer(src, { webDir: join(dir, 'images') });
+    try {
+      const png = readFileSync(join(dir, 'images', '2', 'd7.png'));
+      const r = await fetch(new URL('/api/classify', p.url), { method: 'POST', body: png, headers: { 'Content-Type': 'image/png' } });
+      assert.equal(r.status, 200);
+      const body = await r.json() as { feature: number[]; explanation: { label: string; probability: number } };
+      // The upload went through the same transform: the saved Pipeline on the raw pixels agrees.
+      const pipe = loadModel(readFileSync(modelPath, 'utf8'));
+      const rawUpload = await pixelFeatures(png, 8);
+      assert.equal(body.explanation.label, pipe.predict({ data: rawUpload, rows: 1, cols: 64 })[0]);
+      assert.ok(Math.abs(Math.hypot(...body.feature) - 1) < 1e-5, 'the uploaded feature is L2-normalised');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('refuses a model that does not match the features, naming both files', async () => {
-    await assert.rejects(fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'model-wrong-dim.json') }), /model-wrong-dim\.json: fitted on 2 features, but .*f\.npy has 64/);
+    await assert.rejects(fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'model-wrong-dim.json') }), /f\.npy: features have 64 dimensions but the model .*model-wrong-dim\.json was fitted on 2/);
   });
 
   it('fits a model on the spot when none is given (2 prototypes per class)', async () => {

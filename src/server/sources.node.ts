@@ -7,10 +7,11 @@
 import { existsSync } from 'node:fs';
 import { readFeatures } from '../data/features.node.ts';
 import { mnistDigits } from '../data/mnist.node.ts';
-import { alignLabels, readModelFile } from '../data/modelfile.node.ts';
+import { alignLabels, checkFeaturesForModel, readPrototypeModel } from '../data/modelfile.node.ts';
 import type { ImageDataset } from '../data/images.node.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
+import type { FeatureTransform } from '../model/preprocess.ts';
 import type { IterationRecord, Label } from '../model/types.ts';
 import { backboneEmbedder, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder } from './embed.node.ts';
 import type { Embedder, ExplorerSource, ImageStore } from './server.node.ts';
@@ -96,7 +97,7 @@ export async function digitsSource(options: DigitsOptions = {}): Promise<Explore
 export interface FileSourceOptions extends SourceProgress {
   /** Feature file (.npy with sidecar, .csv, .jsonl) with labels. */
   features: string;
-  /** A saved PrototypeClassifier (JSON); fitted on the spot when absent. */
+  /** A saved prototype model (JSON), alone or behind its feature transform (any model `protolens fit` writes); fitted on the spot when absent. */
   model?: string;
   /** Folder the feature file's `paths` are relative to; served under /files/. */
   images?: string;
@@ -105,26 +106,43 @@ export interface FileSourceOptions extends SourceProgress {
   cacheDir?: string | false;
 }
 
+/** The embedder followed by the model's feature transform, so that uploads land in the model's space. */
+function transformed(embedder: Embedder | undefined, transform: FeatureTransform | null): Embedder | undefined {
+  if (!embedder || !transform) return embedder;
+  const inner = embedder as Embedder & { prefetch?: () => void };
+  return {
+    how: `${embedder.how}, then ${transform.method}`,
+    prefetch: () => inner.prefetch?.(),
+    async embed(bytes) {
+      const v = await embedder.embed(bytes);
+      return transform.transform({ data: v, rows: 1, cols: v.length }).data;
+    },
+  } as Embedder;
+}
+
 /**
- * A feature file, its model (loaded, or fitted on the spot) and, when named, its images.
+ * A feature file, its model (loaded, or fitted on the spot) and, when named, its images. A saved
+ * model behind a feature transform (a Pipeline, as `protolens fit` writes by default) is shown in
+ * its own space: the samples and every uploaded image go through the transform first.
  * @throws RangeError naming the file when the features have no labels, or the model does not
- *   match them (kind, dimension, classes).
+ *   match them (made by another backbone, another dimension, unknown classes); TypeError when the
+ *   model is not a prototype model.
  */
 export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> {
   const fs = readFeatures(o.features);
   if (fs.labels.length !== fs.X.rows) throw new RangeError(`${o.features}: the features carry no labels; the explorer colours samples by class`);
   let y: Label[] = fs.labels.slice();
   let model: PrototypeClassifier;
+  let X: Matrix = fs.X;
+  let transform: FeatureTransform | null = null;
   if (o.model) {
-    const m = readModelFile(o.model);
-    if (!(m instanceof PrototypeClassifier)) throw new RangeError(`${o.model}: a ${m.kind}, expected a PrototypeClassifier (the explorer shows prototypes)`);
-    if (m.nFeatures_ !== fs.X.cols) throw new RangeError(`${o.model}: fitted on ${m.nFeatures_} features, but ${o.features} has ${fs.X.cols}`);
-    const known = new Set(m.classes_.map(String));
-    const unknown = [...new Set(y.map(String))].filter((l) => !known.has(l));
-    if (unknown.length) throw new RangeError(`${o.model}: does not know the classes ${unknown.slice(0, 5).join(', ')} of ${o.features}`);
+    const read = readPrototypeModel(o.model);
+    checkFeaturesForModel(fs, read.saved, { features: o.features, model: o.model }, 'required');
     // Labels are compared as the model stores them (a number label read back from CSV is a string).
-    y = alignLabels(y, m);
-    model = m;
+    y = alignLabels(y, read.saved);
+    model = read.model;
+    transform = read.transform;
+    if (transform) X = transform.transform(fs.X);
   } else {
     const K = new Set(y).size;
     model = fitModel(fs.X, y, { nPrototypes: Math.min(fs.X.rows, 2 * K), seed: 0, ...o.fit }, o);
@@ -158,8 +176,8 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
   }
   return {
     title: o.features.split('/').pop() ?? o.features,
-    source: `${o.features}${bb?.name ? ` (${bb.name} features)` : ''}${o.model ? `, model ${o.model}` : ', model fitted on the spot'}`,
-    X: fs.X, y, names: Array.from({ length: fs.X.rows }, (_, i) => paths?.[i] ?? `sample ${i}`),
-    model, images, imagesDir: o.images, embedder,
+    source: `${o.features}${bb?.name ? ` (${bb.name} features)` : ''}${o.model ? `, model ${o.model}` : ', model fitted on the spot'}${transform ? `, preprocessed ${transform.method}` : ''}`,
+    X, y, names: Array.from({ length: fs.X.rows }, (_, i) => paths?.[i] ?? `sample ${i}`),
+    model, images, imagesDir: o.images, embedder: transformed(embedder, transform),
   };
 }
