@@ -41,6 +41,42 @@ test('extract: writes features and sidecar, reports counts, a class with one ima
   assert.match(again.err, /0 computed, 3 from cache/);
 });
 
+test('extract: unlabelled images (a folder of images, files one by one, --no-labels) give the same vectors without labels', async () => {
+  const [a, b, c] = [await greyPng(1), await greyPng(2), await greyPng(3)];
+  const tree = makeTree({ 'x/1.png': a, 'x/2.png': b, 'y/3.png': c });
+  const flat = makeTree({ '1.png': a, '2.png': b, '3.png': c });
+  const cache = join(work, 'cache-unlabelled');
+  const labelled = join(work, 'labelled.npy');
+  assert.equal((await run('extract', tree, '--out', labelled, '--cache-dir', cache, '--workers', '1')).code, 0);
+  const ref = readFeatures(labelled);
+  const outs = {
+    folder: [flat, '--no-cache'],
+    files: [join(flat, '3.png'), join(flat, '1.png'), '--no-cache'],
+    noLabels: [tree, '--no-labels', '--cache-dir', cache],
+  };
+  const got: Record<string, ReturnType<typeof readFeatures>> = {};
+  for (const [name, args] of Object.entries(outs)) {
+    const out = join(work, `unlabelled-${name}.npy`);
+    const r = await run('extract', ...args, '--out', out, '--workers', '1');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /images unlabelled \((folder|files)\)/);
+    got[name] = readFeatures(out);
+    assert.deepEqual(got[name].labels, [], `${name}: no labels`);
+    assert.equal((got[name].meta.dataset as { labelled: boolean }).labelled, false);
+  }
+  assert.deepEqual(got.folder.paths, ['1.png', '2.png', '3.png']);
+  assert.deepEqual(got.files.paths, ['3.png', '1.png']);
+  assert.deepEqual(got.noLabels.paths, ['x/1.png', 'x/2.png', 'y/3.png']);
+  // The same images give the same vectors, computed afresh or read from the cache, with or without labels.
+  const row = (m: { data: Float32Array; cols: number }, i: number) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols));
+  for (let i = 0; i < 3; i++) {
+    assert.deepEqual(row(got.folder.X, i), row(ref.X, i));
+    assert.deepEqual(row(got.noLabels.X, i), row(ref.X, i));
+  }
+  assert.deepEqual(row(got.files.X, 0), row(ref.X, 2));
+  assert.notDeepEqual(row(ref.X, 0), row(ref.X, 2), 'different images differ');
+});
+
 test('extract: clear messages for bad input (exit code 2, no stack)', async () => {
   const empty = join(work, 'empty');
   mkdirSync(join(empty, 'classA'), { recursive: true });
@@ -52,6 +88,7 @@ test('extract: clear messages for bad input (exit code 2, no stack)', async () =
   const cases: Array<[string[], RegExp]> = [
     [[join(work, 'missing'), '--out', out], /missing: no such folder or file/],
     [[empty, '--out', out], /empty: no images found \(expected class folders/],
+    [[join(work, 'a.png'), join(work, 'missing.png'), '--out', out], /a\.png: no such file/],
     [[corrupt, '--out', out, '--no-cache'], /a\/bad\.png: not a readable image .*use --skip-bad/],
     [[ok, '--out', out, '--backbone', nomodel], /nomodel: no model\.json \(expected a TF\.js model folder/],
     [[ok, '--out', out, '--layer', 'fc7', '--no-cache'], /mobilenet_v2: no layer named "fc7"\. Available layers \(162\): input_1/],

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
-import { openImageDataset } from '../src/data/images.node.ts';
+import { openImageDataset, openImageFiles, openImages } from '../src/data/images.node.ts';
 import { BadImageError, classCounts, listingWarnings } from '../src/data/images.ts';
 import { omniglotDir } from './helpers/data.ts';
 import { greyPng, makeTree } from './helpers/images.ts';
@@ -50,7 +50,15 @@ test('folder: missing folder, empty folder, images outside class folders', async
     assert.throws(() => openImageDataset(join(empty, 'nope')), /nope: no such folder or file \(expected a folder of class folders/);
     mkdirSync(join(empty, 'classA'));
     assert.throws(() => openImageDataset(empty), new RegExp(`${empty}: no images found`));
-    assert.throws(() => openImageDataset(flat), /x\.png: image outside any class folder/);
+    // A folder of images alone is read unlabelled; images beside class folders are refused.
+    const alone = openImageDataset(flat);
+    assert.deepEqual([alone.labelled, alone.entries], [false, [{ path: 'x.png', label: '' }]]);
+    mkdirSync(join(flat, 'cls'));
+    writeFileSync(join(flat, 'cls', 'y.png'), await greyPng(2));
+    assert.throws(() => openImageDataset(flat), /x\.png: image outside any class folder \(put each class in its own folder; a folder holding images alone is read unlabelled\)/);
+    // …unless every image is read unlabelled, whatever folder holds it.
+    const none = openImageDataset(flat, { labels: 'none' });
+    assert.deepEqual([none.labelled, none.entries.map((e) => e.path)], [false, ['cls/y.png', 'x.png']]);
   } finally {
     rmSync(empty, { recursive: true, force: true });
     rmSync(flat, { recursive: true, force: true });
@@ -90,8 +98,33 @@ test('list file: path,label lines relative to the list, header optional, order k
     writeFileSync(join(root, 'bad.txt'), 'imgs/p.png,a\nimgs/missing.png,b\n');
     assert.throws(() => openImageDataset(join(root, 'bad.txt')), /missing\.png: file not found \(listed at .*bad\.txt, line 2/);
     assert.equal(openImageDataset(join(root, 'bad.txt'), { skipBad: true }).skipped[0].reason, 'file not found');
-    writeFileSync(join(root, 'short.txt'), 'imgs/p.png\n');
-    assert.throws(() => openImageDataset(join(root, 'short.txt')), /short\.txt, line 1: expected "path,label"/);
+    // A path alone on each line: an unlabelled list; the first line decides, a later line may not differ.
+    writeFileSync(join(root, 'paths.txt'), 'path\nimgs/q.png\nimgs/p.png\n');
+    const paths = openImageDataset(join(root, 'paths.txt'));
+    assert.deepEqual([paths.labelled, paths.entries], [false, [{ path: 'imgs/q.png', label: '' }, { path: 'imgs/p.png', label: '' }]]);
+    writeFileSync(join(root, 'mixed.txt'), 'imgs/p.png\nimgs/q.png,dog\n');
+    assert.throws(() => openImageDataset(join(root, 'mixed.txt')), /mixed\.txt, line 2: expected a path alone, as on the first line, got "imgs\/q\.png,dog"/);
+    writeFileSync(join(root, 'short.txt'), 'imgs/p.png,dog\nimgs/q.png\n');
+    assert.throws(() => openImageDataset(join(root, 'short.txt')), /short\.txt, line 2: expected "path,label"/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('image files one by one: unlabelled, in the order given, relative to their deepest common folder', async () => {
+  const root = makeTree({ 'shots/b.png': await greyPng(1), 'shots/day2/a.jpg': await greyPng(2), 'shots/notes.txt': 'x' });
+  try {
+    const ds = openImageFiles([join(root, 'shots/day2/a.jpg'), join(root, 'shots/b.png')]);
+    assert.deepEqual([ds.kind, ds.labelled, ds.root], ['files', false, join(root, 'shots')]);
+    assert.deepEqual(ds.entries, [{ path: 'day2/a.jpg', label: '' }, { path: 'b.png', label: '' }]);
+    assert.deepEqual(Buffer.from(await ds.read(ds.entries[1])), readFileSync(join(root, 'shots/b.png')));
+    // One file: its own folder is the root. A single image given alone is a file, not a dataset.
+    assert.deepEqual(openImages([join(root, 'shots/b.png')]).entries, [{ path: 'b.png', label: '' }]);
+    assert.throws(() => openImageFiles([join(root, 'shots/b.png'), join(root, 'shots/notes.txt')]),
+      (e: Error) => e instanceof BadImageError && /notes\.txt: not an image/.test(e.message));
+    assert.equal(openImageFiles([join(root, 'shots/b.png'), join(root, 'shots/notes.txt')], { skipBad: true }).skipped[0].path, 'notes.txt');
+    assert.throws(() => openImageFiles([join(root, 'shots/nope.png')]), /nope\.png: no such file/);
+    assert.throws(() => openImageFiles([join(root, 'shots/b.png'), join(root, 'shots/day2')]), /day2: a folder among image files/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -10,7 +10,10 @@
  *   ignored and counted in `ignored`, never silently.
  * - The label of an image is its folder path relative to the dataset root with "/" between
  *   parts, so Omniglot's `Greek/character03/0396_01.png` is labelled `Greek/character03`.
- *   Images directly in the root have no class and are bad entries.
+ * - Unlabelled images: a root that holds images directly and none in sub-folders is read
+ *   unlabelled (every image, label ""); with the `labels: 'none'` option any tree is (sub-folders
+ *   are then only where the images are). Images directly in a root that also has class folders
+ *   are bad entries.
  * - Order is deterministic: by label, then file name, comparing UTF-16 code units (not locale).
  */
 import { readZipEntry, zipEntries, ZipEntryError, type ZipEntry } from './zip.ts';
@@ -32,7 +35,9 @@ export interface BadEntry {
 export interface ImageListing {
   /** The folder, zip file or list file given by the user. */
   root: string;
-  kind: 'folder' | 'zip' | 'list';
+  kind: 'folder' | 'zip' | 'list' | 'files';
+  /** False when the images carry no labels (every entry's label is ""); absent means labelled. */
+  labelled?: boolean;
   entries: ImageEntry[];
   /** Bad files left out because `skipBad` was set (without it they throw). */
   skipped: BadEntry[];
@@ -44,6 +49,11 @@ export interface ImageListing {
 export interface ListOptions {
   /** Leave bad files out (reported in `skipped`) instead of failing. Default false. */
   skipBad?: boolean;
+  /**
+   * 'auto' (default): labels are class folders, and a root with images only directly in it is
+   * read unlabelled; 'none': every image is read unlabelled, whatever folders hold it.
+   */
+  labels?: 'auto' | 'none';
 }
 
 /**
@@ -76,7 +86,8 @@ export function isIgnoredPath(rel: string): boolean {
 }
 
 /**
- * Turns relative file paths into a sorted listing with labels from their folders.
+ * Turns relative file paths into a sorted listing with labels from their folders, or an
+ * unlabelled one (see the module comment for when).
  *
  * @param files - "/"-separated paths relative to the dataset root (files only).
  * @param known - entries already found bad while listing (a symbolic-link loop, an unsafe name in
@@ -86,9 +97,13 @@ export function isIgnoredPath(rel: string): boolean {
  * @example
  * listingFromPaths('zip', 'x.zip', ['Greek/c2/b.png', 'Greek/c1/a.png']).entries
  * // [{ path: 'Greek/c1/a.png', label: 'Greek/c1' }, { path: 'Greek/c2/b.png', label: 'Greek/c2' }]
+ * listingFromPaths('folder', 'photos', ['b.png', 'a.jpg']).entries
+ * // [{ path: 'a.jpg', label: '' }, { path: 'b.png', label: '' }] (labelled: false)
  */
 export function listingFromPaths(kind: 'folder' | 'zip', root: string, files: readonly string[], options: ListOptions = {},
   known: readonly BadEntry[] = []): ImageListing {
+  const images = files.filter((f) => !isIgnoredPath(f) && isImageName(f));
+  const labelled = options.labels === 'none' ? false : !(images.length > 0 && images.every((f) => !f.includes('/')));
   const entries: ImageEntry[] = [];
   const skipped: BadEntry[] = [];
   const ignored: string[] = [];
@@ -101,16 +116,17 @@ export function listingFromPaths(kind: 'folder' | 'zip', root: string, files: re
     if (isIgnoredPath(rel)) { ignored.push(rel); continue; }
     const slash = rel.lastIndexOf('/');
     if (!isImageName(rel)) { bad(rel, `not an image (expected ${IMAGE_EXTENSIONS.join(', ')})`); continue; }
-    if (slash < 0) { bad(rel, 'image outside any class folder (put each class in its own folder)'); continue; }
+    if (!labelled) { entries.push({ path: rel, label: '' }); continue; }
+    if (slash < 0) { bad(rel, 'image outside any class folder (put each class in its own folder; a folder holding images alone is read unlabelled)'); continue; }
     entries.push({ path: rel, label: rel.slice(0, slash) });
   }
   entries.sort((a, b) => compareCodeUnits(a.label, b.label) || compareCodeUnits(a.path, b.path));
   skipped.sort((a, b) => compareCodeUnits(a.path, b.path));
   ignored.sort(compareCodeUnits);
   if (entries.length === 0) {
-    throw new RangeError(`${root}: no images found (expected class folders holding ${IMAGE_EXTENSIONS.join('/')} files)`);
+    throw new RangeError(`${root}: no images found (expected class folders holding ${IMAGE_EXTENSIONS.join('/')} files, or such files alone)`);
   }
-  return { root, kind, entries, skipped, ignored };
+  return { root, kind, labelled, entries, skipped, ignored };
 }
 
 /** Number of images per label, in label order. */
@@ -123,7 +139,7 @@ export function classCounts(entries: readonly ImageEntry[]): Array<{ label: stri
 /** One-line-per-issue notes about a listing: classes with a single image, skipped and ignored files. */
 export function listingWarnings(l: ImageListing): string[] {
   const out: string[] = [];
-  const single = classCounts(l.entries).filter((c) => c.count === 1).map((c) => c.label);
+  const single = l.labelled === false ? [] : classCounts(l.entries).filter((c) => c.count === 1).map((c) => c.label);
   if (single.length > 0) {
     out.push(`${single.length} class${single.length > 1 ? 'es have' : ' has'} a single image: ${single.slice(0, 5).join(', ')}${single.length > 5 ? ', …' : ''}`);
   }

@@ -192,10 +192,11 @@ async function assembleResult(run: Run, ext: Extractor, extractMs: number): Prom
   const X = { data: new Float32Array(keep.length * dim), rows: keep.length, cols: dim };
   keep.forEach((i, r) => X.data.set(run.data.subarray(i * dim, (i + 1) * dim), r * dim));
   const kept = keep.map((i) => dataset.entries[i]);
-  const counts = classCounts(kept);
+  const labelled = dataset.labelled !== false;
+  const counts = labelled ? classCounts(kept) : [];
   return {
     X,
-    labels: kept.map((e) => e.label),
+    labels: labelled ? kept.map((e) => e.label) : [],
     paths: kept.map((e) => e.path),
     meta: {
       library: `protolens ${VERSION}`,
@@ -203,7 +204,7 @@ async function assembleResult(run: Run, ext: Extractor, extractMs: number): Prom
       backbone: { ...info, modelKey: key },
       preprocessing: { ...preprocessing },
       dataset: {
-        root: dataset.root, kind: dataset.kind, images: kept.length, classes: counts.length,
+        root: dataset.root, kind: dataset.kind, labelled, images: kept.length, classes: counts.length,
         singleImageClasses: counts.filter((c) => c.count === 1).map((c) => c.label),
         skipped, ignored: dataset.ignored.length,
       },
@@ -222,7 +223,8 @@ async function assembleResult(run: Run, ext: Extractor, extractMs: number): Prom
  * ({@link assembleResult}).
  *
  * @returns `{ X, labels, paths, meta, stats }`: rows in the dataset's order, without the images
- *   left out by `skipBad` (listed in `meta.dataset.skipped`).
+ *   left out by `skipBad` (listed in `meta.dataset.skipped`); no labels (an empty array) for an
+ *   unlabelled dataset.
  * @throws BadImageError naming the file for an unreadable image (unless `skipBad`, which the
  *   message names), and the loading errors of {@link loadBackboneNode} (unknown layer, missing
  *   model.json, …).

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
 import { libraryChoice, numbers, positiveInt } from '../flags.ts';
 import { progressBar } from '../progress.ts';
-import { openImageDataset } from '../../data/images.node.ts';
+import { openImages } from '../../data/images.node.ts';
 import { classCounts, listingWarnings } from '../../data/images.ts';
 import { writeFeatures } from '../../data/features.node.ts';
 import { checkOutputFile } from '../../data/outputs.node.ts';
@@ -31,6 +31,8 @@ interface ExtractFlags {
   backend: string;
   progress: boolean;
   force: boolean;
+  labels: boolean;
+  json: boolean;
 }
 
 /** The preprocessing flags (--input-size, --value-range, --mean, --std, --resize) as changes to the backbone's own. */
@@ -44,12 +46,14 @@ export function preprocessingFlags(flags: Pick<ExtractFlags, 'inputSize' | 'valu
   return pre;
 }
 
-/** `protolens extract DATA --backbone NAME --out FILE`: CNN features of an image folder, zip or list. */
+/**
+ * `protolens extract DATA… --backbone NAME --out FILE`: CNN features of a class-per-folder tree, a
+ * zip or a list file (labelled), or of a folder of images or image files (unlabelled).
+ */
 export function register(program: Command): void {
   program
     .command('extract')
-    .description('Extract CNN features of images (a class-per-folder tree, a .zip of one, or a path,label list)')
-    .argument('<data>', 'folder of class folders, .zip archive, or list file (.csv/.txt) of "path,label" lines')
+    .argument('<data...>', 'a folder of class folders, a .zip of one, a list file (.csv/.txt) of "path,label" lines; unlabelled: a folder of images, a list of paths, or image files')
     .requiredOption('-o, --out <file.npy>', 'output features (.npy, with a .json sidecar beside it; replaces only features protolens wrote, see --force)')
     .option('--force', 'replace --out and its sidecar even if protolens did not write them (never an input)')
     .option('-b, --backbone <name|path>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder | a .onnx file`, 'mobilenet_v2')
@@ -67,8 +71,10 @@ export function register(program: Command): void {
     .option('--no-cache', 'neither read nor write the cache')
     .option('--skip-bad', 'leave unreadable or non-image files out (reported) instead of failing')
     .option('--backend <name>', `TF.js backend: ${NODE_BACKENDS.join(' | ')}`, 'wasm')
+    .option('--no-labels', 'read the images unlabelled, whatever folders hold them')
+    .option('--json', 'print a summary as JSON on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (data: string, flags: ExtractFlags) => {
+    .action(async (data: string[], flags: ExtractFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       if (!/\.npy$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy.`);
       const backend = libraryChoice('--backend', flags.backend, checkNodeBackend);
@@ -77,12 +83,12 @@ export function register(program: Command): void {
       const preset = flags.preset === undefined ? undefined : libraryChoice('--preset', flags.preset, (s) => presetPreprocessing(s).preset);
       const batchSize = positiveInt('--batch-size', flags.batchSize);
       const workers = flags.workers === 'auto' ? 'auto' : positiveInt('--workers', flags.workers);
-      const check = { inputs: [data], force: flags.force };
+      const check = { inputs: data, force: flags.force };
       checkOutputFile(flags.out, 'features', check);
       try {
-        const ds = openImageDataset(data, { skipBad: flags.skipBad });
-        const counts = classCounts(ds.entries);
-        say(`${ds.root}: ${ds.entries.length} images in ${counts.length} classes (${ds.kind})`);
+        const ds = openImages(data, { skipBad: flags.skipBad, labels: flags.labels ? 'auto' : 'none' });
+        const classes = ds.labelled === false ? 'unlabelled' : `in ${classCounts(ds.entries).length} classes`;
+        say(`${ds.root}: ${ds.entries.length} images ${classes} (${ds.kind})`);
         for (const w of listingWarnings(ds)) say(`  note: ${w}`);
         let bar: ReturnType<typeof progressBar> | undefined;
         let cachedAtStart = 0;
@@ -108,6 +114,13 @@ export function register(program: Command): void {
           (s.computed > 0 ? ` (${(s.computed / secs).toFixed(2)} images/s)` : ''));
         const skipped = (result.meta.dataset?.skipped ?? []) as Array<{ path: string; reason: string }>;
         for (const b of skipped.slice(ds.skipped.length)) say(`  skipped ${b.path}: ${b.reason}`);
+        if (flags.json) {
+          process.stdout.write(JSON.stringify({
+            out: flags.out, rows: result.X.rows, cols: result.X.cols, labelled: result.labels.length > 0,
+            classes: new Set(result.labels.map(String)).size, computed: s.computed, cached: s.cached, skipped, seconds: secs,
+            backbone: result.meta.backbone, preprocessing: result.meta.preprocessing,
+          }, null, 1) + '\n');
+        }
       } catch (e) {
         throw toCliError(e, undefined, { skipBad: '--skip-bad', inputSize: '--input-size H,W' });
       }
