@@ -7,10 +7,11 @@
  * Browser-safe: no I/O.
  */
 import type { FeatureOrigin } from '../model/types.ts';
+import { plainJson } from '../model/json.ts';
 import type { FeatureMeta } from './featurefile.ts';
 
-/** The preprocessing fields that change a network's input (and so its features). */
-const INPUT_FIELDS = ['height', 'width', 'resize', 'alignCorners', 'range', 'colour'] as const;
+/** Preprocessing fields that name the settings rather than change them. */
+const NAMING_FIELDS = new Set(['preset']);
 
 /**
  * The origin recorded in a feature file's metadata (`meta.backbone`, `meta.preprocessing`, as
@@ -29,11 +30,8 @@ export function featureOrigin(meta: FeatureMeta): FeatureOrigin | null {
   if (typeof b.source === 'string') o.source = b.source;
   if (typeof b.dim === 'number') o.dim = b.dim;
   const p = meta.preprocessing;
-  if (p && typeof p === 'object') {
-    const kept: Record<string, unknown> = {};
-    for (const k of INPUT_FIELDS) if (p[k] !== undefined) kept[k] = p[k];
-    if (Object.keys(kept).length) o.preprocessing = kept;
-  }
+  // All of it: `predict --images` prepares new images with exactly these settings.
+  if (p && typeof p === 'object' && Object.keys(p).length) o.preprocessing = plainJson(p) as Record<string, unknown>;
   return o;
 }
 
@@ -54,7 +52,8 @@ export function describeOrigin(o: FeatureOrigin): string {
 /**
  * How two origins differ, in words, or null when they may be the same (a side that does not
  * record a field does not count against it). Compared: the weights (by hash, when both record
- * one, else the backbone's name), the layer, and each preprocessing field both record.
+ * one, else the backbone's name), the layer, and each preprocessing field both record (input
+ * size, resize, value range, mean, std, …; not the name of a preset).
  * @example
  * originDifference({ backbone: 'mobilenet_v2', layer: 'flatten_1' }, { backbone: 'inception_v3', layer: 'flatten_1' })
  * // 'another network (mobilenet_v2 against inception_v3)'
@@ -67,7 +66,8 @@ export function originDifference(a: FeatureOrigin, b: FeatureOrigin): string | n
   }
   if (a.layer && b.layer && a.layer !== b.layer) diffs.push(`another layer (${a.layer} against ${b.layer})`);
   const pa = a.preprocessing ?? {}, pb = b.preprocessing ?? {};
-  for (const k of INPUT_FIELDS) {
+  for (const k of Object.keys(pa)) {
+    if (NAMING_FIELDS.has(k)) continue;
     if (pa[k] !== undefined && pb[k] !== undefined && JSON.stringify(pa[k]) !== JSON.stringify(pb[k])) {
       diffs.push(`another input ${k} (${JSON.stringify(pa[k])} against ${JSON.stringify(pb[k])})`);
     }

@@ -111,6 +111,19 @@ export function jsonFloats(json: ModelJSON, field: string, expected: number): Fl
 }
 
 /**
+ * A JSON value with its number arrays as plain arrays: a file read by the bounded reader
+ * (src/data/json.ts) holds them as Float64Arrays, which would not compare or write back as lists.
+ * @example
+ * plainJson({ range: Float64Array.of(0, 1) }) // { range: [0, 1] }
+ */
+export function plainJson(v: unknown): unknown {
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
+  if (Array.isArray(v)) return v.map(plainJson);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainJson(x)]));
+  return v;
+}
+
+/**
  * The `origin` field of a saved model: what made its features, or null when the file has none
  * (features from elsewhere, or a file saved before the field existed).
  * @throws TypeError naming the field when it is present but not an object with a string `backbone`,
@@ -133,5 +146,5 @@ export function readOrigin(json: ModelJSON): FeatureOrigin | null {
   if (r.preprocessing !== undefined && (typeof r.preprocessing !== 'object' || r.preprocessing === null || Array.isArray(r.preprocessing))) {
     throw new TypeError('model: field "origin.preprocessing" must be an object');
   }
-  return structuredClone(o as FeatureOrigin);
+  return plainJson(o) as FeatureOrigin;
 }
