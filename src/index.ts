@@ -33,4 +33,4 @@ export * from './interpret/index.ts';
 export { figure1Spec, weightsSpec, type VegaLiteSpec, type Figure1Options, type WeightsOptions } from './viz/specs.ts';
 export { encodeNpy, decodeNpy } from './data/npy.ts';
 export type { FeatureSet, FeatureMeta } from './data/featurefile.ts';
-export { twistedClasses, stratifiedSplit, type SyntheticData, type SyntheticOptions } from './data/synthetic.ts';
+export { twistedClasses, hiddenDirections, stratifiedSplit, type SyntheticData, type SyntheticOptions } from './data/synthetic.ts';
