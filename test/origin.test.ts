@@ -11,12 +11,12 @@ import { writeFeatures } from '../src/data/features.node.ts';
 import { twistedClasses } from '../src/data/synthetic.ts';
 import { fileSource } from '../src/server/sources.node.ts';
 
-const MOBILENET = { name: 'mobilenet_v2', layer: 'flatten_1', dim: 16, weightsHash: 'aaa', source: 'nsfwjs 4.4.0 (MobileNetV2)' };
+const MOBILENET = { name: 'mobilenet_v2', layer: 'flatten_1', dim: 16, weightsHash: 'aaa', source: 'nsfwjs 4.4.0 (MobileNetV2)', pooling: 'none' };
 const INPUT_224 = { height: 224, width: 224, resize: 'bilinear', alignCorners: true, range: [0, 1], colour: 'rgb' };
 
-test('originDifference: the weights (by hash, else by name), the layer and each input field both sides record', () => {
+test('originDifference: the weights (by hash, else by name), the layer, the pooling and every input field when both record them', () => {
   const a = featureOrigin({ backbone: MOBILENET, preprocessing: INPUT_224 })!;
-  assert.deepEqual(a, { backbone: 'mobilenet_v2', layer: 'flatten_1', weightsHash: 'aaa', source: 'nsfwjs 4.4.0 (MobileNetV2)', dim: 16, preprocessing: INPUT_224 });
+  assert.deepEqual(a, { backbone: 'mobilenet_v2', layer: 'flatten_1', weightsHash: 'aaa', source: 'nsfwjs 4.4.0 (MobileNetV2)', dim: 16, pooling: 'none', preprocessing: INPUT_224 });
   assert.equal(featureOrigin({ source: 'csv' }), null);
   assert.equal(describeOrigin(a), 'mobilenet_v2, layer flatten_1, 224×224 input');
   const cases: Array<[Parameters<typeof originDifference>[1], string | null]> = [
@@ -27,7 +27,11 @@ test('originDifference: the weights (by hash, else by name), the layer and each 
     [{ backbone: 'inception_v3' }, 'another network (mobilenet_v2 against inception_v3)'],
     [{ ...a, layer: 'block_16_project' }, 'another layer (flatten_1 against block_16_project)'],
     [{ ...a, preprocessing: { ...INPUT_224, height: 160, width: 160 } }, 'another input height (224 against 160), another input width (224 against 160)'],
-    [{ ...a, preprocessing: { range: [-1, 1] } }, 'another input range ([0,1] against [-1,1])'],
+    [{ ...a, preprocessing: { ...INPUT_224, range: [-1, 1] } }, 'another input range ([0,1] against [-1,1])'],
+    // A field one side has and the other lacks: a mean subtracted, or not.
+    [{ ...a, preprocessing: { ...INPUT_224, mean: [0.485, 0.456, 0.406], preset: 'torchvision' } }, 'another input mean (none against [0.485,0.456,0.406])'],
+    [{ ...a, preprocessing: { ...INPUT_224, preset: 'tfjs' } }, null],
+    [{ ...a, pooling: 'global-max' }, 'another pooling (none against global-max)'],
   ];
   for (const [b, want] of cases) assert.equal(originDifference(a, b), want, JSON.stringify(b));
 });

@@ -90,7 +90,7 @@ test('CLI: fit → predict --explain → explain on a feature file; mismatched f
   assert.equal(r.code, 0, r.err);
   const pj = JSON.parse(r.out);
   assert.deepEqual(pj.predictions.map((p: { label: string }) => p.label), model.predict(data.X));
-  r = await runCli(['predict', modelPath, '--features', feats, '--explain', '--top', '2']);
+  r = await runCli(['predict', modelPath, '--features', feats, '--explain', '--top', '2', '--format', 'text']);
   assert.equal(r.code, 0, r.err);
   const first = model.explain(Array.from(data.X.data.subarray(0, 16)), 2);
   assert.ok(r.out.startsWith(`#0: ${first.label} (p = ${first.probability.toFixed(3)}), true ${data.y[0]}; margin ${first.margin.toFixed(3)}`), r.out.slice(0, 200));
@@ -107,7 +107,7 @@ test('CLI: fit → predict --explain → explain on a feature file; mismatched f
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /Features preprocessed: sqrt-center-l2/);
   assert.equal(JSON.parse(readFileSync(piped, 'utf8')).kind, 'Pipeline');
-  r = await runCli(['predict', piped, '--features', feats, '--explain', '--top', '1']);
+  r = await runCli(['predict', piped, '--features', feats, '--explain', '--top', '1', '--format', 'text']);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^#0: \S+ \(p = [0-9.]+\), true/);
   r = await runCli(['explain', piped, '--features', feats, '--out', join(tmp, 'piped-report'), '--no-png']);

@@ -29,6 +29,7 @@ export function featureOrigin(meta: FeatureMeta): FeatureOrigin | null {
   if (typeof b.weightsHash === 'string') o.weightsHash = b.weightsHash;
   if (typeof b.source === 'string') o.source = b.source;
   if (typeof b.dim === 'number') o.dim = b.dim;
+  if (typeof b.pooling === 'string') o.pooling = b.pooling;
   const p = meta.preprocessing;
   // All of it: `predict --images` prepares new images with exactly these settings.
   if (p && typeof p === 'object' && Object.keys(p).length) o.preprocessing = plainJson(p) as Record<string, unknown>;
@@ -52,8 +53,9 @@ export function describeOrigin(o: FeatureOrigin): string {
 /**
  * How two origins differ, in words, or null when they may be the same (a side that does not
  * record a field does not count against it). Compared: the weights (by hash, when both record
- * one, else the backbone's name), the layer, and each preprocessing field both record (input
- * size, resize, value range, mean, std, …; not the name of a preset).
+ * one, else the backbone's name), the layer, the pooling, and, when both record how images were
+ * prepared, every field of it (input size, resize, value range, mean, std, …; not the name of a
+ * preset): a field one side has and the other lacks (a mean subtracted, or not) differs too.
  * @example
  * originDifference({ backbone: 'mobilenet_v2', layer: 'flatten_1' }, { backbone: 'inception_v3', layer: 'flatten_1' })
  * // 'another network (mobilenet_v2 against inception_v3)'
@@ -65,11 +67,13 @@ export function originDifference(a: FeatureOrigin, b: FeatureOrigin): string | n
     diffs.push(a.backbone === b.backbone ? `other weights under the same name ${a.backbone}` : `another network (${a.backbone} against ${b.backbone})`);
   }
   if (a.layer && b.layer && a.layer !== b.layer) diffs.push(`another layer (${a.layer} against ${b.layer})`);
-  const pa = a.preprocessing ?? {}, pb = b.preprocessing ?? {};
-  for (const k of Object.keys(pa)) {
-    if (NAMING_FIELDS.has(k)) continue;
-    if (pa[k] !== undefined && pb[k] !== undefined && JSON.stringify(pa[k]) !== JSON.stringify(pb[k])) {
-      diffs.push(`another input ${k} (${JSON.stringify(pa[k])} against ${JSON.stringify(pb[k])})`);
+  if (a.pooling && b.pooling && a.pooling !== b.pooling) diffs.push(`another pooling (${a.pooling} against ${b.pooling})`);
+  if (a.preprocessing && b.preprocessing) {
+    const pa = a.preprocessing, pb = b.preprocessing;
+    for (const k of [...new Set([...Object.keys(pa), ...Object.keys(pb)])]) {
+      if (NAMING_FIELDS.has(k) || JSON.stringify(pa[k]) === JSON.stringify(pb[k])) continue;
+      const shown = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
+      diffs.push(`another input ${k} (${shown(pa[k])} against ${shown(pb[k])})`);
     }
   }
   return diffs.length ? diffs.join(', ') : null;

@@ -32,10 +32,10 @@ import { VERSION } from '../version.ts';
 export const OUTPUT_MARKER = '.protolens-output.json';
 
 /** What a protolens output folder holds (recorded in its marker). */
-export type OutputFolderKind = 'report' | 'bench' | 'embedding' | 'demo-work';
+export type OutputFolderKind = 'report' | 'bench' | 'embedding' | 'demo-work' | 'evaluation';
 
 /** What a protolens output file is. */
-export type OutputFileKind = 'model' | 'features';
+export type OutputFileKind = 'model' | 'features' | 'predictions';
 
 /** A refused output: the message is one line naming the path, why, and what allows it (if anything). */
 export class OutputRefusedError extends Error {
@@ -126,6 +126,18 @@ function hasFormat(path: string, format: string): boolean {
 /** True when `path` is a model file written by protolens. */
 export function isProtolensModelFile(path: string): boolean {
   return hasFormat(path, 'protolens-model');
+}
+
+/**
+ * True when `path` holds predictions written by protolens: JSON of format protolens-predictions,
+ * or CSV whose header is the one `protolens predict` writes (src/viz/predictions.ts).
+ */
+export function isProtolensPredictions(path: string): boolean {
+  try {
+    return hasFormat(path, 'protolens-predictions') || /^index,path,label,probability(,truth)?(,margin,ambiguous,prototypes)?\r?\n/.test(head(path, 256));
+  } catch {
+    return false;
+  }
 }
 
 /** True when `path` is a feature sidecar written by protolens. */
@@ -239,12 +251,13 @@ export function checkOutputFile(file: string, kind: OutputFileKind, o: OutputChe
     }
     const shown = t === out ? file : join(dirname(file), basename(t));
     if (st.isDirectory()) throw new OutputRefusedError(`${flag} ${file}: ${shown} is a folder; give a file path (--force does not allow this)`);
-    const ours = kind === 'model'
-      ? isProtolensModelFile(t)
-      : isProtolensSidecar(sidecarOf(out)!) && existsSync(sidecarOf(out)!);
+    const ours = kind === 'model' ? isProtolensModelFile(t)
+      : kind === 'predictions' ? isProtolensPredictions(t)
+        : isProtolensSidecar(sidecarOf(out)!) && existsSync(sidecarOf(out)!);
     if (ours) { verdict = verdict === 'forced' ? 'forced' : 'ours'; continue; }
     if (!o.force) {
-      const what = kind === 'model' ? 'a protolens model file' : t === out ? 'a feature file protolens wrote (no protolens sidecar beside it)' : 'a protolens feature sidecar';
+      const what = kind === 'model' ? 'a protolens model file' : kind === 'predictions' ? 'predictions protolens wrote'
+        : t === out ? 'a feature file protolens wrote (no protolens sidecar beside it)' : 'a protolens feature sidecar';
       throw new OutputRefusedError(`${flag} ${file}: ${shown} exists and is not ${what}; choose another path, or ${FORCE}`);
     }
     verdict = 'forced';

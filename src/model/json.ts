@@ -139,7 +139,7 @@ export function readOrigin(json: ModelJSON): FeatureOrigin | null {
     throw new TypeError('model: field "origin" must be an object with a "backbone" name');
   }
   const r = o as Record<string, unknown>;
-  for (const k of ['layer', 'weightsHash', 'source'] as const) {
+  for (const k of ['layer', 'weightsHash', 'source', 'pooling'] as const) {
     if (r[k] !== undefined && typeof r[k] !== 'string') throw new TypeError(`model: field "origin.${k}" must be a string, got ${JSON.stringify(r[k])}`);
   }
   if (r.dim !== undefined && !(Number.isInteger(r.dim) && (r.dim as number) > 0)) throw new TypeError(`model: field "origin.dim" must be a positive integer, got ${JSON.stringify(r.dim)}`);

@@ -33,6 +33,8 @@ export interface FeatureOrigin {
   source?: string;
   /** Feature dimension. */
   dim?: number;
+  /** How the layer's output became a vector: none, global-average, global-max, flatten. */
+  pooling?: string;
   /** How images were turned into the network's input (size, resize, value range, colour). */
   preprocessing?: Record<string, unknown>;
 }

@@ -1,94 +1,88 @@
 /**
- * `protolens predict MODEL --features FILE [--explain] [--json]`: labels for every row of a
- * feature file; with --explain, why: the class probabilities, the margin between the two best
- * classes, an ambiguity flag (rule in docs/interpretation.md) and the prototypes that matched,
- * with their class links. Explanations are the model's own `explain(x)`.
+ * `protolens predict MODEL (--features FILE | --images DIR|FILES…) [--explain] [--json | --format F] [-o OUT]`:
+ * the class of every row of a feature file, or of every image (embedded with the model's own
+ * backbone, layer and preprocessing); with --explain, why: the class probabilities, the margin
+ * between the two best classes, an ambiguity flag (rule in docs/interpretation.md) and the
+ * prototypes that matched, with their class links. CSV with a header (default), JSON, or text, on
+ * stdout or into a file (src/viz/predictions.ts). The job is src/viz/predict.node.ts.
  */
 import type { Command } from 'commander';
-import { row } from '../../linalg/matrix.ts';
-import type { Explanation } from '../../model/prototype.ts';
-import { accuracy } from '../../model/labels.ts';
-import type { Label } from '../../model/types.ts';
-import { readFeatures } from '../../data/features.node.ts';
-import { alignLabels, checkFeaturesForModel, readModelFile, readPrototypeModel } from '../../data/modelfile.node.ts';
-import { userInput } from '../errors.ts';
-import { positiveInt } from '../flags.ts';
+import { writeFileAtomicSync } from '../../data/atomic.node.ts';
+import { checkOutputFile } from '../../data/outputs.node.ts';
+import { predictFiles } from '../../viz/predict.node.ts';
+import { predictionsCsv, predictionsJson, predictionsText } from '../../viz/predictions.ts';
+import { CLIError, userInput } from '../errors.ts';
+import { oneOf, positiveInt } from '../flags.ts';
+import { progressBar, type Progress } from '../progress.ts';
 
 interface PredictFlags {
-  features: string;
+  features?: string;
+  images?: string[];
   explain: boolean;
   json: boolean;
+  format?: string;
+  out?: string;
+  force: boolean;
   top: string;
+  cacheDir?: string;
+  cache: boolean;
+  workers: string;
+  skipBad: boolean;
+  progress: boolean;
 }
 
-const f3 = (v: number): string => v.toFixed(3);
+const FORMATS = ['csv', 'json', 'text'] as const;
+type Format = typeof FORMATS[number];
 
-/** One explanation as text lines. */
-export function explanationText(i: number, e: Explanation, truth?: Label, path?: string): string {
-  const lines = [
-    `#${i}${path ? ` ${path}` : ''}: ${String(e.label)} (p = ${f3(e.probability)})` +
-    `${truth !== undefined ? `, true ${String(truth)}${String(truth) === String(e.label) ? '' : ' ✗'}` : ''}` +
-    `; margin ${f3(e.margin)}${e.ambiguous ? ' — AMBIGUOUS' : ''}`,
-    `    next: ${e.probabilities.slice(1, 3).map((c) => `${String(c.label)} ${f3(c.probability)}`).join(', ') || '–'}`,
-  ];
-  for (const p of e.prototypes) {
-    const links = p.links.slice(0, 3).map((l) => `${String(l.label)} ${l.weight.toFixed(2)}`).join(', ') || 'no positive link';
-    lines.push(`    p${p.index} q=${f3(p.q)} d=${Math.sqrt(p.sqDistance).toPrecision(4)} → ${String(p.winningClass)} [links: ${links}]`);
-  }
-  return lines.join('\n');
+/** The output format: --json, --format, else the extension of -o, else CSV. */
+function formatOf(f: PredictFlags): Format {
+  if (f.json && f.format && f.format !== 'json') throw new CLIError(`--json and --format ${f.format} disagree; give one of them`);
+  const format: Format = f.json ? 'json' : f.format ? oneOf('--format', f.format, FORMATS) : /\.json$/i.test(f.out ?? '') ? 'json' : 'csv';
+  if (format === 'text' && f.out) throw new CLIError('--format text is for the terminal; -o writes csv or json');
+  return format;
 }
 
 export function register(program: Command): void {
   program
     .command('predict')
     .argument('<model>', 'model saved by "protolens fit" (JSON)')
-    .requiredOption('-f, --features <file>', 'feature file (.npy + sidecar, .csv or .jsonl)')
+    .option('-f, --features <file>', 'feature file (.npy + sidecar, .csv or .jsonl)')
+    .option('--images <paths...>', 'images instead of features: a folder, a .zip, a list file, or image files, embedded with the model\'s own backbone')
     .option('--explain', 'explain each decision (prototype models only)', false)
-    .option('--json', 'write JSON instead of text', false)
+    .option('--json', 'JSON (the same as --format json)', false)
+    .option('--format <csv|json|text>', 'output format (default csv, or json when -o ends in .json); text spells explanations out')
+    .option('-o, --out <file>', 'write the predictions into this file (csv or json) instead of stdout; only a file protolens wrote is replaced, see --force')
+    .option('--force', 'replace --out even if protolens did not write it (never an input)')
     .option('--top <k>', 'prototypes listed per explanation', '3')
-    .action((modelPath: string, flags: PredictFlags) => {
+    .option('--cache-dir <dir>', 'with --images: feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .option('--no-cache', 'with --images: neither read nor write the feature cache')
+    .option('--workers <n|auto>', 'with --images: threads computing features', 'auto')
+    .option('--skip-bad', 'with --images: leave unreadable or non-image files out (reported) instead of failing')
+    .option('--no-progress', 'with --images: no progress bar')
+    .action(async (modelPath: string, flags: PredictFlags) => {
       const top = positiveInt('--top', flags.top);
-      const { proto, model, fs, unknown } = userInput(() => {
-        const proto = flags.explain ? readPrototypeModel(modelPath) : null;
-        const model = proto?.saved ?? readModelFile(modelPath);
-        const fs = readFeatures(flags.features);
-        return { proto, model, fs, unknown: checkFeaturesForModel(fs, model, { features: flags.features, model: modelPath }, 'optional') };
-      });
-      const labels = fs.labels.length ? alignLabels(fs.labels, model) : [];
-      // Explanations live in the prototype model's space: transform first when the model has a transform.
-      const Xp = proto?.transform ? proto.transform.transform(fs.X) : fs.X;
-      const why = (i: number): Explanation => proto!.model.explain(row(Xp, i), top);
-      // Values the model refuses (NaN, beyond ±1e15) are the features file's fault: name it.
-      const { predicted, P } = userInput(() => ({ predicted: model.predict(fs.X), P: model.predictProba(fs.X) }), flags.features);
-      const L = model.classes_.length;
-      const acc = labels.length && unknown.length === 0 ? accuracy(predicted, labels) : null;
-      const note = unknown.length
-        ? `labels include ${unknown.length} class(es) the model does not know (e.g. ${JSON.stringify(unknown[0])}); accuracy not computed`
-        : null;
-      const out: string[] = [];
-      if (flags.json) {
-        const rows = predicted.map((l, i) => {
-          const base: Record<string, unknown> = { index: i, label: l };
-          if (fs.paths) base.path = fs.paths[i];
-          if (labels.length) base.truth = labels[i];
-          if (flags.explain) base.explanation = why(i);
-          else base.probability = Math.max(...Array.from(P.data.subarray(i * L, (i + 1) * L)));
-          return base;
-        });
-        out.push(JSON.stringify({ model: modelPath, features: flags.features, accuracy: acc, note, predictions: rows }, null, 1));
-      } else {
-        for (let i = 0; i < predicted.length; i++) {
-          if (flags.explain) {
-            out.push(explanationText(i, why(i), labels[i], fs.paths?.[i]));
-          } else {
-            const p = Math.max(...Array.from(P.data.subarray(i * L, (i + 1) * L)));
-            out.push(`${i}\t${fs.paths?.[i] ?? ''}\t${String(predicted[i])}\t${f3(p)}${labels.length ? `\t${String(labels[i])}` : ''}`);
-          }
-        }
-        if (acc !== null) out.push(`accuracy ${f3(acc)} on ${predicted.length} samples`);
-        if (note) out.push(note);
+      const format = formatOf(flags);
+      if ((flags.features === undefined) === (flags.images === undefined)) throw new CLIError('give the input as --features FILE or as --images DIR|FILES…, one of the two');
+      const workers = flags.workers === 'auto' ? 'auto' : positiveInt('--workers', flags.workers);
+      const check = { inputs: [modelPath, flags.features, ...(flags.images ?? [])], force: flags.force, flag: '-o' };
+      if (flags.out) userInput(() => checkOutputFile(flags.out!, 'predictions', check));
+      let bar: Progress | undefined;
+      const result = await userInput(() => predictFiles(modelPath, flags.features !== undefined ? { features: flags.features } : { images: flags.images! }, {
+        explain: flags.explain, top,
+        extract: {
+          cacheDir: flags.cache ? flags.cacheDir : false, workers, skipBad: flags.skipBad,
+          onReady: (r) => { if (flags.progress && r.cached < r.total) bar = progressBar('embedding', r.total, 'images'); },
+          onProgress: (p) => bar?.update(p.done),
+        },
+      }), undefined, { skipBad: '--skip-bad' }).finally(() => bar?.stop());
+      for (const s of result.input.images?.skipped ?? []) process.stderr.write(`skipped ${s.path}: ${s.reason}\n`);
+      const text = format === 'json' ? predictionsJson(result) : format === 'csv' ? predictionsCsv(result) : predictionsText(result);
+      if (!flags.out) {
+        process.stdout.write(text);
+        return;
       }
-      process.stdout.write(out.join('\n') + '\n');
+      writeFileAtomicSync(flags.out, text);
+      process.stderr.write(`wrote ${result.rows.length} predictions to ${flags.out}` +
+        `${result.accuracy !== null ? ` (accuracy ${result.accuracy.toFixed(3)})` : ''}${result.note ? `; ${result.note}` : ''}\n`);
     });
 }
-
