@@ -14,7 +14,7 @@
 export * from './index.ts';
 export { enableNodeGemm, nativeGemmStatus, describeNodeGemm, type NodeGemmChoice } from './linalg/gemm-native.node.ts';
 export { readFeatures, writeFeatures } from './data/features.node.ts';
-export { openImageDataset, listFolder, listZip, listListFile, type ImageDataset } from './data/images.node.ts';
+export { openImageDataset, openImageFiles, openImages, listFolder, listZip, listListFile, type ImageDataset } from './data/images.node.ts';
 export {
   readModelFile, writeModelFile, readPrototypeModel, checkFeaturesForModel, alignLabels, type InterpretableModel,
 } from './data/modelfile.node.ts';
@@ -24,6 +24,11 @@ export {
 } from './data/outputs.node.ts';
 export { extractDataset, type ExtractDatasetOptions, type ExtractResult } from './features/extract.node.ts';
 export { BUILTIN_NAMES } from './features/load.node.ts';
+export { extractForModel, originBackbone } from './features/for-model.node.ts';
+export { predictFiles, type PredictInput, type PredictOptions } from './viz/predict.node.ts';
+export { predictionsCsv, predictionsJson, predictionsText, type PredictionResult, type PredictionRow } from './viz/predictions.ts';
+export { evaluateFile, type EvaluateFileOptions } from './viz/evaluate.node.ts';
+export { environmentReport, environmentText, type EnvironmentReport } from './environment.node.ts';
 export { fitFile, type FitFileOptions, type FitFileResult } from './select/fit-file.node.ts';
 export { renderSvg } from './viz/render.ts';
 export { renderReport, renderFigures, type ReportMeta } from './viz/report.ts';

@@ -29,6 +29,10 @@ export {
   PrototypeClassifierCV, DEFAULT_SEARCH_GRID, stratifiedFolds,
   type SearchGrid, type SearchRecord, type SearchCandidate, type PrototypeCVOptions,
 } from './select/cv.ts';
+export {
+  confusionMatrix, classMetrics, evaluateClassifiers,
+  type Evaluation, type ClassifierEvaluation, type ClassMetrics, type EvaluationSplit, type Candidate, type EvaluateOptions,
+} from './select/evaluate.ts';
 export * from './interpret/index.ts';
 export { figure1Spec, weightsSpec, type VegaLiteSpec, type Figure1Options, type WeightsOptions } from './viz/specs.ts';
 export { encodeNpy, decodeNpy } from './data/npy.ts';

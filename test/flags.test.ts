@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { anyInt, int, libraryChoice, multipleOf, names, numberList, numbers, oneOf, positive, positiveInt } from '../src/cli/flags.ts';
 import { CLIError, toCliError, userInput } from '../src/cli/errors.ts';
 import { checkPreprocessMethod } from '../src/model/preprocess.ts';
+import { checkEvaluateClassifiers } from '../src/viz/evaluate.node.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { checkTrainOptions, type ConvPasses, type EmbeddingHead } from '../src/embedding/train.ts';
 import { checkNodeBackend } from '../src/features/backend.node.ts';
@@ -80,6 +81,7 @@ test('libraryChoice: the library\'s own check decides, its list of choices is th
     ['--resize', 'cubic', resize, 'Invalid value for --resize: "cubic". Expected one of: bilinear, nearest, bicubic.'],
     ['--pool', 'median', checkPool, 'Invalid value for --pool: "median". Expected one of: avg, max, none.'],
     ['--preset', 'caffe', (s) => presetPreprocessing(s).preset, 'Invalid value for --preset: "caffe". Expected one of: tfjs, torchvision, keras, clip.'],
+    ['--classifiers', 'ncm,svm', (s) => checkEvaluateClassifiers(names(s)), 'Invalid value for --classifiers: "ncm,svm". Expected one of: prototype, ncm, softmax, knn.'],
     // A library message without a list of choices is passed on whole.
     ['--x', 'y', () => { throw new RangeError('x must be positive, got y'); }, 'Invalid value for --x: "y". x must be positive, got y.'],
   ];

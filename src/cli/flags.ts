@@ -132,3 +132,19 @@ export function libraryChoice<T>(flag: string, s: string, check: (s: string) => 
     throw listed ? invalid(flag, s, `one of: ${listed}`) : new CLIError(`Invalid value for ${flag}: "${s}". ${e.message}.`);
   }
 }
+
+/**
+ * The feature file of a command that takes it either as its first argument or as `-f/--features`
+ * (the same file may be given both ways).
+ * @throws CLIError when neither gives one, or the two name different files.
+ * @example
+ * featureFile('f.npy', undefined) // 'f.npy'; featureFile(undefined, undefined) throws 'a feature file is needed: give it as the first argument or as --features FILE'
+ */
+export function featureFile(positional: string | undefined, flag: string | undefined): string {
+  if (positional !== undefined && flag !== undefined && positional !== flag) {
+    throw new CLIError(`two feature files given: "${positional}" and --features "${flag}"; give one`);
+  }
+  const f = positional ?? flag;
+  if (f === undefined) throw new CLIError('a feature file is needed: give it as the first argument or as --features FILE');
+  return f;
+}

@@ -28,10 +28,12 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'extract', summary: 'Extract CNN features of images (a class-per-folder tree, a .zip, a list file, or unlabelled images)', load: () => import('./commands/extract.ts') },
   { name: 'fit', summary: 'Fit the prototype classifier on a labelled feature file and save it as JSON (--cv chooses its settings by cross-validation)', load: () => import('./commands/fit.ts') },
   { name: 'predict', summary: 'Predict the class of every row of a feature file; --explain says why', load: () => import('./commands/predict.ts') },
+  { name: 'evaluate', summary: 'Score the prototype model beside its baselines on held-out data: accuracy, per-class precision/recall/F1, confusion matrices (a report folder)', load: () => import('./commands/evaluate.ts') },
   { name: 'explain', summary: 'Write the interpretation report (HTML + figures) of a prototype model on labelled features', load: () => import('./commands/explain.ts') },
   { name: 'bench', summary: 'Benchmarks: the paper\'s Table 1 (fewshot) and N-way K-shot episodes', load: () => import('./commands/bench.ts') },
   { name: 'train-embedding', summary: 'Train a Conv-4 embedding end to end with a prototype layer, episodically (Omniglot-style data: Alphabet/character/*.png)', load: () => import('./commands/train-embedding.ts') },
   { name: 'serve', summary: 'Open the web explorer: the feature-space map, the prototypes, the images, and classification of new images', load: () => import('./commands/serve.ts') },
+  { name: 'doctor', summary: 'Say what runs protolens here and why: the GEMM backend and native addon, TF.js\'s backend, onnxruntime, sharp, the cache, the explorer page', load: () => import('./commands/doctor.ts') },
   { name: 'backbones', summary: 'List the bundled backbones; for a model (.onnx file, TF.js folder or bundled name), its inputs, outputs and candidate feature layers', load: () => import('./commands/backbones.ts') },
 ];
 

@@ -1,0 +1,86 @@
+/**
+ * `protolens evaluate FEATURES [--folds K | --test-size F] [-o DIR]` (or `--features FEATURES`): the prototype model
+ * beside its baselines on held-out data — accuracy, per-class precision/recall/F1 and confusion
+ * matrices, as a report folder (src/viz/evaluate.node.ts) and a summary on stdout.
+ */
+import type { Command } from 'commander';
+import { relative } from 'node:path';
+import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { EVALUATE_CLASSIFIERS, checkEvaluateClassifiers, evaluateFile } from '../../viz/evaluate.node.ts';
+import { evaluationMarkdown } from '../../viz/evaluation.ts';
+import { CLIError, userInput } from '../errors.ts';
+import { anyInt, featureFile, int, libraryChoice, names, positive } from '../flags.ts';
+import { progressBar, type Progress } from '../progress.ts';
+import { fitOptions } from './fit.ts';
+
+interface EvaluateFlags {
+  features?: string;
+  out: string;
+  force: boolean;
+  folds?: string;
+  testSize?: string;
+  seed: string;
+  preprocess: string;
+  classifiers?: string;
+  prototypes?: string;
+  regularization: string;
+  alpha: string;
+  tau: string;
+  tauScale?: string;
+  maxIter?: string;
+  metric: string;
+  title?: string;
+  json: boolean;
+  progress: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('evaluate')
+    .argument('[features]', 'labelled feature file (.npy + sidecar, .csv or .jsonl)')
+    .option('-f, --features <file>', 'the feature file, as a flag instead of the first argument')
+    .option('--folds <K>', 'stratified K-fold cross-validation: every sample scored once (default 5 unless --test-size)')
+    .option('--test-size <fraction>', 'a stratified train/test split with this fraction held out for testing, instead of folds')
+    .option('--seed <s>', 'seed of the split (and of the prototype model)', '0')
+    .option('--preprocess <method>', `feature transform every classifier is fitted behind, learned on each training part: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--classifiers <list>', `which to evaluate (default all): ${EVALUATE_CLASSIFIERS.join(', ')}`)
+    .option('-J, --prototypes <J>', 'prototype model: number of prototypes (default 2 per class)')
+    .option('--regularization <l1|l2>', 'prototype model: penalty on W', 'l2')
+    .option('--alpha <a>', 'prototype model: penalty weight α', '0.001')
+    .option('--tau <auto|number>', 'prototype model: scale τ', 'auto')
+    .option('--tau-scale <s>', 'prototype model: multiplier of the data scale when --tau auto')
+    .option('--metric <name>', 'prototype model: euclidean | diagonal | lowrank', 'euclidean')
+    .option('--max-iter <n>', 'prototype model: outer iterations (default 100)')
+    .option('-o, --out <dir>', 'report folder: report.html, evaluation.json, evaluation.md, confusion-*.svg (replaced as a whole; only a folder protolens wrote, see --force)', 'protolens-out/evaluation')
+    .option('--force', 'replace --out even if protolens did not write it (never an input)')
+    .option('--title <text>', 'report title')
+    .option('--json', 'print the evaluation as JSON instead of Markdown', false)
+    .option('--no-progress', 'no progress bar')
+    .action(async (positional: string | undefined, flags: EvaluateFlags) => {
+      const features = featureFile(positional, flags.features);
+      if (flags.folds !== undefined && flags.testSize !== undefined) throw new CLIError('--folds and --test-size are two ways of holding data out; give one of them');
+      const split = flags.testSize !== undefined
+        ? { kind: 'holdout' as const, testSize: positive('--test-size', flags.testSize) }
+        : { kind: 'folds' as const, folds: flags.folds === undefined ? 5 : int('--folds', flags.folds, 2) };
+      if (split.kind === 'holdout' && split.testSize >= 1) throw new CLIError(`Invalid value for --test-size: "${flags.testSize}". Expected a fraction between 0 and 1.`);
+      const seed = anyInt('--seed', flags.seed);
+      const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessMethod);
+      const classifiers = flags.classifiers ? libraryChoice('--classifiers', flags.classifiers, (s) => checkEvaluateClassifiers(names(s))) : undefined;
+      const model = fitOptions({ ...flags, seed: flags.seed, prune: true, out: '', progress: flags.progress, force: false } as Parameters<typeof fitOptions>[0]);
+      let bar: Progress | undefined;
+      const total = (classifiers ?? EVALUATE_CLASSIFIERS).length * (split.kind === 'folds' ? split.folds : 1);
+      const { evaluation, files, dir } = await userInput(() => evaluateFile({
+        features, out: flags.out, split, seed, preprocess, model, classifiers, title: flags.title,
+        command: `protolens ${process.argv.slice(2).join(' ')}`, check: { force: flags.force },
+        onProgress: (p) => {
+          if (!flags.progress) return;
+          bar ??= progressBar('evaluate', total, 'fits');
+          bar.setTotal(p.rounds * (classifiers ?? EVALUATE_CLASSIFIERS).length);
+          bar.update(p.classifier * p.rounds + p.round + 1);
+        },
+      })).finally(() => bar?.stop());
+      process.stdout.write(flags.json ? JSON.stringify(evaluation, null, 1) + '\n' : evaluationMarkdown(evaluation, flags.title ?? `Evaluation of ${features}`));
+      const shown = relative(process.cwd(), dir);
+      process.stderr.write(`wrote ${shown.startsWith('..') ? dir : shown}/: ${files.join(', ')}\n`);
+    });
+}
