@@ -97,7 +97,7 @@ test('bench episodes CLI: Markdown on stdout, episodes.json with the seed and pe
     const csv = join(dir, 'f.csv');
     writeFileSync(csv, ['a,b,c,label', ...d.X.map((x, i) => `${x.join(',')},${d.labels[i]}`)].join('\n') + '\n');
     const out = join(dir, 'out');
-    const args = ['bench', 'episodes', '--features', csv, '--ways', '5', '--shots', '1,2', '--queries', '2', '--episodes', '25', '--seed', '9', '--across-and-within', '--classifiers', 'class-mean,knn', '--out', out, '--no-progress'];
+    const args = ['bench', 'episodes', '--features', csv, '--ways', '5', '--shots', '1,2', '--queries', '2', '--episodes', '25', '--seed', '9', '--across-and-within', '--classifiers', 'class-mean,knn', '--preprocess', 'none', '--out', out, '--no-progress'];
     const r = await cli(args);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^\| features \| setting \| nearest class mean \| 1-NN \|$/m);

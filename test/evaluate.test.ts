@@ -93,7 +93,7 @@ test('protolens evaluate: the report folder, its figures cross-checked against a
     let r = await runCli(['evaluate', feats, '--test-size', '0.3', '--seed', '2', '-J', '8', '--max-iter', '20', '-o', out, '--no-progress']);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^# Evaluation of .*f\.npy\n\n\d+ samples, 4 classes, \d+ scored; stratified 30 % test split, seed 2\./);
-    for (const f of ['report.html', 'evaluation.json', 'evaluation.md', 'confusion-prototype.svg', 'confusion-ncm.svg', 'confusion-softmax.svg', 'confusion-knn.svg', '.protolens-output.json']) {
+    for (const f of ['report.html', 'evaluation.json', 'evaluation.md', 'confusion-prototype.svg', 'confusion-class-mean.svg', 'confusion-softmax.svg', 'confusion-knn.svg', '.protolens-output.json']) {
       assert.ok(existsSync(join(out, f)), f);
     }
     const json = JSON.parse(readFileSync(join(out, 'evaluation.json'), 'utf8'));
@@ -108,12 +108,12 @@ test('protolens evaluate: the report folder, its figures cross-checked against a
     assert.equal(json.seed, 2);
     // The prototype model's settings are recorded with the evaluation's seed.
     assert.deepEqual([json.classifiers[0].params.modelParams.nPrototypes, json.classifiers[0].params.modelParams.seed], [8, 2]);
-    const svg = readFileSync(join(out, 'confusion-ncm.svg'), 'utf8');
+    const svg = readFileSync(join(out, 'confusion-class-mean.svg'), 'utf8');
     assert.equal((svg.match(/aria-roledescription="rect mark"/g) ?? []).length, 16, 'one cell per (true, predicted) pair');
     assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /<h2>nearest class mean<\/h2>\n<div class="fig"><svg/);
 
     // --json prints the evaluation itself; a folder of the user's is refused; bad flags are one line.
-    r = await runCli(['evaluate', '--features', feats, '--classifiers', 'ncm', '--folds', '3', '-o', out, '--json', '--no-progress']);
+    r = await runCli(['evaluate', '--features', feats, '--classifiers', 'class-mean', '--folds', '3', '-o', out, '--json', '--no-progress']);
     assert.equal(r.code, 0, r.err);
     assert.equal(JSON.parse(r.out).classifiers[0].confusion.flat().reduce((s: number, v: number) => s + v, 0), data.X.rows);
     const mine = join(dir, 'mine');
@@ -125,7 +125,7 @@ test('protolens evaluate: the report folder, its figures cross-checked against a
     const cases: Array<[string[], string]> = [
       [['--folds', '3', '--test-size', '0.2'], 'protolens: --folds and --test-size are two ways of holding data out; give one of them\n'],
       [['--test-size', '1'], 'protolens: Invalid value for --test-size: "1". Expected a fraction between 0 and 1.\n'],
-      [['--classifiers', 'svm'], 'protolens: Invalid value for --classifiers: "svm". Expected one of: prototype, ncm, softmax, knn.\n'],
+      [['--classifiers', 'svm'], 'protolens: Invalid value for --classifiers: "svm". Expected one of: prototype, class-mean, softmax, knn.\n'],
       [[join(dir, 'other.npy')], `protolens: two feature files given: "${join(dir, 'other.npy')}" and --features "${feats}"; give one\n`],
     ];
     for (const [args, err] of cases) assert.equal((await runCli(['evaluate', '--features', feats, ...args])).err, err);

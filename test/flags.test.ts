@@ -81,7 +81,7 @@ test('libraryChoice: the library\'s own check decides, its list of choices is th
     ['--resize', 'cubic', resize, 'Invalid value for --resize: "cubic". Expected one of: bilinear, nearest, bicubic.'],
     ['--pool', 'median', checkPool, 'Invalid value for --pool: "median". Expected one of: avg, max, none.'],
     ['--preset', 'caffe', (s) => presetPreprocessing(s).preset, 'Invalid value for --preset: "caffe". Expected one of: tfjs, torchvision, keras, clip.'],
-    ['--classifiers', 'ncm,svm', (s) => checkEvaluateClassifiers(names(s)), 'Invalid value for --classifiers: "ncm,svm". Expected one of: prototype, ncm, softmax, knn.'],
+    ['--classifiers', 'class-mean,svm', (s) => checkEvaluateClassifiers(names(s)), 'Invalid value for --classifiers: "class-mean,svm". Expected one of: prototype, class-mean, softmax, knn.'],
     // A library message without a list of choices is passed on whole.
     ['--x', 'y', () => { throw new RangeError('x must be positive, got y'); }, 'Invalid value for --x: "y". x must be positive, got y.'],
   ];

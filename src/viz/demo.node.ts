@@ -78,6 +78,25 @@ export function prototypeSummary(m: PrototypeClassifier, blobsPerClass?: Map<Lab
  * runSyntheticDemo({ seed: 1, prototypes: 30 }) // '… prototypes, L2, J=30, τ auto   1.000 …'
  */
 export function runSyntheticDemo(o: DemoOptions): string {
+  return syntheticDemo(o).text;
+}
+
+/** What {@link syntheticDemo} found: the text `protolens demo` prints, and its figures. */
+export interface SyntheticDemoResult {
+  text: string;
+  seed: number;
+  train: number;
+  test: number;
+  /** Test accuracy and fit time of each model, in the order printed. */
+  models: Array<{ name: string; accuracy: number; fitMs: number }>;
+}
+
+/**
+ * {@link runSyntheticDemo} with its figures as data (`protolens demo --json`).
+ * @example
+ * syntheticDemo({ seed: 1, prototypes: 30 }).models[0] // { name: 'prototypes, L2, J=30, τ auto', accuracy: 1, fitMs: … }
+ */
+export function syntheticDemo(o: DemoOptions): SyntheticDemoResult {
   const d = twistedClasses({ seed: o.seed });
   const { train, test } = stratifiedSplit(d.y, 0.3, o.seed);
   const Xtr = takeRows(d.X, train), Xte = takeRows(d.X, test);
@@ -100,17 +119,20 @@ export function runSyntheticDemo(o: DemoOptions): string {
     ['1-nearest neighbour', new KNearestNeighbors()],
   ];
   out.push('', 'Test accuracy:');
+  const results: SyntheticDemoResult['models'] = [];
   for (const [name, m] of models) {
     const t0 = performance.now();
     m.fit(Xtr, ytr);
     const ms = performance.now() - t0;
-    out.push(`  ${name.padEnd(38)} ${m.score(Xte, yte).toFixed(3)}   (fit ${ms.toFixed(0)} ms)`);
+    const accuracy = m.score(Xte, yte);
+    results.push({ name, accuracy, fitMs: ms });
+    out.push(`  ${name.padEnd(38)} ${accuracy.toFixed(3)}   (fit ${ms.toFixed(0)} ms)`);
   }
   out.push('', `Prototype model (L2): τ ${ours.tauRule_}; ${ours.nIter_} iterations, ` +
     `loss ${ours.history_[0].loss.toFixed(4)} → ${ours.history_.at(-1)!.loss.toFixed(4)}${ours.converged_ ? ' (converged)' : ''}; ` +
     `${ours.W_!.rows} of its ${o.prototypes} prototypes are the best match of some training sample, the others were pruned.`);
   out.push(prototypeSummary(ours, blobs));
-  return out.join('\n');
+  return { text: out.join('\n'), seed: o.seed, train: train.length, test: test.length, models: results };
 }
 
 /** Options of {@link runDigitsDemo}. */

@@ -17,12 +17,12 @@ import { VERSION } from '../version.ts';
 import { confusionSpec, evaluationHtml, evaluationMarkdown } from './evaluation.ts';
 import { renderSvg } from './render.ts';
 
-/** The classifiers `evaluate` knows, by the names its options use. */
-export const EVALUATE_CLASSIFIERS = ['prototype', 'ncm', 'softmax', 'knn'] as const;
+/** The classifiers `evaluate` knows, by the names its options use (those of `bench episodes --classifiers`). */
+export const EVALUATE_CLASSIFIERS = ['prototype', 'class-mean', 'softmax', 'knn'] as const;
 export type EvaluateClassifier = typeof EVALUATE_CLASSIFIERS[number];
 
 const NAMES: Record<EvaluateClassifier, string> = {
-  prototype: 'prototype model', ncm: 'nearest class mean', softmax: 'softmax regression (L2)', knn: '1-nearest neighbour',
+  prototype: 'prototype model', 'class-mean': 'nearest class mean', softmax: 'softmax regression (L2)', knn: '1-nearest neighbour',
 };
 
 /**
@@ -59,7 +59,7 @@ export interface EvaluateFileOptions {
 
 function candidate(kind: EvaluateClassifier, preprocess: PreprocessMethod, model: PrototypeOptions): Candidate {
   const inner = (): Classifier => kind === 'prototype' ? new PrototypeClassifier(model)
-    : kind === 'ncm' ? new NearestClassMean() : kind === 'softmax' ? new SoftmaxRegression() : new KNearestNeighbors({ k: 1 });
+    : kind === 'class-mean' ? new NearestClassMean() : kind === 'softmax' ? new SoftmaxRegression() : new KNearestNeighbors({ k: 1 });
   return { name: NAMES[kind], make: () => (preprocess === 'none' ? inner() : new Pipeline(new FeatureTransform(preprocess), inner())) };
 }
 

@@ -12,7 +12,7 @@ import { int, libraryChoice, names, numberList, oneOf } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 import type { FeatureSet } from '../../data/features.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
-import { PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import {
   EPISODE_CLASSIFIERS, EPISODE_CLASSIFIER_INFO, episodeBenchMarkdown, runEpisodeBench, type EpisodeBenchOptions, type EpisodeGroups,
 } from '../../select/episodes.ts';
@@ -30,6 +30,7 @@ interface EpisodeFlags {
   out: string;
   progress: boolean;
   force: boolean;
+  json?: boolean;
 }
 
 /** Turns the flags into protocol options (exported for tests). */
@@ -64,9 +65,10 @@ export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): vo
     .option('--within', 'draw each episode\'s classes from one group (labels of the form group/class)')
     .option('--across-and-within', 'both: episodes across groups, then within one group')
     .option('--classifiers <list>', `classifiers to fit (default all): ${EPISODE_CLASSIFIERS.join(', ')}`)
-    .option('--preprocess <name>', `feature preprocessing fitted on each support set: ${PREPROCESS_METHODS.join(' | ')}`, 'none')
+    .option('--preprocess <name>', `feature preprocessing fitted on each support set: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
     .option('-o, --out <dir>', 'output folder for episodes.md and episodes.json (replaced as a whole; only a folder protolens wrote, see --force)', 'bench-out')
     .option('--force', 'replace --out even if protolens did not write it (never an input)')
+    .option('--json', 'print the results as JSON (what episodes.json holds) instead of the Markdown table', false)
     .option('--no-progress', 'no progress bar')
     .action(async (flags: EpisodeFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
@@ -104,7 +106,7 @@ export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): vo
         cpuSeconds, ...result,
       };
       writeOutputFolder(out, { 'episodes.json': JSON.stringify(json) + '\n', 'episodes.md': md + '\n' }, 'bench', check);
-      process.stdout.write(table + '\n');
+      process.stdout.write(flags.json ? JSON.stringify(json) + '\n' : table + '\n');
       say(`wrote ${join(out, 'episodes.md')} and episodes.json in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU)`);
     });
 }

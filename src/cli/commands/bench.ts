@@ -26,6 +26,7 @@ import { describeNodeGemm, nodeGemmChoice } from '../../linalg/gemm-native.node.
 import { registerEpisodes } from './bench-episodes.ts';
 
 interface FewShotFlags {
+  json: boolean;
   features?: string;
   data?: string;
   backbone: string;
@@ -138,6 +139,7 @@ export function register(program: Command): void {
     .option('--force', 'replace --out even if protolens did not write it (never an input)')
     .option('--title <text>', 'heading of the report')
     .option('--no-chart', 'skip the SVG chart')
+    .option('--json', 'print the results as JSON (what fewshot.json holds) instead of Markdown', false)
     .option('--no-progress', 'no progress bar')
     .action(async (flags: FewShotFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
@@ -182,7 +184,7 @@ export function register(program: Command): void {
       // Everything is rendered before the folder is replaced, so a failure leaves earlier outputs intact.
       const svg = flags.chart ? await renderSvg(fewShotChartSpec(result, flags.title ?? 'Few-shot benchmark')) : null;
       writeOutputFolder(out, { 'fewshot.json': JSON.stringify(json, null, 1) + '\n', 'fewshot.md': md + '\n', ...(svg ? { 'fewshot.svg': svg } : {}) }, 'bench', check);
-      process.stdout.write(md + '\n');
+      process.stdout.write(flags.json ? JSON.stringify(json, null, 1) + '\n' : md + '\n');
       say(`wrote ${join(out, 'fewshot.md')}, fewshot.json${svg ? ', fewshot.svg' : ''} in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU; ${machine.nproc} × ${machine.cpu}; ${machine.gemm})`);
     });
 }

@@ -18,6 +18,7 @@ interface ExplainFlags {
   png: boolean;
   title?: string;
   force: boolean;
+  json: boolean;
 }
 
 export function register(program: Command): void {
@@ -31,6 +32,7 @@ export function register(program: Command): void {
     .option('--nearest <k>', 'nearest training samples shown per prototype', '8')
     .option('--title <text>', 'report title')
     .option('--no-png', 'skip the PNG versions of the figures')
+    .option('--json', 'print the summary as JSON (report, accuracy, explained variance, findings by kind, files)', false)
     .action(async (modelPath: string, flags: ExplainFlags) => {
       const nearest = positiveInt('--nearest', flags.nearest, true);
       const cmd = `protolens explain ${modelPath} --features ${flags.features}${flags.images ? ` --images${typeof flags.images === 'string' ? ` ${flags.images}` : ''}` : ''}`;
@@ -41,6 +43,13 @@ export function register(program: Command): void {
       const counts = new Map<string, number>();
       for (const f of analysis.findings) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
       const shown = relative(process.cwd(), written.html);
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({
+          report: written.html, accuracy: analysis.samples.accuracy, explainedRatio: analysis.projection.explainedRatio.slice(0, 2),
+          findings: Object.fromEntries(counts), files: written.files,
+        }, null, 1) + '\n');
+        return;
+      }
       process.stdout.write(`Report: ${shown.startsWith('..') ? written.html : shown}\n` +
         `Accuracy on these samples ${analysis.samples.accuracy.toFixed(3)}; PCA axes explain ${(100 * analysis.projection.explainedRatio[0]).toFixed(1)}% + ${(100 * analysis.projection.explainedRatio[1]).toFixed(1)}% of the variance.\n` +
         `Findings: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}\n` +

@@ -1,17 +1,19 @@
 /**
- * `protolens fit FEATURES --out MODEL.json`: fits the paper's prototype classifier on a labelled
+ * `protolens fit FEATURES --out MODEL.json` (or `--features FEATURES`): fits the paper's prototype classifier on a labelled
  * feature file and saves it (atomically) for `predict` and `explain`.
  */
 import type { Command } from 'commander';
 import { PrototypeClassifier, type MetricKind, type PrototypeOptions } from '../../model/prototype.ts';
 import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import { DEFAULT_SEARCH_GRID, type SearchGrid } from '../../select/cv.ts';
-import { describeSetting, fitFile } from '../../select/fit-file.node.ts';
+import { describeSetting, fitFile, type FitFileResult } from '../../select/fit-file.node.ts';
 import { CLIError, toCliError } from '../errors.ts';
-import { anyInt, int, libraryChoice, numberList, positive } from '../flags.ts';
+import { anyInt, featureFile, int, libraryChoice, numberList, positive } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 
 interface FitFlags {
+  features?: string;
+  json?: boolean;
   out: string;
   prototypes?: string;
   regularization: string;
@@ -64,11 +66,46 @@ export function searchGrid(f: FitFlags): Partial<SearchGrid> {
   return g;
 }
 
+/** What `fit --json` prints: the model file and what the fit did (the search too, with --cv). */
+function fitSummary(r: FitFileResult, out: string): Record<string, unknown> {
+  const m = r.model, h = m.history_, s = r.search;
+  return {
+    model: out, rows: r.rows, cols: r.cols, classes: m.classes_.length, prototypes: m.W_!.rows, seconds: r.seconds,
+    iterations: m.nIter_, converged: m.converged_, loss: [h[0].loss, h.at(-1)!.loss], trainingAccuracy: h.at(-1)!.accuracy,
+    metric: m.metric_.kind, tau: m.tau_, tauRule: m.tauRule_, preprocess: r.transform?.method ?? 'none', seed: m.getParams().seed,
+    search: s ? { folds: s.folds, seed: s.seed, settings: s.candidates.length, seconds: s.seconds, chosen: s.candidates[s.chosen], runnerUp: s.runnerUp === null ? null : s.candidates[s.runnerUp] } : null,
+  };
+}
+
+/** What `fit` prints: the search (with --cv), then the fit. */
+function fitText(r: FitFileResult, out: string): string {
+  const { model } = r;
+  const h = model.history_;
+  const lines: string[] = [];
+  if (r.search) {
+    const s = r.search, c = s.candidates[s.chosen];
+    lines.push(`Cross-validation (${s.folds} stratified folds, seed ${s.seed}, ${s.candidates.length} settings, ${s.seconds.toFixed(1)} s):`);
+    lines.push(`  chosen:    ${c.mean.toFixed(3)} ± ${c.std.toFixed(3)}  ${describeSetting(c.params)}`);
+    if (s.runnerUp !== null) {
+      const u = s.candidates[s.runnerUp];
+      lines.push(`  runner-up: ${u.mean.toFixed(3)} ± ${u.std.toFixed(3)}  ${describeSetting(u.params)}`);
+    }
+    lines.push('Refitted on all the samples; the search is recorded in the model file ("selection").');
+  }
+  lines.push(`Fitted ${model.W_!.rows} prototypes on ${r.rows} samples × ${r.cols} features, ${model.classes_.length} classes ` +
+    `in ${r.seconds.toFixed(1)} s: ${model.nIter_} iterations${model.converged_ ? ' (converged)' : ''}, ` +
+    `loss ${h[0].loss.toFixed(4)} → ${h.at(-1)!.loss.toFixed(4)}, training accuracy ${h.at(-1)!.accuracy.toFixed(3)}.`);
+  lines.push(`Metric: ${model.metric_.kind}. τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).${r.transform ? ` Features preprocessed: ${r.transform.method} (saved with the model).` : ''}`);
+  lines.push(`Saved ${out}`);
+  return lines.join('\n') + '\n';
+}
+
 export function register(program: Command): void {
   const d = DEFAULT_SEARCH_GRID;
   program
     .command('fit')
-    .argument('<features>', 'feature file (.npy with its .json sidecar, .csv or .jsonl), with labels')
+    .argument('[features]', 'feature file (.npy with its .json sidecar, .csv or .jsonl), with labels')
+    .option('-f, --features <file>', 'the feature file, as a flag instead of the first argument')
     .requiredOption('-o, --out <model.json>', 'where to save the model (an existing file only if protolens wrote it, see --force)')
     .option('--force', 'replace --out even if it is not a protolens model (never an input or a feature sidecar)')
     .option('--cv [folds]', 'choose prototypes per class, penalty, α, τ scale, metric, rank and shrinkage by stratified K-fold cross-validation on both cores, then refit on everything (default 5 folds)')
@@ -92,8 +129,10 @@ export function register(program: Command): void {
     .option('--grid-rank <list>', 'with --cv: ranks of the low-rank metric to try', d.metricRank.join(','))
     .option('--grid-shrinkage <list>', 'with --cv: shrinkages of the metric\'s start to try', d.shrinkage.join(','))
     .option('--no-prune', 'keep prototypes that end up the best match of no training sample (by default they are removed)')
+    .option('--json', 'print the fit\'s summary as JSON', false)
     .option('--no-progress', 'no progress bar')
-    .action(async (features: string, flags: FitFlags) => {
+    .action(async (positional: string | undefined, flags: FitFlags) => {
+      const features = featureFile(positional, flags.features);
       if (!/\.json$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .json.`);
       const options = fitOptions(flags);
       const folds = flags.cv === undefined ? null : flags.cv === true ? 5 : int('--cv', String(flags.cv), 2);
@@ -118,24 +157,6 @@ export function register(program: Command): void {
       } finally {
         bar?.stop();
       }
-      const { model } = r;
-      const h = model.history_;
-      const lines: string[] = [];
-      if (r.search) {
-        const s = r.search, c = s.candidates[s.chosen];
-        lines.push(`Cross-validation (${s.folds} stratified folds, seed ${s.seed}, ${s.candidates.length} settings, ${s.seconds.toFixed(1)} s):`);
-        lines.push(`  chosen:    ${c.mean.toFixed(3)} ± ${c.std.toFixed(3)}  ${describeSetting(c.params)}`);
-        if (s.runnerUp !== null) {
-          const u = s.candidates[s.runnerUp];
-          lines.push(`  runner-up: ${u.mean.toFixed(3)} ± ${u.std.toFixed(3)}  ${describeSetting(u.params)}`);
-        }
-        lines.push('Refitted on all the samples; the search is recorded in the model file ("selection").');
-      }
-      lines.push(`Fitted ${model.W_!.rows} prototypes on ${r.rows} samples × ${r.cols} features, ${model.classes_.length} classes ` +
-        `in ${r.seconds.toFixed(1)} s: ${model.nIter_} iterations${model.converged_ ? ' (converged)' : ''}, ` +
-        `loss ${h[0].loss.toFixed(4)} → ${h.at(-1)!.loss.toFixed(4)}, training accuracy ${h.at(-1)!.accuracy.toFixed(3)}.`);
-      lines.push(`Metric: ${model.metric_.kind}. τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).${r.transform ? ` Features preprocessed: ${r.transform.method} (saved with the model).` : ''}`);
-      lines.push(`Saved ${flags.out}`);
-      process.stdout.write(lines.join('\n') + '\n');
+      process.stdout.write(flags.json ? JSON.stringify(fitSummary(r, flags.out), null, 1) + '\n' : fitText(r, flags.out));
     });
 }

@@ -24,6 +24,7 @@ interface ServeFlags {
   cache: boolean;
   maxUpload: string;
   prototypes?: string;
+  json: boolean;
 }
 
 /** Progress bars for extraction and fitting, on stderr. */
@@ -59,6 +60,7 @@ export function register(program: Command): void {
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--no-cache', 'neither read nor write the feature cache')
     .option('--max-upload <bytes>', 'largest image accepted by "classify an image"', String(8 * 1024 * 1024))
+    .option('--json', 'print the address as one line of JSON ({"url": …}) once the explorer listens', false)
     .action(async (flags: ServeFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       const port = positiveInt('--port', flags.port, true);
@@ -103,7 +105,7 @@ export function register(program: Command): void {
         throw e;
       }
       (source.embedder as { prefetch?: () => void } | undefined)?.prefetch?.();
-      process.stdout.write(`protolens explorer: ${server.url}\n`);
+      process.stdout.write(flags.json ? JSON.stringify({ url: server.url }) + '\n' : `protolens explorer: ${server.url}\n`);
       if (flags.host !== '127.0.0.1' && flags.host !== 'localhost' && flags.host !== '::1') say(`note: listening on ${flags.host}, reachable from other machines`);
       say('press Ctrl+C to stop');
       await new Promise<void>((resolve) => {

@@ -26,7 +26,7 @@ interface Flags {
   prototypesPerClass: string; alpha: string; bankRate: string; layerLrScale: string; protonetEpisodes: string;
   filters: string; blocks: string; inputSize: string;
   valAlphabets?: string; testAlphabets?: string;
-  seed: string; backend: string; progress: boolean; force: boolean;
+  seed: string; backend: string; progress: boolean; force: boolean; json?: boolean;
 }
 
 /** The command-line options (commander's attribute names) behind each training option. */
@@ -160,6 +160,7 @@ export function register(program: Command): void {
     .option('--test-alphabets <a,b,…>', `alphabets never used (default ${DEFAULT_TEST_GROUPS.join(',')})`)
     .option('--seed <n>', 'seed of every random choice', String(d.seed))
     .option('--backend <name>', 'TF.js backend: wasm | cpu', 'wasm')
+    .option('--json', 'print the result as JSON (model file, why it stopped, episodes, minutes, best validation accuracy) instead of the model\'s path', false)
     .option('--no-progress', 'no progress bar')
     .action(async (data: string, f: Flags, cmd: Command) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
@@ -180,7 +181,9 @@ export function register(program: Command): void {
         });
         report.stop();
         say(`stopped (${result.reason}) after ${result.episodes} episodes, ${(result.seconds / 60).toFixed(1)} min; best validation accuracy ${result.bestValAccuracy.toFixed(4)} at episode ${result.bestEpisode}`);
-        process.stdout.write(`${result.out}/model.json\n`);
+        process.stdout.write(f.json
+          ? JSON.stringify({ model: `${result.out}/model.json`, reason: result.reason, episodes: result.episodes, minutes: result.seconds / 60, bestValAccuracy: result.bestValAccuracy, bestEpisode: result.bestEpisode }) + '\n'
+          : `${result.out}/model.json\n`);
       } catch (e) {
         report.stop();
         throw toCliError(e);
