@@ -11,24 +11,16 @@ import { evaluationMarkdown } from '../../viz/evaluation.ts';
 import { CLIError, userInput } from '../errors.ts';
 import { anyInt, featureFile, int, libraryChoice, names, positive } from '../flags.ts';
 import { progressBar, type Progress } from '../progress.ts';
-import { fitOptions } from './fit.ts';
+import { fitOptions, type ModelFlags } from './fit.ts';
 
-interface EvaluateFlags {
+interface EvaluateFlags extends Omit<ModelFlags, 'prune'> {
   features?: string;
   out: string;
   force: boolean;
   folds?: string;
   testSize?: string;
-  seed: string;
   preprocess: string;
   classifiers?: string;
-  prototypes?: string;
-  regularization: string;
-  alpha: string;
-  tau: string;
-  tauScale?: string;
-  maxIter?: string;
-  metric: string;
   title?: string;
   json: boolean;
   progress: boolean;
@@ -66,7 +58,7 @@ export function register(program: Command): void {
       const seed = anyInt('--seed', flags.seed);
       const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessMethod);
       const classifiers = flags.classifiers ? libraryChoice('--classifiers', flags.classifiers, (s) => checkEvaluateClassifiers(names(s))) : undefined;
-      const model = fitOptions({ ...flags, seed: flags.seed, prune: true, out: '', progress: flags.progress, force: false } as Parameters<typeof fitOptions>[0]);
+      const model = fitOptions({ ...flags, prune: true });
       let bar: Progress | undefined;
       const total = (classifiers ?? EVALUATE_CLASSIFIERS).length * (split.kind === 'folds' ? split.folds : 1);
       const { evaluation, files, dir } = await userInput(() => evaluateFile({

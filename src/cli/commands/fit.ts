@@ -11,10 +11,8 @@ import { CLIError, toCliError } from '../errors.ts';
 import { anyInt, featureFile, int, libraryChoice, numberList, positive } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 
-interface FitFlags {
-  features?: string;
-  json?: boolean;
-  out: string;
+/** The prototype model's flags, shared by `fit` and `evaluate`. */
+export interface ModelFlags {
   prototypes?: string;
   regularization: string;
   alpha: string;
@@ -25,9 +23,15 @@ interface FitFlags {
   metricRank?: string;
   shrinkage?: string;
   seed: string;
+  prune: boolean;
+}
+
+interface FitFlags extends ModelFlags {
+  features?: string;
+  json?: boolean;
+  out: string;
   preprocess: string;
   progress: boolean;
-  prune: boolean;
   force: boolean;
   cv?: string | boolean;
   gridJ?: string; gridRegularization?: string; gridAlphaL1?: string; gridAlphaL2?: string; gridTauScale?: string;
@@ -35,7 +39,7 @@ interface FitFlags {
 }
 
 /** Parses the CLI flags into model options. @throws CLIError naming the flag and what was expected. */
-export function fitOptions(f: FitFlags): PrototypeOptions {
+export function fitOptions(f: ModelFlags): PrototypeOptions {
   const o: PrototypeOptions = {};
   if (f.prototypes !== undefined) o.nPrototypes = int('--prototypes', f.prototypes, 1);
   o.regularization = libraryChoice('--regularization', f.regularization,
