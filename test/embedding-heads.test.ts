@@ -152,3 +152,25 @@ test('a training step leaks no tensors (every head, both passes)', () => {
     }
   }
 });
+
+test('group episodes: a fraction of training episodes takes its classes from one alphabet (rotations included)', () => {
+  const S = 8, per = 3;
+  const names = ['A/c1', 'A/c2', 'A/c3', 'B/c1', 'B/c2', 'C/c1'];
+  const members = names.map((_, c) => Int32Array.from({ length: per }, (_, i) => c * per + i));
+  const data = { pixels: new Float32Array(names.length * per * S * S), size: S, train: { names, members }, val: { names: ['V/a', 'V/b'], members: [Int32Array.of(0, 1), Int32Array.of(2, 3)] } };
+  const base = { rotations: true, jitter: NO_JITTER, episode: { nWay: 5, kShot: 1, nQuery: 1 }, valEpisode: { nWay: 2, kShot: 1, nQuery: 1 }, valEpisodes: 1, net: { inputSize: S, blocks: 2, filters: 2, bnEpsilon: 1e-3, bnMomentum: 0.9 } };
+  const group = (tr: EmbeddingTrainer, c: number) => ['A', 'A', 'A', 'B', 'B', 'C'][Math.floor(c / 4)];
+  const all = new EmbeddingTrainer(data, { ...base, groupEpisodes: 1 });
+  const half = new EmbeddingTrainer(data, { ...base, groupEpisodes: 0.5 });
+  let mixed = 0;
+  for (let e = 0; e < 60; e++) {
+    const ep = all.sampleTrainingEpisode(rng(e));
+    // 12 classes of A (3 characters × 4 rotations) and 8 of B reach 5; C's 4 do not.
+    assert.equal(new Set(Array.from(ep.classes, (c) => group(all, c))).size, 1, `episode ${e}`);
+    assert.notEqual(group(all, ep.classes[0]), 'C');
+    if (new Set(Array.from(half.sampleTrainingEpisode(rng(e)).classes, (c) => group(half, c))).size > 1) mixed++;
+  }
+  assert.ok(mixed > 10 && mixed < 50, `${mixed} of 60 mixed episodes at 0.5`);
+  assert.throws(() => new EmbeddingTrainer(data, { ...base, rotations: false, groupEpisodes: 1, episode: { nWay: 4, kShot: 1, nQuery: 1 } }), /no training group has 4 classes; the largest, "A", has 3/);
+  all.dispose(); half.dispose();
+});

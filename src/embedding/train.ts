@@ -79,6 +79,12 @@ export interface TrainOptions {
   layerLrScale: number;
   /** Layer heads: train with the protonet head for this many episodes first (pre-training). */
   protonetEpisodes: number;
+  /**
+   * Fraction of training episodes whose N classes come from one group (an alphabet, with its
+   * rotations), drawn among the groups with at least N classes: harder negatives that share a
+   * style. 0: every episode draws from all training classes.
+   */
+  groupEpisodes: number;
   net: Conv4Options;
   seed: number;
 }
@@ -106,6 +112,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainOptions> = {
   bankRate: 0,
   layerLrScale: 1,
   protonetEpisodes: 0,
+  groupEpisodes: 0,
   net: CONV4_DEFAULTS,
   seed: 0,
 };
@@ -133,6 +140,7 @@ export function checkTrainOptions(opts: Partial<TrainOptions>): TrainOptions {
   if (!(o.alpha >= 0)) throw new RangeError(`alpha must be ≥ 0, got ${o.alpha}`);
   if (!(o.bankRate >= 0 && o.bankRate <= 1)) throw new RangeError(`bankRate must be in [0, 1], got ${o.bankRate}`);
   if (!(o.layerLrScale > 0) || !Number.isFinite(o.layerLrScale)) throw new RangeError(`layerLrScale must be a positive number, got ${o.layerLrScale}`);
+  if (!(o.groupEpisodes >= 0 && o.groupEpisodes <= 1)) throw new RangeError(`groupEpisodes must be in [0, 1], got ${o.groupEpisodes}`);
   if (!Number.isInteger(o.protonetEpisodes) || o.protonetEpisodes < 0) throw new RangeError(`protonetEpisodes must be a non-negative integer, got ${o.protonetEpisodes}`);
   if (!Number.isInteger(o.seed)) throw new TypeError(`seed must be an integer, got ${o.seed}`);
   if (o.episode.nQuery < 1 && (o.head !== 'prototype-layer' || o.protonetEpisodes > 0)) throw new RangeError(`the ${o.head === 'prototype-layer' ? 'protonet pre-training' : o.head + ' head'} needs at least one query image per class`);
@@ -209,6 +217,8 @@ export class EmbeddingTrainer {
   /** Virtual training classes: base class and rotation. */
   private readonly classes: ClassIndex;
   private readonly rotationOf: Int8Array;
+  /** For group episodes: each group's class index, and its classes' numbers among all training classes. */
+  private readonly groups: Array<{ index: ClassIndex; ids: Int32Array }>;
   private readonly valEpisodesFixed: ReturnType<typeof sampleEpisode>[];
   private adamM: tf.Tensor[];
   private adamV: tf.Tensor[];
@@ -237,6 +247,7 @@ export class EmbeddingTrainer {
     this.classes = { names, members };
     this.rotationOf = rotationOf;
     checkEpisodeShape(this.classes, o.episode, 'the training classes');
+    this.groups = o.groupEpisodes > 0 ? trainingGroups(this.classes, o.episode) : [];
     // No validation classes (training on every group with a fixed schedule): no early stopping,
     // and the output network is the last one.
     if (data.val.members.length > 0) checkEpisodeShape(data.val, o.valEpisode, 'the validation classes');
@@ -298,6 +309,16 @@ export class EmbeddingTrainer {
     return this.options.learningRate * 0.5 ** Math.floor(this.s.episode / this.options.lrHalfLife);
   }
 
+  /** A training episode: from all classes, or (a `groupEpisodes` fraction) from one group's. */
+  sampleTrainingEpisode(r: Rng): Episode {
+    const o = this.options;
+    // No draw at all when the option is off, so that runs without it keep their episodes.
+    if (o.groupEpisodes === 0 || r.next() >= o.groupEpisodes) return sampleEpisode(this.classes, o.episode, r);
+    const g = this.groups[r.int(this.groups.length)];
+    const ep = sampleEpisode(g.index, o.episode, r);
+    return { ...ep, classes: ep.classes.map((c) => g.ids[c]) };
+  }
+
   /** The head trained at the current episode (protonet during pre-training). */
   headNow(): EmbeddingHead {
     return this.s.episode < this.options.protonetEpisodes ? 'protonet' : this.options.head;
@@ -308,7 +329,7 @@ export class EmbeddingTrainer {
     const t0 = performance.now(), c0 = cpuNow();
     const o = this.options;
     const r = rng(deriveSeed(o.seed, this.s.episode + 1));
-    const ep = sampleEpisode(this.classes, o.episode, r);
+    const ep = this.sampleTrainingEpisode(r);
     const idx = new Int32Array(ep.support.length + ep.query.length);
     idx.set(ep.support); idx.set(ep.query, ep.support.length);
     const nS = ep.support.length;
@@ -513,6 +534,28 @@ export class EmbeddingTrainer {
     this.net.dispose();
     for (const t of [...this.adamM, ...this.adamV]) t.dispose();
   }
+}
+
+/**
+ * The training classes grouped by alphabet (the label's part before "/", rotations included),
+ * keeping the groups with at least N classes.
+ * @throws RangeError when no group has N classes (naming the largest).
+ */
+export function trainingGroups(classes: ClassIndex, shape: EpisodeShape): Array<{ index: ClassIndex; ids: Int32Array }> {
+  const byGroup = new Map<string, number[]>();
+  classes.names.forEach((n, c) => {
+    const g = n.includes('/') ? n.slice(0, n.indexOf('/')) : n;
+    const list = byGroup.get(g) ?? [];
+    list.push(c);
+    byGroup.set(g, list);
+  });
+  const out = [...byGroup.values()].filter((ids) => ids.length >= shape.nWay)
+    .map((ids) => ({ ids: Int32Array.from(ids), index: { names: ids.map((c) => classes.names[c]), members: ids.map((c) => classes.members[c]) } }));
+  if (out.length === 0) {
+    const [g, ids] = [...byGroup.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+    throw new RangeError(`group episodes: no training group has ${shape.nWay} classes; the largest, "${g}", has ${ids.length}`);
+  }
+  return out;
 }
 
 /**

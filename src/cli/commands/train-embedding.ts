@@ -23,7 +23,7 @@ interface Flags {
   evalEvery: string; patience: string; maxEpisodes: string; maxMinutes: string;
   lr: string; lrHalfLife: string;
   rotations: boolean; jitter?: boolean;
-  prototypesPerClass: string; alpha: string; bankRate: string; layerLrScale: string; protonetEpisodes: string;
+  prototypesPerClass: string; alpha: string; bankRate: string; layerLrScale: string; protonetEpisodes: string; groupEpisodes: string;
   filters: string; blocks: string; inputSize: string;
   valAlphabets?: string; testAlphabets?: string;
   seed: string; backend: string; progress: boolean; force: boolean; json?: boolean;
@@ -35,7 +35,7 @@ const OPTION_FLAGS: Partial<Record<keyof TrainOptions, string[]>> = {
   valEpisodes: ['valEpisodes'], evalEvery: ['evalEvery'], patience: ['patience'], maxEpisodes: ['maxEpisodes'],
   maxMinutes: ['maxMinutes'], learningRate: ['lr'], lrHalfLife: ['lrHalfLife'], rotations: ['rotations'], jitter: ['jitter'],
   prototypesPerClass: ['prototypesPerClass'], alpha: ['alpha'], bankRate: ['bankRate'], layerLrScale: ['layerLrScale'],
-  protonetEpisodes: ['protonetEpisodes'], net: ['filters', 'blocks', 'inputSize'], seed: ['seed'],
+  protonetEpisodes: ['protonetEpisodes'], groupEpisodes: ['groupEpisodes'], net: ['filters', 'blocks', 'inputSize'], seed: ['seed'],
 };
 
 /** `valWay` → `--val-way`. */
@@ -74,6 +74,7 @@ function trainOptions(f: Flags, cmd: Command): { train: Partial<TrainOptions>; b
     bankRate: positive('--bank-rate', f.bankRate, true),
     layerLrScale: positive('--layer-lr-scale', f.layerLrScale),
     protonetEpisodes: int('--protonet-episodes', f.protonetEpisodes, 0),
+    groupEpisodes: positive('--group-episodes', f.groupEpisodes, true),
     net: { ...d.net, filters: int('--filters', f.filters), blocks: int('--blocks', f.blocks), inputSize: int('--input-size', f.inputSize, 4) },
     seed: int('--seed', f.seed, 0),
   };
@@ -152,6 +153,7 @@ export function register(program: Command): void {
     .option('--alpha <a>', 'prototype-layer heads: weight of the L1 penalty on W', String(d.alpha))
     .option('--bank-rate <b>', 'prototype-layer head: refresh the drawn classes\' prototypes towards their support centres, p ← (1 − b)p + b·centre (0: no refresh)', String(d.bankRate))
     .option('--layer-lr-scale <s>', 'prototype-layer heads: learning-rate multiplier for the prototypes and W', String(d.layerLrScale))
+    .option('--group-episodes <f>', 'fraction of training episodes drawn within one alphabet (with its rotations; harder negatives)', String(d.groupEpisodes))
     .option('--protonet-episodes <n>', 'prototype-layer heads: pre-train with the protonet head for n episodes first', String(d.protonetEpisodes))
     .option('--filters <f>', 'filters per block (64 = Conv-4; wider is slower)', String(d.net.filters))
     .option('--blocks <b>', 'conv blocks', String(d.net.blocks))
