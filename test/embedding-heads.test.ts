@@ -174,3 +174,21 @@ test('group episodes: a fraction of training episodes takes its classes from one
   assert.throws(() => new EmbeddingTrainer(data, { ...base, rotations: false, groupEpisodes: 1, episode: { nWay: 4, kShot: 1, nQuery: 1 } }), /no training group has 4 classes; the largest, "A", has 3/);
   all.dispose(); half.dispose();
 });
+
+test('the same seed trains the same: equal losses, step by step, for every head', () => {
+  const S = 13, perClass = 5, n = 9;
+  const pixels = randn(n * perClass * S * S, 61, 0.3);
+  const idx = (c: number) => Int32Array.from({ length: perClass }, (_, i) => c * perClass + i);
+  const data = {
+    pixels, size: S,
+    train: { names: Array.from({ length: 6 }, (_, c) => `A/t${c}`), members: Array.from({ length: 6 }, (_, c) => idx(c)) },
+    val: { names: ['V/a', 'V/b', 'V/c'], members: [idx(6), idx(7), idx(8)] },
+  };
+  for (const head of HEADS) {
+    const opts = { head, seed: 8, episode: { nWay: 3, kShot: 3, nQuery: 2 }, valEpisode: { nWay: 2, kShot: 1, nQuery: 1 }, valEpisodes: 2, net: { inputSize: S, blocks: 3, filters: 4, bnEpsilon: 1e-3, bnMomentum: 0.9 } };
+    const a = new EmbeddingTrainer(data, opts), b = new EmbeddingTrainer(data, opts);
+    for (let i = 0; i < 3; i++) assert.equal(a.step().loss, b.step().loss, `${head} step ${i}`);
+    assert.equal(a.evaluate().point.valAccuracy, b.evaluate().point.valAccuracy);
+    a.dispose(); b.dispose();
+  }
+});
