@@ -192,3 +192,19 @@ test('the same seed trains the same: equal losses, step by step, for every head'
     a.dispose(); b.dispose();
   }
 });
+
+test('no validation classes: no early stopping, every evaluation keeps the latest network', () => {
+  const S = 8, per = 3, C = 6;
+  const members = Array.from({ length: C }, (_, c) => Int32Array.from({ length: per }, (_, i) => c * per + i));
+  const data = { pixels: randn(C * per * S * S, 5, 0.3), size: S, train: { names: members.map((_, c) => `A/c${c}`), members }, val: { names: [], members: [] } };
+  const tr = new EmbeddingTrainer(data, { rotations: false, jitter: NO_JITTER, patience: 1, episode: { nWay: 3, kShot: 1, nQuery: 1 }, net: { inputSize: S, blocks: 2, filters: 2, bnEpsilon: 1e-3, bnMomentum: 0.9 } });
+  assert.equal(tr.hasValidation, false);
+  for (let e = 1; e <= 3; e++) {
+    tr.step();
+    const { point, improved } = tr.evaluate();
+    assert.ok(Number.isNaN(point.valAccuracy) && improved);
+    assert.equal(tr.best!.episode, e);
+    assert.equal(tr.shouldStop(), null, 'patience 1 never stops a run without validation');
+  }
+  tr.dispose();
+});

@@ -115,7 +115,7 @@ function reporter(progress: boolean, say: (s: string) => void): { callbacks: Pic
     onEvaluate: (p, improved) => {
       lastVal = p.valAccuracy;
       if (!process.stderr.isTTY || bar === null) {
-        say(`episode ${p.episode}: ${(p.seconds / 60).toFixed(1)} min (${(p.cpuSeconds / 60).toFixed(1)} CPU min), train loss ${p.trainLoss.toFixed(3)} acc ${p.trainAccuracy.toFixed(3)}, val ${p.valAccuracy.toFixed(4)}${improved ? ' (best)' : ''}, ${p.imagesPerSecond.toFixed(0)} img/s`);
+        say(`episode ${p.episode}: ${(p.seconds / 60).toFixed(1)} min (${(p.cpuSeconds / 60).toFixed(1)} CPU min), train loss ${p.trainLoss.toFixed(3)} acc ${p.trainAccuracy.toFixed(3)}, ${Number.isNaN(p.valAccuracy) ? '' : `val ${p.valAccuracy.toFixed(4)}${improved ? ' (best)' : ''}, `}${p.imagesPerSecond.toFixed(0)} img/s`);
       }
     },
   };
@@ -182,7 +182,9 @@ export function register(program: Command): void {
           valGroups: names(f.valAlphabets, DEFAULT_VAL_GROUPS), testGroups: names(f.testAlphabets, DEFAULT_TEST_GROUPS),
         });
         report.stop();
-        say(`stopped (${result.reason}) after ${result.episodes} episodes, ${(result.seconds / 60).toFixed(1)} min; best validation accuracy ${result.bestValAccuracy.toFixed(4)} at episode ${result.bestEpisode}`);
+        say(`stopped (${result.reason}) after ${result.episodes} episodes, ${(result.seconds / 60).toFixed(1)} min; ` + (Number.isNaN(result.bestValAccuracy)
+          ? `no validation alphabets: the output is the network at episode ${result.bestEpisode}`
+          : `best validation accuracy ${result.bestValAccuracy.toFixed(4)} at episode ${result.bestEpisode}`));
         process.stdout.write(f.json
           ? JSON.stringify({ model: `${result.out}/model.json`, reason: result.reason, episodes: result.episodes, minutes: result.seconds / 60, bestValAccuracy: result.bestValAccuracy, bestEpisode: result.bestEpisode }) + '\n'
           : `${result.out}/model.json\n`);
