@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { runCli } from './helpers/cli.ts';
 import { classMetrics, confusionMatrix, evaluateClassifiers, type Candidate } from '../src/select/evaluate.ts';
 import { NearestClassMean, KNearestNeighbors } from '../src/model/baselines.ts';
+import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { FeatureTransform, Pipeline } from '../src/model/preprocess.ts';
 import { takeRows, toMatrix, type MatrixInput } from '../src/linalg/matrix.ts';
 import { stratifiedSplit, twistedClasses } from '../src/data/synthetic.ts';
@@ -133,6 +134,21 @@ test('protolens evaluate: the report folder, its figures cross-checked against a
     const unlabelled = join(dir, 'u.csv');
     writeFileSync(unlabelled, 'a,b\n1,2\n3,4\n');
     assert.match((await runCli(['evaluate', '--features', unlabelled, '-o', join(dir, 'u')])).err, /u\.csv: the file has no labels; an evaluation compares predictions with the true classes/);
+
+    // --model: the saved model's settings, seed and transform, on the evaluation's split.
+    const saved = join(dir, 'm.json');
+    r = await runCli(['fit', feats, '-o', saved, '-J', '6', '--preprocess', 'l2', '--seed', '5', '--max-iter', '15', '--no-progress']);
+    assert.equal(r.code, 0, r.err);
+    r = await runCli(['evaluate', feats, '--model', saved, '--classifiers', 'prototype', '--test-size', '0.3', '--seed', '2', '-o', out, '--json', '--no-progress']);
+    assert.equal(r.code, 0, r.err);
+    const withModel = JSON.parse(readFileSync(join(out, 'evaluation.json'), 'utf8'));
+    assert.deepEqual([withModel.settingsFrom, withModel.preprocess, withModel.classifiers[0].params.preprocess], [saved, 'l2', 'l2']);
+    const params = withModel.classifiers[0].params.modelParams;
+    assert.deepEqual([params.nPrototypes, params.seed, params.maxIter], [6, 5, 15]);
+    const again = new Pipeline(new FeatureTransform('l2'), new PrototypeClassifier(params)).fit(takeRows(data.X, split.train), split.train.map((i) => data.y[i]));
+    assert.deepEqual(withModel.classifiers[0].confusion, confusionMatrix(truth, again.predict(takeRows(data.X, split.test)), withModel.classes));
+    assert.equal((await runCli(['evaluate', feats, '--model', saved, '-J', '4', '--preprocess', 'none', '-o', out])).err,
+      'protolens: --model gives the prototype model\'s settings and feature transform; drop --preprocess, --prototypes\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { readFeatures } from '../data/features.node.ts';
+import { readPrototypeModel } from '../data/modelfile.node.ts';
 import { checkOutputFolder, writeOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import { KNearestNeighbors, NearestClassMean, SoftmaxRegression } from '../model/baselines.ts';
@@ -47,6 +48,12 @@ export interface EvaluateFileOptions {
   preprocess: PreprocessMethod;
   /** The prototype model's options (the seed is the evaluation's unless given). */
   model?: PrototypeOptions;
+  /**
+   * A model file `fit` wrote (a PrototypeClassifier, or a Pipeline with one): its prototype model's
+   * settings (e.g. those `fit --cv` chose, with its seed) and its feature transform are evaluated,
+   * in place of `model` and `preprocess`.
+   */
+  settingsFrom?: string;
   /** Which classifiers (default all, the prototype model first). */
   classifiers?: readonly EvaluateClassifier[];
   title?: string;
@@ -63,6 +70,13 @@ function candidate(kind: EvaluateClassifier, preprocess: PreprocessMethod, model
   return { name: NAMES[kind], make: () => (preprocess === 'none' ? inner() : new Pipeline(new FeatureTransform(preprocess), inner())) };
 }
 
+/** The prototype model's options and the feature transform: the options', or a saved model's. */
+function settings(o: EvaluateFileOptions): { model: PrototypeOptions; preprocess: PreprocessMethod } {
+  if (!o.settingsFrom) return { model: { seed: o.seed, ...o.model }, preprocess: o.preprocess };
+  const saved = readPrototypeModel(o.settingsFrom);
+  return { model: saved.model.getParams() as PrototypeOptions, preprocess: saved.transform?.method ?? 'none' };
+}
+
 /**
  * Evaluates and writes the report folder.
  * @throws OutputRefusedError when `out` may not be written (checked before any work); RangeError/
@@ -73,15 +87,15 @@ function candidate(kind: EvaluateClassifier, preprocess: PreprocessMethod, model
  * evaluation.classifiers[0].accuracy // the prototype model's 5-fold accuracy
  */
 export async function evaluateFile(o: EvaluateFileOptions): Promise<{ evaluation: Evaluation; files: string[]; dir: string }> {
-  const check: OutputCheck = { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] };
+  const check: OutputCheck = { ...o.check, inputs: [o.features, ...(o.settingsFrom ? [o.settingsFrom] : []), ...(o.check?.inputs ?? [])] };
   checkOutputFolder(o.out, 'evaluation', check);
+  const { model, preprocess } = settings(o);
   const fs = readFeatures(o.features);
   if (fs.labels.length === 0) throw new RangeError(`${o.features}: the file has no labels; an evaluation compares predictions with the true classes`);
   const kinds = o.classifiers ?? EVALUATE_CLASSIFIERS;
-  const model = { seed: o.seed, ...o.model };
   let evaluation: Evaluation;
   try {
-    evaluation = evaluateClassifiers(fs.X, fs.labels, kinds.map((k) => candidate(k, o.preprocess, model)), { split: o.split, seed: o.seed, onProgress: o.onProgress });
+    evaluation = evaluateClassifiers(fs.X, fs.labels, kinds.map((k) => candidate(k, preprocess, model)), { split: o.split, seed: o.seed, onProgress: o.onProgress });
   } catch (e) {
     if (e instanceof RangeError) throw new RangeError(`${o.features}: ${e.message}`);
     if (e instanceof TypeError) throw new TypeError(`${o.features}: ${e.message}`);
@@ -93,10 +107,10 @@ export async function evaluateFile(o: EvaluateFileOptions): Promise<{ evaluation
   const json = {
     format: 'protolens-evaluation', version: 1, library: `protolens ${VERSION}`, created: new Date().toISOString(),
     command: o.command ?? null, features: { path: o.features, rows: fs.X.rows, cols: fs.X.cols, meta: fs.meta },
-    preprocess: o.preprocess, ...evaluation,
+    settingsFrom: o.settingsFrom ?? null, preprocess, ...evaluation,
   };
   const files: Record<string, string> = {
-    'report.html': evaluationHtml(evaluation, { title, dataFile: o.features, preprocess: o.preprocess, command: o.command, library: `protolens ${VERSION}` }, svgs),
+    'report.html': evaluationHtml(evaluation, { title, dataFile: o.features, preprocess, command: o.command, library: `protolens ${VERSION}` }, svgs),
     'evaluation.json': JSON.stringify(json, null, 1) + '\n',
     'evaluation.md': evaluationMarkdown(evaluation, title),
   };

@@ -22,8 +22,18 @@ interface EvaluateFlags extends Omit<ModelFlags, 'prune'> {
   preprocess: string;
   classifiers?: string;
   title?: string;
+  model?: string;
   json: boolean;
   progress: boolean;
+}
+
+/** The flags that --model replaces: given with it, they would be ignored. */
+const MODEL_FLAGS = ['prototypes', 'regularization', 'alpha', 'tau', 'tauScale', 'metric', 'maxIter', 'preprocess'];
+
+/** @throws CLIError when a flag --model replaces was given too. */
+function refuseModelFlags(cmd: Command): void {
+  const given = cmd.options.filter((o) => MODEL_FLAGS.includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+  if (given.length) throw new CLIError(`--model gives the prototype model's settings and feature transform; drop ${given.map((o) => o.long).join(', ')}`);
 }
 
 export function register(program: Command): void {
@@ -36,6 +46,7 @@ export function register(program: Command): void {
     .option('--seed <s>', 'seed of the split (and of the prototype model)', '0')
     .option('--preprocess <method>', `feature transform every classifier is fitted behind, learned on each training part: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
     .option('--classifiers <list>', `which to evaluate (default all): ${EVALUATE_CLASSIFIERS.join(', ')}`)
+    .option('-m, --model <model.json>', 'evaluate the settings of a model "fit" wrote (e.g. chosen by fit --cv): its prototype model\'s options and seed, and its feature transform')
     .option('-J, --prototypes <J>', 'prototype model: number of prototypes (default 2 per class)')
     .option('--regularization <l1|l2>', 'prototype model: penalty on W', 'l2')
     .option('--alpha <a>', 'prototype model: penalty weight α', '0.001')
@@ -48,8 +59,9 @@ export function register(program: Command): void {
     .option('--title <text>', 'report title')
     .option('--json', 'print the evaluation as JSON instead of Markdown', false)
     .option('--no-progress', 'no progress bar')
-    .action(async (positional: string | undefined, flags: EvaluateFlags) => {
+    .action(async (positional: string | undefined, flags: EvaluateFlags, cmd: Command) => {
       const features = featureFile(positional, flags.features);
+      if (flags.model) refuseModelFlags(cmd);
       if (flags.folds !== undefined && flags.testSize !== undefined) throw new CLIError('--folds and --test-size are two ways of holding data out; give one of them');
       const split = flags.testSize !== undefined
         ? { kind: 'holdout' as const, testSize: positive('--test-size', flags.testSize) }
@@ -62,7 +74,7 @@ export function register(program: Command): void {
       let bar: Progress | undefined;
       const total = (classifiers ?? EVALUATE_CLASSIFIERS).length * (split.kind === 'folds' ? split.folds : 1);
       const { evaluation, files, dir } = await userInput(() => evaluateFile({
-        features, out: flags.out, split, seed, preprocess, model, classifiers, title: flags.title,
+        features, out: flags.out, split, seed, preprocess, model, settingsFrom: flags.model, classifiers, title: flags.title,
         command: `protolens ${process.argv.slice(2).join(' ')}`, check: { force: flags.force },
         onProgress: (p) => {
           if (!flags.progress) return;
