@@ -11,6 +11,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { PoolMode } from './onnx-backbone.ts';
+import { registerWasmInputGradientKernels } from './grad-kernels.ts';
+import { differentiableForward, type DifferentiableForward } from './input-gradient.ts';
 import { checkPreprocessing, preprocessBatch, type PixelImage, type Preprocessing } from './preprocess.ts';
 
 /** What identifies a backbone's features: recorded in feature files and part of the cache key. */
@@ -40,6 +42,13 @@ export interface Backbone {
    * @throws RangeError naming the image index for malformed pixels.
    */
   embed(images: readonly PixelImage[]): Promise<Float32Array>;
+  /**
+   * The network as TF.js ops, from its input (N×H×W×3, as {@link preprocessBatch} makes it) to
+   * the features (N×dim), for gradients with respect to the pixels (src/interpret/pixels.ts).
+   * Inference mode (batch norm on its running statistics). Call inside `tf.tidy` or `tf.grad`.
+   * Absent for backbones that give no gradients.
+   */
+  readonly forward?: (x: tf.Tensor4D) => tf.Tensor2D;
   /** Releases the model's weights. */
   dispose(): void;
 }
@@ -95,6 +104,7 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
   const names = layerNames(artifacts);
   if (options.layer !== undefined && !names.includes(options.layer)) throw unknownLayer(options.layer, names, options.name);
   let run: (x: tf.Tensor4D) => tf.Tensor;
+  let forward: (x: tf.Tensor4D) => tf.Tensor;
   let release: () => void;
   let layer: string;
   if (graph) {
@@ -102,6 +112,7 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
     layer = options.layer ?? gm.outputNodes[0];
     const node = layer;
     run = (x) => gm.execute(x, node) as tf.Tensor;
+    forward = run;
     release = () => gm.dispose();
   } else {
     const lm = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
@@ -110,7 +121,10 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
     if (Array.isArray(out)) throw new RangeError(`${options.name}: layer "${layer}" has several outputs; choose a layer with one`);
     const cut = layer === lm.layers[lm.layers.length - 1].name ? lm : tf.model({ inputs: lm.inputs, outputs: out });
     run = (x) => cut.predict(x) as tf.Tensor;
-    release = () => lm.dispose();
+    // apply() is the plain op graph; the layers answer with input-gradient-only ops while it runs.
+    let diff: DifferentiableForward | undefined;
+    forward = (x) => (diff ??= differentiableForward(lm, (t) => cut.apply(t, { training: false }) as tf.Tensor))(x);
+    release = () => { diff?.dispose(); lm.dispose(); };
   }
   // One warm-up image gives the dimension and compiles what needs compiling.
   const probe = tf.tidy(() => {
@@ -133,6 +147,10 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
       } finally {
         v.dispose();
       }
+    },
+    forward: (x) => {
+      registerWasmInputGradientKernels();
+      return toVectors(forward(x), pool).v;
     },
     dispose: release,
   };
