@@ -6,7 +6,7 @@ import { batchFeatures, type ImageBatch } from '../src/features/pixel-gradient.t
 import type { Backbone } from '../src/features/backbone.ts';
 import { rng } from '../src/linalg/random.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
-import { adversarialReading, crossesAt, normOf, type AttackNorm } from '../src/interpret/adversarial.ts';
+import { adversarialReading, crossesAt, crossingSummary, normOf, spearman, type AdversarialReading, type AttackNorm, type Crossing } from '../src/interpret/adversarial.ts';
 import { backboneOf, patternModel, seedWeights, TARGETS, tinyBackbone } from './helpers/tiny-backbone.ts';
 
 await initTfNode('wasm');
@@ -107,4 +107,37 @@ test('the search returns a perturbation that changes the class within its budget
     for (const norm of ['l2', 'linf'] as const) assert.ok(by(norm, 'prototype') <= by(norm, 'class') * 1.06, `sample ${rd.sample} ${norm}`);
   }
   bb.dispose();
+});
+
+test('Spearman\'s ρ on hand values (ties share their mean rank), with a permutation p-value', () => {
+  const perfect = spearman([1, 2, 3, 4], [10, 20, 30, 45]);
+  assert.equal(perfect.rho, 1);
+  // Of the 24 orderings of 4 ranks, 2 reach |ρ| = 1.
+  assert.ok(Math.abs(perfect.p - 2 / 24) < 0.02, `p ${perfect.p}`);
+  assert.ok(Math.abs(spearman([1, 1, 2], [1, 2, 3]).rho - 1.5 / Math.sqrt(3)) < 1e-12);
+  assert.ok(Math.abs(spearman([3, 2, 1], [1, 2, 3]).rho + 1) < 1e-12);
+  assert.ok(Number.isNaN(spearman([1, 1, 1], [1, 2, 3]).rho));
+  assert.throws(() => spearman([1], [1, 2]), /1 against 2 values/);
+});
+
+test('the data-set summary gives each class pair\'s median budget and the rank correlations of margin and ambiguity with the budget', () => {
+  const crossing = (budget: number, toClass: string, found = true): Crossing => ({
+    norm: 'l2', target: 'class', found, budget, lower: budget * 0.96, toPrototype: 0, toClass, perturbation: null, perturbed: null, crossesAt8Bit: null, evaluations: 1,
+  });
+  const reading = (label: string, margin: number, ambiguous: boolean, c: Crossing): AdversarialReading => ({ sample: 0, prototype: 0, label, margin, ambiguous, crossings: [c] });
+  const rs = [
+    reading('a', 0.9, false, crossing(3, 'b')), reading('a', 0.8, false, crossing(2, 'b')), reading('a', 0.1, true, crossing(0.5, 'c')),
+    reading('b', 0.7, false, crossing(1, 'a')), reading('b', 0.05, true, crossing(0.2, 'a')), reading('c', 0.95, false, crossing(10, 'c', false)),
+  ];
+  const [s] = crossingSummary(rs, () => 'a');
+  assert.deepEqual([s.norm, s.target, s.n, s.found], ['l2', 'class', 6, 5]);
+  assert.equal(s.medianBudget, (1 + 2) / 2);
+  const pair = (f: string, t: string) => s.pairs.find((p) => p.from === f && p.to === t);
+  assert.deepEqual(pair('a', 'b'), { from: 'a', to: 'b', count: 2, median: 2.5 });
+  assert.deepEqual(pair('b', 'a'), { from: 'b', to: 'a', count: 2, median: 0.6 });
+  assert.equal(pair('c', 'c'), undefined, 'a reading without a crossing has no pair');
+  assert.equal(s.margin.rho, 1, 'margins and budgets are in the same order');
+  assert.equal(s.ambiguous.count, 2);
+  assert.deepEqual([s.ambiguous.medianAmbiguous, s.ambiguous.medianOther], [0.35, 2.5]);
+  assert.ok(s.ambiguous.rho < -0.7);
 });

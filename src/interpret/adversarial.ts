@@ -29,6 +29,7 @@
  */
 import type { Backbone } from '../features/backbone.ts';
 import { batchFeatures, checkImageBatch, featureGradient, gradientForward, type ImageBatch } from '../features/pixel-gradient.ts';
+import { rng } from '../linalg/random.ts';
 import type { Label } from '../model/types.ts';
 import { PrototypeHead, type HeadPoint } from './head.ts';
 import { measureImages, toSmallImage, unwrapModel, type InterpretedModel, type SmallImage } from './reconstruct.ts';
@@ -359,6 +360,116 @@ function describe(head: PrototypeHead, m: ReturnType<typeof unwrapModel>['model'
     return {
       norm, target, found: true, budget: s.budget, lower: s.lower, toPrototype: pt.best, toClass: head.classes[pt.cls],
       perturbation: s.witness, perturbed: images[k], crossesAt8Bit: crosses8, evaluations: s.evaluations,
+    };
+  });
+}
+
+/** Average ranks (1-based; ties share the mean of their ranks). */
+function ranks(v: readonly number[]): number[] {
+  const idx = v.map((_, i) => i).sort((a, b) => v[a] - v[b]);
+  const out = new Array<number>(v.length);
+  for (let s = 0; s < idx.length;) {
+    let e = s;
+    while (e + 1 < idx.length && v[idx[e + 1]] === v[idx[s]]) e++;
+    for (let k = s; k <= e; k++) out[idx[k]] = (s + e) / 2 + 1;
+    s = e + 1;
+  }
+  return out;
+}
+
+function pearson(a: readonly number[], b: readonly number[]): number {
+  const n = a.length, ma = a.reduce((s, v) => s + v, 0) / n, mb = b.reduce((s, v) => s + v, 0) / n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) ** 2; sbb += (b[i] - mb) ** 2; }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
+}
+
+/** A rank correlation and its two-sided permutation p-value. */
+export interface RankCorrelation {
+  /** Spearman's ρ (Pearson's correlation of the average ranks); NaN when either side is constant. */
+  rho: number;
+  /** Fraction of `permutations` random pairings with |ρ| at least as large (plus one, over permutations plus one). */
+  p: number;
+  n: number;
+  permutations: number;
+  seed: number;
+}
+
+/**
+ * Spearman's rank correlation of two samples with a permutation test (seeded).
+ * @throws RangeError when the lengths differ.
+ * @example
+ * spearman([1, 2, 3, 4], [10, 20, 30, 45]).rho // 1
+ */
+export function spearman(a: readonly number[], b: readonly number[], permutations = 2000, seed = 0): RankCorrelation {
+  if (a.length !== b.length) throw new RangeError(`spearman: ${a.length} against ${b.length} values`);
+  const ra = ranks(a), rb = ranks(b);
+  const rho = pearson(ra, rb);
+  if (!Number.isFinite(rho)) return { rho, p: NaN, n: a.length, permutations, seed };
+  const r = rng(seed), perm = rb.slice();
+  let hits = 0;
+  for (let t = 0; t < permutations; t++) {
+    for (let i = perm.length - 1; i > 0; i--) { const j = r.int(i + 1); [perm[i], perm[j]] = [perm[j], perm[i]]; }
+    if (Math.abs(pearson(ra, perm)) >= Math.abs(rho) - 1e-12) hits++;
+  }
+  return { rho, p: (hits + 1) / (permutations + 1), n: a.length, permutations, seed };
+}
+
+function median(v: readonly number[]): number | null {
+  if (!v.length) return null;
+  const s = v.slice().sort((x, y) => x - y), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The budgets of one norm and target over a data set. */
+export interface CrossingStats {
+  norm: AttackNorm;
+  target: AttackTarget;
+  /** Readings, and how many found a crossing below `maxBudget` (the others count at the largest budget tried). */
+  n: number;
+  found: number;
+  medianBudget: number | null;
+  /** From the sample's class to the class (or the best prototype's winning class) it moves to: how many, and their median budget. */
+  pairs: Array<{ from: Label; to: Label; count: number; median: number }>;
+  /** Rank correlation of the decision margin with the budget (the paper's intuition: positive). */
+  margin: RankCorrelation;
+  /** Rank correlation of the ambiguity flag (1 ambiguous, 0 not) with the budget (the intuition: negative), and the two groups' medians. */
+  ambiguous: RankCorrelation & { count: number; medianAmbiguous: number | null; medianOther: number | null };
+}
+
+/**
+ * Per norm and target: the median budget per pair of classes, and the rank correlations of the
+ * decision margin and of the ambiguity flag with the budget (docs/interpretation.md,
+ * "Adversarial reading").
+ * @param classOf - the winning class of a prototype (for prototype crossings' pairs).
+ * @example
+ * crossingSummary(readings, (j) => model.links(j).winningClass)[0].margin.rho // e.g. 0.41
+ */
+export function crossingSummary(readings: readonly AdversarialReading[], classOf: (j: number) => Label, seed = 0): CrossingStats[] {
+  const kinds = new Map<string, { norm: AttackNorm; target: AttackTarget }>();
+  for (const r of readings) for (const c of r.crossings) kinds.set(`${c.norm} ${c.target}`, { norm: c.norm, target: c.target });
+  return [...kinds.values()].map(({ norm, target }) => {
+    const rows = readings.map((r) => ({ r, c: r.crossings.find((c) => c.norm === norm && c.target === target)! })).filter((x) => x.c);
+    const budgets = rows.map((x) => x.c.budget);
+    const groups = new Map<string, { from: Label; to: Label; budgets: number[] }>();
+    for (const { r, c } of rows) {
+      if (!c.found) continue;
+      const to = target === 'class' ? c.toClass : classOf(c.toPrototype);
+      const key = JSON.stringify([String(r.label), String(to)]);
+      const g = groups.get(key) ?? { from: r.label, to, budgets: [] };
+      g.budgets.push(c.budget);
+      groups.set(key, g);
+    }
+    const amb = rows.map((x) => (x.r.ambiguous ? 1 : 0));
+    return {
+      norm, target, n: rows.length, found: rows.filter((x) => x.c.found).length, medianBudget: median(budgets),
+      pairs: [...groups.values()].map((g) => ({ from: g.from, to: g.to, count: g.budgets.length, median: median(g.budgets)! })),
+      margin: spearman(rows.map((x) => x.r.margin), budgets, 2000, seed),
+      ambiguous: {
+        ...spearman(amb, budgets, 2000, seed), count: amb.filter((v) => v === 1).length,
+        medianAmbiguous: median(rows.filter((x) => x.r.ambiguous).map((x) => x.c.budget)),
+        medianOther: median(rows.filter((x) => !x.r.ambiguous).map((x) => x.c.budget)),
+      },
     };
   });
 }
