@@ -319,7 +319,7 @@ export async function adversarialReading(model: InterpretedModel, backbone: Back
   const o = resolve(backbone, images, options);
   const shape = { height: images.height, width: images.width, channels: images.channels };
   const { originals } = searchesOf(head, backbone, images);
-  const explained = measureImages(m, transform, backbone, Array.from({ length: images.n }, (_, i) => toSmallImage(images.data, { n: images.n, ...shape }, i)));
+  const explained = await measureImages(m, transform, backbone, Array.from({ length: images.n }, (_, i) => toSmallImage(images.data, { n: images.n, ...shape }, i)));
   const readings: AdversarialReading[] = originals.map((pt, i) => ({
     sample: i, prototype: pt.best, label: head.classes[pt.cls], margin: explained[i].margin, ambiguous: explained[i].ambiguous, crossings: [],
   }));
@@ -330,7 +330,7 @@ export async function adversarialReading(model: InterpretedModel, backbone: Back
       const { ss } = searchesOf(head, backbone, images);
       bracket(head, backbone, ss, norm, target, shape, o);
       bisect(head, backbone, ss, norm, target, shape, o);
-      const crossings = describe(head, m, transform, backbone, ss, norm, target, shape);
+      const crossings = await describe(head, m, transform, backbone, ss, norm, target, shape);
       crossings.forEach((c, i) => readings[i].crossings.push(c));
       options.onProgress?.({ norm, target, done: ++done, total });
       await new Promise((resolve) => setTimeout(resolve, 0));
@@ -340,15 +340,15 @@ export async function adversarialReading(model: InterpretedModel, backbone: Back
 }
 
 /** The crossings of a finished search: where each perturbed image goes, its 8-bit image and whether that still crosses. */
-function describe(head: PrototypeHead, m: ReturnType<typeof unwrapModel>['model'], transform: ReturnType<typeof unwrapModel>['transform'], backbone: Backbone,
-  ss: Search[], norm: AttackNorm, target: AttackTarget, shape: Omit<ImageBatch, 'data' | 'n'>): Crossing[] {
+async function describe(head: PrototypeHead, m: ReturnType<typeof unwrapModel>['model'], transform: ReturnType<typeof unwrapModel>['transform'], backbone: Backbone,
+  ss: Search[], norm: AttackNorm, target: AttackTarget, shape: Omit<ImageBatch, 'data' | 'n'>): Promise<Crossing[]> {
   const per = shape.height * shape.width * shape.channels;
   const found = ss.filter((s) => s.witness);
   const data = new Float32Array(found.length * per);
   found.forEach((s, k) => { for (let p = 0; p < per; p++) data[k * per + p] = s.x0[p] + s.witness![p]; });
   const F = found.length ? batchFeatures(backbone, { data, n: found.length, ...shape }) : new Float32Array(0);
   const images = found.map((_, k) => toSmallImage(data, { n: found.length, ...shape }, k));
-  const eight = found.length ? measureImages(m, transform, backbone, images) : [];
+  const eight = found.length ? await measureImages(m, transform, backbone, images) : [];
   return ss.map((s) => {
     const k = found.indexOf(s);
     if (k < 0) {

@@ -25,7 +25,7 @@ import { featureGradient, gradientForward, type ImageBatch } from '../features/p
 import type { PixelImage } from '../features/preprocess.ts';
 import { deriveSeed, rng } from '../linalg/random.ts';
 import { Pipeline, type FeatureTransform } from '../model/preprocess.ts';
-import { PrototypeClassifier } from '../model/prototype.ts';
+import { PrototypeClassifier, type Explanation } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
 import { PrototypeHead } from './head.ts';
 import { blur, roll, totalVariation, type ImageShape } from './priors.ts';
@@ -235,7 +235,7 @@ export async function reconstructPrototypes(model: InterpretedModel, backbone: B
     const { x, shape, history } = await optimiseBatch(head, backbone, targets, o, o.seed, (done) => options.onStep?.({ done: b * o.steps + done * targets.length, total, batch: targets }));
     const seconds = (performance.now() - t0) / 1000;
     const images = targets.map((_, i) => toSmallImage(x, shape, i));
-    const measured = measureImages(m, transform, backbone, images);
+    const measured = await measureImages(m, transform, backbone, images);
     targets.forEach((j, i) => {
       const e = measured[i];
       const mine = e.prototypes.find((p) => p.index === j)!;
@@ -253,8 +253,8 @@ export async function reconstructPrototypes(model: InterpretedModel, backbone: B
  * The model's explanation of 8-bit images, through the backbone's extraction path (the one
  * `protolens extract` uses) and the model's transform.
  */
-export function measureImages(model: PrototypeClassifier, transform: FeatureTransform | null, backbone: Backbone, images: readonly SmallImage[]) {
-  const F = backbone.embed(images.map((im): PixelImage => ({ width: im.width, height: im.height, channels: im.channels, data: im.data })));
+export async function measureImages(model: PrototypeClassifier, transform: FeatureTransform | null, backbone: Backbone, images: readonly SmallImage[]): Promise<Explanation[]> {
+  const F = await backbone.embed(images.map((im): PixelImage => ({ width: im.width, height: im.height, channels: im.channels, data: im.data })));
   const D = backbone.info.dim;
   const X = { data: F, rows: images.length, cols: D };
   const T = transform ? transform.transform(X) : X;
