@@ -1,7 +1,7 @@
 /**
  * The package's `protolens/node` entry: everything of `protolens` (src/index.ts) plus the Node side —
- * CNN feature extraction, feature and model files, the interpretation report, the explorer's server,
- * and the native GEMM.
+ * CNN feature extraction, feature and model files, the interpretation report, reconstructions of
+ * prototypes and adversarial readings through the CNN (TF.js), the explorer's server, and the native GEMM.
  *
  * Nothing is installed on import: call {@link enableNodeGemm} once to run the model's products in
  * the native addon on every core (or its WebAssembly fallback on worker threads), as the CLI does.
@@ -29,6 +29,17 @@ export { predictFiles, type PredictInput, type PredictOptions } from './viz/pred
 export { predictionsCsv, predictionsJson, predictionsText, type PredictionResult, type PredictionRow } from './viz/predictions.ts';
 export { evaluateFile, type EvaluateFileOptions } from './viz/evaluate.node.ts';
 export { environmentReport, environmentText, type EnvironmentReport } from './environment.node.ts';
+export { backboneForFeatures, type BackboneForFeaturesOptions } from './features/for-features.node.ts';
+export { NoGradientError, featureGradient, batchFeatures, type ImageBatch } from './features/pixel-gradient.ts';
+export {
+  reconstructPrototype, reconstructPrototypes, RECONSTRUCT_DEFAULTS, type ReconstructOptions, type Reconstruction, type SmallImage, type InterpretedModel,
+} from './interpret/reconstruct.ts';
+export {
+  adversarialReading, crossingSummary, spearman, ATTACK_NORMS, ATTACK_TARGETS,
+  type AdversarialOptions, type AdversarialReading, type Crossing, type CrossingStats, type RankCorrelation, type AttackNorm, type AttackTarget,
+} from './interpret/adversarial.ts';
+export { lensReconstructions, lensAdversarial, type LensAdversarialOptions } from './viz/lens.node.ts';
+export { crossingSpec, type LensAdversarial, type LensReconstruction } from './viz/lens.ts';
 export { fitFile, type FitFileOptions, type FitFileResult } from './select/fit-file.node.ts';
 export { renderSvg } from './viz/render.ts';
 export { renderReport, renderFigures, type ReportMeta } from './viz/report.ts';

@@ -12,7 +12,7 @@ import { extractDataset, type ExtractDatasetOptions, type ExtractResult } from '
 import { isBuiltin } from './load.node.ts';
 
 /** What `pooling` (as recorded) asks of the extractor. */
-const POOL_OF: Record<string, PoolMode> = { 'global-average': 'avg', 'global-max': 'max', flatten: 'none', none: 'avg' };
+export const POOL_OF: Record<string, PoolMode> = { 'global-average': 'avg', 'global-max': 'max', flatten: 'none', none: 'avg' };
 
 /**
  * The backbone to load for an origin: its bundled name, or the model folder or `.onnx` file it

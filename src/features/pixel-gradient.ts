@@ -39,10 +39,16 @@ export class NoGradientError extends RangeError {
 
 /**
  * The differentiable forward pass of a backbone.
- * @throws NoGradientError when the backbone has none (ONNX models).
+ * @throws NoGradientError when the backbone has none (ONNX models); RangeError when its
+ *   preprocessing has no differentiable form here.
  */
 export function gradientForward(backbone: Backbone): (x: tf.Tensor4D) => tf.Tensor2D {
   if (!backbone.forward) throw new NoGradientError(backbone.info.name, backbone.info.kind);
+  const p = backbone.preprocessing;
+  if (p.mean !== undefined || p.std !== undefined || p.shorterSide !== undefined || p.resize === 'bicubic' || p.antialias) {
+    throw new RangeError(`backbone "${backbone.info.name}": its preprocessing (a mean and std, a centre crop, or an antialiased or bicubic resize) has no differentiable form here; ` +
+      'reconstructions and adversarial readings take the plain bilinear or nearest resize of TF.js backbones');
+  }
   return backbone.forward;
 }
 

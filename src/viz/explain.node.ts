@@ -14,6 +14,11 @@ import { alignLabels, checkFeaturesForModel, readPrototypeModel } from '../data/
 import { checkOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
 import { loadThumbnails, reportSampleIndices, writeReport, type WrittenReport } from './report.node.ts';
 import type { ReportMeta } from './report.ts';
+import { backboneForFeatures } from '../features/for-features.node.ts';
+import type { Backbone } from '../features/backbone.ts';
+import { Pipeline } from '../model/preprocess.ts';
+import type { ReconstructOptions } from '../interpret/reconstruct.ts';
+import { lensAdversarial, lensReconstructions, type LensAdversarialOptions } from './lens.node.ts';
 
 /** Options of {@link explainToReport}. */
 export interface ExplainReportOptions {
@@ -37,6 +42,14 @@ export interface ExplainReportOptions {
   log?: (s: string) => void;
   /** The report's inputs (never replaced) and whether a folder protolens did not write may be replaced. */
   check?: OutputCheck;
+  /** Reconstruct every prototype through the backbone that made the features (true, or the options). */
+  reconstruct?: boolean | ReconstructOptions;
+  /** The adversarial reading of this many samples (needs the images). */
+  adversarial?: number;
+  /** Options of the adversarial reading (seed: the choice of samples). */
+  adversarialOptions?: LensAdversarialOptions;
+  /** The backbone instead of the one the features record (a bundled name, a model folder, an .onnx file). */
+  backbone?: string;
 }
 
 /** What {@link explainToReport} made. */
@@ -54,21 +67,37 @@ export function datasetRoot(fs: FeatureSet): string | undefined {
 }
 
 /**
- * Analyses `model` on the feature set and writes the report into `out`.
+ * Analyses `model` on the feature set and writes the report into `out`; with `reconstruct` or
+ * `adversarial`, looks through the backbone that made the features (src/viz/lens.node.ts).
  * @throws RangeError naming the features' file when images are asked for but their root is not
- *   recorded, or the features carry no image paths; the errors of {@link analyzeModel} and
- *   {@link writeReport} (OutputRefusedError when `out` may not be replaced).
+ *   recorded, or the features carry no image paths (or none are given for `adversarial`);
+ *   NoGradientError, before any work, for an ONNX backbone with `reconstruct` or `adversarial`;
+ *   the errors of {@link analyzeModel} and {@link writeReport} (OutputRefusedError when `out`
+ *   may not be replaced).
  * @example
  * const { analysis, written } = await explainToReport(model, readFeatures('f.npy'), 'protolens-out/report');
  * // written.html === '<cwd>/protolens-out/report/report.html'
  */
 export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet, out: string, o: ExplainReportOptions = {}): Promise<ExplainedReport> {
-  const log = o.log ?? (() => {});
   const file = o.dataFile ?? 'features';
   const root = o.images ? (typeof o.images === 'string' ? o.images : datasetRoot(fs)) : undefined;
   if (o.images && !root) throw new RangeError(`${file}: the feature file does not record where its images are; give their folder as the images option`);
   if (o.images && !fs.paths) throw new RangeError(`${file}: the feature file has no image paths, so thumbnails cannot be found`);
   const labels = alignLabels(fs.labels, model);
+  if (o.adversarial && !(root && fs.paths)) throw new RangeError(`${file}: the adversarial reading perturbs the samples' images; give them with the images option`);
+  // Loaded first: an ONNX backbone (no gradients) or one that cannot be found is refused before any work.
+  const backbone = o.reconstruct || o.adversarial ? await backboneForFeatures(fs.meta, { backbone: o.backbone, file }) : undefined;
+  try {
+    return await explainWith(model, fs, labels, out, o, root, backbone);
+  } finally {
+    backbone?.dispose();
+  }
+}
+
+async function explainWith(model: PrototypeClassifier, fs: FeatureSet, labels: ReturnType<typeof alignLabels>, out: string, o: ExplainReportOptions,
+  root: string | undefined, backbone: Backbone | undefined): Promise<ExplainedReport> {
+  const log = o.log ?? (() => {});
+  const file = o.dataFile ?? 'features';
   const t0 = performance.now();
   let analysis: ModelAnalysis;
   try {
@@ -89,6 +118,7 @@ export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet
     missingImages = r.missing.length;
     log(`thumbnails: ${Object.keys(thumbnails).length} of ${idx.length} images from ${root}${r.missing.length ? ` (${r.missing.length} missing, e.g. ${r.missing[0].path}: ${r.missing[0].reason})` : ''}`);
   }
+  const lens = backbone ? await lookThrough(model, fs, backbone, root, o, log) : {};
   const meta: ReportMeta = {
     title: o.title,
     modelFile: o.modelFile,
@@ -98,9 +128,28 @@ export async function explainToReport(model: PrototypeClassifier, fs: FeatureSet
     command: o.command,
     thumbnails,
     notes: o.notes,
+    ...lens,
   };
   const written = await writeReport(out, analysis, meta, { png: o.png !== false, check: o.check });
   return { analysis, written, missingImages };
+}
+
+/** Reconstructions and the adversarial reading, as asked, through `backbone`. */
+async function lookThrough(model: PrototypeClassifier, fs: FeatureSet, backbone: Backbone, root: string | undefined, o: ExplainReportOptions,
+  log: (s: string) => void): Promise<Pick<ReportMeta, 'reconstructions' | 'adversarial'>> {
+  const m = o.transform ? new Pipeline(o.transform, model) : model;
+  const r: Pick<ReportMeta, 'reconstructions' | 'adversarial'> = {};
+  if (o.reconstruct) {
+    const t0 = performance.now();
+    r.reconstructions = await lensReconstructions(m, backbone, typeof o.reconstruct === 'object' ? o.reconstruct : {});
+    const reached = r.reconstructions.filter((x) => x.reached).length;
+    log(`reconstructed ${r.reconstructions.length} prototypes through ${backbone.info.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${reached} reach q ≥ ${r.reconstructions[0]?.qTarget ?? 0.9}`);
+  }
+  if (o.adversarial && root) {
+    r.adversarial = await lensAdversarial(m, backbone, fs, root, o.adversarial, o.adversarialOptions);
+    log(`adversarial reading of ${r.adversarial.samples.length} samples in ${r.adversarial.seconds.toFixed(1)} s`);
+  }
+  return r;
 }
 
 /**

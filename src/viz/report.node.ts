@@ -13,6 +13,8 @@ import type { ModelAnalysis } from '../interpret/types.ts';
 import { openImageDataset } from '../data/images.node.ts';
 import { writeOutputFolder, type OutputCheck, type OutputFiles } from '../data/outputs.node.ts';
 import { renderFigures, renderReport, type ReportMeta } from './report.ts';
+import { renderSvg } from './render.ts';
+import { crossingSpec } from './lens.ts';
 
 /** Converts an SVG to PNG with sharp (librsvg), at `density` dpi (72 = the SVG's own size). */
 export async function svgToPng(svg: string, density = 144): Promise<Uint8Array> {
@@ -44,8 +46,17 @@ export interface WrittenReport {
  */
 export async function writeReport(dir: string, a: ModelAnalysis, meta: ReportMeta, options: WriteReportOptions = {}): Promise<WrittenReport> {
   const figs = await renderFigures(a);
+  const crossingSpecs = (meta.adversarial?.stats ?? []).filter((s) => s.target === 'class').map((s) => ({ name: `crossing-${s.norm}-${s.target}`, spec: crossingSpec(s, a.classes) }));
+  figs.crossing = await Promise.all(crossingSpecs.map((c) => renderSvg(c.spec)));
   const html = renderReport(a, meta, figs);
   const files: OutputFiles = { 'report.html': html, 'figure1.svg': figs.figure1, 'weights.svg': figs.weights };
+  for (const [k, c] of crossingSpecs.entries()) {
+    files[`${c.name}.svg`] = figs.crossing[k];
+    if (options.png !== false) files[`${c.name}.png`] = await svgToPng(figs.crossing[k]);
+    if (options.json !== false) files[`${c.name}.vl.json`] = JSON.stringify(c.spec);
+  }
+  if (meta.reconstructions && options.json !== false) files['reconstructions.json'] = JSON.stringify(meta.reconstructions);
+  if (meta.adversarial && options.json !== false) files['adversarial.json'] = JSON.stringify(meta.adversarial);
   if (options.png !== false) {
     files['figure1.png'] = await svgToPng(figs.figure1);
     files['weights.png'] = await svgToPng(figs.weights);

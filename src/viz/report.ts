@@ -10,6 +10,7 @@ import { FINDING_KINDS } from '../interpret/types.ts';
 import { VERSION } from '../version.ts';
 import { displayLabels, figure1Spec, weightsSpec, type VegaLiteSpec } from './specs.ts';
 import { renderSvg } from './render.ts';
+import { adversarialSection, LENS_CSS, reconstructionSection, type LensAdversarial, type LensReconstruction } from './lens.ts';
 
 /** Where the model and data came from, and the optional images. */
 export interface ReportMeta {
@@ -31,6 +32,10 @@ export interface ReportMeta {
   thumbnails?: Record<number, string>;
   /** Extra paragraphs for the top of the report (plain text). */
   notes?: string[];
+  /** Each prototype's reconstruction (`explain --reconstruct`): a section, and the prototypes drawn as these pictures. */
+  reconstructions?: LensReconstruction[];
+  /** The adversarial reading of a few samples (`explain --adversarial N`). */
+  adversarial?: LensAdversarial;
 }
 
 /** SVG text of the two figures. */
@@ -39,6 +44,8 @@ export interface ReportFigures {
   weights: string;
   /** Figure 1 in the learned metric (models with one). */
   figure1Metric?: string;
+  /** The crossing-budget figures, one per statistic of class changes in `meta.adversarial.stats`. */
+  crossing?: string[];
 }
 
 /** Escapes text for HTML content and attribute values. */
@@ -205,13 +212,13 @@ export function renderReport(a: ModelAnalysis, meta: ReportMeta, figures: Report
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="generator" content="protolens ${escapeHtml(meta.version ?? VERSION)}">
-<title>${escapeHtml(title)}</title><style>${CSS}</style></head>
+<title>${escapeHtml(title)}</title><style>${CSS}${meta.reconstructions || meta.adversarial ? LENS_CSS : ''}</style></head>
 <body><main>
 <h1>${escapeHtml(title)}</h1>
 <p class="small">How a prototype model (Drumond, Viéville &amp; Alexandre, NIPS 2017 workshop) organises this feature space with respect to the classes. Rules and formulas: <code>docs/interpretation.md</code>.</p>
 ${metaTable(a, meta)}
 ${notes}
-<p><a href="#figure1">Figure 1</a>${a.metricProjection ? ' · <a href="#figure1-metric">in the learned metric</a>' : ''} · <a href="#findings">Findings</a> · <a href="#weights">W and class composition</a> · <a href="#prototypes">Prototypes</a> · <a href="#misclassified">Misclassified</a></p>
+<p><a href="#figure1">Figure 1</a>${a.metricProjection ? ' · <a href="#figure1-metric">in the learned metric</a>' : ''} · <a href="#findings">Findings</a> · <a href="#weights">W and class composition</a> · <a href="#prototypes">Prototypes</a>${meta.reconstructions?.length ? ' · <a href="#reconstructions">What the prototypes look like</a>' : ''} · <a href="#misclassified">Misclassified</a>${meta.adversarial ? ' · <a href="#adversarial">Adversarial reading</a>' : ''}</p>
 <h2 id="figure1">Figure 1: the feature space seen from its first two principal axes</h2>
 <div class="fig">${figures.figure1}</div>
 <p class="small">The two axes carry ${pct(r1)} and ${pct(r2)} of the total variance. Points close in this plane can be far apart in the ${a.model.nFeatures}-dimensional space, and prototypes that look mixed in with another class may be apart along the other axes: trust the findings below, which are computed in the full space.</p>
@@ -223,7 +230,9 @@ ${classTable(a)}
 <h2 id="prototypes">Prototypes</h2>
 <p class="small">Each prototype is described as the centre of a Gaussian neighbourhood: the samples it matches best (largest q<sub>j</sub>), their mean distance to it, and the leading variances of their PCA (second-order description). Thumbnails: its nearest training samples, red when their class is not the prototype's.</p>
 ${prototypeCards(a, meta)}
+${reconstructionSection(a, meta.reconstructions ?? [], meta.thumbnails)}
 ${misclassifiedSection(a, meta)}
+${meta.adversarial ? adversarialSection(meta.adversarial, figures.crossing ?? [], a) : ''}
 <p class="small" style="margin-top:32px">Made by protolens ${escapeHtml(meta.version ?? VERSION)}${a.model.seed !== null ? `, model seed ${escapeHtml(a.model.seed)}` : ''}, analysis seed ${a.options.seed}.</p>
 </main></body></html>
 `;

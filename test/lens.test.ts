@@ -1,0 +1,134 @@
+// The report's look through the CNN (issue 19): `explain --reconstruct --adversarial N` on a tiny
+// TF.js model folder, end to end through the files a user has (images, extract, fit), and the
+// refusal of an ONNX backbone before any work.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs';
+import { initTfNode } from '../src/features/backend.node.ts';
+import { extractDataset } from '../src/features/extract.node.ts';
+import { openImageDataset } from '../src/data/images.node.ts';
+import { readFeatures, writeFeatures } from '../src/data/features.node.ts';
+import { writeModelFile } from '../src/data/modelfile.node.ts';
+import { PrototypeClassifier } from '../src/model/prototype.ts';
+import { rng } from '../src/linalg/random.ts';
+import { explainModelFile } from '../src/viz/explain.node.ts';
+import { spreadSamples } from '../src/viz/lens.node.ts';
+import { crossingSpec, type LensAdversarial, type LensReconstruction } from '../src/viz/lens.ts';
+import { countMarks, renderSvg } from '../src/viz/render.ts';
+import { seedWeights, TARGETS } from './helpers/tiny-backbone.ts';
+import { runCli } from './helpers/cli.ts';
+
+await initTfNode('wasm');
+
+/** A tiny smooth network written as a TF.js model folder (model.json + weights.bin), 6×6×3 input, 5 features. */
+async function tinyModelFolder(dir: string): Promise<void> {
+  const L = tf.layers;
+  const m = tf.sequential();
+  m.add(L.conv2d({ inputShape: [6, 6, 3], filters: 4, kernelSize: 3, padding: 'same', activation: 'tanh' }));
+  m.add(L.conv2d({ filters: 5, kernelSize: 1, activation: 'sigmoid' }));
+  m.add(L.globalAveragePooling2d({}));
+  seedWeights(m, 9, 0.8);
+  await m.save(tf.io.withSaveHandler(async (a) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  m.dispose();
+}
+
+/** Noisy 4×4 grey copies of the three patterns, as PNGs in class folders. */
+async function patternImages(dir: string, perClass: number): Promise<void> {
+  const r = rng(2);
+  const names = ['vertical', 'horizontal', 'diagonal'];
+  for (let c = 0; c < 3; c++) {
+    mkdirSync(join(dir, names[c]), { recursive: true });
+    for (let i = 0; i < perClass; i++) {
+      const px = Buffer.from(Array.from(TARGETS[c], (v) => Math.round(255 * Math.min(1, Math.max(0, v + 0.15 * r.normal())))));
+      writeFileSync(join(dir, names[c], `${i}.png`), await sharp(px, { raw: { width: 4, height: 4, channels: 1 } }).png().toBuffer());
+    }
+  }
+}
+
+test('explain --reconstruct --adversarial: every prototype reconstructed beside its nearest images, the crossing figure and the correlation, through the recorded backbone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'protolens-lens-'));
+  try {
+    await tinyModelFolder(join(dir, 'net'));
+    await patternImages(join(dir, 'images'), 8);
+    const fs = await extractDataset(openImageDataset(join(dir, 'images')), { backbone: join(dir, 'net'), cacheDir: false, workers: 1 });
+    writeFeatures(join(dir, 'f.npy'), fs);
+    const model = new PrototypeClassifier({ nPrototypes: 3, seed: 1 }).fit(fs.X, fs.labels);
+    writeModelFile(join(dir, 'm.json'), model);
+    const r = await runCli(['explain', join(dir, 'm.json'), '--features', join(dir, 'f.npy'), '--images', '--reconstruct', '--steps', '120',
+      '--adversarial', '6', '--norms', 'l2', '--out', join(dir, 'report'), '--no-png']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /reconstructed 3 prototypes through net/);
+    const out = join(dir, 'report');
+    const recs = JSON.parse(readFileSync(join(out, 'reconstructions.json'), 'utf8')) as LensReconstruction[];
+    assert.deepEqual(recs.map((x) => x.prototype), [0, 1, 2]);
+    for (const x of recs) {
+      assert.equal(x.reached, x.q >= 0.9);
+      assert.match(x.image, /^data:image\/png;base64,/);
+      assert.deepEqual([x.width, x.height], [6, 6], 'the network input is 6×6: reconstructed at that size');
+    }
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    const reached = recs.filter((x) => x.reached).length;
+    assert.ok(html.includes(`<b>${reached} of 3</b> reconstructions reach q<sub>j</sub> ≥ 0.9`), 'the report says how many reach q ≥ 0.9');
+    for (const x of recs.filter((y) => !y.reached)) assert.ok(html.includes(`p${x.prototype} (`), `the report names p${x.prototype}, which does not reach`);
+    // Each reconstruction sits beside its prototype's nearest training images (thumbnails).
+    const block = html.slice(html.indexOf('id="rec-p0"'), html.indexOf('id="rec-p1"'));
+    assert.ok((block.match(/<img /g) ?? []).length >= 2, 'p0: its reconstruction and nearest images');
+    const adv = JSON.parse(readFileSync(join(out, 'adversarial.json'), 'utf8')) as LensAdversarial;
+    assert.equal(adv.samples.length, 6);
+    assert.deepEqual(adv.stats.map((s) => `${s.norm} ${s.target}`), ['l2 prototype', 'l2 class']);
+    assert.deepEqual(new Set(adv.samples.map((s) => String(s.label))).size, 3, 'samples spread over the three classes');
+    for (const s of adv.samples) for (const c of s.crossings) if (c.found) assert.ok(c.budget > 0 && c.lower <= c.budget);
+    assert.ok(existsSync(join(out, 'crossing-l2-class.svg')) && !existsSync(join(out, 'crossing-l2-prototype.svg')));
+    assert.match(html, /id="adversarial"/);
+    assert.match(html, /margin against budget \(Spearman\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('explain --reconstruct on ONNX features says that gradients are unavailable, before any work, with exit code 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'protolens-lens-'));
+  try {
+    const X = { data: Float32Array.from({ length: 12 }, (_, i) => (i * 7) % 5), rows: 4, cols: 3 };
+    const labels = ['a', 'a', 'b', 'b'];
+    writeFeatures(join(dir, 'f.npy'), { X, labels, meta: { backbone: { name: 'resnet18', kind: 'onnx', source: join(dir, 'resnet18.onnx'), dim: 3, layer: 'pool' } } });
+    const model = new PrototypeClassifier({ nPrototypes: 2, seed: 1 }).fit(X, labels);
+    writeModelFile(join(dir, 'm.json'), model);
+    const r = await runCli(['explain', join(dir, 'm.json'), '--features', join(dir, 'f.npy'), '--reconstruct', '--out', join(dir, 'report')]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /backbone "resnet18" \(an ONNX model run by onnxruntime\) gives no gradients with respect to its input/);
+    assert.equal(r.err.trim().split('\n').length, 1, 'one line, no stack');
+    assert.ok(!existsSync(join(dir, 'report')), 'nothing written');
+    assert.equal(readFeatures(join(dir, 'f.npy')).X.rows, 4);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('spreadSamples takes the classes in turn, seeded; the crossing figure draws one cell per class pair', async () => {
+  const labels = ['a', 'a', 'a', 'b', 'b', 'c'];
+  const s = spreadSamples(labels, 4, 0);
+  assert.equal(s.length, 4);
+  assert.deepEqual(s.map((i) => labels[i]).sort(), ['a', 'a', 'b', 'c']);
+  assert.deepEqual(spreadSamples(labels, 4, 0), s);
+  assert.deepEqual(spreadSamples(labels, 99, 0), [0, 1, 2, 3, 4, 5]);
+  const margin = { rho: 0.5, p: 0.2, n: 3, permutations: 10, seed: 0 };
+  const spec = crossingSpec({
+    norm: 'l2', target: 'class', n: 3, found: 3, medianBudget: 0.4, margin,
+    ambiguous: { ...margin, count: 0, medianAmbiguous: null, medianOther: 0.4 },
+    pairs: [{ from: 'a', to: 'b', count: 2, median: 0.3 }, { from: 'b', to: 'c', count: 1, median: 0.5 }],
+  }, ['a', 'b', 'c']);
+  const svg = await renderSvg(spec);
+  assert.equal(countMarks(svg, 'pair '), 2);
+  assert.equal(countMarks(svg, 'pair a → b: median 0.300, 2 samples'), 1);
+  assert.match(svg, /Crossing budget per class pair \(L2, class changes\)/);
+});
