@@ -132,3 +132,51 @@ test('spreadSamples takes the classes in turn, seeded; the crossing figure draws
   assert.equal(countMarks(svg, 'pair a → b: median 0.300, 2 samples'), 1);
   assert.match(svg, /Crossing budget per class pair \(L2, class changes\)/);
 });
+
+test('placeLabels: on a crowded plot no two labels overlap, none covers a mark, all stay inside; a moved label gets a leader', async () => {
+  const { placeLabels } = await import('../src/viz/labels.ts');
+  const r = rng(5);
+  // 40 prototypes, half of them within a 60×60 pixel corner, each a 30-pixel picture.
+  const reqs = Array.from({ length: 40 }, (_, k) => ({
+    x: k < 20 ? 200 + 60 * r.next() : 20 + 600 * r.next(), y: k < 20 ? 200 + 60 * r.next() : 20 + 440 * r.next(), text: `character${String(k).padStart(2, '0')}`, mark: 15,
+  }));
+  const placed = placeLabels(reqs, { width: 640, height: 480 });
+  const inter = (a: { x0: number; y0: number; x1: number; y1: number }, b: typeof a) => Math.min(a.x1, b.x1) > Math.max(a.x0, b.x0) && Math.min(a.y1, b.y1) > Math.max(a.y0, b.y0);
+  for (let i = 0; i < placed.length; i++) {
+    assert.ok(!placed[i].overlaps, `label ${i} found no free place`);
+    const b = placed[i].box;
+    assert.ok(b.x0 >= 0 && b.y0 >= 0 && b.x1 <= 640 && b.y1 <= 480, `label ${i} inside the plot`);
+    for (let k = 0; k < i; k++) assert.ok(!inter(b, placed[k].box), `labels ${k} and ${i} overlap`);
+    for (const q of reqs) assert.ok(!inter(b, { x0: q.x - 15, y0: q.y - 15, x1: q.x + 15, y1: q.y + 15 }), `label ${i} covers a mark`);
+  }
+  assert.ok(placed.some((p) => p.leader), 'in the crowded corner some labels move off their mark');
+  // A lone point keeps its label beside it, to the right.
+  const [alone] = placeLabels([{ x: 100, y: 100, text: 'a', mark: 5 }], { width: 640, height: 480 });
+  assert.equal(alone.leader, false);
+  assert.ok(alone.box.x0 > 105 && Math.abs(alone.cy - 100) < 1e-9);
+});
+
+test('Figure 1 draws each prototype as its picture, labels apart, and a finding shows its prototypes as pictures', async () => {
+  const { analyzeModel } = await import('../src/interpret/analyze.ts');
+  const { renderFigures, renderReport, prototypePictures } = await import('../src/viz/report.ts');
+  const r = rng(3);
+  const X: number[][] = [], y: string[] = [];
+  for (let i = 0; i < 60; i++) { const c = i % 3; X.push([c * 3 + r.normal() * 0.3, (c === 1 ? 2 : 0) + r.normal() * 0.3]); y.push(`class${c}`); }
+  const model = new PrototypeClassifier({ nPrototypes: 6, seed: 1 }).fit(X, y);
+  const a = analyzeModel(model, { data: Float32Array.from(X.flat()), rows: 60, cols: 2 }, y);
+  const png = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+  const thumbnails = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [i, png]));
+  const pics = prototypePictures(a, { thumbnails });
+  assert.equal(pics.are, 'its nearest training image');
+  const figs = await renderFigures(a, pics);
+  const J = a.prototypes.length;
+  const withPicture = a.prototypes.filter((p) => p.nearest.length).length;
+  assert.equal(countMarks(figs.figure1, 'picture of prototype '), withPicture);
+  assert.equal(countMarks(figs.figure1, 'prototype '), J, 'one framed mark (or diamond) per prototype');
+  assert.equal(countMarks(figs.figure1, 'label of prototype '), J);
+  assert.match(figs.figure1, /framed picture: a prototype \(its nearest training image\)/);
+  const f = { kind: 'ambiguous-prototype' as const, message: 'p0 links two classes', prototypes: [0], rule: 'two links of similar strength', evidence: {} };
+  const html = renderReport({ ...a, findings: [f] }, { thumbnails }, figs);
+  const li = html.slice(html.indexOf('<li data-kind="ambiguous-prototype">'), html.indexOf('</li>', html.indexOf('<li data-kind="ambiguous-prototype">')));
+  assert.match(li, /<img src="data:image\/png;base64,[^"]+" alt="nearest image of p0">/);
+});

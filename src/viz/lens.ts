@@ -56,11 +56,9 @@ export const LENS_CSS = `
 .recs{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:8px}
 .rec{display:flex;gap:8px;align-items:flex-start;border:1px solid #ddd;border-radius:6px;padding:6px}
 .rec .self{display:flex;flex-direction:column;align-items:center;font-size:10px;width:72px}
-.rec .self img,.pic img{width:64px;height:64px;image-rendering:pixelated;border:2px solid #333;background:#fff}
+.rec .self img{width:64px;height:64px;image-rendering:pixelated;border:2px solid #333;background:#fff}
 .rec.missed .self img{border-color:#d62728}
-.pics{display:flex;flex-wrap:wrap;gap:4px;margin:4px 0 10px}
-.pic{display:flex;flex-direction:column;align-items:center;font-size:10px;color:#555;width:68px}
-.pic img{border-width:1px}
+.rec .pic{width:68px}.rec .pic img{width:64px;height:64px}
 .adv td img{width:48px;height:48px;image-rendering:pixelated;border:1px solid #999}
 `;
 

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import type { ModelAnalysis } from '../interpret/types.ts';
 import { openImageDataset } from '../data/images.node.ts';
 import { writeOutputFolder, type OutputCheck, type OutputFiles } from '../data/outputs.node.ts';
-import { renderFigures, renderReport, type ReportMeta } from './report.ts';
+import { prototypePictures, renderFigures, renderReport, type ReportMeta } from './report.ts';
 import { renderSvg } from './render.ts';
 import { crossingSpec } from './lens.ts';
 
@@ -45,7 +45,8 @@ export interface WrittenReport {
  * await writeReport('protolens-out/report', analysis, { modelFile: 'model.json', dataFile: 'f.npy' });
  */
 export async function writeReport(dir: string, a: ModelAnalysis, meta: ReportMeta, options: WriteReportOptions = {}): Promise<WrittenReport> {
-  const figs = await renderFigures(a);
+  const pics = prototypePictures(a, meta);
+  const figs = await renderFigures(a, Object.keys(pics.pictures).length ? pics : undefined);
   const crossingSpecs = (meta.adversarial?.stats ?? []).filter((s) => s.target === 'class').map((s) => ({ name: `crossing-${s.norm}-${s.target}`, spec: crossingSpec(s, a.classes) }));
   figs.crossing = await Promise.all(crossingSpecs.map((c) => renderSvg(c.spec)));
   const html = renderReport(a, meta, figs);

@@ -93,6 +93,9 @@ table.meta td:first-child{font-weight:600;background:#f7f7f7}
 .tag{display:inline-block;background:#eee;border-radius:3px;padding:0 5px;margin:1px 2px 1px 0;font-size:12px}
 .warn{color:#a33}
 code{background:#f3f3f3;padding:0 3px;border-radius:3px}
+.pics{display:flex;flex-wrap:wrap;gap:4px;margin:4px 0 8px}
+.pic{display:flex;flex-direction:column;align-items:center;font-size:10px;color:#555;width:60px}
+.pic img{width:48px;height:48px;object-fit:contain;border:1px solid #999;background:#fff}
 `;
 
 function metaTable(a: ModelAnalysis, meta: ReportMeta): string {
@@ -115,14 +118,30 @@ function metaTable(a: ModelAnalysis, meta: ReportMeta): string {
   return `<table class="meta">${rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join('')}</table>`;
 }
 
-function findingsSection(a: ModelAnalysis): string {
+/** A finding's prototypes as pictures: each one's nearest training image, and its reconstruction when there is one. */
+function findingPictures(f: Finding, a: ModelAnalysis, meta: ReportMeta): string {
+  const t = meta.thumbnails ?? {};
+  const recs = new Map((meta.reconstructions ?? []).map((r) => [r.prototype, r]));
+  const items = (f.prototypes ?? []).slice(0, 12).flatMap((j) => {
+    const p = a.prototypes[j];
+    const n = p?.nearest[0] && t[p.nearest[0].index];
+    const r = recs.get(j);
+    const out: string[] = [];
+    if (n) out.push(`<div class="pic"><img src="${n}" alt="nearest image of p${j}"><span><a href="#p${j}">p${j}</a> nearest</span></div>`);
+    if (r) out.push(`<div class="pic"><img src="${r.image}" alt="reconstruction of p${j}" style="image-rendering:pixelated"><span><a href="#rec-p${j}">p${j}</a> x* q ${num(r.q, 2)}</span></div>`);
+    return out;
+  });
+  return items.length ? `<div class="pics">${items.join('')}</div>` : '';
+}
+
+function findingsSection(a: ModelAnalysis, meta: ReportMeta = {}): string {
   const by = new Map<FindingKind, Finding[]>();
   for (const f of a.findings) { const l = by.get(f.kind) ?? []; l.push(f); by.set(f.kind, l); }
   const summary = FINDING_KINDS.map((k) => `<span class="tag">${TITLES[k]}: ${(by.get(k) ?? []).length}</span>`).join(' ');
   const parts = FINDING_KINDS.map((k) => {
     const fs = by.get(k) ?? [];
     const list = fs.length
-      ? `<ul>${fs.map((f) => `<li data-kind="${k}">${escapeHtml(f.message)}</li>`).join('')}</ul>`
+      ? `<ul>${fs.map((f) => `<li data-kind="${k}">${escapeHtml(f.message)}${findingPictures(f, a, meta)}</li>`).join('')}</ul>`
       : '<p class="none">None found.</p>';
     return `<h3 id="finding-${k}">${TITLES[k]} (${fs.length})</h3><div class="rule"><b>Rule.</b> ${escapeHtml(a.rules[k])}</div>${list}`;
   });
@@ -223,7 +242,7 @@ ${notes}
 <div class="fig">${figures.figure1}</div>
 <p class="small">The two axes carry ${pct(r1)} and ${pct(r2)} of the total variance. Points close in this plane can be far apart in the ${a.model.nFeatures}-dimensional space, and prototypes that look mixed in with another class may be apart along the other axes: trust the findings below, which are computed in the full space.</p>
 ${metricFigure(a, figures)}
-${findingsSection(a)}
+${findingsSection(a, meta)}
 <h2 id="weights">W and the composition of each class</h2>
 <div class="fig">${figures.weights}</div>
 ${classTable(a)}
@@ -253,11 +272,34 @@ export interface RenderedFigures extends ReportFigures {
   specs: { figure1: VegaLiteSpec; weights: VegaLiteSpec; figure1Metric?: VegaLiteSpec };
 }
 
-/** Renders the figures of a report to SVG (Figure 1 twice when the model has a learned metric). */
-export async function renderFigures(a: ModelAnalysis): Promise<RenderedFigures> {
-  const specs: RenderedFigures['specs'] = { figure1: figure1Spec(a), weights: weightsSpec(a) };
+/**
+ * The picture of each prototype for Figure 1 and the findings: its nearest training image when
+ * the thumbnails have it (what a reader recognises at 30 pixels), else its reconstruction.
+ * @example
+ * prototypePictures(analysis, meta) // { pictures: { 0: 'data:image/png;base64,…', … }, are: 'its nearest training image' }
+ */
+export function prototypePictures(a: ModelAnalysis, meta: Pick<ReportMeta, 'thumbnails' | 'reconstructions'>): { pictures: Record<number, string>; are: string } {
+  const t = meta.thumbnails ?? {};
+  const recs = new Map((meta.reconstructions ?? []).map((r) => [r.prototype, r.image]));
+  const pictures: Record<number, string> = {};
+  let nearest = 0, rec = 0;
+  for (const p of a.prototypes) {
+    const n = p.nearest[0] ? t[p.nearest[0].index] : undefined;
+    if (n) { pictures[p.index] = n; nearest++; } else if (recs.has(p.index)) { pictures[p.index] = recs.get(p.index)!; rec++; }
+  }
+  const are = nearest && rec ? 'its nearest training image, else its reconstruction' : nearest ? 'its nearest training image' : 'its reconstruction';
+  return { pictures, are };
+}
+
+/**
+ * Renders the figures of a report to SVG (Figure 1 twice when the model has a learned metric).
+ * @param pictures - a picture per prototype, drawn on Figure 1 instead of its diamond ({@link prototypePictures}).
+ */
+export async function renderFigures(a: ModelAnalysis, pictures?: { pictures: Record<number, string>; are: string }): Promise<RenderedFigures> {
+  const pics = pictures ? { pictures: pictures.pictures, picturesAre: pictures.are } : {};
+  const specs: RenderedFigures['specs'] = { figure1: figure1Spec(a, pics), weights: weightsSpec(a) };
   if (a.metricProjection) {
-    specs.figure1Metric = figure1Spec(a, { projection: a.metricProjection, title: 'Figure 1 in the learned metric — samples and prototypes mapped by Ω, first two principal axes' });
+    specs.figure1Metric = figure1Spec(a, { ...pics, projection: a.metricProjection, title: 'Figure 1 in the learned metric — samples and prototypes mapped by Ω, first two principal axes' });
   }
   const [figure1, weights, figure1Metric] = await Promise.all([renderSvg(specs.figure1), renderSvg(specs.weights), specs.figure1Metric ? renderSvg(specs.figure1Metric) : undefined]);
   return { figure1, weights, specs, ...(figure1Metric ? { figure1Metric } : {}) };

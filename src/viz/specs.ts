@@ -11,6 +11,7 @@
  */
 import type { Label } from '../model/types.ts';
 import type { ModelAnalysis } from '../interpret/types.ts';
+import { placeLabels } from './labels.ts';
 
 /** A Vega-Lite specification (kept loose so this module needs no vega-lite types at run time). */
 export type VegaLiteSpec = Record<string, unknown>;
@@ -23,7 +24,14 @@ export interface Figure1Options {
   title?: string;
   /** The projection to draw; default the analysis's own (`projection`), e.g. `metricProjection` for the learned metric's view. */
   projection?: ModelAnalysis['projection'];
+  /** A picture per prototype index (an image URL or data URI: its reconstruction or its nearest image), drawn instead of its diamond. */
+  pictures?: Record<number, string>;
+  /** What the pictures are, for the subtitle. Default "its picture". */
+  picturesAre?: string;
 }
+
+/** Side of a prototype's picture on Figure 1, in pixels. */
+const PICTURE = 30;
 
 const pct = (r: number): string => `${(100 * r).toFixed(1)}%`;
 
@@ -79,18 +87,32 @@ function plotDomain(a: ModelAnalysis, k: 0 | 1): [number, number] {
   return [lo - pad, hi + pad];
 }
 
-/** Figure 1's prototype diamonds: a prototype outside the plotted ranges is drawn on the border, and its label gives its true coordinates. */
+/** Figure 1's prototype marks: a prototype outside the plotted ranges is drawn on the border, and its label gives its true coordinates. */
 function prototypePoints(a: ModelAnalysis, dx: [number, number], dy: [number, number], show: (l: Label) => string) {
   const clamp = (v: number, [lo, hi]: [number, number]) => Math.min(hi, Math.max(lo, v));
   return a.projection.prototypes.map(([x, y], j) => {
     const off = clamp(x, dx) !== x || clamp(y, dy) !== y;
     const cls = String(a.prototypes[j].winningClass);
     return {
-      x: clamp(x, dx), y: clamp(y, dy), j, cls, off, right: clamp(x, dx) > dx[0] + 0.85 * (dx[1] - dx[0]),
+      x: clamp(x, dx), y: clamp(y, dy), j, cls, off,
       tag: `${show(a.prototypes[j].winningClass)}${off ? ` (p${j}, off plot at ${x.toPrecision(3)}, ${y.toPrecision(3)})` : ''}`,
       description: `prototype ${j} → ${cls}${off ? ' (off plot)' : ''}`,
     };
   });
+}
+
+/**
+ * Figure 1's prototype labels, placed without overlap in pixel space ({@link placeLabels}) and
+ * brought back to data coordinates; a label moved off its mark comes with a leader line.
+ */
+function prototypeLabels(protos: ReturnType<typeof prototypePoints>, dx: [number, number], dy: [number, number], width: number, height: number, mark: number) {
+  const px = (x: number) => ((x - dx[0]) / (dx[1] - dx[0])) * width, py = (y: number) => ((dy[1] - y) / (dy[1] - dy[0])) * height;
+  const dataX = (v: number) => dx[0] + (v / width) * (dx[1] - dx[0]), dataY = (v: number) => dy[1] - (v / height) * (dy[1] - dy[0]);
+  const placed = placeLabels(protos.map((p) => ({ x: px(p.x), y: py(p.y), text: p.tag, mark })), { width, height });
+  return protos.map((p, k) => ({
+    j: p.j, tag: p.tag, x: p.x, y: p.y, lx: dataX(placed[k].cx), ly: dataY(placed[k].cy), leader: placed[k].leader,
+    description: `label of prototype ${p.j}`,
+  }));
 }
 
 /**
@@ -117,19 +139,23 @@ export function figure1Spec(analysis: ModelAnalysis, options: Figure1Options = {
   const xEnc = { field: 'x', type: 'quantitative', title: `PC1 (${pct(r1)} of the variance)`, scale: { zero: false, nice: false, domain: dx } };
   const yEnc = { field: 'y', type: 'quantitative', title: `PC2 (${pct(r2)} of the variance)`, scale: { zero: false, nice: false, domain: dy } };
   const manyClasses = a.classes.length > 24;
+  const width = options.width ?? 640, height = options.height ?? 480;
+  const pictures = options.pictures && protos.some((p) => options.pictures![p.j]) ? options.pictures : undefined;
+  const labels = prototypeLabels(protos, dx, dy, width, height, pictures ? PICTURE / 2 + 1 : 6);
+  const lEnc = { x: { ...xEnc, field: 'lx' }, y: { ...yEnc, field: 'ly' } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: options.title ?? 'Figure 1 — samples and prototypes on the first two principal axes',
       subtitle: [
         `PC1 ${pct(r1)} + PC2 ${pct(r2)} = ${pct(r1 + r2)} of the variance: the projection may mislead.`,
-        `◆ prototype (its winning class) · red ○ misclassified (${mis.size} of ${a.samples.n})`,
+        `${pictures ? `framed picture: a prototype (${options.picturesAre ?? 'its picture'}), labelled with its winning class` : '◆ prototype (its winning class)'} · red ○ misclassified (${mis.size} of ${a.samples.n})`,
       ],
       anchor: 'start',
       subtitleFontSize: 11,
     },
-    width: options.width ?? 640,
-    height: options.height ?? 480,
+    width,
+    height,
     config: { view: { stroke: '#ccc' }, axis: { grid: true, gridOpacity: 0.4 }, legend: { labelLimit: 160, symbolLimit: 40 } },
     layer: [
       {
@@ -148,27 +174,55 @@ export function figure1Spec(analysis: ModelAnalysis, options: Figure1Options = {
         mark: { type: 'point', shape: 'circle', filled: false, size: 110, stroke: '#d62728', strokeWidth: 1.4 },
         encoding: { x: xEnc, y: yEnc, description: { field: 'description' } },
       }]),
-      {
-        name: 'prototypes',
-        data: { values: protos },
-        mark: { type: 'point', shape: 'diamond', filled: true, size: 150, color: 'black', stroke: 'white', strokeWidth: 0.8, opacity: 1 },
-        encoding: { x: xEnc, y: yEnc, description: { field: 'description' } },
-      },
+      ...prototypeMarks(protos, pictures, xEnc, yEnc),
+      ...(labels.some((l) => l.leader) ? [{
+        name: 'prototypeLeaders',
+        data: { values: labels.filter((l) => l.leader) },
+        mark: { type: 'rule', color: '#555', strokeWidth: 0.7, opacity: 0.8 },
+        encoding: { x: xEnc, y: yEnc, x2: { field: 'lx' }, y2: { field: 'ly' } },
+      }] : []),
       {
         name: 'prototypeLabels',
-        data: { values: protos.filter((p) => !p.right) },
-        mark: { type: 'text', align: 'left', dx: 7, dy: -6, fontSize: 10, fontWeight: 'bold', color: 'black' },
-        encoding: { x: xEnc, y: yEnc, text: { field: 'tag' } },
+        data: { values: labels },
+        mark: { type: 'text', align: 'center', baseline: 'middle', fontSize: 10, fontWeight: 'bold', color: 'black' },
+        encoding: { ...lEnc, text: { field: 'tag' }, description: { field: 'description' } },
       },
-      ...(protos.some((p) => p.right) ? [{
-        // Prototypes near or pinned to the right border: label to the left, inside the plot.
-        name: 'prototypeLabelsRight',
-        data: { values: protos.filter((p) => p.right) },
-        mark: { type: 'text', align: 'right', dx: -7, dy: 12, fontSize: 10, fontWeight: 'bold', color: 'black' },
-        encoding: { x: xEnc, y: yEnc, text: { field: 'tag' } },
-      }] : []),
     ],
   };
+}
+
+/** The prototypes' marks: black diamonds, or each picture in a white frame (the frame carries the mark's description). */
+function prototypeMarks(protos: ReturnType<typeof prototypePoints>, pictures: Record<number, string> | undefined, xEnc: object, yEnc: object): VegaLiteSpec[] {
+  if (!pictures) {
+    return [{
+      name: 'prototypes',
+      data: { values: protos },
+      mark: { type: 'point', shape: 'diamond', filled: true, size: 150, color: 'black', stroke: 'white', strokeWidth: 0.8, opacity: 1 },
+      encoding: { x: xEnc, y: yEnc, description: { field: 'description' } },
+    }];
+  }
+  const withPicture = protos.filter((p) => pictures[p.j]).map((p) => ({ ...p, url: pictures[p.j], what: `picture of prototype ${p.j}` }));
+  const without = protos.filter((p) => !pictures[p.j]);
+  return [
+    {
+      name: 'prototypes',
+      data: { values: withPicture },
+      mark: { type: 'point', shape: 'square', filled: true, size: (PICTURE + 2) ** 2, color: 'white', stroke: 'black', strokeWidth: 1.2, opacity: 1 },
+      encoding: { x: xEnc, y: yEnc, description: { field: 'description' } },
+    },
+    {
+      name: 'prototypePictures',
+      data: { values: withPicture },
+      mark: { type: 'image', width: PICTURE, height: PICTURE },
+      encoding: { x: xEnc, y: yEnc, url: { field: 'url', type: 'nominal' }, description: { field: 'what' } },
+    },
+    ...(without.length ? [{
+      name: 'prototypesWithoutPicture',
+      data: { values: without },
+      mark: { type: 'point', shape: 'diamond', filled: true, size: 150, color: 'black', stroke: 'white', strokeWidth: 0.8, opacity: 1 },
+      encoding: { x: xEnc, y: yEnc, description: { field: 'description' } },
+    }] : []),
+  ];
 }
 
 /** Options of {@link weightsSpec}. */
