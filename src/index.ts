@@ -13,8 +13,16 @@ export { rng, type Rng } from './linalg/random.ts';
 export * from './model/types.ts';
 export {
   PrototypeClassifier, METRICS,
-  type PrototypeOptions, type Explanation, type PrototypeContribution, type MetricKind, type TauOption,
+  type PrototypeOptions, type Explanation, type PrototypeContribution, type MetricKind, type TauOption, type SampleNovelty,
 } from './model/prototype.ts';
+export {
+  NOVELTY_SCORES, DEFAULT_NOVELTY_SCORE, DEFAULT_FALSE_REJECTION, checkNoveltyScore, noveltyStats, noveltyScores, rejectionThreshold, noveltyReason,
+  type NoveltyScoreKind, type NoveltyStats, type NoveltyResult, type RejectionRule,
+} from './model/novelty.ts';
+export {
+  expectedCalibrationError, fitTemperature, temperedSoftmax, calibrationRecord,
+  type CalibrationError, type CalibrationOptions, type CalibrationRecord, type ReliabilityBin, type HeldOutOutputs,
+} from './model/calibration.ts';
 export {
   NearestClassMean, SoftmaxRegression, KNearestNeighbors,
   type NearestClassMeanOptions, type SoftmaxRegressionOptions, type KNearestNeighborsOptions,
@@ -33,6 +41,7 @@ export {
   confusionMatrix, classMetrics, evaluateClassifiers,
   type Evaluation, type ClassifierEvaluation, type ClassMetrics, type EvaluationSplit, type Candidate, type EvaluateOptions,
 } from './select/evaluate.ts';
+export { calibrateByCrossFitting, outOfFoldOutputs, type CrossFitOptions } from './select/calibrate.ts';
 export * from './interpret/index.ts';
 export { figure1Spec, weightsSpec, type VegaLiteSpec, type Figure1Options, type WeightsOptions } from './viz/specs.ts';
 export { encodeNpy, decodeNpy } from './data/npy.ts';

@@ -78,7 +78,8 @@ test('docs/tutorial.md: extract → fit --cv → evaluate → explain → predic
     for (const f of ['tutorial/evaluation/report.html', 'tutorial/evaluation/confusion-prototype.svg', 'tutorial/report/report.html']) assert.ok(existsSync(at(f)), f);
     // The two unseen drawings get their own characters.
     const rows = predicted.trim().split('\n');
-    assert.equal(rows[0], 'index,path,label,probability');
+    // fit --cv also calibrates (docs/openset.md): the model has a rejection rule, so predict says which answers are "unknown".
+    assert.equal(rows[0], 'index,path,label,probability,unknown,novelty,novelty_reason');
     assert.deepEqual(rows.slice(1).map((r) => r.split(',').slice(1, 3).join(',')), ['0893_20.png,character01', '0894_20.png,character02']);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -176,11 +176,11 @@ export function classForward(pb: Problem, W: Float32Array, J: number, ws: Worksp
   return { nll: nll / N, correct };
 }
 
-/** Class probabilities from ws.Q: C ← softmax(Q W) into ws.C (classForward's C, without its statistics). */
-export function classProbabilities(pb: Problem, W: Float32Array, J: number, ws: Workspace): void {
+/** Class probabilities from ws.Q: C ← softmax(scale · Q W) into ws.C (classForward's C, without its statistics; scale = 1/T when calibrated). */
+export function classProbabilities(pb: Problem, W: Float32Array, J: number, ws: Workspace, scale = 1): void {
   const N = pb.X.rows, L = pb.nClasses;
   gemm(false, false, N, L, J, 1, ws.Q, J, W, L, 0, ws.C, L);
-  softmaxRows(ws.C, N, L);
+  softmaxRows(ws.C, N, L, undefined, scale);
 }
 
 /** G ← (C − Y)/N into ws.G, then gradW ← Qᵀ G (without the penalty). */

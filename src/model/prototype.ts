@@ -16,9 +16,9 @@ import { checkFiniteRows, toMatrix, type Matrix, type MatrixInput } from '../lin
 import { deriveSeed, rng, type Rng } from '../linalg/random.ts';
 import { principalBasis } from '../linalg/eigen.ts';
 import { gemm } from '../linalg/gemm.ts';
-import { rowSqNorms } from '../linalg/ops.ts';
+import { rowSqNorms, softmaxRows, sqDistances } from '../linalg/ops.ts';
 import { fista, lbfgs } from '../linalg/optim.ts';
-import { checkXy, argmaxRows, scoreOf } from './labels.ts';
+import { checkXy, argmaxRows, codesFor, scoreOf } from './labels.ts';
 import { initPrototypes } from './init.ts';
 import { checkHeader, jsonClasses, jsonFloats, jsonNumber, readOrigin } from './json.ts';
 import { autoTau } from './scale.ts';
@@ -29,6 +29,12 @@ import {
   type Metric, type Problem, type Regularization, type Workspace,
 } from './objective.ts';
 import { diagonalWhitening, ldaWhitening } from './metric.ts';
+import {
+  DEFAULT_FALSE_REJECTION, DEFAULT_NOVELTY_SCORE, checkNoveltyScore, noveltyReason, noveltyScores, noveltyStats,
+  noveltyStatsFromJSON, noveltyStatsJSON,
+  type NoveltyResult, type NoveltyScoreKind, type NoveltyStats, type RejectionRule,
+} from './novelty.ts';
+import { calibrationFromJSON, calibrationRecord, type CalibrationOptions, type CalibrationRecord, type HeldOutOutputs } from './calibration.ts';
 import {
   NotFittedError, modelHeader,
   type Classifier, type FeatureOrigin, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
@@ -200,6 +206,30 @@ export interface Explanation {
   ambiguityRule: string;
   /** The prototypes that matter most for this sample (largest q first). */
   prototypes: PrototypeContribution[];
+  /**
+   * How far the sample is from everything the model has seen (docs/openset.md), with the
+   * model's rejection rule when it has one; null for a model saved without novelty statistics.
+   */
+  novelty: SampleNovelty | null;
+  /** True when the sample is beyond the model's rejection threshold: the answer is "unknown", `label` only the nearest class. */
+  unknown: boolean;
+}
+
+/** One sample's novelty, as `explain` reports it. */
+export interface SampleNovelty {
+  /** The score the verdict uses (the rejection rule's, else the default). */
+  kind: NoveltyScoreKind;
+  score: number;
+  /** The prototype the score names. */
+  prototype: number;
+  /** Its distance in its own spreads. */
+  spreads: number;
+  /** The distance to the training data's centre in its spread. */
+  centreSpreads: number;
+  /** The rejection threshold, when the model has one. */
+  threshold: number | null;
+  /** The verdict and its reason, e.g. "nearest prototype p12 at 3.40 spreads; threshold 2.10". */
+  reason: string;
 }
 
 /**
@@ -235,6 +265,14 @@ export class PrototypeClassifier implements Classifier {
   metric_: Metric = { kind: 'euclidean' };
   /** How the settings were chosen, when a search chose them (src/select/cv.ts); saved with the model. */
   selection_: Record<string, unknown> | null = null;
+  /** Spreads of the prototypes and the training data's centre, for novelty scores (null in models saved before them). */
+  noveltyStats_: NoveltyStats | null = null;
+  /** T of the class layer's temperature scaling, c = softmax(z / T); 1 until calibrated. */
+  temperature_ = 1;
+  /** When set, samples scoring above its threshold are answered "unknown" (docs/openset.md). */
+  rejection_: RejectionRule | null = null;
+  /** How the temperature and the threshold were fitted, with ECE before and after. */
+  calibration_: CalibrationRecord | null = null;
 
   constructor(options: PrototypeOptions = {}) {
     this.params = checkOptions('PrototypeClassifier', options as Partial<Params>, DEFAULTS, RULES);
@@ -283,6 +321,13 @@ export class PrototypeClassifier implements Classifier {
     this.converged_ = s.converged;
     this.metric_ = s.pb.metric;
     this.selection_ = null;
+    this.temperature_ = 1;
+    this.rejection_ = null;
+    this.calibration_ = null;
+    const centre = columnMeans(X);
+    this.noveltyStats_ = null;
+    const { D2, d0 } = this.metricDistances(X, centre);
+    this.noveltyStats_ = noveltyStats(D2, d0, centre);
     this.fitStats_ = { ...s.stats, seconds: (Date.now() - t0) / 1000 };
     return this;
   }
@@ -303,6 +348,19 @@ export class PrototypeClassifier implements Classifier {
   }
 
   predictProba(Xin: MatrixInput): Matrix {
+    return this.classLayer(Xin, 'probabilities');
+  }
+
+  /**
+   * The class layer's logits z = q(x)ᵀ W (N×L), before the softmax and the temperature: c =
+   * softmax(z / T). What temperature scaling is fitted on.
+   */
+  decisionFunction(Xin: MatrixInput): Matrix {
+    return this.classLayer(Xin, 'logits');
+  }
+
+  /** Logits, or probabilities softmax(z / T) with the model's temperature. */
+  private classLayer(Xin: MatrixInput, output: 'logits' | 'probabilities' | 'labels'): Matrix {
     const { P, W } = this.fitted();
     // One pass over X: its squared row norms, which are also its finiteness check.
     const X = toMatrix(Xin, { name: 'X', cols: this.nFeatures_, checkFinite: false });
@@ -313,20 +371,97 @@ export class PrototypeClassifier implements Classifier {
     // Chunks keep Q under 16 MB; fewer, larger chunks share each product better between threads.
     const CH = Math.max(1, Math.floor((4 << 20) / J));
     const ws = makeWorkspace(Math.min(CH, X.rows), J, 0, false);
+    // Labels never depend on the temperature: they are taken from the untempered layer.
+    const scale = output === 'probabilities' ? 1 / this.temperature_ : 1;
     for (let s = 0; s < X.rows; s += CH) {
       const n = Math.min(CH, X.rows - s);
       const Xc: Matrix = { data: X.data.subarray(s * D, (s + n) * D), rows: n, cols: D };
       const pb = this.problemFor(Xc, xNorms.subarray(s, s + n));
       computeQ(pb, P, ws);
       ws.C = out.subarray(s * L, (s + n) * L); // the class layer writes its rows of the result
-      classProbabilities(pb, W.data, J, ws);
+      if (output === 'logits') gemm(false, false, n, L, J, 1, ws.Q, J, W.data, L, 0, ws.C, L);
+      else classProbabilities(pb, W.data, J, ws, scale);
     }
     return { data: out, rows: X.rows, cols: L };
   }
 
   predict(X: MatrixInput): Label[] {
-    const C = this.predictProba(X);
+    const C = this.classLayer(X, 'labels');
     return Array.from(argmaxRows(C.data, C.rows, C.cols), (c) => this.classes_[c]);
+  }
+
+  /**
+   * Squared distances in the model's metric from each sample to every prototype (N×J) and to a
+   * centre (the training data's, by default).
+   */
+  metricDistances(Xin: MatrixInput, centre?: Float32Array): { D2: Matrix; d0: Float64Array } {
+    const { P } = this.fitted();
+    const X = toMatrix(Xin, { name: 'X', cols: this.nFeatures_ });
+    const c = centre ?? this.noveltyStats_?.centre;
+    const Z = applyMetric(this.metric_, X), U = applyMetric(this.metric_, P);
+    const D2 = sqDistances(Z, U, rowSqNorms(Z.data, Z.rows, Z.cols), rowSqNorms(U.data, U.rows, U.cols));
+    const d0 = new Float64Array(X.rows);
+    if (c) {
+      const diff = new Float32Array(X.rows * X.cols);
+      for (let i = 0; i < X.rows; i++) for (let d = 0; d < X.cols; d++) diff[i * X.cols + d] = X.data[i * X.cols + d] - c[d];
+      const V = applyMetric(this.metric_, { data: diff, rows: X.rows, cols: X.cols });
+      d0.set(rowSqNorms(V.data, V.rows, V.cols));
+    } else d0.fill(NaN);
+    return { D2: { data: D2, rows: X.rows, cols: P.rows }, d0 };
+  }
+
+  /**
+   * Novelty of each sample (docs/openset.md): how far it lies from everything the model has seen.
+   * @param kind - the score; default the rejection rule's, else {@link DEFAULT_NOVELTY_SCORE}.
+   * @throws Error when the model was saved without novelty statistics (fitted before they existed): refit it.
+   * @example
+   * model.novelty(X).score // one score per row, larger = more novel
+   */
+  novelty(X: MatrixInput, kind?: NoveltyScoreKind): NoveltyResult {
+    this.fitted();
+    const k = checkNoveltyScore(kind ?? this.rejection_?.score ?? DEFAULT_NOVELTY_SCORE);
+    const stats = this.noveltyStats_;
+    if (!stats) throw new Error('This model was saved without novelty statistics (protolens before 0.x); fit it again to score novelty.');
+    const { D2, d0 } = this.metricDistances(X);
+    return noveltyScores(D2, d0, stats, this.tau_, k);
+  }
+
+  /**
+   * Labels with open-set rejection: "unknown" (or `unknownLabel`) for the samples beyond the
+   * rejection threshold, the predicted class otherwise. Without a rejection rule, `predict`.
+   */
+  predictOpen<U = 'unknown'>(X: MatrixInput, unknownLabel: U = 'unknown' as U): Array<Label | U> {
+    const labels: Array<Label | U> = this.predict(X);
+    const rule = this.rejection_;
+    if (!rule) return labels;
+    const v = this.novelty(X, rule.score);
+    for (let i = 0; i < labels.length; i++) if (v.score[i] > rule.threshold) labels[i] = unknownLabel;
+    return labels;
+  }
+
+  /**
+   * Fits the temperature of the class layer and the rejection threshold on held-out samples of
+   * the known classes (never the samples the model was fitted on); see {@link applyCalibration}.
+   * @returns the record, also kept in `calibration_` and saved with the model.
+   * @throws RangeError for labels the model does not know or a bad option.
+   */
+  calibrate(X: MatrixInput, y: readonly Label[], options: CalibrationOptions = {}): CalibrationRecord {
+    const codes = codesFor(y, this.classes_);
+    const score = checkNoveltyScore(options.score ?? DEFAULT_NOVELTY_SCORE);
+    const held: HeldOutOutputs = { logits: this.decisionFunction(X), codes, novelty: this.novelty(X, score).score };
+    return this.applyCalibration(held, { ...options, score }, options.source ?? 'held-out samples');
+  }
+
+  /**
+   * Adopts a temperature and a rejection threshold computed from held-out outputs (of this model,
+   * or of models fitted like it on other folds: src/select/calibrate.ts). Labels do not change.
+   */
+  applyCalibration(held: HeldOutOutputs, options: CalibrationOptions = {}, source = 'held-out samples'): CalibrationRecord {
+    const rec = calibrationRecord(held, { targetFalseRejection: DEFAULT_FALSE_REJECTION, score: DEFAULT_NOVELTY_SCORE, ...options }, source);
+    this.temperature_ = rec.temperature;
+    this.rejection_ = rec.rejection;
+    this.calibration_ = rec;
+    return rec;
   }
 
   /** Class of each prototype: argmax_l W_jl. */
@@ -349,6 +484,11 @@ export class PrototypeClassifier implements Classifier {
     const pb = this.problemFor(X);
     objective(pb, P, W.data, ws);
     const q = ws.Q, c = ws.C;
+    if (this.temperature_ !== 1) {
+      // c = softmax(z / T): recompute from the logits z = q W.
+      gemm(false, false, 1, L, J, 1, q, J, W.data, L, 0, c, L);
+      softmaxRows(c, 1, L, undefined, 1 / this.temperature_);
+    }
     const order = Array.from({ length: L }, (_, l) => l).sort((a, b) => c[b] - c[a]);
     const probabilities = order.map((l) => ({ label: this.classes_[l], probability: c[l] }));
     const margin = L > 1 ? c[order[0]] - c[order[1]] : 1;
@@ -365,6 +505,7 @@ export class PrototypeClassifier implements Classifier {
       for (let k = 0; k < v.length; k++) d2 += v[k] * v[k];
       return { index: j, q: q[j], sqDistance: d2, ...this.links(j) };
     });
+    const novelty = this.sampleNovelty(X);
     return {
       label: this.classes_[order[0]],
       probability: c[order[0]],
@@ -375,7 +516,20 @@ export class PrototypeClassifier implements Classifier {
       ambiguous: margin < this.params.ambiguityMargin,
       ambiguityRule: `ambiguous when the two most probable classes differ by less than ${this.params.ambiguityMargin} in probability`,
       prototypes,
+      novelty,
+      unknown: novelty !== null && novelty.threshold !== null && novelty.score > novelty.threshold,
     };
+  }
+
+  /** The novelty of one sample (a 1×D matrix) with the verdict in words; null without novelty statistics. */
+  private sampleNovelty(X: Matrix): SampleNovelty | null {
+    if (!this.noveltyStats_) return null;
+    const rule = this.rejection_;
+    const v = this.novelty(X, rule?.score);
+    const one = { score: v.score[0], prototype: v.prototype[0], spreads: v.spreads[0], centreSpreads: v.centreSpreads[0] };
+    const threshold = rule ? rule.threshold : null;
+    const verdict = threshold === null ? '' : one.score > threshold ? 'unknown: ' : 'known: ';
+    return { kind: v.kind, ...one, threshold, reason: verdict + noveltyReason(v.kind, one, threshold) };
   }
 
   /** Winning class and positive links of prototype j, strongest first. */
@@ -406,6 +560,8 @@ export class PrototypeClassifier implements Classifier {
       converged: this.converged_,
       ...metricJSON(this.metric_),
       ...(this.selection_ ? { selection: this.selection_ } : {}),
+      ...(this.noveltyStats_ ? { novelty: noveltyStatsJSON(this.noveltyStats_) } : {}),
+      ...(this.calibration_ ? { calibration: this.calibration_ } : {}),
     };
   }
 
@@ -429,6 +585,14 @@ export class PrototypeClassifier implements Classifier {
     if (json.selection !== undefined) {
       if (typeof json.selection !== 'object' || json.selection === null) throw new TypeError('model: field "selection" must be an object');
       m.selection_ = json.selection as Record<string, unknown>;
+    }
+    // Models saved before open-set recognition have neither field: no novelty scores, T = 1, no rejection.
+    if (json.novelty !== undefined) m.noveltyStats_ = noveltyStatsFromJSON(json.novelty, J, D);
+    if (json.calibration !== undefined) {
+      m.calibration_ = calibrationFromJSON(json.calibration);
+      m.temperature_ = m.calibration_.temperature;
+      m.rejection_ = m.calibration_.rejection;
+      if (m.rejection_ && !m.noveltyStats_) throw new RangeError('model: field "calibration" has a rejection rule but the model has no "novelty" statistics to score it with');
     }
     return m;
   }
@@ -539,6 +703,14 @@ function pruneFit(s: FitState): void {
   s.ws = makeWorkspace(N, s.P.rows, K, true, s.width);
   computeQ(s.pb, s.P, s.ws);
   s.last = s.record(s.iter, 'prune', classForward(s.pb, s.W, s.P.rows, s.ws));
+}
+
+/** The mean of the rows of X (float64 sums). */
+function columnMeans(X: Matrix): Float32Array {
+  const { rows: N, cols: D, data } = X;
+  const s = new Float64Array(D);
+  for (let i = 0; i < N; i++) for (let d = 0; d < D; d++) s[d] += data[i * D + d];
+  return Float32Array.from(s, (v) => v / N);
 }
 
 /** Alternating minimisation state over (P, W), with the buffers of one fit. */

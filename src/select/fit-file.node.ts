@@ -11,8 +11,11 @@ import { checkOutputFile } from '../data/outputs.node.ts';
 import { FeatureTransform, Pipeline, type PreprocessMethod } from '../model/preprocess.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import type { ProgressCallback } from '../model/types.ts';
+import type { CalibrationRecord } from '../model/calibration.ts';
+import type { NoveltyScoreKind } from '../model/novelty.ts';
 import { PrototypeClassifierCV, type SearchGrid, type SearchRecord } from './cv.ts';
 import { workerRunner } from './cv-workers.node.ts';
+import { calibrateByCrossFitting } from './calibrate.ts';
 
 /** What to fit and where. */
 export interface FitFileOptions {
@@ -24,6 +27,12 @@ export interface FitFileOptions {
   model: PrototypeOptions;
   /** Choose the settings by stratified K-fold cross-validation over `grid`. */
   cv?: { folds: number; grid?: Partial<SearchGrid>; threads?: number };
+  /**
+   * Fit the class layer's temperature and the rejection threshold on out-of-fold outputs
+   * (src/select/calibrate.ts): with `cv`, of the chosen setting on the search's folds; otherwise
+   * of `folds` fits of the same settings.
+   */
+  calibrate?: { folds?: number; score?: NoveltyScoreKind; targetFalseRejection?: number; onFold?: (done: number, total: number) => void };
   check?: OutputCheck;
   onProgress?: ProgressCallback;
 }
@@ -36,6 +45,7 @@ export interface FitFileResult {
   cols: number;
   seconds: number;
   search: SearchRecord | null;
+  calibration: CalibrationRecord | null;
 }
 
 /**
@@ -52,16 +62,25 @@ export async function fitFile(o: FitFileOptions): Promise<FitFileResult> {
   if (fs.labels.length === 0) throw new RangeError(`${o.features}: the file has no labels; fitting needs one label per row`);
   const transform = o.preprocess === 'none' ? null : new FeatureTransform(o.preprocess);
   const t0 = performance.now();
-  let model: PrototypeClassifier, search: SearchRecord | null = null;
+  let model: PrototypeClassifier, search: SearchRecord | null = null, calibration: CalibrationRecord | null = null;
   try {
     const X = transform ? transform.fitTransform(fs.X) : fs.X;
+    const seed = o.model.seed ?? 0;
     if (o.cv) {
-      const cv = new PrototypeClassifierCV({ folds: o.cv.folds, seed: o.model.seed ?? 0, grid: o.cv.grid, base: o.model });
+      const cv = new PrototypeClassifierCV({ folds: o.cv.folds, seed, grid: o.cv.grid, base: o.model });
       await cv.fitWith(workerRunner(o.cv.threads), X, fs.labels);
       model = cv.best_!;
       search = cv.search_;
     } else {
       model = new PrototypeClassifier(o.model).fit(X, fs.labels, o.onProgress);
+    }
+    if (o.calibrate) {
+      // With --cv: the chosen setting's fold fits (the search's folds and seeds); otherwise the model's own settings.
+      const chosen = search ? (({ prototypesPerClass: _ppc, ...p }) => p)(search.candidates[search.chosen].params) : undefined;
+      const { onFold, ...c } = o.calibrate;
+      calibration = calibrateByCrossFitting(model, X, fs.labels, {
+        ...c, folds: search ? search.folds : c.folds, seed, params: chosen ? { ...chosen, seed } : undefined, onFold,
+      });
     }
   } catch (e) {
     if (e instanceof RangeError) throw new RangeError(`${o.features}: ${e.message}`);
@@ -72,7 +91,7 @@ export async function fitFile(o: FitFileOptions): Promise<FitFileResult> {
   const saved = transform ? new Pipeline(transform, model) : model;
   saved.origin_ = featureOrigin(fs.meta);
   writeModelFile(o.out, saved, { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] });
-  return { model, transform, rows: fs.X.rows, cols: fs.X.cols, seconds: (performance.now() - t0) / 1000, search };
+  return { model, transform, rows: fs.X.rows, cols: fs.X.cols, seconds: (performance.now() - t0) / 1000, search, calibration };
 }
 
 /** A setting in words, for the search summary: `lowrank metric, 2 prototypes/class, L2 α 1e-5, τ auto × 1, shrinkage 0.2`. */

@@ -6,7 +6,9 @@
 import { row, type Matrix } from '../linalg/matrix.ts';
 import { accuracy } from '../model/labels.ts';
 import type { Classifier, Label } from '../model/types.ts';
-import type { Explanation } from '../model/prototype.ts';
+import { PrototypeClassifier, type Explanation } from '../model/prototype.ts';
+import { Pipeline } from '../model/preprocess.ts';
+import { noveltyReason } from '../model/novelty.ts';
 import type { FeatureSet } from '../data/featurefile.ts';
 import { readFeatures } from '../data/features.node.ts';
 import { openImages } from '../data/images.node.ts';
@@ -52,6 +54,24 @@ async function embedImages(modelPath: string, model: Classifier, images: readonl
 }
 
 /**
+ * Each sample's verdict under the model's rejection rule (docs/openset.md), or null when the model
+ * has none (not a prototype model, or not calibrated).
+ * @example
+ * openSetVerdicts(model, X)?.[0] // { unknown: true, score: 3.4, reason: 'nearest prototype p12 at 3.40 spreads; threshold 2.10' }
+ */
+export function openSetVerdicts(model: Classifier, X: Matrix): Array<{ unknown: boolean; score: number; reason: string }> | null {
+  const proto = model instanceof PrototypeClassifier ? { m: model, t: null }
+    : model instanceof Pipeline && model.model instanceof PrototypeClassifier ? { m: model.model, t: model.transform } : null;
+  const rule = proto?.m.rejection_;
+  if (!proto || !rule) return null;
+  const v = proto.m.novelty(proto.t ? proto.t.transform(X) : X, rule.score);
+  return Array.from(v.score, (score, i) => {
+    const one = { score, prototype: v.prototype[i], spreads: v.spreads[i], centreSpreads: v.centreSpreads[i] };
+    return { unknown: score > rule.threshold, score, reason: noveltyReason(v.kind, one, rule.threshold) };
+  });
+}
+
+/**
  * Predicts with a saved model (any kind `protolens fit` writes, or a baseline) on a feature file
  * or on images, checking that the input was (or is) made the way the model's features were.
  * @throws RangeError/TypeError naming the file: a missing or damaged model or input, features
@@ -77,10 +97,11 @@ export async function predictFiles(modelPath: string, input: PredictInput, o: Pr
   }
   const unknown = checkFeaturesForModel(fs, saved, { features: where, model: modelPath }, 'optional');
   const labels = fs.labels.length ? alignLabels(fs.labels, saved) : [];
-  let predicted: Label[], P: Matrix;
+  let predicted: Label[], P: Matrix, verdicts: ReturnType<typeof openSetVerdicts>;
   try {
     predicted = saved.predict(fs.X);
     P = saved.predictProba(fs.X);
+    verdicts = openSetVerdicts(saved, fs.X);
   } catch (e) {
     // Values the model refuses (NaN, beyond ±1e15) are the input's fault: name it.
     if (e instanceof RangeError) throw new RangeError(`${where}: ${e.message}`);
@@ -96,11 +117,13 @@ export async function predictFiles(modelPath: string, input: PredictInput, o: Pr
     if (fs.paths) r.path = fs.paths[i];
     if (labels.length) r.truth = labels[i];
     if (proto) r.explanation = why(i);
+    if (verdicts) { r.unknown = verdicts[i].unknown; r.novelty = verdicts[i].score; r.noveltyReason = verdicts[i].reason; }
     return r;
   });
   return {
     model: modelPath, input: inputInfo, rows,
     accuracy: labels.length && unknown.length === 0 ? accuracy(predicted, labels) : null,
     note: unknown.length ? `labels include ${unknown.length} class(es) the model does not know (e.g. ${JSON.stringify(unknown[0])}); accuracy not computed` : null,
+    ...(verdicts ? { answeredUnknown: verdicts.filter((v) => v.unknown).length } : {}),
   };
 }

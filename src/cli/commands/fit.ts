@@ -7,6 +7,8 @@ import { PrototypeClassifier, type MetricKind, type PrototypeOptions } from '../
 import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
 import { DEFAULT_SEARCH_GRID, type SearchGrid } from '../../select/cv.ts';
 import { describeSetting, fitFile, type FitFileResult } from '../../select/fit-file.node.ts';
+import { DEFAULT_FALSE_REJECTION, DEFAULT_NOVELTY_SCORE, NOVELTY_SCORES, checkNoveltyScore } from '../../model/novelty.ts';
+import type { CalibrationRecord } from '../../model/calibration.ts';
 import { CLIError, toCliError } from '../errors.ts';
 import { anyInt, featureFile, int, libraryChoice, numberList, positive } from '../flags.ts';
 import { progressBar } from '../progress.ts';
@@ -34,6 +36,9 @@ interface FitFlags extends ModelFlags {
   progress: boolean;
   force: boolean;
   cv?: string | boolean;
+  calibrate?: string | boolean;
+  targetRejection?: string;
+  noveltyScore?: string;
   gridJ?: string; gridRegularization?: string; gridAlphaL1?: string; gridAlphaL2?: string; gridTauScale?: string;
   gridMetric?: string; gridRank?: string; gridShrinkage?: string;
 }
@@ -70,6 +75,26 @@ export function searchGrid(f: FitFlags): Partial<SearchGrid> {
   return g;
 }
 
+/** The calibration asked for by --calibrate/--no-calibrate (on by default with --cv), or null. @throws CLIError for a bad value. */
+export function calibrationFlags(f: Pick<FitFlags, 'calibrate' | 'targetRejection' | 'noveltyScore'>, cv: boolean): { folds?: number; targetFalseRejection: number; score: ReturnType<typeof checkNoveltyScore> } | null {
+  const on = f.calibrate === undefined ? cv : f.calibrate !== false;
+  if (!on) return null;
+  const folds = typeof f.calibrate === 'string' ? int('--calibrate', f.calibrate, 2) : undefined;
+  const rate = f.targetRejection ?? String(DEFAULT_FALSE_REJECTION);
+  const targetFalseRejection = positive('--target-rejection', rate, true);
+  if (targetFalseRejection >= 1) throw new CLIError(`Invalid value for --target-rejection: "${rate}". Expected a share below 1, e.g. 0.05.`);
+  return { folds, targetFalseRejection, score: libraryChoice('--novelty-score', f.noveltyScore ?? DEFAULT_NOVELTY_SCORE, checkNoveltyScore) };
+}
+
+/** The calibration in words for the summary. */
+export function calibrationLines(c: CalibrationRecord): string[] {
+  const r = c.rejection;
+  return [
+    `Calibrated on ${c.source}: temperature T = ${c.temperature.toPrecision(3)}; held-out ECE ${c.ece.before.toFixed(3)} → ${c.ece.after.toFixed(3)}, NLL ${c.nll.before.toFixed(3)} → ${c.nll.after.toFixed(3)}.`,
+    `Rejection: ${r.score} novelty above ${r.threshold.toPrecision(4)} is answered "unknown" (${(100 * r.heldOutFalseRejection).toFixed(1)} % of held-out known samples; target ${(100 * r.targetFalseRejection).toFixed(1)} %).`,
+  ];
+}
+
 /** What `fit --json` prints: the model file and what the fit did (the search too, with --cv). */
 function fitSummary(r: FitFileResult, out: string): Record<string, unknown> {
   const m = r.model, h = m.history_, s = r.search;
@@ -78,6 +103,7 @@ function fitSummary(r: FitFileResult, out: string): Record<string, unknown> {
     iterations: m.nIter_, converged: m.converged_, loss: [h[0].loss, h.at(-1)!.loss], trainingAccuracy: h.at(-1)!.accuracy,
     metric: m.metric_.kind, tau: m.tau_, tauRule: m.tauRule_, preprocess: r.transform?.method ?? 'none', seed: m.getParams().seed,
     search: s ? { folds: s.folds, seed: s.seed, settings: s.candidates.length, seconds: s.seconds, chosen: s.candidates[s.chosen], runnerUp: s.runnerUp === null ? null : s.candidates[s.runnerUp] } : null,
+    calibration: r.calibration ? { source: r.calibration.source, temperature: r.calibration.temperature, ece: r.calibration.ece, nll: r.calibration.nll, rejection: r.calibration.rejection } : null,
   };
 }
 
@@ -100,6 +126,7 @@ function fitText(r: FitFileResult, out: string): string {
     `in ${r.seconds.toFixed(1)} s: ${model.nIter_} iterations${model.converged_ ? ' (converged)' : ''}, ` +
     `loss ${h[0].loss.toFixed(4)} → ${h.at(-1)!.loss.toFixed(4)}, training accuracy ${h.at(-1)!.accuracy.toFixed(3)}.`);
   lines.push(`Metric: ${model.metric_.kind}. τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).${r.transform ? ` Features preprocessed: ${r.transform.method} (saved with the model).` : ''}`);
+  if (r.calibration) lines.push(...calibrationLines(r.calibration));
   lines.push(`Saved ${out}`);
   return lines.join('\n') + '\n';
 }
@@ -113,6 +140,10 @@ export function register(program: Command): void {
     .requiredOption('-o, --out <model.json>', 'where to save the model (an existing file only if protolens wrote it, see --force)')
     .option('--force', 'replace --out even if it is not a protolens model (never an input or a feature sidecar)')
     .option('--cv [folds]', 'choose prototypes per class, penalty, α, τ scale, metric, rank and shrinkage by stratified K-fold cross-validation on both cores, then refit on everything (default 5 folds)')
+    .option('--calibrate [folds]', 'fit the class layer\'s temperature and the rejection threshold on out-of-fold outputs of K-fold cross-fitting (default 5 folds; with --cv, on by default and on its folds)')
+    .option('--no-calibrate', 'with --cv: no temperature, no rejection threshold')
+    .option('--target-rejection <rate>', 'share of held-out known samples the rejection threshold answers "unknown"', String(DEFAULT_FALSE_REJECTION))
+    .option('--novelty-score <name>', `novelty score of the rejection rule: ${NOVELTY_SCORES.join(' | ')}`, DEFAULT_NOVELTY_SCORE)
     .option('-J, --prototypes <J>', 'number of prototypes (default: 2 per class; with --cv: from --grid-j)')
     .option('--regularization <l1|l2>', 'penalty on W', 'l2')
     .option('--alpha <a>', 'penalty weight α', '0.001')
@@ -142,6 +173,7 @@ export function register(program: Command): void {
       const folds = flags.cv === undefined ? null : flags.cv === true ? 5 : int('--cv', String(flags.cv), 2);
       const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessMethod);
       const grid = searchGrid(flags);
+      const calibrate = calibrationFlags(flags, folds !== null);
       if (folds !== null) {
         // The grid decides these; the fixed values would be ignored.
         delete options.nPrototypes; delete options.regularization; delete options.alpha; delete options.tau; delete options.tauScale;
@@ -154,6 +186,7 @@ export function register(program: Command): void {
         r = await fitFile({
           features, out: flags.out, preprocess, model: options, check: { force: flags.force },
           cv: folds === null ? undefined : { folds, grid },
+          calibrate: calibrate ? { ...calibrate, onFold: (k, n) => { if (flags.progress) process.stderr.write(`calibration: fold ${k}/${n} fitted\n`); } } : undefined,
           onProgress: (rec) => bar?.update(rec.iter, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)}`),
         });
       } catch (e) {

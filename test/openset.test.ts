@@ -1,0 +1,293 @@
+// Open-set recognition and calibration (issue 18): novelty scores, the rejection threshold,
+// temperature scaling, and what survives a save.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rng } from '../src/linalg/random.ts';
+import type { Matrix } from '../src/linalg/matrix.ts';
+import { PrototypeClassifier } from '../src/model/prototype.ts';
+import { loadModel } from '../src/model/io.ts';
+import { noveltyScores, noveltyStats, rejectionThreshold, NOVELTY_SCORES } from '../src/model/novelty.ts';
+import { expectedCalibrationError, fitTemperature, temperedSoftmax } from '../src/model/calibration.ts';
+import { calibrateByCrossFitting, outOfFoldOutputs } from '../src/select/calibrate.ts';
+import { foldRows, stratifiedFolds } from '../src/select/cv.ts';
+import { deriveSeed } from '../src/linalg/random.ts';
+import { takeRows } from '../src/linalg/matrix.ts';
+import { writeFeatures } from '../src/data/features.node.ts';
+import { runCli } from './helpers/cli.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Gaussian blobs (unit spread) around seeded centres 6 apart per coordinate on average; blob b is class String.fromCharCode(65 + b). */
+function blobs(sizes: number[], dim: number, seed: number, centreSeed = 100): { X: Matrix; y: string[] } {
+  const rc = rng(centreSeed), r = rng(seed);
+  const centres = sizes.map(() => Array.from({ length: dim }, () => 3 * rc.normal()));
+  const n = sizes.reduce((a, b) => a + b, 0);
+  const data = new Float32Array(n * dim), y: string[] = [];
+  let i = 0;
+  sizes.forEach((m, b) => {
+    for (let k = 0; k < m; k++, i++) {
+      for (let d = 0; d < dim; d++) data[i * dim + d] = centres[b][d] + r.normal();
+      y.push(String.fromCharCode(65 + b));
+    }
+  });
+  return { X: { data, rows: n, cols: dim }, y };
+}
+
+/** The rows of class `c` of a sample set. */
+function rowsOf(s: { X: Matrix; y: string[] }, keep: (label: string) => boolean): { X: Matrix; y: string[] } {
+  const idx = s.y.map((l, i) => (keep(l) ? i : -1)).filter((i) => i >= 0);
+  const D = s.X.cols, data = new Float32Array(idx.length * D);
+  idx.forEach((i, k) => data.set(s.X.data.subarray(i * D, (i + 1) * D), k * D));
+  return { X: { data, rows: idx.length, cols: D }, y: idx.map((i) => s.y[i]) };
+}
+
+const rate = (scores: ArrayLike<number>, t: number) => Array.from(scores).filter((v) => v > t).length / scores.length;
+
+describe('novelty and the rejection threshold on a held-out blob', () => {
+  // Six blobs in 16-d: A–E are the known classes, F is never fitted. Fit, calibration and test
+  // samples are drawn separately (seeds 1, 2, 3).
+  const dim = 16, known = (l: string) => l !== 'F';
+  const train = rowsOf(blobs([60, 60, 60, 60, 60, 0], dim, 1), known);
+  const held = rowsOf(blobs([80, 80, 80, 80, 80, 0], dim, 2), known);
+  const probe = blobs([100, 100, 100, 100, 100, 200], dim, 3);
+  const testKnown = rowsOf(probe, known), testNew = rowsOf(probe, (l) => l === 'F');
+
+  for (const metric of ['euclidean', 'lowrank'] as const) {
+    test(`${metric} metric: the held-out blob scores above the threshold, known samples mostly below, for every score`, () => {
+      const m = new PrototypeClassifier({ nPrototypes: 10, metric, seed: 1 }).fit(train.X, train.y);
+      for (const score of NOVELTY_SCORES) {
+        const rec = m.calibrate(held.X, held.y, { score, targetFalseRejection: 0.05 });
+        const t = rec.rejection.threshold;
+        const falseRejection = rate(m.novelty(testKnown.X, score).score, t);
+        const caught = rate(m.novelty(testNew.X, score).score, t);
+        // Measured: every score rejects all 200 samples of F, and 3.2–5.4 % of the 500 known test
+        // samples (Euclidean: relative 5.4, spread 4.6, log-proximity 4.8; low rank: 4.8, 3.2, 3.4).
+        assert.equal(caught, 1, `${score}: ${(100 * caught).toFixed(1)} % of the held-out blob rejected (threshold ${t.toFixed(3)})`);
+        assert.ok(falseRejection >= 0.02 && falseRejection <= 0.08, `${score}: ${(100 * falseRejection).toFixed(1)} % of known test samples rejected; the target is 5 %`);
+      }
+    });
+  }
+
+  test('the threshold rejects the target rate of the held-out samples it was chosen on (±2 %)', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 10, seed: 1 }).fit(train.X, train.y);
+    for (const target of [0.01, 0.05, 0.1, 0.2]) {
+      for (const score of NOVELTY_SCORES) {
+        const rec = m.calibrate(held.X, held.y, { score, targetFalseRejection: target });
+        const achieved = rate(m.novelty(held.X, score).score, rec.rejection.threshold);
+        assert.ok(Math.abs(achieved - target) <= 0.02, `${score} at ${target}: ${achieved} of ${held.y.length} rejected`);
+        assert.equal(rec.rejection.heldOutFalseRejection, achieved);
+        assert.equal(rec.rejection.heldOut, held.y.length);
+      }
+    }
+  });
+
+  test('predictOpen and explain answer "unknown" beyond the threshold, with the nearest prototype and the reason', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 10, seed: 1 }).fit(train.X, train.y);
+    m.calibrate(held.X, held.y, { score: 'spread' });
+    const open = m.predictOpen(testNew.X);
+    assert.ok(open.every((l) => l === 'unknown'), `answers: ${[...new Set(open)].join(', ')}`);
+    const closed = m.predict(testNew.X);
+    assert.ok(closed.every((l) => l !== 'unknown'), 'predict keeps the closed-set class');
+    const x = Array.from(testNew.X.data.subarray(0, dim));
+    const e = m.explain(x);
+    assert.equal(e.unknown, true);
+    const nv = e.novelty!;
+    assert.equal(nv.kind, 'spread');
+    assert.ok(nv.score > nv.threshold!);
+    assert.match(nv.reason, new RegExp(`^unknown: nearest prototype p${nv.prototype} at ${nv.spreads.toFixed(2)} spreads; threshold ${nv.threshold!.toFixed(2)}$`));
+    const k = m.explain(Array.from(testKnown.X.data.subarray(0, dim)));
+    assert.equal(k.unknown, false);
+    assert.match(k.novelty!.reason, /^known: /);
+  });
+});
+
+describe('novelty scores by hand', () => {
+  test('spread, relative and log-proximity of one sample against two prototypes', () => {
+    // Training distances²: sample 0 → p0 at 1, sample 1 → p0 at 9, sample 2 → p1 at 4; to the centre 4, 4, 16.
+    const D2 = { data: Float32Array.from([1, 25, 9, 30, 36, 4]), rows: 3, cols: 2 };
+    const stats = noveltyStats(D2, [4, 4, 16], new Float32Array(1));
+    const sbar2 = (1 + 9 + 4) / 3;
+    assert.ok(Math.abs(stats.spreads[0] - Math.sqrt((1 + 9 + sbar2) / 3)) < 1e-6);
+    assert.ok(Math.abs(stats.spreads[1] - Math.sqrt((4 + sbar2) / 2)) < 1e-6);
+    assert.ok(Math.abs(stats.centreSpread - Math.sqrt(8)) < 1e-12);
+    assert.deepEqual(Array.from(stats.counts), [2, 1]);
+    // A new sample at distance² 16 from p0, 49 from p1, 32 from the centre.
+    const x = { data: Float32Array.from([16, 49]), rows: 1, cols: 2 };
+    const s0 = stats.spreads[0], s1 = stats.spreads[1];
+    const spread = noveltyScores(x, [32], stats, 2, 'spread');
+    assert.equal(spread.prototype[0], 4 / s0 < 7 / s1 ? 0 : 1);
+    assert.ok(Math.abs(spread.score[0] - Math.min(4 / s0, 7 / s1)) < 1e-6);
+    const rel = noveltyScores(x, [32], stats, 2, 'relative');
+    assert.ok(Math.abs(rel.score[0] - Math.min(4 / s0, 7 / s1) / (Math.sqrt(32) / Math.sqrt(8))) < 1e-6);
+    const lp = noveltyScores(x, [32], stats, 2, 'log-proximity');
+    assert.ok(Math.abs(lp.score[0] + Math.log(Math.exp(-16 / 4) + Math.exp(-49 / 4))) < 1e-9, `${lp.score[0]}`);
+    assert.equal(lp.prototype[0], 0);
+  });
+
+  test('rejectionThreshold: order statistics, ties kept together, bad rates refused', () => {
+    assert.equal(rejectionThreshold([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.2), 8);
+    assert.equal(rejectionThreshold([10, 9, 8, 7, 6, 5, 4, 3, 2, 1], 0), 10);
+    // Three samples tie at 9: rejecting them all would be 30 %; the threshold stays at 9 and rejects only the 10.
+    assert.equal(rejectionThreshold([1, 2, 3, 4, 5, 6, 9, 9, 9, 10], 0.2), 9);
+    assert.throws(() => rejectionThreshold([1, 2], 1), /targetFalseRejection must be in \[0, 1\), got 1/);
+    assert.throws(() => rejectionThreshold([], 0.05), /no held-out scores/);
+  });
+});
+
+describe('temperature scaling', () => {
+  test('fitTemperature recovers the temperature that generated the labels', () => {
+    // Labels drawn from softmax(z / 2.5): the held-out NLL is smallest near T = 2.5.
+    const r = rng(7), N = 4000, L = 5;
+    const z = new Float32Array(N * L), codes = new Int32Array(N);
+    for (let i = 0; i < N; i++) {
+      for (let l = 0; l < L; l++) z[i * L + l] = 4 * r.normal();
+      const p = temperedSoftmax({ data: z.subarray(i * L, (i + 1) * L), rows: 1, cols: L }, 2.5).data;
+      let u = r.next(), c = 0;
+      while (c < L - 1 && (u -= p[c]) > 0) c++;
+      codes[i] = c;
+    }
+    const f = fitTemperature({ data: z, rows: N, cols: L }, codes);
+    assert.ok(Math.abs(f.temperature - 2.5) < 0.15, `T = ${f.temperature}`);
+    assert.ok(f.nllAfter < f.nllBefore);
+  });
+
+  test('ECE by hand: two bins, weighted gaps', () => {
+    // Confidence .9 (right, wrong) → bin 13 of 15, gap |.5 − .9|; confidence .6 (right) → bin 9, gap .4. ECE = (2·.4 + 1·.4)/3.
+    const P = { data: Float32Array.from([0.9, 0.1, 0.1, 0.9, 0.6, 0.4]), rows: 3, cols: 2 };
+    const e = expectedCalibrationError(P, [0, 0, 0]);
+    assert.ok(Math.abs(e.ece - 0.4) < 1e-6, `${e.ece}`);
+    assert.equal(e.bins.filter((b) => b.count > 0).length, 2);
+    assert.ok(Math.abs(e.mce - 0.4) < 1e-6);
+  });
+
+  test('temperature scaling never changes a predicted label', () => {
+    const d = blobs([40, 40, 40, 40], 8, 5);
+    const held = blobs([30, 30, 30, 30], 8, 6);
+    const m = new PrototypeClassifier({ nPrototypes: 8, seed: 2 }).fit(d.X, d.y);
+    const grid = blobs([500, 500, 500, 500], 8, 9); // includes samples between classes
+    const before = m.predict(grid.X);
+    const rec = m.calibrate(held.X, held.y);
+    assert.notEqual(rec.temperature, 1, 'a temperature was fitted');
+    for (const T of [rec.temperature, 0.05, 0.5, 3, 40]) {
+      m.temperature_ = T;
+      assert.deepEqual(m.predict(grid.X), before, `T = ${T}`);
+      const P = m.predictProba(grid.X);
+      const argmax = Array.from({ length: P.rows }, (_, i) => {
+        let b = 0;
+        for (let l = 1; l < P.cols; l++) if (P.data[i * P.cols + l] > P.data[i * P.cols + b]) b = l;
+        return m.classes_[b];
+      });
+      const differ = argmax.filter((l, i) => l !== before[i]).length;
+      assert.equal(differ, 0, `T = ${T}: ${differ} tempered argmax labels differ`);
+    }
+  });
+});
+
+describe('saved models', () => {
+  const d = blobs([30, 30, 30], 6, 11);
+  const held = blobs([20, 20, 20], 6, 12);
+
+  test('threshold, temperature and novelty statistics survive toJSON → loadModel', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 6, seed: 3 }).fit(d.X, d.y);
+    const rec = m.calibrate(held.X, held.y, { score: 'spread', targetFalseRejection: 0.1 });
+    const back = loadModel(JSON.parse(JSON.stringify(m.toJSON()))) as PrototypeClassifier;
+    assert.equal(back.temperature_, rec.temperature);
+    assert.deepEqual(back.rejection_, rec.rejection);
+    assert.deepEqual(back.calibration_?.ece, rec.ece);
+    const probe = blobs([10, 10, 10, 10], 6, 13);
+    assert.deepEqual(Array.from(back.predictProba(probe.X).data), Array.from(m.predictProba(probe.X).data));
+    assert.deepEqual(Array.from(back.novelty(probe.X).score), Array.from(m.novelty(probe.X).score));
+    assert.deepEqual(back.predictOpen(probe.X), m.predictOpen(probe.X));
+    assert.deepEqual(back.explain(Array.from(probe.X.data.subarray(0, 6))), m.explain(Array.from(probe.X.data.subarray(0, 6))));
+  });
+
+  test('a file written before open-set recognition (no "novelty", no "calibration") loads and predicts as it did', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 6, seed: 3 }).fit(d.X, d.y);
+    const { novelty: _n, calibration: _c, ...old } = m.toJSON();
+    const back = loadModel(JSON.parse(JSON.stringify(old))) as PrototypeClassifier;
+    assert.equal(back.temperature_, 1);
+    assert.equal(back.rejection_, null);
+    assert.deepEqual(back.predict(held.X), m.predict(held.X));
+    assert.deepEqual(Array.from(back.predictProba(held.X).data), Array.from(m.predictProba(held.X).data));
+    const e = back.explain(Array.from(held.X.data.subarray(0, 6)));
+    assert.equal(e.novelty, null);
+    assert.equal(e.unknown, false);
+    assert.deepEqual(back.predictOpen(held.X), back.predict(held.X));
+    assert.throws(() => back.novelty(held.X), /saved without novelty statistics/);
+  });
+
+  test('damaged calibration fields are refused by name', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 6, seed: 3 }).fit(d.X, d.y);
+    m.calibrate(held.X, held.y);
+    const good = JSON.parse(JSON.stringify(m.toJSON()));
+    const bad = (edit: (j: Record<string, any>) => void) => { const j = structuredClone(good); edit(j); return () => loadModel(j); };
+    assert.throws(bad((j) => { j.calibration.temperature = 0; }), /field "temperature" must be a positive number, got 0/);
+    assert.throws(bad((j) => { j.calibration.rejection.score = 'psychic'; }), /"calibration.rejection.score" is "psychic"; expected one of: spread, relative, log-proximity/);
+    assert.throws(bad((j) => { j.novelty.spreads = [1]; }), /field "spreads" has 1 values, expected 6/);
+    assert.throws(bad((j) => { delete j.novelty; }), /rejection rule but the model has no "novelty" statistics/);
+  });
+});
+
+describe('calibration where users fit: out-of-fold outputs', () => {
+  const d = blobs([25, 25, 25, 25], 8, 21);
+
+  test('each sample\'s logits and novelty come from the model fitted on the other folds', () => {
+    const folds = stratifiedFolds(d.y, 5, 4);
+    const params = { nPrototypes: 8, maxIter: 20 };
+    const held = outOfFoldOutputs(d.X, d.y, folds, params, 4, 'spread');
+    for (const k of [0, 3]) {
+      const { fit, held: rows } = foldRows(folds.fold, k);
+      const m = new PrototypeClassifier({ ...params, seed: deriveSeed(4, k) }).fit(takeRows(d.X, fit), fit.map((i) => d.y[i]));
+      const z = m.decisionFunction(takeRows(d.X, rows)), s = m.novelty(takeRows(d.X, rows), 'spread').score;
+      rows.forEach((i, r) => {
+        for (let l = 0; l < 4; l++) assert.equal(held.logits.data[i * 4 + l], z.data[r * 4 + l]);
+        assert.equal(held.novelty[i], s[r]);
+      });
+    }
+  });
+
+  test('calibrateByCrossFitting sets T and the threshold on the model fitted on everything, its labels unchanged', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 8, maxIter: 20, seed: 4 }).fit(d.X, d.y);
+    const before = m.predict(d.X);
+    const rec = calibrateByCrossFitting(m, d.X, d.y, { folds: 4 });
+    assert.equal(m.temperature_, rec.temperature);
+    assert.equal(rec.heldOut, 100);
+    assert.match(rec.source, /out-of-fold outputs of 4-fold cross-fitting \(100 samples\)/);
+    assert.ok(Math.abs(rec.rejection.heldOutFalseRejection - 0.05) <= 0.02);
+    assert.deepEqual(m.predict(d.X), before);
+  });
+});
+
+describe('the CLI: fit --calibrate, then predict answers "unknown"', () => {
+  test('a class never fitted is answered unknown with its reason; the known ones mostly keep their class', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protolens-openset-'));
+    try {
+      const known = (l: string) => l !== 'F';
+      const train = rowsOf(blobs([40, 40, 40, 40, 40, 0], 16, 31), known);
+      const probe = blobs([20, 20, 20, 20, 20, 20], 16, 32);
+      const trainFile = join(dir, 'train.npy'), probeFile = join(dir, 'probe.npy'), model = join(dir, 'model.json');
+      writeFeatures(trainFile, { X: train.X, labels: train.y });
+      writeFeatures(probeFile, { X: probe.X, labels: probe.y });
+      let r = await runCli(['fit', trainFile, '-o', model, '-J', '10', '--calibrate', '4', '--preprocess', 'none', '--no-progress']);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /Calibrated on out-of-fold outputs of 4-fold cross-fitting \(200 samples\): temperature T = /);
+      assert.match(r.out, /Rejection: spread novelty above \S+ is answered "unknown" \(5\.0 % of held-out known samples; target 5\.0 %\)/);
+      const saved = JSON.parse(readFileSync(model, 'utf8'));
+      assert.equal(saved.calibration.rejection.targetFalseRejection, 0.05);
+      r = await runCli(['predict', model, '--features', probeFile, '--json']);
+      assert.equal(r.code, 0, r.err);
+      const out = JSON.parse(r.out) as { predictions: Array<{ truth: string; unknown: boolean; noveltyReason: string }> };
+      const unknownF = out.predictions.filter((p) => p.truth === 'F');
+      assert.ok(unknownF.every((p) => p.unknown), 'every sample of the class never fitted is answered unknown');
+      assert.match(unknownF[0].noveltyReason, /^nearest prototype p\d+ at [\d.]+ spreads; threshold [\d.]+$/);
+      const falseRejected = out.predictions.filter((p) => p.truth !== 'F' && p.unknown).length;
+      assert.ok(falseRejected <= 10, `${falseRejected} of 100 known samples answered unknown`);
+      r = await runCli(['predict', model, '--features', probeFile, '--format', 'text']);
+      assert.match(r.out, /unknown \(nearest class [A-E]: nearest prototype p\d+/);
+      assert.match(r.out, /of 120 answered unknown: novelty beyond the model's threshold/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
