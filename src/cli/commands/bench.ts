@@ -24,6 +24,7 @@ import { VERSION } from '../../version.ts';
 import { gemmBackendName } from '../../linalg/gemm.ts';
 import { describeNodeGemm, nodeGemmChoice } from '../../linalg/gemm-native.node.ts';
 import { registerEpisodes } from './bench-episodes.ts';
+import { registerOpenSet } from './bench-openset.ts';
 
 interface FewShotFlags {
   json: boolean;
@@ -111,6 +112,12 @@ function commandLine(argv: readonly string[]): string {
 export function register(program: Command): void {
   const bench = program.command('bench');
   registerEpisodes(bench, loadFeatures);
+  registerOpenSet(bench, loadFeatures);
+  registerFewShot(bench);
+}
+
+/** `protolens bench fewshot`: the paper's Table 1. */
+function registerFewShot(bench: Command): void {
   bench
     .command('fewshot')
     .description('The paper\'s Table 1: 5-shot N-way tasks, hyper-parameters chosen on a validation half, paired t-tests')

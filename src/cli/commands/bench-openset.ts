@@ -1,0 +1,104 @@
+/**
+ * `protolens bench openset`: the open-set protocol (src/select/openset.ts) on a labelled feature
+ * file, or on an image folder through a backbone. Prints the Markdown report and writes
+ * openset.md and openset.json into --out (an output folder protolens owns; the inputs are never
+ * outputs).
+ */
+import { join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import type { Command } from 'commander';
+import { CLIError, toCliError, userInput } from '../errors.ts';
+import { int, libraryChoice, names, oneOf, positive } from '../flags.ts';
+import { progressBar } from '../progress.ts';
+import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
+import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { OPENSET_MODELS, runOpenSet, type OpenSetOptions } from '../../select/openset.ts';
+import { openSetMarkdown } from '../../select/openset-report.ts';
+import { VERSION } from '../../version.ts';
+import type { LoadFeatures } from './bench-episodes.ts';
+
+interface OpenSetFlags {
+  features?: string;
+  data?: string;
+  backbone: string;
+  cacheDir?: string;
+  known: string; shots: string; validation: string; queries: string; unknownClasses?: string; unseenGroups: string;
+  splits: string; seed: string; preprocess: string; models?: string; targetRejection: string;
+  reduce: boolean;
+  out: string;
+  title?: string;
+  progress: boolean;
+  force: boolean;
+}
+
+/** Turns the flags into protocol options (exported for tests). */
+export function openSetOptions(f: OpenSetFlags): OpenSetOptions {
+  const rate = positive('--target-rejection', f.targetRejection, true);
+  if (rate >= 1) throw new CLIError(`Invalid value for --target-rejection: "${f.targetRejection}". Expected a share below 1, e.g. 0.05.`);
+  return {
+    known: int('--known', f.known, 2), shots: int('--shots', f.shots), validation: int('--validation', f.validation), queries: int('--queries', f.queries),
+    unknownClasses: f.unknownClasses === undefined ? undefined : int('--unknown-classes', f.unknownClasses), unseenGroups: int('--unseen-groups', f.unseenGroups, 0),
+    splits: int('--splits', f.splits), seed: int('--seed', f.seed, 0), preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessMethod),
+    models: f.models ? names(f.models).map((m) => oneOf('--models', m, OPENSET_MODELS, true)) : undefined,
+    targetFalseRejection: rate,
+    reduce: f.reduce,
+  };
+}
+
+/** Registers `bench openset` under the `bench` command. */
+export function registerOpenSet(bench: Command, loadFeatures: LoadFeatures): void {
+  bench
+    .command('openset')
+    .description('Open-set recognition: known classes against classes never fitted; AUROC and FPR at 95 % TPR of every novelty score and baseline over seeded splits')
+    .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
+    .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
+    .option('-b, --backbone <name>', 'backbone for --data (a bundled name or a TF.js model folder)', 'mobilenet_v2')
+    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .option('--known <n>', 'known classes per split (N)', '20')
+    .option('--shots <k>', 'samples per known class to fit on', '5')
+    .option('--validation <n>', 'held-out samples per known class that calibrate', '5')
+    .option('--queries <n>', 'test samples per known class and per unknown class', '10')
+    .option('--unknown-classes <n>', 'unknown classes of each kind per split (default: as many as known)')
+    .option('--unseen-groups <n>', 'groups held out of each split for unknowns of unseen groups (labels group/class; 0 for none)', '2')
+    .option('--splits <n>', 'random splits', '10')
+    .option('--seed <n>', 'seed of the splits', '0')
+    .option('--preprocess <name>', `feature preprocessing fitted on each split's fitting samples: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--models <list>', `models to fit (default all): ${OPENSET_MODELS.join(', ')}`)
+    .option('--target-rejection <rate>', 'share of held-out known samples the stored threshold rejects', '0.05')
+    .option('--no-reduce', 'fit and score the prototype models on all feature columns instead of the fitting samples\' span')
+    .option('-o, --out <dir>', 'output folder for openset.md and openset.json (replaced as a whole; only a folder protolens wrote, see --force)', 'bench-out')
+    .option('--force', 'replace --out even if protolens did not write it (never an input)')
+    .option('--title <text>', 'heading of the report')
+    .option('--no-progress', 'no progress bar')
+    .action(async (flags: OpenSetFlags) => {
+      const say = (s: string): void => { process.stderr.write(s + '\n'); };
+      const options = openSetOptions(flags);
+      const check = { inputs: [flags.features, flags.data], force: flags.force };
+      checkOutputFolder(flags.out, 'bench', check);
+      const { fs, source } = await userInput(() => loadFeatures(flags, say));
+      const bar = flags.progress ? progressBar('openset', options.splits ?? 10, 'splits') : undefined;
+      const cpu0 = process.cpuUsage();
+      let result;
+      try {
+        result = runOpenSet({ X: fs.X, labels: fs.labels }, { ...options, onProgress: (p) => bar?.update(p.done) });
+      } catch (e) {
+        throw toCliError(e, flags.features ?? flags.data);
+      } finally {
+        bar?.stop();
+      }
+      const cpu = process.cpuUsage(cpu0);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      const i = process.argv.indexOf('bench');
+      const command = ['protolens', ...process.argv.slice(i >= 0 ? i : 2)].join(' ');
+      const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}`;
+      const md = openSetMarkdown(result, { title: flags.title ?? 'Open-set recognition', source, command, machine, cpuSeconds });
+      const json = {
+        format: 'protolens-openset', version: 1, library: `protolens ${VERSION}`, created: new Date().toISOString(), command, source,
+        features: { path: flags.features ?? null, data: flags.data ?? null, backbone: flags.data ? flags.backbone : null, meta: fs.meta }, machine, cpuSeconds, ...result,
+      };
+      const out = resolve(flags.out);
+      writeOutputFolder(out, { 'openset.json': JSON.stringify(json) + '\n', 'openset.md': md + '\n' }, 'bench', check);
+      process.stdout.write(md + '\n');
+      say(`wrote ${join(out, 'openset.md')} and openset.json in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU)`);
+    });
+}

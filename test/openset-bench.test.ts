@@ -1,0 +1,82 @@
+// The open-set benchmark (issue 18): its two measures by hand, the splits it draws, and a run on
+// synthetic grouped data through the library and the CLI.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rng } from '../src/linalg/random.ts';
+import type { Matrix } from '../src/linalg/matrix.ts';
+import { writeFeatures } from '../src/data/features.node.ts';
+import { auroc, fprAtTpr, runOpenSet } from '../src/select/openset.ts';
+import { runCli } from './helpers/cli.ts';
+
+/** `groups` groups of `classes` classes, `n` samples each, in 12-d: a group centre, a class offset, unit noise. Labels "g<k>/c<m>". */
+function grouped(groups: number, classes: number, n: number, seed: number): { X: Matrix; labels: string[] } {
+  const r = rng(seed), D = 12;
+  const data: number[] = [], labels: string[] = [];
+  for (let g = 0; g < groups; g++) {
+    const gc = Array.from({ length: D }, () => 6 * r.normal());
+    for (let c = 0; c < classes; c++) {
+      const cc = gc.map((v) => v + 4 * r.normal());
+      for (let i = 0; i < n; i++) { data.push(...cc.map((v) => v + r.normal())); labels.push(`g${g}/c${c}`); }
+    }
+  }
+  return { X: { data: Float32Array.from(data), rows: labels.length, cols: D }, labels };
+}
+
+test('AUROC and FPR at 95 % TPR on hand-counted scores', () => {
+  assert.equal(auroc([0.1, 0.4], [0.35, 0.8]), 0.75);
+  assert.equal(auroc([1, 2], [3, 4]), 1);
+  assert.equal(auroc([1, 1], [1, 1]), 0.5); // ties count half
+  assert.equal(fprAtTpr([1, 2, 3, 4], [2.5, 9], 0.5), 0);
+  // Threshold accepting 95 % of 20 known scores 1..20 is 19; unknowns 5 and 19 are accepted, 25 is not.
+  assert.equal(fprAtTpr(Array.from({ length: 20 }, (_, i) => i + 1), [5, 19, 25]), 2 / 3);
+});
+
+test('runOpenSet: disjoint seeded splits, unknowns of both kinds, calibration changes no label, separated blobs score high', () => {
+  const d = grouped(4, 8, 25, 3);
+  const o = { known: 4, unknownClasses: 4, unseenGroups: 1, splits: 2, seed: 5, preprocess: 'none' as const };
+  const r = runOpenSet(d, o);
+  assert.equal(r.grouped, true);
+  for (const s of r.splits) {
+    const { split } = s;
+    const group = (i: number) => d.labels[i].split('/')[0];
+    const knownSet = new Set(split.known);
+    const all = [...split.fit, ...split.validation, ...split.queries, ...split.unknownSame, ...split.unknownNew];
+    assert.equal(new Set(all).size, all.length, 'no row in two roles');
+    assert.deepEqual([split.fit.length, split.validation.length, split.queries.length], [20, 20, 40]);
+    assert.ok(split.unknownSame.every((i) => !knownSet.has(d.labels[i]) && !split.unseenGroups.includes(group(i))));
+    assert.ok(split.unknownNew.length === 40 && split.unknownNew.every((i) => split.unseenGroups.includes(group(i))));
+    assert.deepEqual(s.labelsChanged, { metric: 0, euclidean: 0 });
+    for (const m of ['metric', 'euclidean'] as const) assert.ok(s.thresholds[m]!.falseRejection <= 0.25, `${m}: ${s.thresholds[m]!.falseRejection}`);
+  }
+  // Classes 4 noise units apart: every distance score separates them almost perfectly.
+  for (const key of ['metric/spread', 'euclidean/spread', 'ncm/distance']) {
+    assert.ok(r.summary.rows[key].same.auroc.mean > 0.9, `${key}: ${r.summary.rows[key].same.auroc.mean}`);
+    assert.ok(r.summary.rows[key].unseen!.auroc.mean > 0.9, `${key} unseen: ${r.summary.rows[key].unseen!.auroc.mean}`);
+  }
+  // Same seed, same splits and figures.
+  assert.deepEqual(runOpenSet(d, { ...o, models: ['ncm'] }).splits.map((s) => s.split), r.splits.map((s) => s.split));
+  assert.throws(() => runOpenSet(d, { ...o, known: 30 }), /classes have 20 samples .*30 known classes are needed/);
+});
+
+test('protolens bench openset writes the report and its JSON into --out', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'protolens-openset-bench-'));
+  try {
+    const d = grouped(4, 8, 25, 4);
+    const file = join(dir, 'f.npy'), out = join(dir, 'out');
+    writeFeatures(file, { X: d.X, labels: d.labels });
+    const r = await runCli(['bench', 'openset', '-f', file, '--known', '4', '--unknown-classes', '4', '--unseen-groups', '1', '--splits', '2', '--models', 'metric,softmax,ncm', '-o', out, '--no-progress']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /\| ours, learned metric: distance in spreads — \*\*default\*\* \|/);
+    assert.match(r.out, /\| max\. softmax probability \(softmax, L2\) \| [+−]\d\.\d{3} \(p = /);
+    const json = JSON.parse(readFileSync(join(out, 'openset.json'), 'utf8'));
+    assert.equal(json.format, 'protolens-openset');
+    assert.equal(json.options.seed, 0);
+    assert.equal(json.splits.length, 2);
+    assert.equal(readFileSync(join(out, 'openset.md'), 'utf8'), r.out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
