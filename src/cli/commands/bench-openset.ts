@@ -29,6 +29,7 @@ interface OpenSetFlags {
   title?: string;
   progress: boolean;
   force: boolean;
+  json?: boolean;
 }
 
 /** Turns the flags into protocol options (exported for tests). */
@@ -69,6 +70,7 @@ export function registerOpenSet(bench: Command, loadFeatures: LoadFeatures): voi
     .option('-o, --out <dir>', 'output folder for openset.md and openset.json (replaced as a whole; only a folder protolens wrote, see --force)', 'bench-out')
     .option('--force', 'replace --out even if protolens did not write it (never an input)')
     .option('--title <text>', 'heading of the report')
+    .option('--json', 'print the results as JSON (what openset.json holds) instead of the Markdown report', false)
     .option('--no-progress', 'no progress bar')
     .action(async (flags: OpenSetFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
@@ -98,7 +100,7 @@ export function registerOpenSet(bench: Command, loadFeatures: LoadFeatures): voi
       };
       const out = resolve(flags.out);
       writeOutputFolder(out, { 'openset.json': JSON.stringify(json) + '\n', 'openset.md': md + '\n' }, 'bench', check);
-      process.stdout.write(md + '\n');
+      process.stdout.write(flags.json ? JSON.stringify(json) + '\n' : md + '\n');
       say(`wrote ${join(out, 'openset.md')} and openset.json in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU)`);
     });
 }
