@@ -80,3 +80,19 @@ test('protolens bench openset writes the report and its JSON into --out', async 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('runCalibrationBench: T from the validation half, ECE on the test fold before and after, accuracy untouched', async () => {
+  const { runCalibrationBench } = await import('../src/select/calibration-bench.ts');
+  const d = grouped(2, 5, 20, 6);
+  const r = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none' });
+  assert.equal(r.tasks.length, 2);
+  for (const m of ['softmax', 'proto-metric'] as const) {
+    const p = r.pooled[5][m]!;
+    assert.equal(p.n, 100); // 2 tasks × 5 classes × 10 test samples
+    assert.ok(p.ece.before >= 0 && p.ece.after >= 0 && p.ece.before <= 1 && p.ece.after <= 1);
+    // The reliability bins count every test sample once, before and after.
+    assert.equal(p.reliability.before.reduce((a, b) => a + b.count, 0), 100);
+    assert.equal(p.reliability.after.reduce((a, b) => a + b.count, 0), 100);
+    for (const t of r.tasks) assert.ok(t.methods[m]!.temperature > 0);
+  }
+});

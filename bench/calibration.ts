@@ -1,0 +1,31 @@
+/**
+ * Calibration on the paper's Table 1 tasks (BENCHMARKS.md, "Calibration on the Table 1 tasks"):
+ * ECE of the prototype models and of softmax-L2 before and after temperature scaling fitted on
+ * each task's validation half (src/select/calibration-bench.ts). Writes calibration.md and
+ * calibration.json into --out (a folder protolens owns; --force to replace another).
+ *
+ *   node --import tsx bench/calibration.ts --features /work/features/omniglot_small_mobilenet_v2.npy \
+ *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
+ */
+import { cpus } from 'node:os';
+import { readFeatures } from '../src/data/features.node.ts';
+import { writeOutputFolder } from '../src/data/outputs.node.ts';
+import { checkPreprocessMethod } from '../src/model/preprocess.ts';
+import { METHOD_INFO } from '../src/select/fewshot.ts';
+import { calibrationMarkdown, runCalibrationBench } from '../src/select/calibration-bench.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+const file = opt('--features') ?? '/work/features/omniglot_small_mobilenet_v2.npy';
+const out = opt('--out') ?? 'bench-out/calibration';
+const check = { inputs: [file], force: args.includes('--force') };
+const fs = readFeatures(file);
+const r = runCalibrationBench({ X: fs.X, labels: fs.labels }, {
+  ways: (opt('--ways') ?? '2,5,20').split(',').map(Number), subsets: Number(opt('--subsets') ?? 10), seed: Number(opt('--seed') ?? 0),
+  ...(opt('--preprocess') ? { preprocess: checkPreprocessMethod(opt('--preprocess')) } : {}),
+});
+const names = Object.fromEntries(Object.entries(METHOD_INFO).map(([k, v]) => [k, v.name]));
+const machine = `${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`;
+const md = `${calibrationMarkdown(r, names)}\n\n${file}, seed ${r.seed}, ${r.subsets} tasks per N; ${r.seconds.toFixed(0)} s on ${machine}, ${new Date().toISOString()}\n`;
+writeOutputFolder(out, { 'calibration.md': md, 'calibration.json': JSON.stringify({ features: file, command: `node --import tsx bench/calibration.ts ${args.join(' ')}`, machine, ...r }) + '\n' }, 'bench', check);
+process.stdout.write(md);
