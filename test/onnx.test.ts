@@ -254,5 +254,5 @@ test('protolens backbones: the bundled list; a model\'s inputs, outputs and cand
   assert.match(t.out, /TF\.js layers model\n.*\n.*\nimage input: NHWC, 8×8\n.*: 2 of 2\n.*\nconv +Conv2D +N×6×6×2\nflat +Flatten +N×72\n$/);
   const bad = await runCli(['backbones', join(work, 'nothing-here')]);
   assert.equal(bad.code, 2);
-  assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, a TF\.js model folder or a \.onnx file\n$/);
+  assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, omniglot_conv4, a TF\.js model folder or a \.onnx file\n$/);
 });

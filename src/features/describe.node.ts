@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { isGraphModel } from './backbone.ts';
 import { initTfNode } from './backend.node.ts';
-import { BUILTIN_BACKBONES, BUILTIN_NAMES, inputSizeOf, isBuiltin, isOnnxPath, modelArtifactsNode, nsfwjsModelsDir } from './load.node.ts';
+import { BUILTIN_BACKBONES, BUILTIN_NAMES, BUNDLED_EMBEDDINGS, inputSizeOf, isBuiltin, isOnnxPath, modelArtifactsNode, nsfwjsModelsDir } from './load.node.ts';
 import { featureCandidates, type LayerInfo } from './onnx-backbone.ts';
 
 /** One bundled backbone, as listed. */
@@ -28,10 +28,13 @@ export interface BundledBackbone {
  */
 export function bundledBackbones(): BundledBackbone[] {
   const { version } = nsfwjsModelsDir();
-  return BUILTIN_NAMES.filter(isBuiltin).map((name) => {
+  const nsfwjs = BUILTIN_NAMES.filter(isBuiltin).map((name) => {
     const s = BUILTIN_BACKBONES[name];
     return { name, network: s.title, input: `${s.size}×${s.size}`, layer: s.layer, dim: s.dim, source: `nsfwjs ${version}` };
   });
+  const ours = Object.entries(BUNDLED_EMBEDDINGS).map(([name, s]) => (
+    { name, network: s.title, input: `${s.size}×${s.size}`, layer: 'output', dim: s.dim, source: `protolens (models/${s.folder})` }));
+  return [...nsfwjs, ...ours];
 }
 
 /** A model's description. */

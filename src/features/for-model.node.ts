@@ -9,7 +9,7 @@ import type { ImageDataset } from '../data/images.node.ts';
 import type { Preprocessing } from './pixels.ts';
 import type { PoolMode } from './onnx-backbone.ts';
 import { extractDataset, type ExtractDatasetOptions, type ExtractResult } from './extract.node.ts';
-import { isBuiltin } from './load.node.ts';
+import { isBuiltin, isBundledEmbedding } from './load.node.ts';
 
 /** What `pooling` (as recorded) asks of the extractor. */
 export const POOL_OF: Record<string, PoolMode> = { 'global-average': 'avg', 'global-max': 'max', flatten: 'none', none: 'avg' };
@@ -23,7 +23,7 @@ export const POOL_OF: Record<string, PoolMode> = { 'global-average': 'avg', 'glo
  * originBackbone({ backbone: 'resnet18', source: '/models/resnet18.onnx' }) // '/models/resnet18.onnx' (when it exists)
  */
 export function originBackbone(origin: FeatureOrigin): string {
-  if (isBuiltin(origin.backbone)) return origin.backbone;
+  if (isBuiltin(origin.backbone) || isBundledEmbedding(origin.backbone)) return origin.backbone;
   if (origin.source && existsSync(origin.source)) return origin.source;
   throw new RangeError(`the backbone "${origin.backbone}" is not bundled with protolens${origin.source ? ` and is no longer at ${origin.source}` : ' and its location is not recorded'}`);
 }

@@ -1,7 +1,7 @@
 /**
- * Loading backbones in Node: the two networks bundled in the `nsfwjs` package, and any TF.js
- * layers or graph model folder (`model.json` + weight shards) a user names. Never from the
- * network.
+ * Loading backbones in Node: the two networks bundled in the `nsfwjs` package, the embeddings
+ * protolens trained and ships in `models/` (`omniglot_conv4`), and any TF.js layers or graph
+ * model folder (`model.json` + weight shards) a user names. Never from the network.
  *
  * nsfwjs ships each model as browserify modules: `model.min.js` (the model.json object) and
  * `group1-shardNofM.min.js` (one base64 string each, uint8-quantised weights). Loading them the
@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { basename, dirname, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../data/atomic.node.ts';
@@ -32,7 +33,39 @@ export const BUILTIN_BACKBONES = {
   inception_v3: { folder: 'inception_v3', shards: 6, size: 299, layer: 'flatten_1', dim: 2048, title: 'InceptionV3' },
 } as const;
 export type BuiltinBackbone = keyof typeof BUILTIN_BACKBONES;
-export const BUILTIN_NAMES = Object.keys(BUILTIN_BACKBONES) as BuiltinBackbone[];
+
+/**
+ * Embeddings protolens trained itself, shipped in the repository (and the npm package) under
+ * `models/<name>/`: a TF.js layers model (`model.json` + `weights.bin`) with its card
+ * (`embedding.json`: data, recipe, command, seed). See docs/embedding.md, "The bundled
+ * `omniglot_conv4`".
+ */
+export const BUNDLED_EMBEDDINGS = {
+  /** Conv-4 trained on the 30 background alphabets of Omniglot (64-d), 28×28 input: handwritten characters. */
+  omniglot_conv4: { folder: 'omniglot_conv4', size: 28, dim: 64, title: 'Conv-4 trained on Omniglot by protolens' },
+} as const;
+export type BundledEmbedding = keyof typeof BUNDLED_EMBEDDINGS;
+
+/** Every name `--backbone` accepts besides a folder or an ONNX file. */
+export const BUILTIN_NAMES = [...Object.keys(BUILTIN_BACKBONES), ...Object.keys(BUNDLED_EMBEDDINGS)] as Array<BuiltinBackbone | BundledEmbedding>;
+
+/**
+ * The folder of a bundled embedding inside the installed protolens: `models/<name>` at the
+ * package root (no network, no training).
+ * @example
+ * bundledEmbeddingDir('omniglot_conv4') // '/…/protolens/models/omniglot_conv4'
+ */
+export function bundledEmbeddingDir(name: BundledEmbedding): string {
+  // src/features/ in the repository, dist/ (one file) in the package: the root holds package.json.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'models', BUNDLED_EMBEDDINGS[name].folder);
+}
+
+/** True when `name` is one of the bundled embeddings ({@link BUNDLED_EMBEDDINGS}). */
+export function isBundledEmbedding(name: string): name is BundledEmbedding {
+  return Object.prototype.hasOwnProperty.call(BUNDLED_EMBEDDINGS, name);
+}
 
 /** Options for {@link loadBackboneNode}. */
 export interface LoadBackboneOptions {
@@ -53,7 +86,7 @@ export interface LoadBackboneOptions {
 /** A loaded backbone and how it was loaded. */
 export interface LoadedBackbone {
   backbone: Backbone;
-  /** "bundle" (nsfwjs files), "cache" (converted copy), "folder" (a user's model), or "onnx" (a user's .onnx file). */
+  /** "bundle" (nsfwjs files or protolens's own `models/`), "cache" (converted copy), "folder" (a user's model), or "onnx" (a user's .onnx file). */
   from: 'bundle' | 'cache' | 'folder' | 'onnx';
   /** Wall time of the load, including the warm-up pass, in ms. */
   ms: number;
@@ -173,6 +206,15 @@ function readModelFolder(dir: string): { json: Record<string, any>; weights: Uin
   return { json, weights: concat(parts) };
 }
 
+/** Reads a bundled embedding's `model.json` and `weights.bin`. */
+function readBundledEmbedding(name: BundledEmbedding): { json: Record<string, any>; weights: Uint8Array } {
+  const dir = bundledEmbeddingDir(name);
+  if (!existsSync(join(dir, 'model.json'))) {
+    throw new RangeError(`${dir}: the bundled ${name} weights are missing from this installation (expected model.json and weights.bin)`);
+  }
+  return readModelFolder(dir);
+}
+
 /** The fixed input height and width of a model, when its topology says. */
 export function inputSizeOf(a: tf.io.ModelArtifacts): [number, number] | undefined {
   const topo = a.modelTopology as Record<string, any>;
@@ -197,6 +239,7 @@ export function inputSizeOf(a: tf.io.ModelArtifacts): [number, number] | undefin
  */
 export function modelArtifactsNode(nameOrDir: string): tf.io.ModelArtifacts {
   if (isBuiltin(nameOrDir)) { const b = readNsfwjsBundle(nameOrDir); return artifactsOf(b.json, b.weights); }
+  if (isBundledEmbedding(nameOrDir)) { const b = readBundledEmbedding(nameOrDir); return artifactsOf(b.json, b.weights); }
   if (!existsSync(nameOrDir) || !statSync(nameOrDir).isDirectory()) {
     throw new RangeError(`unknown backbone "${nameOrDir}": expected one of ${BUILTIN_NAMES.join(', ')}, a TF.js model folder or a .onnx file`);
   }
@@ -215,7 +258,7 @@ export function isBuiltin(nameOrDir: string): nameOrDir is BuiltinBackbone {
 }
 
 /**
- * Loads a backbone by name (`mobilenet_v2`, `inception_v3`), from a TF.js model folder, or from
+ * Loads a backbone by name (`mobilenet_v2`, `inception_v3`, `omniglot_conv4`), from a TF.js model folder, or from
  * an ONNX model file (`onnx.node.ts`, run by onnxruntime). The TF.js backend must have been
  * started ({@link initTfNode}) for the TF.js ones.
  *
@@ -228,7 +271,7 @@ export function isBuiltin(nameOrDir: string): nameOrDir is BuiltinBackbone {
 export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
   const t0 = performance.now();
   const cacheDir = options.cacheDir;
-  if (!isBuiltin(nameOrDir) && isOnnxPath(nameOrDir)) {
+  if (!isBuiltin(nameOrDir) && !isBundledEmbedding(nameOrDir) && isOnnxPath(nameOrDir)) {
     const backbone = await (await import('./onnx.node.ts')).loadOnnxBackboneNode(nameOrDir, options);
     return { backbone, from: 'onnx', ms: performance.now() - t0 };
   }
@@ -259,6 +302,16 @@ export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneO
       name: nameOrDir, layer: options.layer ?? spec.layer, pool: options.pool, preprocessing, weightsHash: hash, source,
     });
     return { backbone, from, ms: performance.now() - t0 };
+  }
+  if (isBundledEmbedding(nameOrDir)) {
+    const spec = BUNDLED_EMBEDDINGS[nameOrDir];
+    const { json, weights } = readBundledEmbedding(nameOrDir);
+    const preprocessing = checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing });
+    const backbone = await loadBackbone(artifactsOf(json, weights), {
+      name: nameOrDir, layer: options.layer, pool: options.pool, preprocessing, weightsHash: weightsHash(json.modelTopology, weights),
+      source: `protolens ${spec.title} (models/${spec.folder}; card: docs/embedding.md)`,
+    });
+    return { backbone, from: 'bundle', ms: performance.now() - t0 };
   }
   const dir = resolve(nameOrDir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {

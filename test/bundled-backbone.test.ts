@@ -1,0 +1,82 @@
+/**
+ * The bundled backbone `omniglot_conv4` (models/omniglot_conv4/): it loads from the repository's
+ * own files with no network and no training, embeds the example image shipped beside it to the
+ * vector recorded there (1e-5), works as `protolens extract --backbone omniglot_conv4`, and
+ * `npm pack` would ship it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { initTfNode } from '../src/features/backend.node.ts';
+import { BUILTIN_NAMES, bundledEmbeddingDir, loadBackboneNode } from '../src/features/load.node.ts';
+import { decodeImage } from '../src/features/decode.node.ts';
+import { readFeatures } from '../src/data/features.node.ts';
+import { main } from '../src/cli/main.ts';
+import { repoRoot } from './helpers/data.ts';
+
+await initTfNode('wasm');
+
+const dir = bundledEmbeddingDir('omniglot_conv4');
+const example = JSON.parse(readFileSync(join(dir, 'example.json'), 'utf8')) as { image: string; embedding: number[] };
+
+test('omniglot_conv4 is a bundled name, and its files are inside the repository, small', () => {
+  assert.ok(BUILTIN_NAMES.includes('omniglot_conv4'));
+  assert.equal(relative(repoRoot, dir), join('models', 'omniglot_conv4'));
+  for (const f of ['model.json', 'weights.bin', 'embedding.json', 'example.png', 'example.json']) assert.ok(existsSync(join(dir, f)), f);
+  const kb = statSync(join(dir, 'weights.bin')).size / 1024;
+  assert.ok(kb > 300 && kb < 600, `weights.bin is ${kb.toFixed(0)} KB`);
+  const card = JSON.parse(readFileSync(join(dir, 'embedding.json'), 'utf8'));
+  assert.equal(card.dim, 64);
+  assert.ok(Number.isInteger(card.seed), 'the card records the seed');
+  assert.deepEqual(card.training.split.val, [], 'trained on every background alphabet: no validation alphabets');
+});
+
+test('omniglot_conv4 loads with no network and embeds the example image to the recorded vector', async () => {
+  const fetchBefore = globalThis.fetch;
+  globalThis.fetch = (() => { throw new Error('no network, please'); }) as typeof fetch;
+  try {
+    const { backbone, from } = await loadBackboneNode('omniglot_conv4', { cacheDir: false });
+    assert.equal(from, 'bundle');
+    assert.equal(backbone.info.dim, 64);
+    assert.deepEqual([backbone.preprocessing.height, backbone.preprocessing.width], [28, 28]);
+    const img = await decodeImage(new Uint8Array(readFileSync(join(dir, example.image))), example.image);
+    const v = await backbone.embed([img]);
+    backbone.dispose();
+    assert.equal(v.length, 64);
+    let worst = 0;
+    for (let i = 0; i < 64; i++) worst = Math.max(worst, Math.abs(v[i] - example.embedding[i]));
+    assert.ok(worst <= 1e-5, `differs from the recorded vector by ${worst}`);
+  } finally {
+    globalThis.fetch = fetchBefore;
+  }
+});
+
+test('protolens extract --backbone omniglot_conv4 writes the recorded vector for the example image', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'protolens-conv4-'));
+  try {
+    mkdirSync(join(tmp, 'data', 'Greek', 'character01'), { recursive: true });
+    copyFileSync(join(dir, example.image), join(tmp, 'data', 'Greek', 'character01', 'a.png'));
+    copyFileSync(join(dir, example.image), join(tmp, 'data', 'Greek', 'character01', 'b.png'));
+    const out = join(tmp, 'f.npy');
+    const code = await main(['node', 'protolens', 'extract', join(tmp, 'data'), '--backbone', 'omniglot_conv4', '--out', out, '--cache-dir', join(tmp, 'cache'), '--no-progress']);
+    assert.equal(code, 0);
+    const fs = readFeatures(out);
+    assert.equal(fs.X.cols, 64);
+    for (let i = 0; i < 64; i++) assert.ok(Math.abs(fs.X.data[i] - example.embedding[i]) <= 1e-5, `column ${i}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('npm pack would ship the bundled weights', () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { files?: string[] };
+  if (pkg.files) assert.ok(pkg.files.some((f) => /^(\.\/)?models(\/|$)/.test(f)), `package.json "files" leaves out models/: ${pkg.files.join(', ')}`);
+  for (const ignore of ['.npmignore', '.gitignore']) {
+    const p = join(repoRoot, ignore);
+    if (!existsSync(p)) continue;
+    const lines = readFileSync(p, 'utf8').split('\n').map((l) => l.trim());
+    assert.ok(!lines.some((l) => /^\/?models\/?(\*.*)?$/.test(l) || l === '*.bin'), `${ignore} excludes the bundled weights`);
+  }
+});
