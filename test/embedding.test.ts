@@ -199,7 +199,7 @@ async function cli(args: string[]): Promise<{ code: number; err: string }> {
   }
 }
 
-test('train-embedding CLI: unreadable checkpoint, too few classes, too few images are clear errors; jitter is on unless --no-jitter', { skip: om.skip }, om.guard(async () => {
+test('train-embedding CLI: unreadable checkpoint, too few classes, too few images are clear errors; jitter is on unless --no-jitter; the same command and seed print the same curve', { skip: om.skip }, om.guard(async () => {
   // A tiny tree of links into Omniglot: 3 training, 5 validation and 1 test character.
   const root = mkdtempSync(join(tmpdir(), 'protolens-tree-'));
   const link = (alphabet: string, from: string, n: number) => {
@@ -247,6 +247,20 @@ test('train-embedding CLI: unreadable checkpoint, too few classes, too few image
     assert.doesNotMatch(again.err, /--max-episodes ignored|--seed ignored/);
     assert.match(again.err, /stopped \(max-episodes\) after 3 episodes/);
     assert.deepEqual(await jitterOf(join(outs, 'off'), ['--no-jitter']), { ...NO_JITTER });
+
+    // The training command, run again with its seed, prints the same curve: every evaluation's
+    // training loss, training accuracy and validation accuracy to the printed digits (only the
+    // times and the rate may differ).
+    const curveOf = async (out: string) => {
+      const res = await cli(['train-embedding', root, '--out', out, '--val-alphabets', 'Val', '--test-alphabets', 'Test', '--no-progress', ...tiny, '--max-episodes', '3']);
+      assert.equal(res.code, 0, res.err);
+      return res.err.split('\n').filter((l) => /^episode \d+:/.test(l))
+        .map((l) => l.replace(/^(episode \d+): [\d.]+ min \([\d.]+ CPU min\)/, '$1').replace(/, [\d.]+ img\/s$/, ''));
+    };
+    const first = await curveOf(join(outs, 'again-1'));
+    assert.equal(first.length, 3);
+    assert.match(first[2], /^episode 3, train loss \d\.\d{3} acc \d\.\d{3}, val \d\.\d{4}/);
+    assert.deepEqual(await curveOf(join(outs, 'again-2')), first);
   } finally {
     rmSync(root, { recursive: true, force: true });
     rmSync(outs, { recursive: true, force: true });
