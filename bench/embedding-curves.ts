@@ -27,7 +27,7 @@ const lines = ['| run | episode | images (M) | wall min | CPU min | train loss |
 for (const s of series) {
   for (const p of s.points) {
     if (p.episode % every !== 0 && p !== s.points[s.points.length - 1]) continue;
-    lines.push(`| ${s.name} | ${p.episode} | ${(p.episode * s.imagesPerEpisode / 1e6).toFixed(2)} | ${(p.seconds / 60).toFixed(1)} | ${(p.cpuSeconds / 60).toFixed(1)} | ${p.trainLoss.toFixed(3)} | ${p.trainAccuracy.toFixed(3)} | ${p.valAccuracy.toFixed(4)} |`);
+    lines.push(`| ${s.name} | ${p.episode} | ${(p.episode * s.imagesPerEpisode / 1e6).toFixed(2)} | ${(p.seconds / 60).toFixed(1)} | ${(p.cpuSeconds / 60).toFixed(1)} | ${p.trainLoss.toFixed(3)} | ${p.trainAccuracy.toFixed(3)} | ${p.valAccuracy == null || Number.isNaN(p.valAccuracy) ? '–' : p.valAccuracy.toFixed(4)} |`); // null: a run without validation alphabets
   }
 }
 process.stdout.write(lines.join('\n') + '\n');
