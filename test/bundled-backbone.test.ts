@@ -13,6 +13,8 @@ import { initTfNode } from '../src/features/backend.node.ts';
 import { BUILTIN_NAMES, bundledEmbeddingDir, loadBackboneNode } from '../src/features/load.node.ts';
 import { decodeImage } from '../src/features/decode.node.ts';
 import { readFeatures } from '../src/data/features.node.ts';
+import { featureOrigin } from '../src/data/origin.ts';
+import { originBackbone } from '../src/features/for-model.node.ts';
 import { main } from '../src/cli/main.ts';
 import { repoRoot } from './helpers/data.ts';
 
@@ -65,6 +67,10 @@ test('protolens extract --backbone omniglot_conv4 writes the recorded vector for
     const fs = readFeatures(out);
     assert.equal(fs.X.cols, 64);
     for (let i = 0; i < 64; i++) assert.ok(Math.abs(fs.X.data[i] - example.embedding[i]) <= 1e-5, `column ${i}`);
+    // A model fitted on these features finds its backbone again by name (predict --images, explain --reconstruct).
+    const origin = featureOrigin(fs.meta);
+    assert.equal(origin?.backbone, 'omniglot_conv4');
+    assert.equal(originBackbone(origin!), 'omniglot_conv4');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
