@@ -15,6 +15,7 @@ import { startExplorerServer, type ExplorerServer, type ExplorerSource } from '.
 import { digitsSource } from '../src/server/sources.node.ts';
 import { mnistDigits } from '../src/data/mnist.node.ts';
 import type { ExplorerMap } from '../src/viz/mapdata.ts';
+import sharp from 'sharp';
 
 const SHOTS = process.env.PROTOLENS_SCREENSHOTS ?? join(tmpdir(), 'protolens-explorer');
 const skip = chromiumNeed.skip;
@@ -170,6 +171,23 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
     const text = await page.locator('[data-testid=classify-result]').textContent();
     assert.match(text!, /margin \d/);
     await page.screenshot({ path: join(SHOTS, 'pixels-classified.png') });
+  });
+
+  it('answers "unknown" for an image beyond the model\'s rejection threshold, with its nearest prototypes and the reason', async () => {
+    const inner = source.model;
+    inner.calibrate(source.X, source.y, { targetFalseRejection: 0.05 }); // on its own samples: enough for the page
+    try {
+      const grey = await sharp({ create: { width: 28, height: 28, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toBuffer();
+      await page.locator('[data-testid=file]').setInputFiles({ name: 'grey.png', mimeType: 'image/png', buffer: grey });
+      await page.waitForFunction(() => document.querySelector('[data-testid=classify-result] img')?.getAttribute('alt') === 'grey.png');
+      assert.equal(await page.locator('[data-testid=classify-label]').textContent(), 'unknown');
+      assert.equal(await page.locator('[data-testid=flag-unknown]').count(), 1);
+      assert.match((await page.locator('[data-testid=classify-novelty]').textContent())!, /^Novelty \(spread\): unknown: nearest prototype p\d+ at [\d.]+ spreads; threshold [\d.]+$/);
+      assert.equal(await page.locator('[data-testid=classify-prototypes] tr').count(), 6); // header + the 5 nearest
+      assert.match((await page.locator('[data-testid=classify-result]').textContent())!, /Nearest prototypes/);
+    } finally {
+      inner.temperature_ = 1; inner.rejection_ = null; inner.calibration_ = null;
+    }
   });
 
   it('classifies an image dropped on the box', async () => {

@@ -286,6 +286,16 @@ describe('the CLI: fit --calibrate, then predict answers "unknown"', () => {
       r = await runCli(['predict', model, '--features', probeFile, '--format', 'text']);
       assert.match(r.out, /unknown \(nearest class [A-E]: nearest prototype p\d+/);
       assert.match(r.out, /of 120 answered unknown: novelty beyond the model's threshold/);
+      // The report shows the calibration: ECE before and after, the reliability diagram, the rule.
+      const report = join(dir, 'report');
+      r = await runCli(['explain', model, '--features', trainFile, '--out', report, '--no-png']);
+      assert.equal(r.code, 0, r.err);
+      const html = readFileSync(join(report, 'report.html'), 'utf8');
+      const c = saved.calibration;
+      assert.match(html, new RegExp(`Expected calibration error of the 200 held-out samples: ${Number(c.ece.before.toPrecision(3))} before, ${Number(c.ece.after.toPrecision(3))} after`));
+      assert.match(html, /<h2 id="calibration">Calibration and rejection<\/h2>[\s\S]*<svg[\s\S]*Reliability diagram[\s\S]*spread novelty exceeds/);
+      const bins = c.reliability.before.filter((b: { count: number }) => b.count > 0).length + c.reliability.after.filter((b: { count: number }) => b.count > 0).length;
+      assert.equal((readFileSync(join(report, 'reliability.svg'), 'utf8').match(/role="graphics-symbol" aria-roledescription="point"/g) ?? []).length, bins);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -129,6 +129,7 @@ async function explainWith(model: PrototypeClassifier, fs: FeatureSet, labels: R
     thumbnails,
     notes: o.notes,
     ...lens,
+    calibration: model.calibration_,
   };
   const written = await writeReport(out, analysis, meta, { png: o.png !== false, check: o.check });
   return { analysis, written, missingImages };

@@ -15,6 +15,7 @@ import { writeOutputFolder, type OutputCheck, type OutputFiles } from '../data/o
 import { prototypePictures, renderFigures, renderReport, type ReportMeta } from './report.ts';
 import { renderSvg } from './render.ts';
 import { crossingSpec } from './lens.ts';
+import { reliabilitySpec } from './specs.ts';
 
 /** Converts an SVG to PNG with sharp (librsvg), at `density` dpi (72 = the SVG's own size). */
 export async function svgToPng(svg: string, density = 144): Promise<Uint8Array> {
@@ -49,12 +50,19 @@ export async function writeReport(dir: string, a: ModelAnalysis, meta: ReportMet
   const figs = await renderFigures(a, Object.keys(pics.pictures).length ? pics : undefined);
   const crossingSpecs = (meta.adversarial?.stats ?? []).filter((s) => s.target === 'class').map((s) => ({ name: `crossing-${s.norm}-${s.target}`, spec: crossingSpec(s, a.classes) }));
   figs.crossing = await Promise.all(crossingSpecs.map((c) => renderSvg(c.spec)));
+  const reliability = meta.calibration ? reliabilitySpec(meta.calibration) : null;
+  if (reliability) figs.reliability = await renderSvg(reliability);
   const html = renderReport(a, meta, figs);
   const files: OutputFiles = { 'report.html': html, 'figure1.svg': figs.figure1, 'weights.svg': figs.weights };
   for (const [k, c] of crossingSpecs.entries()) {
     files[`${c.name}.svg`] = figs.crossing[k];
     if (options.png !== false) files[`${c.name}.png`] = await svgToPng(figs.crossing[k]);
     if (options.json !== false) files[`${c.name}.vl.json`] = JSON.stringify(c.spec);
+  }
+  if (reliability && figs.reliability) {
+    files['reliability.svg'] = figs.reliability;
+    if (options.png !== false) files['reliability.png'] = await svgToPng(figs.reliability);
+    if (options.json !== false) files['reliability.vl.json'] = JSON.stringify(reliability);
   }
   if (meta.reconstructions && options.json !== false) files['reconstructions.json'] = JSON.stringify(meta.reconstructions);
   if (meta.adversarial && options.json !== false) files['adversarial.json'] = JSON.stringify(meta.adversarial);

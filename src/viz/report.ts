@@ -8,6 +8,7 @@ import type { Label } from '../model/types.ts';
 import type { Finding, FindingKind, ModelAnalysis, PrototypeStats } from '../interpret/types.ts';
 import { FINDING_KINDS } from '../interpret/types.ts';
 import { VERSION } from '../version.ts';
+import type { CalibrationRecord } from '../model/calibration.ts';
 import { displayLabels, figure1Spec, weightsSpec, type VegaLiteSpec } from './specs.ts';
 import { renderSvg } from './render.ts';
 import { adversarialSection, LENS_CSS, reconstructionSection, type LensAdversarial, type LensReconstruction } from './lens.ts';
@@ -36,6 +37,8 @@ export interface ReportMeta {
   reconstructions?: LensReconstruction[];
   /** The adversarial reading of a few samples (`explain --adversarial N`). */
   adversarial?: LensAdversarial;
+  /** The model's calibration (temperature, ECE, rejection rule), when it has one: the report shows its reliability diagram. */
+  calibration?: CalibrationRecord | null;
 }
 
 /** SVG text of the two figures. */
@@ -46,6 +49,8 @@ export interface ReportFigures {
   figure1Metric?: string;
   /** The crossing-budget figures, one per statistic of class changes in `meta.adversarial.stats`. */
   crossing?: string[];
+  /** The reliability diagram (calibrated models). */
+  reliability?: string;
 }
 
 /** Escapes text for HTML content and attribute values. */
@@ -237,7 +242,7 @@ export function renderReport(a: ModelAnalysis, meta: ReportMeta, figures: Report
 <p class="small">How a prototype model (Drumond, Viéville &amp; Alexandre, NIPS 2017 workshop) organises this feature space with respect to the classes. Rules and formulas: <code>docs/interpretation.md</code>.</p>
 ${metaTable(a, meta)}
 ${notes}
-<p><a href="#figure1">Figure 1</a>${a.metricProjection ? ' · <a href="#figure1-metric">in the learned metric</a>' : ''} · <a href="#findings">Findings</a> · <a href="#weights">W and class composition</a> · <a href="#prototypes">Prototypes</a>${meta.reconstructions?.length ? ' · <a href="#reconstructions">What the prototypes look like</a>' : ''} · <a href="#misclassified">Misclassified</a>${meta.adversarial ? ' · <a href="#adversarial">Adversarial reading</a>' : ''}</p>
+<p><a href="#figure1">Figure 1</a>${a.metricProjection ? ' · <a href="#figure1-metric">in the learned metric</a>' : ''} · <a href="#findings">Findings</a> · <a href="#weights">W and class composition</a> · <a href="#prototypes">Prototypes</a>${meta.reconstructions?.length ? ' · <a href="#reconstructions">What the prototypes look like</a>' : ''} · <a href="#misclassified">Misclassified</a>${meta.adversarial ? ' · <a href="#adversarial">Adversarial reading</a>' : ''}${meta.calibration ? ' · <a href="#calibration">Calibration and rejection</a>' : ''}</p>
 <h2 id="figure1">Figure 1: the feature space seen from its first two principal axes</h2>
 <div class="fig">${figures.figure1}</div>
 <p class="small">The two axes carry ${pct(r1)} and ${pct(r2)} of the total variance. Points close in this plane can be far apart in the ${a.model.nFeatures}-dimensional space, and prototypes that look mixed in with another class may be apart along the other axes: trust the findings below, which are computed in the full space.</p>
@@ -252,6 +257,7 @@ ${prototypeCards(a, meta)}
 ${reconstructionSection(a, meta.reconstructions ?? [], meta.thumbnails)}
 ${misclassifiedSection(a, meta)}
 ${meta.adversarial ? adversarialSection(meta.adversarial, figures.crossing ?? [], a) : ''}
+${calibrationSection(meta, figures)}
 <p class="small" style="margin-top:32px">Made by protolens ${escapeHtml(meta.version ?? VERSION)}${a.model.seed !== null ? `, model seed ${escapeHtml(a.model.seed)}` : ''}, analysis seed ${a.options.seed}.</p>
 </main></body></html>
 `;
@@ -265,6 +271,17 @@ function metricFigure(a: ModelAnalysis, figures: ReportFigures): string {
   return `<h2 id="figure1-metric">Figure 1 in the learned metric</h2>
 <div class="fig">${figures.figure1Metric}</div>
 <p class="small">The same samples and prototypes as the model measures them: mapped by its ${m.metric === 'lowrank' ? 'learned linear map Ω' : 'learned per-feature scaling ω'} (started from shrinkage-LDA whitening of the within-class scatter, docs/model.md), then projected on their first two principal axes (${pct(r1)} and ${pct(r2)} of the variance). Distances in the findings and prototype cards are in this metric.</p>`;
+}
+
+/** The calibration of the model (docs/openset.md): temperature, ECE before and after, the reliability diagram and the rejection rule. */
+function calibrationSection(meta: ReportMeta, figures: ReportFigures): string {
+  const c = meta.calibration;
+  if (!c) return '';
+  const r = c.rejection;
+  return `<h2 id="calibration">Calibration and rejection</h2>
+<p>Fitted on ${escapeHtml(c.source)}: the class layer's probabilities are softmax(z / T) with T = ${num(c.temperature)} (temperature scaling; no label changes). Expected calibration error of the ${c.heldOut} held-out samples: ${num(c.ece.before)} before, ${num(c.ece.after)} after; negative log-likelihood ${num(c.nll.before)} → ${num(c.nll.after)}.</p>
+${figures.reliability ? `<div class="fig">${figures.reliability}</div>` : ''}
+<p>Rejection: a sample whose ${escapeHtml(r.score)} novelty exceeds ${num(r.threshold, 4)} is answered <i>unknown</i>, with its nearest prototypes. The threshold was chosen to reject ${pct(r.targetFalseRejection)} of held-out samples of the known classes (it rejects ${pct(r.heldOutFalseRejection)} of the ${r.heldOut}).</p>`;
 }
 
 /** Figure specs and their SVG. */

@@ -8,10 +8,13 @@
  *   winning class, the explained variance of each axis in its title.
  * - {@link weightsSpec}: the prototype × class matrix W as a heat map, prototypes grouped by
  *   winning class.
+ * - {@link reliabilitySpec}: the reliability diagram of a calibrated model, before and after
+ *   temperature scaling (docs/openset.md).
  */
 import type { Label } from '../model/types.ts';
 import type { ModelAnalysis } from '../interpret/types.ts';
 import { placeLabels } from './labels.ts';
+import type { CalibrationRecord } from '../model/calibration.ts';
 
 /** A Vega-Lite specification (kept loose so this module needs no vega-lite types at run time). */
 export type VegaLiteSpec = Record<string, unknown>;
@@ -273,5 +276,35 @@ export function weightsSpec(a: ModelAnalysis, options: WeightsOptions = {}): Veg
         scale: { scheme: 'redblue', reverse: true, domain: [-maxAbs || -1, maxAbs || 1], domainMid: 0 },
       },
     },
+  };
+}
+
+/**
+ * The reliability diagram of a calibration record: per confidence bin of the held-out samples, the
+ * accuracy against the mean confidence, before (T = 1) and after temperature scaling, point area by
+ * the bin's count; the diagonal is perfect calibration.
+ * @example
+ * reliabilitySpec(model.calibration_!) // layered Vega-Lite spec: diagonal, lines and points
+ */
+export function reliabilitySpec(rec: CalibrationRecord, size = 300): VegaLiteSpec {
+  const values: Array<Record<string, unknown>> = [];
+  const label = { before: `before (T = 1), ECE ${rec.ece.before.toFixed(3)}`, after: `after (T = ${rec.temperature.toPrecision(3)}), ECE ${rec.ece.after.toFixed(3)}` };
+  for (const when of ['before', 'after'] as const) {
+    for (const b of rec.reliability[when]) {
+      if (b.count > 0 && b.confidence !== null && b.accuracy !== null) values.push({ when: label[when], confidence: b.confidence, accuracy: b.accuracy, count: b.count });
+    }
+  }
+  const x = { field: 'confidence', type: 'quantitative', title: 'confidence (largest class probability)', scale: { domain: [0, 1] } };
+  const y = { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } };
+  const color = { field: 'when', type: 'nominal', title: null, sort: [label.before, label.after], scale: { range: ['#d62728', '#1f77b4'] }, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0 } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Reliability diagram', subtitle: `${rec.heldOut} held-out samples, ${rec.reliability.after.length} confidence bins; diagonal: perfect calibration`, anchor: 'start', subtitleFontSize: 11 },
+    width: size, height: size,
+    layer: [
+      { data: { values: [{ confidence: 0, accuracy: 0 }, { confidence: 1, accuracy: 1 }] }, mark: { type: 'line', color: '#999', strokeDash: [4, 4] }, encoding: { x, y } },
+      { data: { values }, mark: { type: 'line' }, encoding: { x, y, color } },
+      { data: { values }, mark: { type: 'point', filled: true }, encoding: { x, y, color, size: { field: 'count', type: 'quantitative', title: 'samples in the bin', legend: null, scale: { range: [15, 300] } } } },
+    ],
   };
 }

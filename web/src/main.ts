@@ -406,14 +406,17 @@ function renderClassified(c: Classified): void {
     el('div', { class: 'classified' },
       el('img', { src: c.imageUrl, alt: c.name }),
       el('div', {},
-        el('div', { class: 'big-label', 'data-testid': 'classify-label', text: String(e.label) }),
-        el('div', { text: `p = ${fmt(e.probability)} · margin ${fmt(e.margin)}` }),
-        e.ambiguous ? flag('ambiguous', 'ambiguous', e.ambiguityRule) : flag('clear', 'ok', e.ambiguityRule),
+        el('div', { class: 'big-label', 'data-testid': 'classify-label', text: e.unknown ? 'unknown' : String(e.label) }),
+        el('div', { text: `${e.unknown ? `nearest class ${String(e.label)}, ` : ''}p = ${fmt(e.probability)} · margin ${fmt(e.margin)}` }),
+        e.unknown ? flag('unknown', 'unknown', 'beyond the model\'s rejection threshold (docs/openset.md)')
+          : e.ambiguous ? flag('ambiguous', 'ambiguous', e.ambiguityRule) : flag('clear', 'ok', e.ambiguityRule),
       ),
     ),
+    // Novelty: how far the image is from everything the model has seen, and the verdict's reason.
+    ...(e.novelty ? [el('p', { class: e.unknown ? 'novelty unknown' : 'novelty muted', 'data-testid': 'classify-novelty', text: `Novelty (${e.novelty.kind}): ${e.novelty.reason}` })] : []),
     el('h3', { text: 'Class probabilities' }),
     bars(top, 1, 'classify-probabilities'),
-    el('h3', { text: 'Top prototypes' }),
+    el('h3', { text: e.unknown ? 'Nearest prototypes' : 'Top prototypes' }),
     el('table', { class: 'protos-table', 'data-testid': 'classify-prototypes' },
       el('tr', {}, el('th', { text: 'prototype' }), el('th', { text: 'q' }), el('th', { text: '‖x − p‖²' }), el('th', { text: 'votes for' })),
       ...e.prototypes.map((p) => el('tr', { onclick: () => select({ kind: 'prototype', j: p.index }), class: 'clickable' },
@@ -443,7 +446,8 @@ async function classify(file: File): Promise<void> {
     if (state.classified) URL.revokeObjectURL(state.classified.imageUrl);
     state.classified = reexplain({ explanation: body.explanation, position: body.position, nearest: body.nearest, feature: body.feature, imageUrl: URL.createObjectURL(file), name: file.name });
     renderClassified(state.classified);
-    mapView.setMarker({ ...markerPosition(state.classified), label: `new: ${state.classified.explanation.label}` });
+    const ex = state.classified.explanation;
+    mapView.setMarker({ ...markerPosition(state.classified), label: ex.unknown ? `new: unknown (nearest ${String(ex.label)})` : `new: ${String(ex.label)}` });
   } catch (e) {
     box.replaceChildren(el('p', { class: 'error', 'data-testid': 'classify-error', text: `Could not classify ${file.name}: ${(e as Error).message}` }));
   }
