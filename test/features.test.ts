@@ -16,6 +16,7 @@ import type { Backbone } from '../src/features/backbone.ts';
 import { openImageDataset } from '../src/data/images.node.ts';
 import { BadImageError } from '../src/data/images.ts';
 import { colourPng, greyPng, makeTree } from './helpers/images.ts';
+import { maxDiff } from './helpers/onnx.ts';
 import { saveLayersFolder } from './helpers/models.ts';
 
 let mobilenet: Backbone;
@@ -25,7 +26,9 @@ const imgs: PixelImage[] = [];
 before(async () => {
   await initTfNode('wasm');
   work = mkdtempSync(join(tmpdir(), 'protolens-feat-'));
-  mobilenet = (await loadBackboneNode('mobilenet_v2', { cacheDir: false })).backbone;
+  // These tests are about the TF.js path (the reader of the nsfwjs bundles, tensors, TF.js folders);
+  // the bundled networks on onnxruntime are checked against it in test/converted.test.ts.
+  mobilenet = (await loadBackboneNode('mobilenet_v2', { cacheDir: false, runtime: 'tfjs' })).backbone;
   for (let s = 0; s < 5; s++) {
     const png = await greyPng(s, 105, 105);
     imgs.push(await decodeImage(png, `img${s}`));
@@ -35,13 +38,6 @@ after(() => {
   mobilenet?.dispose();
   rmSync(work, { recursive: true, force: true });
 });
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-}
 
 /**
  * nsfwjs's own features at flatten_1 for `img`: its loader, its model definition, its
@@ -92,7 +88,7 @@ test('mobilenet_v2: same features as nsfwjs itself at flatten_1 on a colour pict
 test('inception_v3 (the paper\'s network): same features as nsfwjs itself at flatten_1 on a colour picture', async () => {
   // The one test that loads InceptionV3 (both loaders together take a few seconds).
   const img = await decodeImage(await colourPng(120, 90), 'colour.png');
-  const inception = (await loadBackboneNode('inception_v3', { cacheDir: false })).backbone;
+  const inception = (await loadBackboneNode('inception_v3', { cacheDir: false, runtime: 'tfjs' })).backbone;
   try {
     const [ours, swapped] = [await inception.embed([img]), await inception.embed([swapRedBlue(img)])];
     assertSameAsNsfwjs(ours, swapped, await nsfwjsFeatures('InceptionV3', img), 2048);
@@ -208,12 +204,14 @@ test('model folder errors: no model.json, unknown name, missing shard, unknown l
   const empty = join(work, 'nomodel');
   mkdirSync(empty, { recursive: true });
   await assert.rejects(loadBackboneNode(empty), new RegExp(`${empty}: no model\\.json \\(expected a TF\\.js model folder`));
-  await assert.rejects(loadBackboneNode('resnet_50'), /unknown backbone "resnet_50": expected one of mobilenet_v2, inception_v3, omniglot_conv4, or a TF\.js model folder/);
+  await assert.rejects(loadBackboneNode('resnet_50'), /unknown backbone "resnet_50": expected one of mobilenet_v2, inception_v3, omniglot_conv4, a TF\.js model folder \(model\.json plus weight shards\) or an ONNX file/);
   const dir = join(work, 'noshard');
   await saveTinyModel(dir);
   rmSync(join(dir, 'weights.bin'));
   await assert.rejects(loadBackboneNode(dir), /weights\.bin: weight shard named in .*model\.json is missing/);
-  await assert.rejects(loadBackboneNode('mobilenet_v2', { layer: 'nope', cacheDir: false }), /mobilenet_v2: no layer named "nope"\. Available layers \(162\): input_1, Conv1_pad, .*flatten_1/);
+  await assert.rejects(loadBackboneNode('mobilenet_v2', { layer: 'nope', cacheDir: false, runtime: 'tfjs' }), /mobilenet_v2: no layer named "nope"\. Available layers \(162\): input_1, Conv1_pad, .*flatten_1/);
+  // On onnxruntime (the default for the bundled networks), the candidates come with their shapes.
+  await assert.rejects(loadBackboneNode('mobilenet_v2', { layer: 'nope', cacheDir: false }), /mobilenet_v2: no layer named "nope"\. Candidate feature layers \(\d+\): Conv1_pad \(Pad, 1×3×225×225\), .*flatten_1 \(Flatten, 1×1280\)/);
 });
 
 test('extractDataset: cache makes a re-run compute nothing; interrupted runs resume; corrupt PNG named or skipped', async () => {
@@ -231,7 +229,7 @@ test('extractDataset: cache makes a re-run compute nothing; interrupted runs res
     assert.deepEqual(first.labels, ['c0', 'c0', 'c0', 'c1', 'c1', 'c1']);
     assert.deepEqual(first.paths, ['c0/i0.png', 'c0/i2.png', 'c0/i4.png', 'c1/i1.png', 'c1/i3.png', 'c1/i5.png']);
     const second = await extractDataset(openImageDataset(root), { backbone: 'mobilenet_v2', cacheDir, workers: 1 });
-    assert.deepEqual([second.stats.cached, second.stats.computed, second.stats.from], [6, 0, 'cache']);
+    assert.deepEqual([first.stats.from, second.stats.cached, second.stats.computed, second.stats.from], ['onnx-cache', 6, 0, 'onnx-cache']);
     assert.ok(maxDiff(first.X.data, second.X.data) < 1e-5);
     const nocache = await extractDataset(openImageDataset(root), { backbone: 'mobilenet_v2', cacheDir: false, workers: 1, batchSize: 1 });
     assert.ok(maxDiff(first.X.data, nocache.X.data) < 1e-5);

@@ -15,7 +15,7 @@ import { nsfwjsPreprocessing, pixelBatch, presetPreprocessing, resizeImage, resi
 import { readFeatures } from '../src/data/features.node.ts';
 import { readModelFile } from '../src/data/modelfile.node.ts';
 import { colourPng, greyPng, makeTree } from './helpers/images.ts';
-import { relu2Of, tinyNet, type Map3 } from './helpers/onnx.ts';
+import { maxDiff, relu2Of, tinyNet, type Map3 } from './helpers/onnx.ts';
 import { runCli } from './helpers/cli.ts';
 import { saveLayersFolder } from './helpers/models.ts';
 
@@ -28,13 +28,6 @@ before(async () => {
   img = await decodeImage(await colourPng(12, 12), 'colour.png');
 });
 after(() => rmSync(work, { recursive: true, force: true }));
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-}
 
 /** The network input of a 12×12 RGB image with the keras preset (no resize): v / 127.5 − 1, channels first. */
 function kerasInput(im: PixelImage): Map3 {
@@ -124,8 +117,8 @@ test('torchvision and clip presets: PIL\'s antialiased taps, torchvision\'s resi
   // support 2) weighs pixels 0, 1, 2 by 0.75, 0.75, 0.25, normalised: 3/7, 3/7, 1/7.
   const row: PixelImage = { width: 4, height: 1, channels: 1, data: Uint8Array.of(0, 70, 140, 210) };
   const p = { ...presetPreprocessing('torchvision', [1, 2]), shorterSide: undefined };
-  const r = resizeImage(row, p);
-  assert.ok(Math.abs(r[0] - (3 * 0 + 3 * 70 + 140) / 7) < 1e-9 && Math.abs(r[3] - (70 + 3 * 140 + 3 * 210) / 7) < 1e-9, `got ${r[0]}, ${r[3]}`);
+  const [r] = resizeImage(row, p); // a grey image: one plane
+  assert.ok(Math.abs(r[0] - (3 * 0 + 3 * 70 + 140) / 7) < 1e-9 && Math.abs(r[1] - (70 + 3 * 140 + 3 * 210) / 7) < 1e-9, `got ${r[0]}, ${r[1]}`);
   // torchvision: Resize(256) of 640×480 → 341×256 (int(256·640/480)), CenterCrop(224): top 16, left round(58.5) = 58 (Python rounds half to even).
   assert.deepEqual(resizePlan(480, 640, presetPreprocessing('torchvision')), { rh: 256, rw: 341, top: 16, left: 58 });
   assert.equal(presetPreprocessing('torchvision', [299, 299]).shorterSide, 342); // torchvision's Inception: Resize(342), CenterCrop(299)
@@ -254,5 +247,5 @@ test('protolens backbones: the bundled list; a model\'s inputs, outputs and cand
   assert.match(t.out, /TF\.js layers model\n.*\n.*\nimage input: NHWC, 8×8\n.*: 2 of 2\n.*\nconv +Conv2D +N×6×6×2\nflat +Flatten +N×72\n$/);
   const bad = await runCli(['backbones', join(work, 'nothing-here')]);
   assert.equal(bad.code, 2);
-  assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, omniglot_conv4, a TF\.js model folder or a \.onnx file\n$/);
+  assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, omniglot_conv4, a TF\.js model folder \(model\.json plus weight shards\) or an ONNX file \(\.onnx\)\n$/);
 });

@@ -32,7 +32,7 @@ export interface ExtractDatasetOptions extends ExtractorSpec {
   /** Called as images complete. */
   onProgress?: (p: { done: number; total: number; cached: number }) => void;
   /** Called once the model is loaded. */
-  onReady?: (e: { threads: number; loadMs: number; from: string; cached: number; total: number }) => void;
+  onReady?: (e: { threads: number; loadMs: number; from: string; note?: string; cached: number; total: number }) => void;
 }
 
 /** Features of a dataset plus what the run did. */
@@ -248,7 +248,7 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
     extractor = await extractorFor(loaded, misses.length, wanted, batchSize, spec);
     const ext = extractor;
     if (run.data.length !== n * ext.info.dim) run.data = new Float32Array(n * ext.info.dim);
-    options.onReady?.({ threads: ext.threads, loadMs: ext.loadMs, from: ext.from, cached: run.cached, total: n });
+    options.onReady?.({ threads: ext.threads, loadMs: ext.loadMs, from: ext.from, note: ext.note, cached: run.cached, total: n });
     options.onProgress?.({ done: run.done, total: n, cached: run.cached });
     const t0 = performance.now();
     await computeMisses(run, ext, misses, batchSize);

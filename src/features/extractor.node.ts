@@ -38,6 +38,8 @@ export interface Extractor {
   /** Model load time of the slowest thread, in ms, and where the weights came from. */
   readonly loadMs: number;
   readonly from: LoadedBackbone['from'];
+  /** Why TF.js runs when onnxruntime was wanted, if it does. */
+  readonly note?: string;
   run(items: FileItem[]): Promise<ItemResult[]>;
   close(): Promise<void>;
 }
@@ -81,15 +83,15 @@ export async function embedFiles(backbone: Backbone, items: readonly FileItem[])
 /** An extractor in this thread. */
 export async function localExtractor(spec: ExtractorSpec): Promise<Extractor> {
   await initTfNode(spec.backend ?? 'wasm');
-  const { backbone, ms, from } = await loadBackboneNode(spec.backbone, spec);
+  const { backbone, ms, from, note } = await loadBackboneNode(spec.backbone, spec);
   return {
-    info: backbone.info, preprocessing: backbone.preprocessing, threads: 1, loadMs: ms, from,
+    info: backbone.info, preprocessing: backbone.preprocessing, threads: 1, loadMs: ms, from, note,
     run: (items) => embedFiles(backbone, items),
     close: async () => backbone.dispose(),
   };
 }
 
-interface Ready { type: 'ready'; info: BackboneInfo; preprocessing: Preprocessing; ms: number; from: LoadedBackbone['from'] }
+interface Ready { type: 'ready'; info: BackboneInfo; preprocessing: Preprocessing; ms: number; from: LoadedBackbone['from']; note?: string }
 interface Failed { type: 'error'; name: string; message: string; stack?: string; subject?: string }
 interface Done { type: 'done'; id: number; results: ItemResult[] }
 export type WorkerReply = Ready | Failed | Done;
@@ -162,6 +164,7 @@ export async function workerExtractor(spec: ExtractorSpec, n: number): Promise<E
     threads: n,
     loadMs: Math.max(...ready.map((r) => r.ms)),
     from: ready[0].from,
+    note: ready[0].note,
     async run(items) {
       const w = await acquire();
       try {

@@ -18,6 +18,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../data/atomic.node.ts';
 import { isGraphModel, loadBackbone, type Backbone } from './backbone.ts';
 import type { PoolMode } from './onnx-backbone.ts';
+import { UnsupportedLayerError, type WeightSpec } from './keras-onnx.ts';
 import { checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, type Preprocessing } from './preprocess.ts';
 
 /** The preprocessing a TF.js model starts from: nsfwjs's (the `tfjs` preset), or the preset asked for. */
@@ -67,6 +68,21 @@ export function isBundledEmbedding(name: string): name is BundledEmbedding {
   return Object.prototype.hasOwnProperty.call(BUNDLED_EMBEDDINGS, name);
 }
 
+/** What runs a backbone (see {@link LoadBackboneOptions.runtime}). */
+export type Runtime = 'auto' | 'onnx' | 'tfjs';
+export const RUNTIMES: readonly Runtime[] = ['auto', 'onnx', 'tfjs'];
+
+/**
+ * Checks a runtime name.
+ * @throws RangeError listing the runtimes.
+ * @example
+ * checkRuntime('onnx') // 'onnx'
+ */
+export function checkRuntime(s: string): Runtime {
+  if (!(RUNTIMES as readonly string[]).includes(s)) throw new RangeError(`unknown runtime "${s}"; expected one of: ${RUNTIMES.join(', ')}`);
+  return s as Runtime;
+}
+
 /** Options for {@link loadBackboneNode}. */
 export interface LoadBackboneOptions {
   /** Feature layer (default: `flatten_1` for the bundled ones, the model output otherwise). */
@@ -77,6 +93,13 @@ export interface LoadBackboneOptions {
   preset?: string;
   /** ONNX models: onnxruntime intra-op threads (default 1). */
   threads?: number;
+  /**
+   * What runs the network: `onnx` (onnxruntime; TF.js models converted to ONNX, `converted.node.ts`),
+   * `tfjs` (TF.js on the started backend), or `auto` (default): onnxruntime for .onnx files and the
+   * bundled networks, with TF.js as the fallback when onnxruntime or the conversion fails; TF.js for
+   * TF.js folders.
+   */
+  runtime?: Runtime;
   /** Changes to the default preprocessing (input size, resize, value range). */
   preprocessing?: Partial<Preprocessing>;
   /** Cache directory for the converted weights; `false` to neither read nor write it. */
@@ -86,8 +109,14 @@ export interface LoadBackboneOptions {
 /** A loaded backbone and how it was loaded. */
 export interface LoadedBackbone {
   backbone: Backbone;
-  /** "bundle" (nsfwjs files or protolens's own `models/`), "cache" (converted copy), "folder" (a user's model), or "onnx" (a user's .onnx file). */
-  from: 'bundle' | 'cache' | 'folder' | 'onnx';
+  /**
+   * "bundle" (nsfwjs files or protolens's own `models/`), "cache" (their plain TF.js copy), "folder"
+   * (a user's model), "onnx" (a user's .onnx file), "onnx-cache" / "onnx-converted" (a TF.js model
+   * on onnxruntime, its ONNX graph read from the cache or converted now).
+   */
+  from: 'bundle' | 'cache' | 'folder' | 'onnx' | 'onnx-cache' | 'onnx-converted';
+  /** Why the network runs on TF.js when onnxruntime was wanted (the fallback), if it does. */
+  note?: string;
   /** Wall time of the load, including the warm-up pass, in ms. */
   ms: number;
 }
@@ -241,7 +270,7 @@ export function modelArtifactsNode(nameOrDir: string): tf.io.ModelArtifacts {
   if (isBuiltin(nameOrDir)) { const b = readNsfwjsBundle(nameOrDir); return artifactsOf(b.json, b.weights); }
   if (isBundledEmbedding(nameOrDir)) { const b = readBundledEmbedding(nameOrDir); return artifactsOf(b.json, b.weights); }
   if (!existsSync(nameOrDir) || !statSync(nameOrDir).isDirectory()) {
-    throw new RangeError(`unknown backbone "${nameOrDir}": expected one of ${BUILTIN_NAMES.join(', ')}, a TF.js model folder or a .onnx file`);
+    throw new RangeError(`unknown backbone "${nameOrDir}": expected one of ${BUILTIN_NAMES.join(', ')}, a TF.js model folder (model.json plus weight shards) or an ONNX file (.onnx)`);
   }
   const { json, weights } = readModelFolder(resolve(nameOrDir));
   return artifactsOf(json, weights);
@@ -250,6 +279,34 @@ export function modelArtifactsNode(nameOrDir: string): tf.io.ModelArtifacts {
 /** True for a path that names an ONNX model: ending in `.onnx`, or an existing file (a folder is a TF.js model). */
 export function isOnnxPath(s: string): boolean {
   return /\.onnx$/i.test(s) || (existsSync(s) && statSync(s).isFile());
+}
+
+/** Where a bundled network's weights come from, in words. */
+function bundledSource(name: BuiltinBackbone): string {
+  const { version } = nsfwjsModelsDir();
+  return `nsfwjs ${version} (${BUILTIN_BACKBONES[name].title}, ImageNet-initialised, fine-tuned for NSFW classification, uint8-quantised)`;
+}
+
+/** A bundled network on onnxruntime, converted from its TF.js form (`converted.node.ts`). */
+async function loadOnRuntime(name: string, options: LoadBackboneOptions): Promise<Omit<LoadedBackbone, 'ms'>> {
+  if (!isBuiltin(name)) throw new RangeError(`${name}: runtime "onnx" takes .onnx files and the bundled networks (${BUILTIN_NAMES.join(', ')}); TF.js folders run on TF.js`);
+  const spec = BUILTIN_BACKBONES[name];
+  const { loadConverted } = await import('./converted.node.ts');
+  return loadConverted({
+    name, layer: options.layer ?? spec.layer, pool: options.pool, threads: options.threads, source: bundledSource(name),
+    dir: options.cacheDir ? convertedDir(options.cacheDir, name) : undefined,
+    preprocessing: checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing }),
+    read: () => {
+      const b = readNsfwjsBundle(name);
+      const specs = (b.json.weightsManifest as Array<{ weights: WeightSpec[] }>).flatMap((g) => g.weights);
+      return { topology: b.json.modelTopology, specs, weights: b.weights, hash: weightsHash(b.json.modelTopology, b.weights) };
+    },
+  });
+}
+
+/** Failures after which `auto` falls back to TF.js: a layer the converter lacks, onnxruntime failing to load or run; not the user's input. */
+function isFallbackCause(e: unknown): boolean {
+  return e instanceof UnsupportedLayerError || !(e instanceof RangeError || e instanceof TypeError);
 }
 
 /** True when `nameOrDir` is one of the bundled backbone names. */
@@ -271,14 +328,25 @@ export function isBuiltin(nameOrDir: string): nameOrDir is BuiltinBackbone {
 export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
   const t0 = performance.now();
   const cacheDir = options.cacheDir;
+  const runtime = options.runtime ?? 'auto';
   if (!isBuiltin(nameOrDir) && !isBundledEmbedding(nameOrDir) && isOnnxPath(nameOrDir)) {
+    if (runtime === 'tfjs') throw new RangeError(`${nameOrDir}: an ONNX model runs on onnxruntime; runtime "tfjs" takes TF.js models`);
     const backbone = await (await import('./onnx.node.ts')).loadOnnxBackboneNode(nameOrDir, options);
     return { backbone, from: 'onnx', ms: performance.now() - t0 };
   }
+  let note: string | undefined;
+  if (runtime === 'onnx' || (runtime === 'auto' && isBuiltin(nameOrDir))) {
+    try {
+      const r = await loadOnRuntime(nameOrDir, options);
+      return { ...r, ms: performance.now() - t0 };
+    } catch (e) {
+      if (runtime === 'onnx' || !isFallbackCause(e)) throw e;
+      note = `onnxruntime not used (${(e as Error).message}); TF.js instead`;
+    }
+  }
   if (isBuiltin(nameOrDir)) {
     const spec = BUILTIN_BACKBONES[nameOrDir];
-    const { version } = nsfwjsModelsDir();
-    const source = `nsfwjs ${version} (${spec.title}, ImageNet-initialised, fine-tuned for NSFW classification, uint8-quantised)`;
+    const source = bundledSource(nameOrDir);
     const preprocessing = checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing });
     let json: Record<string, any>;
     let weights: Uint8Array;
@@ -301,7 +369,7 @@ export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneO
     const backbone = await loadBackbone(artifactsOf(json, weights), {
       name: nameOrDir, layer: options.layer ?? spec.layer, pool: options.pool, preprocessing, weightsHash: hash, source,
     });
-    return { backbone, from, ms: performance.now() - t0 };
+    return { backbone, from, ms: performance.now() - t0, note };
   }
   if (isBundledEmbedding(nameOrDir)) {
     const spec = BUNDLED_EMBEDDINGS[nameOrDir];
@@ -315,7 +383,7 @@ export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneO
   }
   const dir = resolve(nameOrDir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new RangeError(`unknown backbone "${nameOrDir}": expected one of ${BUILTIN_NAMES.join(', ')}, or a TF.js model folder (model.json plus weight shards)`);
+    throw new RangeError(`unknown backbone "${nameOrDir}": expected one of ${BUILTIN_NAMES.join(', ')}, a TF.js model folder (model.json plus weight shards) or an ONNX file (.onnx)`);
   }
   const { json, weights } = readModelFolder(dir);
   const artifacts = artifactsOf(json, weights);
@@ -329,5 +397,5 @@ export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneO
   const backbone = await loadBackbone(artifacts, {
     name: basename(dir), layer: options.layer, pool: options.pool, preprocessing, weightsHash: weightsHash(json.modelTopology, weights), source: dir,
   });
-  return { backbone, from: 'folder', ms: performance.now() - t0 };
+  return { backbone, from: 'folder', ms: performance.now() - t0, note };
 }

@@ -146,19 +146,29 @@ export function checkPixels(img: PixelImage, where: string): void {
   }
 }
 
-/** H×W×3 values 0…255, alpha composited onto white, grey replicated. */
-function toRgb(img: PixelImage): Float64Array {
+/**
+ * The image as planes of values 0…255, alpha composited onto white: one plane when the image is
+ * grey (one or two channels, or three equal ones, as decoders give for grey PNGs), else three.
+ */
+function toPlanes(img: PixelImage): Float64Array[] {
   const { width: w, height: h, channels: c, data } = img;
-  const out = new Float64Array(w * h * 3);
-  for (let i = 0, o = 0, s = 0; i < w * h; i++, s += c, o += 3) {
-    if (c === 3) { out[o] = data[s]; out[o + 1] = data[s + 1]; out[o + 2] = data[s + 2]; continue; }
-    const a = c === 2 || c === 4 ? data[s + c - 1] / 255 : 1;
-    const over = (v: number): number => (a === 1 ? v : v * a + 255 * (1 - a));
-    if (c <= 2) { const g = over(data[s]); out[o] = g; out[o + 1] = g; out[o + 2] = g; } else {
-      out[o] = over(data[s]); out[o + 1] = over(data[s + 1]); out[o + 2] = over(data[s + 2]);
+  const n = w * h;
+  let grey = c <= 2;
+  if (c === 3 || c === 4) {
+    grey = true;
+    for (let i = 0, s = 0; i < n && grey; i++, s += c) grey = data[s] === data[s + 1] && data[s] === data[s + 2];
+  }
+  const planes = Array.from({ length: grey ? 1 : 3 }, () => new Float64Array(n));
+  const alpha = c === 2 || c === 4;
+  for (let k = 0; k < planes.length; k++) {
+    const p = planes[k];
+    for (let i = 0, s = k; i < n; i++, s += c) {
+      if (!alpha) { p[i] = data[s]; continue; }
+      const a = data[i * c + c - 1] / 255;
+      p[i] = data[s] * a + 255 * (1 - a);
     }
   }
-  return out;
+  return planes;
 }
 
 /** For each output index, the input indices and weights it sums (`k` per output, zero-padded). */
@@ -234,39 +244,41 @@ export function resizePlan(h: number, w: number, p: Preprocessing): { rh: number
   return { rh, rw, top: roundHalfEven((rh - p.height) / 2), left: roundHalfEven((rw - p.width) / 2) };
 }
 
-/** One image resized (and cropped), H×W×3 values 0…255. */
-export function resizeImage(img: PixelImage, p: Preprocessing): Float64Array {
-  const rgb = toRgb(img);
-  const { height: H, width: W } = p;
-  const { rh, rw, top, left } = resizePlan(img.height, img.width, p);
-  if (img.height === H && img.width === W && rh === H && rw === W) return rgb;
-  const taps = p.alignCorners || (p.resize !== 'bicubic' && !p.antialias) || p.resize === 'nearest' ? tfTaps : pilTaps;
-  const tx = taps(img.width, rw, left, W, p), ty = taps(img.height, rh, top, H, p);
-  const h0 = img.height;
-  const tmp = new Float64Array(h0 * W * 3);
-  for (let y = 0; y < h0; y++) {
+/** One plane resized with the taps along x then y: H×W values. */
+function resizePlane(src: Float64Array, w: number, h: number, tx: Taps, ty: Taps, W: number, H: number): Float64Array {
+  const tmp = new Float64Array(h * W);
+  const { k: kx, idx: ix, w: wx } = tx;
+  for (let y = 0; y < h; y++) {
+    const row = y * w, o = y * W;
     for (let x = 0; x < W; x++) {
-      let r = 0, g = 0, b = 0;
-      for (let t = 0; t < tx.k; t++) {
-        const wt = tx.w[x * tx.k + t];
-        if (wt === 0) continue;
-        const s = (y * img.width + tx.idx[x * tx.k + t]) * 3;
-        r += wt * rgb[s]; g += wt * rgb[s + 1]; b += wt * rgb[s + 2];
-      }
-      const o = (y * W + x) * 3;
-      tmp[o] = r; tmp[o + 1] = g; tmp[o + 2] = b;
+      let v = 0;
+      for (let t = x * kx, e = t + kx; t < e; t++) v += wx[t] * src[row + ix[t]];
+      tmp[o + x] = v;
     }
   }
-  const out = new Float64Array(H * W * 3);
+  const out = new Float64Array(H * W);
+  const { k: ky, idx: iy, w: wy } = ty;
   for (let y = 0; y < H; y++) {
-    for (let t = 0; t < ty.k; t++) {
-      const wt = ty.w[y * ty.k + t];
+    const dst = y * W;
+    for (let t = y * ky, e = t + ky; t < e; t++) {
+      const wt = wy[t];
       if (wt === 0) continue;
-      const src = ty.idx[y * ty.k + t] * W * 3, dst = y * W * 3;
-      for (let q = 0; q < W * 3; q++) out[dst + q] += wt * tmp[src + q];
+      const from = iy[t] * W;
+      for (let x = 0; x < W; x++) out[dst + x] += wt * tmp[from + x];
     }
   }
   return out;
+}
+
+/** One image resized (and cropped): one plane (grey) or three (R, G, B) of H×W values 0…255. */
+export function resizeImage(img: PixelImage, p: Preprocessing): Float64Array[] {
+  const planes = toPlanes(img);
+  const { height: H, width: W } = p;
+  const { rh, rw, top, left } = resizePlan(img.height, img.width, p);
+  if (img.height === H && img.width === W && rh === H && rw === W) return planes;
+  const taps = p.alignCorners || (p.resize !== 'bicubic' && !p.antialias) || p.resize === 'nearest' ? tfTaps : pilTaps;
+  const tx = taps(img.width, rw, left, W, p), ty = taps(img.height, rh, top, H, p);
+  return planes.map((q) => resizePlane(q, img.width, img.height, tx, ty, W, H));
 }
 
 /**
@@ -285,12 +297,13 @@ export function pixelBatch(images: readonly PixelImage[], p: Preprocessing, layo
   const mean = p.mean ?? [0, 0, 0], std = p.std ?? [1, 1, 1];
   images.forEach((img, n) => {
     checkPixels(img, `image ${n}`);
-    const px = resizeImage(img, p);
+    const planes = resizeImage(img, p);
     const base = n * plane * 3;
     for (let c = 0; c < 3; c++) {
       const a = scale / std[c], b = (lo - mean[c]) / std[c];
-      if (layout === 'nchw') for (let i = 0; i < plane; i++) out[base + c * plane + i] = px[i * 3 + c] * a + b;
-      else for (let i = 0; i < plane; i++) out[base + i * 3 + c] = px[i * 3 + c] * a + b;
+      const px = planes[planes.length === 1 ? 0 : c];
+      if (layout === 'nchw') for (let i = 0, o = base + c * plane; i < plane; i++) out[o + i] = px[i] * a + b;
+      else for (let i = 0, o = base + c; i < plane; i++, o += 3) out[o] = px[i] * a + b;
     }
   });
   return out;

@@ -19,7 +19,7 @@ function fail(e: unknown): void {
 try {
   const spec = workerData as ExtractorSpec;
   await initTfNode(spec.backend ?? 'wasm');
-  const { backbone, ms, from } = await loadBackboneNode(spec.backbone, spec);
+  const { backbone, ms, from, note } = await loadBackboneNode(spec.backbone, spec);
   port.on('message', (m: WorkerRequest) => {
     if (m.type === 'close') { backbone.dispose(); port.close(); return; }
     embedFiles(backbone, m.items).then((results) => {
@@ -27,7 +27,7 @@ try {
       port.postMessage({ type: 'done', id: m.id, results } satisfies WorkerReply, transfer);
     }, fail);
   });
-  port.postMessage({ type: 'ready', info: backbone.info, preprocessing: backbone.preprocessing, ms, from } satisfies WorkerReply);
+  port.postMessage({ type: 'ready', info: backbone.info, preprocessing: backbone.preprocessing, ms, from, note } satisfies WorkerReply);
 } catch (e) {
   fail(e);
 }

@@ -7,6 +7,8 @@
 import { main } from '../../src/cli/main.ts';
 
 export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  // Let the test runner write out the previous test's report first: while stdout is captured here it would be lost.
+  await new Promise((r) => setTimeout(r, 20));
   const out: string[] = [], err: string[] = [];
   const wo = process.stdout.write.bind(process.stdout), we = process.stderr.write.bind(process.stderr);
   const capture = (into: string[], write: typeof wo) => ((s: string | Uint8Array, ...rest: unknown[]) => {

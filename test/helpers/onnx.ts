@@ -6,7 +6,16 @@
  * → Conv 5@3×3 (c2, N×5×4×4) → Relu (relu2) → GlobalAveragePool (gap) → Flatten (flat, N×5)
  * → Gemm 3 (logits, N×3).
  */
+import assert from 'node:assert/strict';
 import { writeOnnx, type ModelSpec } from '../../src/features/onnx-graph.ts';
+
+/** The largest absolute difference between two equally long arrays (asserts the lengths). */
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
 
 /** Deterministic weights: sin of the index, scaled. */
 function weights(n: number, seed: number, scale: number): Float32Array {

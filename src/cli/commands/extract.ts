@@ -8,7 +8,7 @@ import { writeFeatures } from '../../data/features.node.ts';
 import { checkOutputFile } from '../../data/outputs.node.ts';
 import { NODE_BACKENDS, checkNodeBackend } from '../../features/backend.node.ts';
 import { extractDataset } from '../../features/extract.node.ts';
-import { BUILTIN_NAMES } from '../../features/load.node.ts';
+import { BUILTIN_NAMES, RUNTIMES, checkRuntime } from '../../features/load.node.ts';
 import { POOL_MODES, checkPool } from '../../features/onnx-backbone.ts';
 import { PRESETS, checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, type Preprocessing } from '../../features/pixels.ts';
 
@@ -29,6 +29,7 @@ interface ExtractFlags {
   cache: boolean;
   skipBad: boolean;
   backend: string;
+  runtime: string;
   progress: boolean;
   force: boolean;
   labels: boolean;
@@ -70,6 +71,7 @@ export function register(program: Command): void {
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--no-cache', 'neither read nor write the cache')
     .option('--skip-bad', 'leave unreadable or non-image files out (reported) instead of failing')
+    .option('--runtime <name>', `${RUNTIMES.join(' | ')}: onnx runs the network on onnxruntime (the bundled ones converted to ONNX at first use), tfjs on TF.js; auto: onnxruntime for .onnx files and the bundled networks (TF.js if it fails), TF.js for TF.js folders`, 'auto')
     .option('--backend <name>', `TF.js backend: ${NODE_BACKENDS.join(' | ')}`, 'wasm')
     .option('--no-labels', 'read the images unlabelled, whatever folders hold them')
     .option('--json', 'print a summary as JSON on stdout')
@@ -78,6 +80,7 @@ export function register(program: Command): void {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       if (!/\.npy$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy.`);
       const backend = libraryChoice('--backend', flags.backend, checkNodeBackend);
+      const runtime = libraryChoice('--runtime', flags.runtime, checkRuntime);
       const pre = preprocessingFlags(flags);
       const pool = flags.pool === undefined ? undefined : libraryChoice('--pool', flags.pool, checkPool);
       const preset = flags.preset === undefined ? undefined : libraryChoice('--preset', flags.preset, (s) => presetPreprocessing(s).preset);
@@ -94,11 +97,12 @@ export function register(program: Command): void {
         let cachedAtStart = 0;
         const result = await extractDataset(ds, {
           backbone: flags.backbone, layer: flags.layer, pool, preset, preprocessing: pre, batchSize, workers,
-          cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend,
+          cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend, runtime,
           onReady: (r) => {
             const capped = typeof workers === 'number' && r.threads < workers && r.cached < r.total ? ` (--workers ${workers} capped at the cores and batches)` : '';
             say(`${flags.backbone}: loaded in ${(r.loadMs / 1000).toFixed(1)} s from ${r.from}, ${r.threads} thread${r.threads > 1 ? 's' : ''}${capped}; ` +
               `${r.cached} of ${r.total} images in the cache`);
+            if (r.note) say(`  note: ${r.note}`);
             // The bar counts the images still to compute, so its rate and ETA are the network's.
             cachedAtStart = r.cached;
             if (flags.progress && r.cached < r.total) bar = progressBar('extract', r.total - r.cached, 'images');

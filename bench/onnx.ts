@@ -1,0 +1,207 @@
+/**
+ * Extraction on onnxruntime against TF.js-wasm, for the two bundled networks (converted to ONNX by
+ * src/features/keras-onnx.ts) and any ONNX files given (e.g. torchvision's networks exported by
+ * bench/torch_throughput.py).
+ *
+ *   nice -n 10 node --import tsx bench/onnx.ts [--n 96] [--n-inception 32] [--n-diff 200] [--repeat 2]
+ *     [--models a.onnx,b.onnx] [--only NAME] [--skip-tfjs] [--parts runtime,extraction,share,difference]
+ *
+ * Three tables, every mode measured --repeat times, interleaved, the best kept; besides wall time
+ * each row gives the CPU seconds per image (all threads), which says what the work costs on a
+ * machine shared with other jobs:
+ *
+ * 1. **Runtime alone**: a batch of 8 blank images at the input size, through `session.run` of
+ *    onnxruntime (1 and 2 intra-op threads) and TF.js-wasm's `model.predict` on one thread (the
+ *    bundled networks only): what the network costs, without decoding or resizing.
+ * 2. **Extraction** (`extractDataset`, no cache): the first N Omniglot images (105×105 PNG) decoded,
+ *    resized to the input, through the network, pooled: TF.js-wasm on 1 thread and 2 worker threads
+ *    (today's path), onnxruntime on 1 thread, 1 thread with 2 intra-op threads, 2 worker threads.
+ * 3. **Our share**: on one thread, the CPU time per image spent outside onnxruntime (decoding,
+ *    preprocessing) against the whole, measured on the same batches of Omniglot images.
+ *
+ * Then, for the bundled networks, the largest absolute difference between the converted graph's
+ * features and TF.js's on the same images.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { openImageDataset, type ImageDataset } from '../src/data/images.node.ts';
+import { extractDataset } from '../src/features/extract.node.ts';
+import { initTfNode } from '../src/features/backend.node.ts';
+import { BUILTIN_BACKBONES, isBuiltin, loadBackboneNode } from '../src/features/load.node.ts';
+import { decodeImage } from '../src/features/decode.node.ts';
+import { kerasToOnnx, type WeightSpec } from '../src/features/keras-onnx.ts';
+import { readNsfwjsBundle, type BuiltinBackbone } from '../src/features/load.node.ts';
+import { imageInput } from '../src/features/onnx-backbone.ts';
+import { readOnnx } from '../src/features/onnx-graph.ts';
+import { nodeRuntime, sessionOptions } from '../src/features/onnx.node.ts';
+import { pixelBatch, type PixelImage } from '../src/features/pixels.ts';
+import type { Backbone } from '../src/features/backbone.ts';
+
+const DATA = process.env.PROTOLENS_BENCH_DATA ?? '/work/shared/data/omniglot/images_background_small';
+const log = (s: string): void => { process.stderr.write(s + '\n'); };
+
+interface Rate { n: number; s: number; cpu: number }
+const perSec = (r: Rate): number => r.n / r.s;
+
+/** Wall seconds and CPU seconds (all threads of this process) of `f`. */
+async function timed(n: number, f: () => Promise<unknown>): Promise<Rate> {
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  await f();
+  const c = process.cpuUsage(c0);
+  return { n, s: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
+}
+
+/** Keeps the best rate of each mode and logs each run. */
+class Best {
+  readonly best = new Map<string, Rate>();
+  keep(name: string, mode: string, r: Rate): void {
+    const b = this.best.get(mode);
+    if (!b || perSec(r) > perSec(b)) this.best.set(mode, r);
+    log(`${name}: ${mode}: ${perSec(r).toFixed(2)} img/s, ${(r.cpu / r.n).toFixed(4)} CPU s/img`);
+  }
+}
+
+/** An ONNX model's bytes: a file, or a bundled network converted now. */
+function onnxBytes(model: string): Uint8Array {
+  if (!isBuiltin(model)) return new Uint8Array(readFileSync(model));
+  const b = readNsfwjsBundle(model);
+  const specs = (b.json.weightsManifest as Array<{ weights: WeightSpec[] }>).flatMap((g) => g.weights);
+  return kerasToOnnx(b.json.modelTopology, specs, b.weights.buffer.slice(b.weights.byteOffset, b.weights.byteOffset + b.weights.byteLength) as ArrayBuffer);
+}
+
+/** Runtime alone: onnxruntime session.run with 1 and 2 intra-op threads, TF.js predict on one. */
+async function runtimeAlone(model: string, repeat: number, rows: string[]): Promise<void> {
+  const bytes = onnxBytes(model);
+  const input = imageInput(readOnnx(bytes, model), model);
+  const [h, w] = input.size ?? [224, 224];
+  const batch = 8, rounds = 3;
+  const x = new nodeRuntime.Tensor('float32', new Float32Array(batch * 3 * h * w), input.layout === 'nchw' ? [batch, 3, h, w] : [batch, h, w, 3]);
+  const sessions = new Map([[1, await nodeRuntime.InferenceSession.create(bytes, sessionOptions(1))], [2, await nodeRuntime.InferenceSession.create(bytes, sessionOptions(2))]]);
+  let tfjs: Backbone | undefined;
+  if (isBuiltin(model)) tfjs = (await loadBackboneNode(model, { runtime: 'tfjs', cacheDir: false })).backbone;
+  const blank: PixelImage[] = Array.from({ length: batch }, () => ({ width: w, height: h, channels: 3, data: new Uint8Array(w * h * 3) }));
+  const b = new Best();
+  for (const s of sessions.values()) await s.run({ [input.name]: x }); // warm-up
+  for (let k = 0; k < repeat; k++) {
+    for (const [t, s] of sessions) b.keep(model, `onnxruntime, ${t} thread${t > 1 ? 's' : ''}`, await timed(batch * rounds, async () => { for (let r = 0; r < rounds; r++) await s.run({ [input.name]: x }); }));
+    if (tfjs) b.keep(model, 'TF.js-wasm, 1 thread', await timed(batch, () => tfjs!.embed(blank)));
+  }
+  for (const s of sessions.values()) await s.release();
+  tfjs?.dispose();
+  const name = isBuiltin(model) ? `${model} (nsfwjs, converted)` : basename(model);
+  for (const [mode, r] of b.best) rows.push(`| ${name} | ${h}×${w} | ${mode} | ${perSec(r).toFixed(1)} | ${(r.cpu / r.n).toFixed(4)} |`);
+}
+
+/** Extraction through extractDataset in each mode. */
+async function extraction(model: string, ds: ImageDataset, repeat: number, skipTfjs: boolean, rows: string[]): Promise<void> {
+  const modes: Array<[string, Parameters<typeof extractDataset>[1]]> = [];
+  const base = { backbone: model, cacheDir: false as const, batchSize: 8 };
+  if (isBuiltin(model) && !skipTfjs) {
+    modes.push(['TF.js-wasm, 1 thread', { ...base, runtime: 'tfjs', workers: 1 }], ['TF.js-wasm, 2 worker threads', { ...base, runtime: 'tfjs', workers: 2 }]);
+  }
+  modes.push(
+    ['onnxruntime, 1 thread', { ...base, runtime: 'onnx', workers: 1, threads: 1 }],
+    ['onnxruntime, 1 worker × 2 intra-op threads', { ...base, runtime: 'onnx', workers: 1, threads: 2 }],
+    ['onnxruntime, 2 worker threads × 1', { ...base, runtime: 'onnx', workers: 2, threads: 1 }],
+  );
+  const b = new Best();
+  for (let k = 0; k < repeat; k++) {
+    for (const [mode, o] of modes) {
+      let cReady = process.cpuUsage();
+      const r = await extractDataset(ds, { ...o, onReady: () => { cReady = process.cpuUsage(); } });
+      const c = process.cpuUsage(cReady);
+      b.keep(model, mode, { n: r.X.rows, s: r.stats.extractMs / 1000, cpu: (c.user + c.system) / 1e6 });
+    }
+  }
+  const ref = b.best.get('TF.js-wasm, 1 thread');
+  for (const [mode, r] of b.best) {
+    rows.push(`| ${isBuiltin(model) ? model : basename(model)} | ${mode} | ${r.n} | ${perSec(r).toFixed(2)} | ${ref ? `${(perSec(r) / perSec(ref)).toFixed(1)}×` : '–'} | ${(r.cpu / r.n).toFixed(4)} |`);
+  }
+}
+
+/** Our share on one thread: decoding, preprocessing and pooling against onnxruntime's run, per image. */
+async function share(model: string, ds: ImageDataset, rows: string[]): Promise<void> {
+  const { backbone } = await loadBackboneNode(model, { runtime: 'onnx', cacheDir: false, threads: 1 });
+  const p = backbone.preprocessing;
+  const entries = ds.entries.slice(0, 64);
+  const files = await Promise.all(entries.map((e) => ds.read(e)));
+  // CPU time (all threads of the process), which other jobs on the machine do not inflate as they do wall time.
+  const cpuMs = (): number => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
+  let decode = 0, prep = 0, total = 0;
+  for (let s = 0; s < files.length; s += 8) {
+    const t0 = cpuMs();
+    const imgs = await Promise.all(files.slice(s, s + 8).map((f, i) => decodeImage(f, `image ${s + i}`)));
+    const t1 = cpuMs();
+    pixelBatch(imgs, p, 'nchw'); // what embed does first, timed alone
+    const t2 = cpuMs();
+    await backbone.embed(imgs);
+    const t3 = cpuMs();
+    decode += t1 - t0; prep += t2 - t1; total += t3 - t0 - (t2 - t1); // embed repeats the preprocessing
+  }
+  backbone.dispose();
+  const n = files.length;
+  rows.push(`| ${isBuiltin(model) ? model : basename(model)} | ${(total / n).toFixed(1)} ms | ${(decode / n).toFixed(2)} ms | ${(prep / n).toFixed(2)} ms | ${(100 * (decode + prep) / total).toFixed(1)} % |`);
+}
+
+/** The largest |converted − TF.js| over the features of the first n images. */
+async function difference(model: BuiltinBackbone, ds: ImageDataset, n: number, rows: string[]): Promise<void> {
+  const sub = { ...ds, entries: ds.entries.slice(0, n) };
+  const a = await extractDataset(sub, { backbone: model, runtime: 'onnx', cacheDir: false, workers: 2 });
+  const b = await extractDataset(sub, { backbone: model, runtime: 'tfjs', cacheDir: false, workers: 2 });
+  let d = 0, m = 0;
+  for (let i = 0; i < a.X.data.length; i++) { d = Math.max(d, Math.abs(a.X.data[i] - b.X.data[i])); m = Math.max(m, Math.abs(b.X.data[i])); }
+  rows.push(`| ${model} | ${n} | ${BUILTIN_BACKBONES[model].layer} (${a.X.cols}) | ${d.toExponential(2)} | ${m.toFixed(3)} |`);
+}
+
+const { values } = parseArgs({ args: process.argv.slice(2), options: {
+  n: { type: 'string', default: '96' },
+  'n-inception': { type: 'string', default: '32' },
+  'n-diff': { type: 'string', default: '200' },
+  repeat: { type: 'string', default: '1' },
+  models: { type: 'string' },
+  only: { type: 'string' },
+  'skip-tfjs': { type: 'boolean', default: false },
+  parts: { type: 'string', default: 'runtime,extraction,share,difference' },
+} });
+const parts = new Set(values.parts.split(','));
+await initTfNode();
+const repeat = Number(values.repeat);
+const load0 = loadavg()[0];
+const ds = openImageDataset(DATA);
+const bundled: BuiltinBackbone[] = values.only ? (isBuiltin(values.only) ? [values.only] : []) : ['mobilenet_v2', 'inception_v3'];
+const files = values.models ? values.models.split(',').filter((m) => !values.only || basename(m).startsWith(values.only)) : [];
+const [raw, ext, ours, diff]: string[][] = [[], [], [], []];
+log(`TF.js wasm: simd ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')}`);
+for (const m of [...bundled, ...files]) {
+  if (parts.has('runtime')) await runtimeAlone(m, repeat, raw);
+  const n = Number(/inception/.test(m) ? values['n-inception'] : values.n);
+  if (parts.has('extraction')) await extraction(m, { ...ds, entries: ds.entries.slice(0, n) }, repeat, values['skip-tfjs'], ext);
+  if (parts.has('share')) await share(m, ds, ours);
+}
+if (parts.has('difference')) for (const m of bundled) await difference(m, ds, Number(values['n-diff']), diff);
+const nproc = execFileSync('nproc').toString().trim();
+process.stdout.write([
+  `Machine: ${nproc} cores (nproc), ${cpus()[0]?.model ?? '?'}, Node ${process.version}; ${new Date().toISOString().slice(0, 16)} UTC; ` +
+    `1-minute load average ${load0.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; best of ${repeat}.`,
+  '',
+  '| network | input | runtime (batch 8, blank images) | img/s | CPU s / image |',
+  '|---|---|---|---|---|',
+  ...raw,
+  '',
+  '| network | mode | images | img/s (wall) | vs TF.js 1 thread | CPU s / image |',
+  '|---|---|---|---|---|---|',
+  ...ext,
+  '',
+  '| network | CPU per image, one thread | decoding | preprocessing | our share |',
+  '|---|---|---|---|---|',
+  ...ours,
+  '',
+  '| network | images | layer (dim) | max \\|converted − TF.js\\| | max \\|TF.js feature\\| |',
+  '|---|---|---|---|---|',
+  ...diff,
+  '',
+].join('\n'));
