@@ -101,14 +101,17 @@ test('the default layer is the graph output; a fixed batch of 1 is fed one image
   }
 });
 
-test('preprocessing in TypeScript equals TF.js\'s resize (tfjs preset, bilinear and nearest, grey and colour, 1e-5)', async () => {
+test('preprocessing in TypeScript equals TF.js\'s, bit for bit (tfjs preset, bilinear and nearest, grey, colour and alpha, up and down)', async () => {
   await initTfNode('wasm');
   const grey = await decodeImage(await greyPng(3, 105, 105), 'grey.png');
   const colour = await decodeImage(await colourPng(120, 90), 'colour.png');
-  for (const p of [nsfwjsPreprocessing(224), { ...nsfwjsPreprocessing(64), resize: 'nearest' as const }]) {
-    const theirs = tf.tidy(() => preprocessBatch([grey, colour], p).dataSync().slice());
-    const ours = pixelBatch([grey, colour], p, 'nhwc');
-    assert.ok(maxDiff(ours, theirs) < 1e-5, `${p.resize}: ${maxDiff(ours, theirs)}`);
+  const rgba: PixelImage = { width: 37, height: 23, channels: 4, data: Uint8Array.from({ length: 37 * 23 * 4 }, (_, i) => (i * 97 + 13) % 256) };
+  const greyAlpha: PixelImage = { width: 17, height: 29, channels: 2, data: Uint8Array.from({ length: 17 * 29 * 2 }, (_, i) => (i * 53 + 7) % 256) };
+  for (const p of [nsfwjsPreprocessing(224), nsfwjsPreprocessing(299), nsfwjsPreprocessing(50), { ...nsfwjsPreprocessing(64), resize: 'nearest' as const }]) {
+    const theirs = tf.tidy(() => preprocessBatch([grey, colour, rgba, greyAlpha], p).dataSync().slice());
+    const ours = pixelBatch([grey, colour, rgba, greyAlpha], p, 'nhwc');
+    // Identical input, so the converted networks differ from TF.js by the networks' arithmetic alone.
+    assert.equal(maxDiff(ours, theirs), 0, `${p.height} ${p.resize}`);
   }
 });
 

@@ -21,7 +21,11 @@
  * 4. written as N×3×H×W (`nchw`, ONNX's convention) or N×H×W×3 (`nhwc`, TF.js's).
  *
  * The maths is done in float64 and stored as float32; PIL rounds its resized pixels to bytes, we
- * do not (a difference of at most half a grey level).
+ * do not (a difference of at most half a grey level). The exception is what TF.js's own resize
+ * does (the `tfjs` preset: aligned corners, no crop, mean or std; {@link tfjsResize}): there the
+ * values are scaled first and interpolated in float32 with TF.js's formula, so that a network fed
+ * either way sees the same numbers, bit for bit (test/onnx.test.ts), and the bundled networks on
+ * onnxruntime differ from TF.js by the networks' arithmetic alone.
  */
 
 /** Decoded pixels, row-major, interleaved channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA). */
@@ -146,6 +150,14 @@ export function checkPixels(img: PixelImage, where: string): void {
   }
 }
 
+/** True for one or two channels, or three equal ones (what decoders give for grey PNGs). */
+function isGrey(img: PixelImage): boolean {
+  const { width: w, height: h, channels: c, data } = img;
+  if (c <= 2) return true;
+  for (let i = 0, s = 0; i < w * h; i++, s += c) if (data[s] !== data[s + 1] || data[s] !== data[s + 2]) return false;
+  return true;
+}
+
 /**
  * The image as planes of values 0…255, alpha composited onto white: one plane when the image is
  * grey (one or two channels, or three equal ones, as decoders give for grey PNGs), else three.
@@ -153,11 +165,7 @@ export function checkPixels(img: PixelImage, where: string): void {
 function toPlanes(img: PixelImage): Float64Array[] {
   const { width: w, height: h, channels: c, data } = img;
   const n = w * h;
-  let grey = c <= 2;
-  if (c === 3 || c === 4) {
-    grey = true;
-    for (let i = 0, s = 0; i < n && grey; i++, s += c) grey = data[s] === data[s + 1] && data[s] === data[s + 2];
-  }
+  const grey = isGrey(img);
   const planes = Array.from({ length: grey ? 1 : 3 }, () => new Float64Array(n));
   const alpha = c === 2 || c === 4;
   for (let k = 0; k < planes.length; k++) {
@@ -282,6 +290,53 @@ export function resizeImage(img: PixelImage, p: Preprocessing): Float64Array[] {
 }
 
 /**
+ * An image as TF.js-path protolens computes it (preprocess.ts: `rgbValues`, then TF.js's
+ * `resizeBilinear` / `resizeNearestNeighbor` with aligned corners), in the same float32 steps, so
+ * that a network fed by either sees the same numbers (to a few float32 ulps): values scaled to the
+ * range first (alpha composited onto white), then each output pixel interpolated with the
+ * kernel's formula (source coordinate = ratio · index; top = tl + (tr − tl)·dx, and so on).
+ * One plane for a grey image, else three.
+ * @example
+ * tfjsResize({ width: 2, height: 1, channels: 1, data: Uint8Array.of(0, 255) }, { ...nsfwjsPreprocessing(3), height: 1 })
+ * // [Float32Array [0, 0.5, 1]]
+ */
+export function tfjsResize(img: PixelImage, p: Preprocessing): Float32Array[] {
+  const f = Math.fround;
+  const { width: w, height: h, channels: c, data } = img;
+  const [lo, hi] = p.range;
+  const fs = f((hi - lo) / 255), flo = f(lo);
+  const grey = isGrey(img);
+  const planes = Array.from({ length: grey ? 1 : 3 }, (_, k) => {
+    const q = new Float32Array(w * h);
+    for (let i = 0; i < w * h; i++) {
+      let v = data[i * c + (c <= 2 ? 0 : k)];
+      if (c === 2 || c === 4) { const a = f(data[i * c + c - 1] / 255); v = f(f(v * a) + f(f(1 - a) * 255)); }
+      q[i] = f(f(v * fs) + flo);
+    }
+    return q;
+  });
+  const { height: H, width: W } = p;
+  if (h === H && w === W) return planes;
+  const ry = f(H > 1 ? (h - 1) / (H - 1) : h / H), rx = f(W > 1 ? (w - 1) / (W - 1) : w / W);
+  return planes.map((q) => {
+    const out = new Float32Array(H * W);
+    for (let y = 0; y < H; y++) {
+      const sy = f(ry * y);
+      const y0 = Math.max(0, Math.floor(sy)), y1 = Math.min(h - 1, Math.ceil(sy)), dy = f(sy - y0);
+      for (let x = 0; x < W; x++) {
+        const sx = f(rx * x);
+        if (p.resize === 'nearest') { out[y * W + x] = q[Math.min(h - 1, Math.round(sy)) * w + Math.min(w - 1, Math.round(sx))]; continue; }
+        const x0 = Math.max(0, Math.floor(sx)), x1 = Math.min(w - 1, Math.ceil(sx)), dx = f(sx - x0);
+        const tl = q[y0 * w + x0], tr = q[y0 * w + x1], bl = q[y1 * w + x0], br = q[y1 * w + x1];
+        const top = f(tl + f(f(tr - tl) * dx)), bottom = f(bl + f(f(br - bl) * dx));
+        out[y * W + x] = f(top + f(f(bottom - top) * dy));
+      }
+    }
+    return out;
+  });
+}
+
+/**
  * The network input of a batch: N×3×H×W (`nchw`) or N×H×W×3 (`nhwc`) float32, preprocessed as `p` says.
  * @throws RangeError naming the image index when its pixels are malformed.
  * @example
@@ -295,12 +350,14 @@ export function pixelBatch(images: readonly PixelImage[], p: Preprocessing, layo
   const [lo, hi] = p.range;
   const scale = (hi - lo) / 255;
   const mean = p.mean ?? [0, 0, 0], std = p.std ?? [1, 1, 1];
+  const tfjs = isTfjsResizable(p);
   images.forEach((img, n) => {
     checkPixels(img, `image ${n}`);
-    const planes = resizeImage(img, p);
+    // TF.js's own settings are computed as its kernels do, in float32 (values already scaled).
+    const planes = tfjs ? tfjsResize(img, p) : resizeImage(img, p);
     const base = n * plane * 3;
     for (let c = 0; c < 3; c++) {
-      const a = scale / std[c], b = (lo - mean[c]) / std[c];
+      const a = tfjs ? 1 : scale / std[c], b = tfjs ? 0 : (lo - mean[c]) / std[c];
       const px = planes[planes.length === 1 ? 0 : c];
       if (layout === 'nchw') for (let i = 0, o = base + c * plane; i < plane; i++) out[o + i] = px[i] * a + b;
       else for (let i = 0, o = base + c; i < plane; i++, o += 3) out[o] = px[i] * a + b;
