@@ -41,6 +41,21 @@ export function convertedOnnxFile(dir: string): string {
 export async function loadConverted(s: ConvertedSpec): Promise<{ backbone: Backbone; from: 'onnx-cache' | 'onnx-converted' }> {
   const { nodeRuntime, sessionOptions } = await import('./onnx.node.ts');
   const { onnxBackbone } = await import('./onnx-backbone.ts');
+  const { bytes, hash, from } = convertedBytes(s);
+  const { height, width } = s.preprocessing;
+  const backbone = await onnxBackbone(nodeRuntime, bytes, {
+    name: s.name, where: s.name, layer: s.layer, pool: s.pool, preset: s.preprocessing.preset ?? 'tfjs',
+    preprocessing: { ...s.preprocessing, height, width }, weightsHash: hash, source: `${s.source}, converted to ONNX`,
+    sessionOptions: sessionOptions(s.threads),
+  });
+  return { backbone, from };
+}
+
+/**
+ * The ONNX graph of a converted network: read from the cache, or converted now (and cached).
+ * @throws UnsupportedLayerError when the model has a layer the converter does not handle.
+ */
+export function convertedBytes(s: Pick<ConvertedSpec, 'read' | 'dir' | 'source'>): { bytes: Uint8Array; hash: string; from: 'onnx-cache' | 'onnx-converted' } {
   const file = s.dir ? convertedOnnxFile(s.dir) : undefined;
   const meta = file ? join(s.dir!, 'onnx.json') : undefined;
   let bytes: Uint8Array;
@@ -60,11 +75,5 @@ export async function loadConverted(s: ConvertedSpec): Promise<{ backbone: Backb
     }
     from = 'onnx-converted';
   }
-  const { height, width } = s.preprocessing;
-  const backbone = await onnxBackbone(nodeRuntime, bytes, {
-    name: s.name, where: s.name, layer: s.layer, pool: s.pool, preset: s.preprocessing.preset ?? 'tfjs',
-    preprocessing: { ...s.preprocessing, height, width }, weightsHash: hash, source: `${s.source}, converted to ONNX`,
-    sessionOptions: sessionOptions(s.threads),
-  });
-  return { backbone, from };
+  return { bytes, hash, from };
 }

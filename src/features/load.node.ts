@@ -19,6 +19,7 @@ import { writeFileAtomicSync } from '../data/atomic.node.ts';
 import { isGraphModel, loadBackbone, type Backbone } from './backbone.ts';
 import type { PoolMode } from './onnx-backbone.ts';
 import { UnsupportedLayerError, type WeightSpec } from './keras-onnx.ts';
+import type { ConvertedSpec } from './converted.node.ts';
 import { checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, type Preprocessing } from './preprocess.ts';
 
 /** The preprocessing a TF.js model starts from: nsfwjs's (the `tfjs` preset), or the preset asked for. */
@@ -290,9 +291,14 @@ function bundledSource(name: BuiltinBackbone): string {
 /** A bundled network on onnxruntime, converted from its TF.js form (`converted.node.ts`). */
 async function loadOnRuntime(name: string, options: LoadBackboneOptions): Promise<Omit<LoadedBackbone, 'ms'>> {
   if (!isBuiltin(name)) throw new RangeError(`${name}: runtime "onnx" takes .onnx files and the bundled networks (${BUILTIN_NAMES.join(', ')}); TF.js folders run on TF.js`);
-  const spec = BUILTIN_BACKBONES[name];
   const { loadConverted } = await import('./converted.node.ts');
-  return loadConverted({
+  return loadConverted(convertedSpec(name, options));
+}
+
+/** What converting a bundled network takes: its TF.js bundle, the cache folder, its description. */
+export function convertedSpec(name: BuiltinBackbone, options: LoadBackboneOptions): ConvertedSpec {
+  const spec = BUILTIN_BACKBONES[name];
+  return {
     name, layer: options.layer ?? spec.layer, pool: options.pool, threads: options.threads, source: bundledSource(name),
     dir: options.cacheDir ? convertedDir(options.cacheDir, name) : undefined,
     preprocessing: checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing }),
@@ -301,7 +307,7 @@ async function loadOnRuntime(name: string, options: LoadBackboneOptions): Promis
       const specs = (b.json.weightsManifest as Array<{ weights: WeightSpec[] }>).flatMap((g) => g.weights);
       return { topology: b.json.modelTopology, specs, weights: b.weights, hash: weightsHash(b.json.modelTopology, b.weights) };
     },
-  });
+  };
 }
 
 /** Failures after which `auto` falls back to TF.js: a layer the converter lacks, onnxruntime failing to load or run; not the user's input. */

@@ -7,7 +7,15 @@
  * - {@link pixelEmbedder}: the image's own grey pixels, resized to size×size and scaled to
  *   [0, 1] — a "backbone" with no network, for tests and quick looks at small images.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
+import { defaultCacheDir } from '../features/cache.node.ts';
+import { convertedBytes } from '../features/converted.node.ts';
+import { convertedSpec, isBuiltin } from '../features/load.node.ts';
+import type { PoolMode } from '../features/onnx-backbone.ts';
+import type { Preprocessing } from '../features/pixels.ts';
+import type { InPageEmbedding } from '../viz/mapdata.ts';
 import { BadImageError } from '../data/images.ts';
 import type { Extractor, ExtractorSpec } from '../features/extractor.node.ts';
 import type { Embedder } from './server.node.ts';
@@ -50,7 +58,7 @@ export function pixelEmbedder(size: number): Embedder {
  * An embedder by a CNN backbone (`mobilenet_v2`, `inception_v3` or a model folder), loaded in
  * this thread on first use (MobileNetV2: about 7 s). `prefetch()` starts the load early.
  */
-export function backboneEmbedder(spec: ExtractorSpec, title = spec.backbone): Embedder & { prefetch(): void; close(): Promise<void> } {
+export function backboneEmbedder(spec: ExtractorSpec, title = spec.backbone, inPage?: Embedder['inPage']): Embedder & { prefetch(): void; close(): Promise<void> } {
   let extractor: Promise<Extractor> | undefined;
   const get = () => {
     if (!extractor) {
@@ -61,6 +69,7 @@ export function backboneEmbedder(spec: ExtractorSpec, title = spec.backbone): Em
   };
   return {
     how: `${title}, in the server`,
+    inPage,
     prefetch() { get().catch(() => undefined); },
     async embed(bytes) {
       const e = await get();
@@ -72,4 +81,44 @@ export function backboneEmbedder(spec: ExtractorSpec, title = spec.backbone): Em
       if (extractor) await (await extractor).close();
     },
   };
+}
+
+/** What a feature file's sidecar says about its backbone (the fields {@link onnxInPage} reads). */
+export interface BackboneMeta {
+  name?: string;
+  layer?: string;
+  kind?: string;
+  pooling?: string;
+  dim?: number;
+  source?: string;
+  weightsHash?: string;
+}
+
+/**
+ * The `--pool` value that gives a sidecar's `pooling`.
+ * @example
+ * poolOf('global-max') // 'max'
+ */
+export function poolOf(pooling: string | undefined): PoolMode {
+  return pooling === 'global-max' ? 'max' : pooling === 'global-average' ? 'avg' : 'none';
+}
+
+/**
+ * How the page can embed uploads itself (onnxruntime-web) for features of an ONNX backbone: a
+ * user's `.onnx` file still where the sidecar says and with the same SHA-256, or a bundled network
+ * on onnxruntime (its converted graph, from the cache or converted again). Undefined otherwise,
+ * and the server embeds uploads.
+ */
+export function onnxInPage(bb: BackboneMeta | undefined, preprocessing: Preprocessing | undefined, cacheDir: string | false | undefined): Embedder['inPage'] {
+  if (bb?.kind !== 'onnx' || !bb.name || !bb.layer || !bb.dim || !preprocessing) return undefined;
+  const spec: InPageEmbedding = { name: bb.name, layer: bb.layer, pool: poolOf(bb.pooling), preprocessing, dim: bb.dim };
+  if (isBuiltin(bb.name)) {
+    const name = bb.name;
+    return { spec, model: async () => convertedBytes(convertedSpec(name, { cacheDir: cacheDir === undefined ? defaultCacheDir() : cacheDir })).bytes };
+  }
+  const file = bb.source;
+  if (!file || !existsSync(file)) return undefined;
+  const bytes = new Uint8Array(readFileSync(file));
+  if (createHash('sha256').update(bytes).digest('hex') !== bb.weightsHash) return undefined;
+  return { spec, model: async () => bytes };
 }

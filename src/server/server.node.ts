@@ -11,7 +11,9 @@
  * - `/api/scores.f32`: the samples' first principal-component scores (N×k, `X-Cols` = k), for the page's UMAP;
  * - POST `/api/classify`: an image (the body, at most `maxUpload` bytes, PNG/JPEG/GIF/WebP by
  *   content) → its feature, map position and explanation;
- * - POST `/api/explain`: `{"x": [numbers]}` → explanation (the same as classify, from a feature).
+ * - POST `/api/explain`: `{"x": [numbers]}` → explanation (the same as classify, from a feature);
+ * - `/api/backbone.onnx`: the ONNX backbone, when the features come from one, for the page to embed
+ *   uploads itself with onnxruntime-web (`/api/classify` stays the fallback).
  *
  * Whatever arrives, the server answers: paths outside the served trees get 404, oversized
  * bodies 413, non-images 415, malformed JSON or parameters 400, wrong methods 405, and a bug in
@@ -24,7 +26,7 @@ import type { Matrix } from '../linalg/matrix.ts';
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
 import { nearestIndices } from '../interpret/nearest.ts';
-import { buildMap, fitProjection, project, type ExplorerMap, type Projection } from '../viz/mapdata.ts';
+import { buildMap, fitProjection, project, type ExplorerMap, type InPageEmbedding, type Projection } from '../viz/mapdata.ts';
 import { contentType, safeResolve } from './static.node.ts';
 
 /** Images of the samples, by index. */
@@ -40,6 +42,8 @@ export interface Embedder {
   readonly how: string;
   /** @throws BadImageError (or any Error with `reason`) when the bytes do not decode. */
   embed(bytes: Uint8Array): Promise<Float32Array>;
+  /** For an ONNX backbone: how the page embeds images itself, and the model's bytes (`GET /api/backbone.onnx`). */
+  readonly inPage?: { spec: InPageEmbedding; model(): Promise<Uint8Array> };
 }
 
 /** What the explorer shows. */
@@ -230,6 +234,13 @@ async function explainBody(st: ServerState, req: IncomingMessage, res: ServerRes
   sendJson(res, 200, explainFeature(st, Float32Array.from(x as number[])));
 }
 
+/** GET /api/backbone.onnx: the ONNX backbone's bytes (404 when the features have none). */
+async function backboneModel(st: ServerState, res: ServerResponse): Promise<void> {
+  const inPage = st.source.embedder?.inPage;
+  if (!inPage) throw new HttpError(404, 'these features do not come from an ONNX backbone');
+  send(res, 200, await inPage.model(), 'application/octet-stream', { 'Cache-Control': 'no-store' });
+}
+
 /** POST /api/classify: an image → its feature, map position and explanation. */
 async function classifyUpload(st: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readBody(req, st.maxUpload);
@@ -263,6 +274,7 @@ function explorerRoutes(st: ServerState): Route[] {
     { path: '/api/scores.f32', methods: ['GET'], run: (_q, res) => pcaScores(st, res) },
     { path: '/api/explain', methods: ['POST'], run: (req, res) => explainBody(st, req, res) },
     { path: '/api/classify', methods: ['POST'], run: (req, res) => classifyUpload(st, req, res) },
+    { path: '/api/backbone.onnx', methods: READ, run: (_q, res) => backboneModel(st, res) },
     { path: '/api/', prefix: true, run: () => { throw new HttpError(404, 'not found'); } },
     {
       path: '/files/', prefix: true, methods: READ,
@@ -295,7 +307,8 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
   const host = options.host ?? '127.0.0.1';
   const map = buildMap({
     title: source.title, source: source.source, X: source.X, y: source.y, names: source.names, model: source.model,
-    hasImages: Boolean(source.images), classify: source.embedder ? { available: true, how: source.embedder.how } : { available: false, how: 'no backbone known for these features' },
+    hasImages: Boolean(source.images),
+    classify: source.embedder ? { available: true, how: source.embedder.how, inPage: source.embedder.inPage?.spec } : { available: false, how: 'no backbone known for these features' },
   });
   const routes = explorerRoutes({
     source, options, maxUpload: options.maxUpload ?? 8 * 1024 * 1024, projection: map.projection, mapJson: JSON.stringify(map), embedQueue: Promise.resolve(),

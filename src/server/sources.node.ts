@@ -13,7 +13,8 @@ import type { Matrix } from '../linalg/matrix.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import type { FeatureTransform } from '../model/preprocess.ts';
 import type { IterationRecord, Label } from '../model/types.ts';
-import { backboneEmbedder, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder } from './embed.node.ts';
+import { backboneEmbedder, onnxInPage, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder, poolOf, type BackboneMeta } from './embed.node.ts';
+import type { Preprocessing } from '../features/pixels.ts';
 import type { Embedder, ExplorerSource, ImageStore } from './server.node.ts';
 import { contentType, safeResolve } from './static.node.ts';
 
@@ -82,7 +83,8 @@ export async function digitsSource(options: DigitsOptions = {}): Promise<Explore
     });
     X = r.X;
     options.say?.(`features: ${r.stats.computed} computed, ${r.stats.cached} from the cache`);
-    const emb = backboneEmbedder({ backbone, cacheDir: options.cacheDir }, backbone);
+    const meta = r.meta as { backbone?: BackboneMeta; preprocessing?: Preprocessing };
+    const emb = backboneEmbedder({ backbone, cacheDir: options.cacheDir }, backbone, onnxInPage(meta.backbone, meta.preprocessing, options.cacheDir));
     embedder = emb;
   }
   const model = fitModel(X, labels, { nPrototypes: Math.min(30, png.length), seed: 1, ...options.model }, options);
@@ -161,18 +163,18 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
       },
     };
   }
-  const bb = (fs.meta as { backbone?: { name?: string; layer?: string; source?: string; kind?: string; pooling?: string } }).backbone;
+  const bb = (fs.meta as { backbone?: BackboneMeta }).backbone;
+  const pre = (fs.meta as { preprocessing?: Preprocessing }).preprocessing;
   let embedder: Embedder | undefined;
   const pix = bb?.name ? parsePixelBackbone(bb.name) : undefined;
   if (pix !== undefined) embedder = pixelEmbedder(pix);
   else if (bb?.name === 'mobilenet_v2' || bb?.name === 'inception_v3') {
-    const pre = (fs.meta as { preprocessing?: Record<string, unknown> }).preprocessing;
-    embedder = backboneEmbedder({ backbone: bb.name, layer: bb.layer, preprocessing: pre as never, cacheDir: o.cacheDir }, bb.name);
+    // The runtime the features were extracted on (onnxruntime unless the sidecar says TF.js).
+    const runtime = bb.kind === 'onnx' ? 'onnx' : 'tfjs';
+    embedder = backboneEmbedder({ backbone: bb.name, layer: bb.layer, pool: poolOf(bb.pooling), runtime, preprocessing: pre, cacheDir: o.cacheDir }, bb.name, onnxInPage(bb, pre, o.cacheDir));
   } else if (bb?.kind === 'onnx' && bb.source && existsSync(bb.source)) {
     // A user's ONNX model, found where it was when the features were extracted, cut and pooled the same way.
-    const pre = (fs.meta as { preprocessing?: Record<string, unknown> }).preprocessing;
-    const pool = bb.pooling === 'global-max' ? 'max' : bb.pooling === 'global-average' ? 'avg' : 'none';
-    embedder = backboneEmbedder({ backbone: bb.source, layer: bb.layer, pool, preset: pre?.preset as string | undefined, preprocessing: pre as never, cacheDir: o.cacheDir }, bb.name);
+    embedder = backboneEmbedder({ backbone: bb.source, layer: bb.layer, pool: poolOf(bb.pooling), preset: pre?.preset, preprocessing: pre, cacheDir: o.cacheDir }, bb.name, onnxInPage(bb, pre, o.cacheDir));
   }
   return {
     title: o.features.split('/').pop() ?? o.features,

@@ -14,6 +14,7 @@ import { pca, project as projectRows } from '../interpret/pca.ts';
 import type { Finding, FindingKind, ModelAnalysis, PrototypeStats } from '../interpret/types.ts';
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
+import type { Preprocessing } from '../features/pixels.ts';
 
 /** A linear projection x ↦ (x − mean)·componentsᵀ (the map's PCA axes). */
 export interface Projection {
@@ -168,8 +169,8 @@ export interface ExplorerMap {
   /** A name per sample (file path or "digit 7 #12"). */
   names: string[];
   hasImages: boolean;
-  /** Whether `POST /api/classify` can embed an image, and how. */
-  classify: { available: boolean; how: string };
+  /** Whether `POST /api/classify` can embed an image, and how; and whether the page can itself. */
+  classify: ClassifyInfo;
   projection: Projection;
   /** The model's options (`getParams()`), so that a refit in the page changes only what the user changes. */
   fitParams: Record<string, unknown>;
@@ -178,10 +179,30 @@ export interface ExplorerMap {
   model: ModelView;
 }
 
+/**
+ * How the page can embed an uploaded image itself, with onnxruntime-web, when the features come
+ * from an ONNX backbone: the model is at `./api/backbone.onnx`, cut at `layer`, pooled by `pool`,
+ * fed as `preprocessing` says; the result has `dim` values.
+ */
+export interface InPageEmbedding {
+  name: string;
+  layer: string;
+  pool: 'avg' | 'max' | 'none';
+  preprocessing: Preprocessing;
+  dim: number;
+}
+
+/** Whether the server can embed an image (`POST /api/classify`), how, and whether the page can. */
+export interface ClassifyInfo {
+  available: boolean;
+  how: string;
+  inPage?: InPageEmbedding;
+}
+
 /** Assembles the map JSON: the analysis of the model on (X, y), reshaped, with the PCA basis of the map. */
 export function buildMap(args: {
   title: string; source: string; X: Matrix; y: readonly Label[]; names: string[]; model: PrototypeClassifier;
-  hasImages: boolean; classify: { available: boolean; how: string };
+  hasImages: boolean; classify: ClassifyInfo;
 }): ExplorerMap {
   const { X, y, model } = args;
   const analysis = analyzeModel(model, X, y, { nearest: 12 });

@@ -22,6 +22,8 @@ interface Classified {
   feature: number[];
   imageUrl: string;
   name: string;
+  /** Where the image was embedded: "page" (onnxruntime-web) or "server". */
+  where: 'page' | 'server';
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -53,6 +55,8 @@ const state = {
   local: null as PrototypeClassifier | null,
   features: null as Float32Array | null,
   classified: null as Classified | null,
+  /** Why embedding in the page failed, once it has (then the server embeds). */
+  inPageFailure: '' as string,
   selected: null as { kind: 'prototype'; j: number } | { kind: 'class'; l: number } | { kind: 'sample'; i: number } | null,
   refits: 0,
   ready: false,
@@ -74,7 +78,11 @@ const hooks = {
   get view() { return state.view; },
   get refits() { return state.refits; },
   get umapReady() { return state.umap !== null; },
-  get classified() { return state.classified ? { label: state.classified.explanation.label, explanation: state.classified.explanation } : null; },
+  get classified() {
+    const c = state.classified;
+    return c ? { label: c.explanation.label, explanation: c.explanation, where: c.where, feature: c.feature } : null;
+  },
+  get inPageFailure() { return state.inPageFailure; },
   get frameMs() { return mapView.drawn.ms; },
   get modelView() { return state.model; },
   prototypeScreen: (j: number) => mapView.prototypeScreen(j),
@@ -425,6 +433,7 @@ function renderClassified(c: Classified): void {
       )),
     ),
     el('p', { class: 'muted', text: `${e.ambiguityRule}. Effective prototypes ${fmt(e.effectivePrototypes)}; normalised entropy ${fmt(e.normalizedEntropy)}.` }),
+    el('p', { class: 'muted', 'data-testid': 'classify-where', text: c.where === 'page' ? 'Embedded in this page (onnxruntime-web).' : `Embedded in the server${state.inPageFailure ? ` (the page could not: ${state.inPageFailure})` : ''}.` }),
   );
 }
 
@@ -436,15 +445,39 @@ function reexplain(c: Classified): Classified {
   return { ...c, explanation: state.local.explain(x, 5), position: { x: xy[0], y: xy[1] ?? 0 } };
 }
 
+interface ClassifyReply { error?: string; explanation: Explanation; position: { x: number; y: number }; nearest: number[]; feature: number[] }
+
+/** The image embedded in the page (an ONNX backbone, onnxruntime-web) and explained by the server; null when the page cannot. */
+async function classifyInPage(file: File): Promise<ClassifyReply | null> {
+  const spec = state.map?.classify.inPage;
+  if (!spec || state.inPageFailure) return null;
+  let x: Float32Array;
+  try {
+    const { embedInPage } = await import('./inpage.ts');
+    x = await embedInPage(file, spec);
+  } catch (e) {
+    state.inPageFailure = (e as Error).message || String(e);
+    return null;
+  }
+  const r = await fetch('./api/explain', { method: 'POST', body: JSON.stringify({ x: Array.from(x) }), headers: { 'Content-Type': 'application/json' } });
+  const body = await r.json() as ClassifyReply;
+  if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
+  return { ...body, feature: Array.from(x) };
+}
+
 async function classify(file: File): Promise<void> {
   const box = $('classify-result');
   box.replaceChildren(el('p', { class: 'muted', 'data-testid': 'classify-busy', text: `embedding ${file.name}… (the first image loads the network)` }));
   try {
-    const r = await fetch('./api/classify', { method: 'POST', body: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
-    const body = await r.json() as { error?: string; explanation: Explanation; position: { x: number; y: number }; nearest: number[]; feature: number[] };
-    if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
+    let body = await classifyInPage(file);
+    const where = body ? 'page' : 'server';
+    if (!body) {
+      const r = await fetch('./api/classify', { method: 'POST', body: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
+      body = await r.json() as ClassifyReply;
+      if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
+    }
     if (state.classified) URL.revokeObjectURL(state.classified.imageUrl);
-    state.classified = reexplain({ explanation: body.explanation, position: body.position, nearest: body.nearest, feature: body.feature, imageUrl: URL.createObjectURL(file), name: file.name });
+    state.classified = reexplain({ explanation: body.explanation, position: body.position, nearest: body.nearest, feature: body.feature, imageUrl: URL.createObjectURL(file), name: file.name, where });
     renderClassified(state.classified);
     const ex = state.classified.explanation;
     mapView.setMarker({ ...markerPosition(state.classified), label: ex.unknown ? `new: unknown (nearest ${String(ex.label)})` : `new: ${String(ex.label)}` });
