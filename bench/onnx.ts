@@ -5,6 +5,7 @@
  *
  *   nice -n 10 node --import tsx bench/onnx.ts [--n 96] [--n-inception 32] [--n-diff 200] [--repeat 2]
  *     [--models a.onnx,b.onnx] [--only NAME] [--skip-tfjs] [--parts runtime,extraction,share,difference]
+ *     [--torch]
  *
  * Three tables, every mode measured --repeat times, interleaved, the best kept; besides wall time
  * each row gives the CPU seconds per image (all threads), which says what the work costs on a
@@ -12,7 +13,11 @@
  *
  * 1. **Runtime alone**: a batch of 8 blank images at the input size, through `session.run` of
  *    onnxruntime (1 and 2 intra-op threads) and TF.js-wasm's `model.predict` on one thread (the
- *    bundled networks only): what the network costs, without decoding or resizing.
+ *    bundled networks only): what the network costs, without decoding or resizing. With `--torch`,
+ *    an ONNX file named after a torchvision network (mobilenet_v2.onnx, inception_v3.onnx, as
+ *    bench/torch_throughput.py --export writes them) is also timed on PyTorch (1 and 2 threads,
+ *    /usr/bin/python3 bench/torch_throughput.py --only NAME --json), once per repeat between the
+ *    onnxruntime runs, so that the ratios come from the same minutes of a shared machine.
  * 2. **Extraction** (`extractDataset`, no cache): the first N Omniglot images (105×105 PNG) decoded,
  *    resized to the input, through the network, pooled: TF.js-wasm on 1 thread and 2 worker threads
  *    (today's path), onnxruntime on 1 thread, 1 thread with 2 intra-op threads, 2 worker threads.
@@ -20,7 +25,8 @@
  *    preprocessing) against the whole, measured on the same batches of Omniglot images.
  *
  * Then, for the bundled networks, the largest absolute difference between the converted graph's
- * features and TF.js's on the same images.
+ * features and TF.js's on the same images. `--compare A.npy,B.npy` instead prints the largest and
+ * mean absolute difference between two feature files of the same images.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -29,6 +35,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { openImageDataset, type ImageDataset } from '../src/data/images.node.ts';
+import { readFeatures } from '../src/data/features.node.ts';
 import { extractDataset } from '../src/features/extract.node.ts';
 import { initTfNode } from '../src/features/backend.node.ts';
 import { BUILTIN_BACKBONES, isBuiltin, loadBackboneNode } from '../src/features/load.node.ts';
@@ -73,8 +80,21 @@ function onnxBytes(model: string): Uint8Array {
   return kerasToOnnx(b.json.modelTopology, specs, b.weights.buffer.slice(b.weights.byteOffset, b.weights.byteOffset + b.weights.byteLength) as ArrayBuffer);
 }
 
-/** Runtime alone: onnxruntime session.run with 1 and 2 intra-op threads, TF.js predict on one. */
-async function runtimeAlone(model: string, repeat: number, rows: string[]): Promise<void> {
+/** The torchvision networks bench/torch_throughput.py times. */
+const TORCH_NETS = new Set(['mobilenet_v2', 'inception_v3']);
+
+/** PyTorch's rates for one network (1 and 2 threads, batch 8 of zeros), from bench/torch_throughput.py. */
+function torchRates(name: string, b: Best): void {
+  const out = execFileSync('/usr/bin/python3', [new URL('torch_throughput.py', import.meta.url).pathname, '--only', name, '--repeat', '1', '--json'], { encoding: 'utf8' });
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; rates: Record<string, { ips: number; cpu: number }> };
+  for (const [t, { ips, cpu }] of Object.entries(r.rates)) {
+    const n = 24; // 3 rounds of 8, as for onnxruntime
+    b.keep(name, `PyTorch ${r.torch}, ${t} thread${t === '1' ? '' : 's'}`, { n, s: n / ips, cpu: cpu * n });
+  }
+}
+
+/** Runtime alone: onnxruntime session.run with 1 and 2 intra-op threads, TF.js predict on one; PyTorch with `torch`. */
+async function runtimeAlone(model: string, repeat: number, rows: string[], torch = false): Promise<void> {
   const bytes = onnxBytes(model);
   const input = imageInput(readOnnx(bytes, model), model);
   const [h, w] = input.size ?? [224, 224];
@@ -89,6 +109,7 @@ async function runtimeAlone(model: string, repeat: number, rows: string[]): Prom
   for (let k = 0; k < repeat; k++) {
     for (const [t, s] of sessions) b.keep(model, `onnxruntime, ${t} thread${t > 1 ? 's' : ''}`, await timed(batch * rounds, async () => { for (let r = 0; r < rounds; r++) await s.run({ [input.name]: x }); }));
     if (tfjs) b.keep(model, 'TF.js-wasm, 1 thread', await timed(batch, () => tfjs!.embed(blank)));
+    if (torch && TORCH_NETS.has(basename(model, '.onnx'))) torchRates(basename(model, '.onnx'), b);
   }
   for (const s of sessions.values()) await s.release();
   tfjs?.dispose();
@@ -166,8 +187,19 @@ const { values } = parseArgs({ args: process.argv.slice(2), options: {
   only: { type: 'string' },
   'skip-tfjs': { type: 'boolean', default: false },
   parts: { type: 'string', default: 'runtime,extraction,share,difference' },
+  compare: { type: 'string' },
+  torch: { type: 'boolean', default: false },
 } });
 const parts = new Set(values.parts.split(','));
+if (values.compare) {
+  // Two feature files of the same images (e.g. extracted on TF.js and on onnxruntime): the largest difference.
+  const [a, b] = values.compare.split(',').map((f) => readFeatures(f));
+  if (a.X.rows !== b.X.rows || a.X.cols !== b.X.cols || a.paths?.some((p, i) => p !== b.paths?.[i])) throw new Error('--compare: the files hold different images or dimensions');
+  let d = 0, m = 0, sum = 0;
+  for (let i = 0; i < a.X.data.length; i++) { const e = Math.abs(a.X.data[i] - b.X.data[i]); d = Math.max(d, e); sum += e; m = Math.max(m, Math.abs(a.X.data[i])); }
+  process.stdout.write(`| ${values.compare.split(',').join(' vs ')} | ${a.X.rows}×${a.X.cols} | ${d.toExponential(2)} | ${(sum / a.X.data.length).toExponential(2)} | ${m.toFixed(3)} |\n`);
+  process.exit(0);
+}
 await initTfNode();
 const repeat = Number(values.repeat);
 const load0 = loadavg()[0];
@@ -177,7 +209,7 @@ const files = values.models ? values.models.split(',').filter((m) => !values.onl
 const [raw, ext, ours, diff]: string[][] = [[], [], [], []];
 log(`TF.js wasm: simd ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')}`);
 for (const m of [...bundled, ...files]) {
-  if (parts.has('runtime')) await runtimeAlone(m, repeat, raw);
+  if (parts.has('runtime')) await runtimeAlone(m, repeat, raw, values.torch);
   const n = Number(/inception/.test(m) ? values['n-inception'] : values.n);
   if (parts.has('extraction')) await extraction(m, { ...ds, entries: ds.entries.slice(0, n) }, repeat, values['skip-tfjs'], ext);
   if (parts.has('share')) await share(m, ds, ours);

@@ -13,8 +13,11 @@ warm-up batch. Prints a Markdown table: images/s (wall) and CPU seconds per imag
 With --export DIR, also writes the same two networks as DIR/mobilenet_v2.onnx and
 DIR/inception_v3.onnx (torch.onnx.export, opset 13, batch dimension dynamic), which
 `node --import tsx bench/onnx.ts --models DIR/mobilenet_v2.onnx,DIR/inception_v3.onnx` times on
-onnxruntime.
+onnxruntime. `--only NAME --json` times one network and prints its rates as one JSON line:
+bench/onnx.ts --torch calls it that way between its own runs, so that both are measured under the
+same load.
 """
+import json
 import argparse
 import os
 import platform
@@ -40,10 +43,14 @@ def main():
     ap.add_argument('--export')
     ap.add_argument('--repeat', type=int, default=2)
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--only')
+    ap.add_argument('--json', action='store_true')
     a = ap.parse_args()
     torch.manual_seed(0)
     rows = []
     for name, size, kw in NETS:
+        if a.only and name != a.only:
+            continue
         model = getattr(torchvision.models, name)(**kw).eval()
         x = torch.zeros(8, 3, size, size)
         if a.export:
@@ -55,12 +62,18 @@ def main():
             for threads in (1, 2):
                 torch.set_num_threads(threads)
                 n, wall, cpu = rate(model, x, a.rounds)
-                print(f'{name}: {threads} thread(s): {n / wall:.2f} img/s, {cpu / n:.4f} CPU s/img', flush=True)
+                if not a.json:
+                    print(f'{name}: {threads} thread(s): {n / wall:.2f} img/s, {cpu / n:.4f} CPU s/img', flush=True)
                 if threads not in best or n / wall > best[threads][0]:
                     best[threads] = (n / wall, cpu / n)
+        if a.json:
+            print(json.dumps({'name': name, 'torch': torch.__version__, 'rates': {t: {'ips': r, 'cpu': c} for t, (r, c) in best.items()}}))
+            continue
         for threads in (1, 2):
             r, c = best[threads]
             rows.append(f'| {name} | {size}×{size} | PyTorch {torch.__version__}, {threads} thread{"s" if threads > 1 else ""} | {r:.1f} | {c:.4f} |')
+    if a.json:
+        return
     print(f'\nMachine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, torch {torch.__version__}, '
           f'torchvision {torchvision.__version__}; {time.strftime("%Y-%m-%d %H:%M", time.gmtime())} UTC; '
           f'1-minute load average {os.getloadavg()[0]:.1f}; best of {a.repeat}.\n')
