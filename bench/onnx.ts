@@ -15,7 +15,8 @@
  *    onnxruntime (1 and 2 intra-op threads) and TF.js-wasm's `model.predict` on one thread (the
  *    bundled networks only): what the network costs, without decoding or resizing. With `--torch`,
  *    an ONNX file named after a torchvision network (mobilenet_v2.onnx, inception_v3.onnx, as
- *    bench/torch_throughput.py --export writes them) is also timed on PyTorch (1 and 2 threads,
+ *    bench/torch_throughput.py --export writes them), and the bundled network of the same
+ *    architecture, is also compared with torchvision's network on PyTorch (1 and 2 threads,
  *    /usr/bin/python3 bench/torch_throughput.py --only NAME --json), once per repeat between the
  *    onnxruntime runs, so that the ratios come from the same minutes of a shared machine.
  * 2. **Extraction** (`extractDataset`, no cache): the first N Omniglot images (105×105 PNG) decoded,
