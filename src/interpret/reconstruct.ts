@@ -32,7 +32,7 @@ import { blur, roll, totalVariation, type ImageShape } from './priors.ts';
 
 /** Options of {@link reconstructPrototypes}. Defaults in {@link RECONSTRUCT_DEFAULTS}. */
 export interface ReconstructOptions {
-  /** Gradient steps. */
+  /** Gradient steps. Default 200 for network inputs up to 64×64 (the learned Conv-4), 80 for larger ones (MobileNetV2, InceptionV3: a step costs ~0.2 s there; see BENCHMARKS.md, "Reconstructions and adversarial readings"). */
   steps?: number;
   /** Adam's step size, in pixel values (the image is in [0, 1]). */
   learningRate?: number;
@@ -117,7 +117,10 @@ function resolveOptions(backbone: Backbone, o: ReconstructOptions): Resolved {
   const p = backbone.preprocessing;
   const r = { ...RECONSTRUCT_DEFAULTS, ...o } as Resolved;
   r.size = o.size ?? [Math.min(p.height, 64), Math.min(p.width, 64)];
-  r.batch = o.batch ?? (p.height * p.width <= 64 * 64 ? 32 : 2);
+  const small = p.height * p.width <= 64 * 64;
+  r.batch = o.batch ?? (small ? 32 : 2);
+  // Chosen on prototypes 0–2 of the digits demo's MobileNetV2 model (q_j = 1.000 from step 70), confirmed on the others in its report.
+  r.steps = o.steps ?? (small ? RECONSTRUCT_DEFAULTS.steps : 80);
   const posInt = (k: string, v: number) => { if (!Number.isInteger(v) || v < 1) throw new RangeError(`reconstruct: ${k} must be a positive integer, got ${v}`); };
   posInt('steps', r.steps); posInt('batch', r.batch); posInt('size[0]', r.size[0]); posInt('size[1]', r.size[1]);
   if (!(r.learningRate > 0)) throw new RangeError(`reconstruct: learningRate must be positive, got ${r.learningRate}`);

@@ -23,7 +23,7 @@ interface ExplainFlags {
   force: boolean;
   json: boolean;
   reconstruct?: boolean;
-  steps: string;
+  steps?: string;
   adversarial?: string;
   norms?: string;
   targets?: string;
@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--no-png', 'skip the PNG versions of the figures')
     .option('--json', 'print the summary as JSON (report, accuracy, explained variance, findings by kind, files)', false)
     .option('--reconstruct', 'reconstruct every prototype: an image whose feature lands on it, through the backbone that made the features (TF.js backbones; ONNX gives no gradients)')
-    .option('--steps <n>', 'gradient steps per reconstruction', '200')
+    .option('--steps <n>', 'gradient steps per reconstruction (default 200 for network inputs up to 64×64, 80 for larger ones)')
     .option('--adversarial <n>', 'adversarial reading of N samples spread over the classes: the smallest perturbation that changes the best prototype and the class (needs --images)')
     .option('--norms <list>', `norms of the adversarial search, some of: ${ATTACK_NORMS.join(', ')}`, ATTACK_NORMS.join(','))
     .option('--targets <list>', `what the adversarial search changes, some of: ${ATTACK_TARGETS.join(', ')}`, ATTACK_TARGETS.join(','))
@@ -53,7 +53,7 @@ export function register(program: Command): void {
     .action(async (modelPath: string, flags: ExplainFlags) => {
       const nearest = positiveInt('--nearest', flags.nearest, true);
       const seed = anyInt('--seed', flags.seed);
-      const steps = positiveInt('--steps', flags.steps);
+      const steps = flags.steps === undefined ? undefined : positiveInt('--steps', flags.steps);
       const adversarial = flags.adversarial === undefined ? undefined : positiveInt('--adversarial', flags.adversarial);
       const norms = names(flags.norms).map((n) => oneOf('--norms', n, ATTACK_NORMS, true));
       const targets = names(flags.targets).map((t) => oneOf('--targets', t, ATTACK_TARGETS, true));
@@ -63,7 +63,7 @@ export function register(program: Command): void {
       const { analysis, written } = await userInput(() => explainModelFile(modelPath, flags.features, flags.out, {
         images: flags.images, nearest, png: flags.png, title: flags.title, command: cmd,
         log: say, check: { force: flags.force, inputs: flags.backbone ? [flags.backbone] : [] },
-        reconstruct: flags.reconstruct ? { steps, seed } : undefined,
+        reconstruct: flags.reconstruct ? { seed, ...(steps ? { steps } : {}) } : undefined,
         adversarial, adversarialOptions: { seed, norms, targets }, backbone: flags.backbone,
       }));
       const counts = new Map<string, number>();
