@@ -70,6 +70,7 @@ test('explain --reconstruct --adversarial: every prototype reconstructed beside 
     const out = join(dir, 'report');
     const recs = JSON.parse(readFileSync(join(out, 'reconstructions.json'), 'utf8')) as LensReconstruction[];
     assert.deepEqual(recs.map((x) => x.prototype), [0, 1, 2]);
+    assert.ok(recs[0].start > 0.8, `started from the background of the images, near white (dark patterns on white): ${recs[0].start}`);
     for (const x of recs) {
       assert.equal(x.reached, x.q >= 0.9);
       assert.match(x.image, /^data:image\/png;base64,/);

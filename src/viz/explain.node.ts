@@ -18,7 +18,7 @@ import { backboneForFeatures } from '../features/for-features.node.ts';
 import type { Backbone } from '../features/backbone.ts';
 import { Pipeline } from '../model/preprocess.ts';
 import type { ReconstructOptions } from '../interpret/reconstruct.ts';
-import { lensAdversarial, lensReconstructions, type LensAdversarialOptions } from './lens.node.ts';
+import { backgroundLevel, lensAdversarial, lensReconstructions, type LensAdversarialOptions } from './lens.node.ts';
 
 /** Options of {@link explainToReport}. */
 export interface ExplainReportOptions {
@@ -142,7 +142,10 @@ async function lookThrough(model: PrototypeClassifier, fs: FeatureSet, backbone:
   const r: Pick<ReportMeta, 'reconstructions' | 'adversarial'> = {};
   if (o.reconstruct) {
     const t0 = performance.now();
-    r.reconstructions = await lensReconstructions(m, backbone, typeof o.reconstruct === 'object' ? o.reconstruct : {});
+    const ro = typeof o.reconstruct === 'object' ? { ...o.reconstruct } : {};
+    // From a blank image of the data (white paper, a black MNIST background) when the images are known.
+    if (ro.start === undefined && root && fs.paths) ro.start = await backgroundLevel(fs, root);
+    r.reconstructions = await lensReconstructions(m, backbone, ro);
     const reached = r.reconstructions.filter((x) => x.reached).length;
     log(`reconstructed ${r.reconstructions.length} prototypes through ${backbone.info.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${reached} reach q ≥ ${r.reconstructions[0]?.qTarget ?? 0.9}`);
   }

@@ -12,7 +12,7 @@ import type { ImageBatch } from '../features/pixel-gradient.ts';
 import { deriveSeed, rng } from '../linalg/random.ts';
 import type { Label } from '../model/types.ts';
 import { adversarialReading, crossingSummary, type AdversarialOptions } from '../interpret/adversarial.ts';
-import { reconstructPrototypes, unwrapModel, type InterpretedModel, type ReconstructOptions, type SmallImage } from '../interpret/reconstruct.ts';
+import { RECONSTRUCT_DEFAULTS, reconstructPrototypes, unwrapModel, type InterpretedModel, type ReconstructOptions, type SmallImage } from '../interpret/reconstruct.ts';
 import type { LensAdversarial, LensReconstruction } from './lens.ts';
 
 /** A small image as a PNG data URI. */
@@ -31,7 +31,7 @@ export async function lensReconstructions(model: InterpretedModel, backbone: Bac
   const rs = await reconstructPrototypes(model, backbone, 'all', o);
   return Promise.all(rs.map(async (r) => ({
     prototype: r.prototype, winningClass: r.winningClass, q: r.q, sqDistance: r.sqDistance, reached: r.reached, qTarget: r.qTarget,
-    bestPrototype: r.bestPrototype, predicted: r.predicted, steps: r.steps, seconds: r.seconds, seed: r.seed,
+    bestPrototype: r.bestPrototype, predicted: r.predicted, steps: r.steps, seconds: r.seconds, seed: r.seed, start: o.start ?? RECONSTRUCT_DEFAULTS.start,
     width: r.image.width, height: r.image.height, image: await smallImagePng(r.image),
   })));
 }
@@ -82,6 +82,28 @@ export async function loadSampleImages(fs: FeatureSet, root: string, indices: re
     }
   });
   return { data, n: indices.length, height: side, width: side, channels };
+}
+
+/**
+ * The background grey level of a data set's images, in [0, 1]: the median pixel of up to `n`
+ * images spread over the classes (white paper for Omniglot, black for MNIST digits). A
+ * reconstruction starts from it, as from a blank image of the data.
+ * @example
+ * await backgroundLevel(fs, 'omniglot/', 16) // 1
+ */
+export async function backgroundLevel(fs: FeatureSet, root: string, n = 16): Promise<number | undefined> {
+  const ds = openImageDataset(root, { skipBad: true });
+  const byPath = new Map(ds.entries.map((e) => [e.path, e]));
+  const values: number[] = [];
+  for (const i of spreadSamples(fs.labels, n, 0)) {
+    const e = fs.paths?.[i] === undefined ? undefined : byPath.get(fs.paths[i]);
+    if (!e) continue;
+    const raw = await sharp(await ds.read(e)).flatten({ background: '#ffffff' }).greyscale().raw().toBuffer();
+    for (let k = 0; k < raw.length; k += 7) values.push(raw[k]);
+  }
+  if (!values.length) return undefined;
+  values.sort((a, b) => a - b);
+  return values[values.length >> 1] / 255;
 }
 
 function isGrey(d: Buffer, ch: number): boolean {

@@ -22,6 +22,8 @@ export interface LensReconstruction {
   steps: number;
   seconds: number;
   seed: number;
+  /** Grey level of the start image (the data's background when the images were known). */
+  start: number;
   width: number;
   height: number;
   /** PNG data URI. */
@@ -86,7 +88,7 @@ export function reconstructionSection(a: ModelAnalysis, recs: readonly LensRecon
   });
   const secs = recs.reduce((s, r) => s + r.seconds, 0);
   return `<h2 id="reconstructions">What the prototypes look like</h2>
-<p>For each prototype p<sub>j</sub>, an image x* found by gradient steps on the pixels from a grey start so that its CNN feature lands on p<sub>j</sub> (minimising ‖f(x) − p<sub>j</sub>‖² in the model's metric, with total variation, jitter and blur as image priors; docs/interpretation.md, "Reconstructions"), beside the prototype's nearest training images. q<sub>j</sub> and d² are measured on the 8-bit image shown, through the same extraction path as the features.
+<p>For each prototype p<sub>j</sub>, an image x* found by gradient steps on the pixels from a blank image (grey level ${num(recs[0].start, 2)}${recs[0].start === 0.5 ? '' : ', the background of the data\'s images'}) so that its CNN feature lands on p<sub>j</sub> (minimising ‖f(x) − p<sub>j</sub>‖² in the model's metric, with total variation, jitter and blur as image priors; docs/interpretation.md, "Reconstructions"), beside the prototype's nearest training images. q<sub>j</sub> and d² are measured on the 8-bit image shown, through the same extraction path as the features.
 <b>${recs.length - missed.length} of ${recs.length}</b> reconstructions reach q<sub>j</sub> ≥ ${target}${missed.length ? `; <span class="warn">these do not: ${missed.map((r) => `p${r.prototype} (${num(r.q, 2)})`).join(', ')}</span>` : ''}. ${recs[0].steps} steps each, seed ${recs[0].seed}, ${num(secs, 2)} s in all.</p>
 <div class="recs">${items.join('\n')}</div>`;
 }
