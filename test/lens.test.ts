@@ -181,3 +181,14 @@ test('Figure 1 draws each prototype as its picture, labels apart, and a finding 
   const li = html.slice(html.indexOf('<li data-kind="ambiguous-prototype">'), html.indexOf('</li>', html.indexOf('<li data-kind="ambiguous-prototype">')));
   assert.match(li, /<img src="data:image\/png;base64,[^"]+" alt="nearest image of p0">/);
 });
+
+test('a bundled network is loaded on TF.js for gradients, even when its features were extracted on onnxruntime', async () => {
+  const { backboneForFeatures } = await import('../src/features/for-features.node.ts');
+  const bb = await backboneForFeatures({ backbone: { name: 'mobilenet_v2', kind: 'onnx', layer: 'flatten_1', dim: 1280 } });
+  try {
+    assert.equal(bb.info.name, 'mobilenet_v2');
+    assert.equal(typeof bb.forward, 'function', 'the TF.js form, which gives gradients');
+  } finally {
+    bb.dispose();
+  }
+});

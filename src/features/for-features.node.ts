@@ -9,7 +9,7 @@ import { featureOrigin } from '../data/origin.ts';
 import type { Backbone } from './backbone.ts';
 import { initTfNode } from './backend.node.ts';
 import { originBackbone, POOL_OF } from './for-model.node.ts';
-import { isOnnxPath, loadBackboneNode } from './load.node.ts';
+import { isBuiltin, isOnnxPath, loadBackboneNode } from './load.node.ts';
 import { NoGradientError } from './pixel-gradient.ts';
 import type { Preprocessing } from './preprocess.ts';
 
@@ -36,7 +36,8 @@ export interface BackboneForFeaturesOptions {
 export async function backboneForFeatures(meta: FeatureMeta, o: BackboneForFeaturesOptions = {}): Promise<Backbone> {
   const file = o.file ?? 'the feature file';
   const origin = featureOrigin(meta);
-  const recordedOnnx = (meta.backbone as { kind?: unknown } | undefined)?.kind === 'onnx';
+  // A bundled network may have been run by onnxruntime (converted from TF.js); its TF.js form gives gradients.
+  const recordedOnnx = (meta.backbone as { kind?: unknown } | undefined)?.kind === 'onnx' && !(origin && isBuiltin(origin.backbone));
   if (!o.backbone && recordedOnnx && o.needGradients !== false) throw new NoGradientError(origin?.backbone ?? 'onnx', 'onnx');
   let where = o.backbone;
   if (!where) {
@@ -47,7 +48,7 @@ export async function backboneForFeatures(meta: FeatureMeta, o: BackboneForFeatu
       throw new RangeError(`${file}: ${(e as Error).message}; give it with --backbone`);
     }
   }
-  const onnx = isOnnxPath(where) || (!o.backbone && recordedOnnx);
+  const onnx = !isBuiltin(where) && (isOnnxPath(where) || (!o.backbone && recordedOnnx));
   if (onnx && o.needGradients !== false) throw new NoGradientError(origin?.backbone ?? where, 'onnx');
   const pre = (o.backbone ? undefined : origin?.preprocessing) as (Partial<Preprocessing> & { preset?: unknown }) | undefined;
   if (!onnx) await initTfNode();
@@ -57,6 +58,8 @@ export async function backboneForFeatures(meta: FeatureMeta, o: BackboneForFeatu
     preset: typeof pre?.preset === 'string' ? pre.preset : undefined,
     preprocessing: pre ? { ...pre } : undefined,
     cacheDir: o.cacheDir ?? false,
+    // Gradients need TF.js: the bundled networks otherwise run on onnxruntime.
+    ...(o.needGradients !== false && !onnx ? { runtime: 'tfjs' as const } : {}),
   });
   if (o.needGradients !== false && !backbone.forward) {
     backbone.dispose();
