@@ -165,6 +165,11 @@ test('a user layers-model folder with --layer: conv output is global-average-poo
   // constant image 51 → 0.2 per channel, the kernel sums 3 channels: 0.6 in both filters
   const v = await backbone.embed([{ width: 8, height: 8, channels: 1, data: new Uint8Array(64).fill(51) }]);
   assert.ok(Math.abs(v[0] - 0.6) < 1e-6 && Math.abs(v[1] - 0.6) < 1e-6, `got ${Array.from(v)}`);
+  // The model.json inside the folder names the same model (it is not taken for an ONNX file).
+  const byFile = (await loadBackboneNode(join(dir, 'model.json'), { layer: 'sum', cacheDir: false })).backbone;
+  assert.equal(byFile.info.name, 'tiny');
+  assert.deepEqual(Array.from(await byFile.embed([{ width: 8, height: 8, channels: 1, data: new Uint8Array(64).fill(51) }])), Array.from(v));
+  byFile.dispose();
   const pooled = (await loadBackboneNode(dir, { layer: 'pool', cacheDir: false })).backbone;
   assert.equal(pooled.info.pooling, 'none');
   backbone.dispose();

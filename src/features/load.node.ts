@@ -267,7 +267,8 @@ export function inputSizeOf(a: tf.io.ModelArtifacts): [number, number] | undefin
  * without loading the network: what `protolens backbones` describes.
  * @throws RangeError for an unknown name that is not a folder, and the errors of a folder's reading.
  */
-export function modelArtifactsNode(nameOrDir: string): tf.io.ModelArtifacts {
+export function modelArtifactsNode(given: string): tf.io.ModelArtifacts {
+  const nameOrDir = backboneLocation(given);
   if (isBuiltin(nameOrDir)) { const b = readNsfwjsBundle(nameOrDir); return artifactsOf(b.json, b.weights); }
   if (isBundledEmbedding(nameOrDir)) { const b = readBundledEmbedding(nameOrDir); return artifactsOf(b.json, b.weights); }
   if (!existsSync(nameOrDir) || !statSync(nameOrDir).isDirectory()) {
@@ -277,9 +278,23 @@ export function modelArtifactsNode(nameOrDir: string): tf.io.ModelArtifacts {
   return artifactsOf(json, weights);
 }
 
-/** True for a path that names an ONNX model: ending in `.onnx`, or an existing file (a folder is a TF.js model). */
+/**
+ * True for a path that names an ONNX model: ending in `.onnx`, or an existing file other than a
+ * `.json` (a folder, or the `model.json` inside it, is a TF.js model).
+ */
 export function isOnnxPath(s: string): boolean {
-  return /\.onnx$/i.test(s) || (existsSync(s) && statSync(s).isFile());
+  return /\.onnx$/i.test(s) || (!/\.json$/i.test(s) && existsSync(s) && statSync(s).isFile());
+}
+
+/**
+ * A TF.js model is named by its folder; a path to the `model.json` inside it names that folder
+ * too (users point at the file as often as at the folder). Any other name is returned as given.
+ * @example
+ * backboneLocation('runs/conv4/model.json') // 'runs/conv4' (when that file exists)
+ */
+export function backboneLocation(nameOrDir: string): string {
+  return basename(nameOrDir) === 'model.json' && existsSync(nameOrDir) && statSync(nameOrDir).isFile()
+    ? dirname(nameOrDir) : nameOrDir;
 }
 
 /** Where a bundled network's weights come from, in words. */
@@ -331,8 +346,9 @@ export function isBuiltin(nameOrDir: string): nameOrDir is BuiltinBackbone {
  * @example
  * const { backbone, ms } = await loadBackboneNode('mobilenet_v2'); // backbone.info.dim === 1280
  */
-export async function loadBackboneNode(nameOrDir: string, options: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
+export async function loadBackboneNode(given: string, options: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
   const t0 = performance.now();
+  const nameOrDir = backboneLocation(given);
   const cacheDir = options.cacheDir;
   const runtime = options.runtime ?? 'auto';
   if (!isBuiltin(nameOrDir) && !isBundledEmbedding(nameOrDir) && isOnnxPath(nameOrDir)) {
