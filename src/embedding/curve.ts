@@ -8,6 +8,21 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** The plot's frame: the SVG's opening, its title and six horizontal grid lines from `lo` to 1, labelled with `digits` decimals. */
+function frame(W: number, H: number, L: number, R: number, title: string, lo: number, y: (a: number) => number, digits: number): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="20" font-size="14">${esc(title)}</text>`,
+  ];
+  for (let k = 0; k <= 5; k++) {
+    const a = lo + ((1 - lo) * k) / 5;
+    out.push(`<line x1="${L}" x2="${W - R}" y1="${y(a).toFixed(1)}" y2="${y(a).toFixed(1)}" stroke="#ddd"/>`);
+    out.push(`<text x="${L - 6}" y="${(y(a) + 4).toFixed(1)}" text-anchor="end">${a.toFixed(digits)}</text>`);
+  }
+  return out;
+}
+
 /**
  * Renders the curve. The x axis is minutes of training, the y axis accuracy in [lo, 1].
  * @example
@@ -22,15 +37,7 @@ export function curveSvg(points: readonly CurvePoint[], title: string): string {
   const y = (a: number) => T + ((H - T - B) * (1 - a)) / (1 - lo || 1);
   const line = (key: 'valAccuracy' | 'trainAccuracy') =>
     points.filter((p) => Number.isFinite(p[key])).map((p) => `${x(p.seconds / 60).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ');
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${L}" y="20" font-size="14">${esc(title)}</text>`);
-  for (let k = 0; k <= 5; k++) {
-    const a = lo + ((1 - lo) * k) / 5;
-    out.push(`<line x1="${L}" x2="${W - R}" y1="${y(a).toFixed(1)}" y2="${y(a).toFixed(1)}" stroke="#ddd"/>`);
-    out.push(`<text x="${L - 6}" y="${(y(a) + 4).toFixed(1)}" text-anchor="end">${a.toFixed(2)}</text>`);
-  }
+  const out = frame(W, H, L, R, title, lo, y, 2);
   const step = tmax > 60 ? 15 : tmax > 20 ? 5 : tmax > 5 ? 1 : 0.5;
   for (let m = 0; m <= tmax + 1e-9; m += step) {
     out.push(`<text x="${x(m).toFixed(1)}" y="${H - B + 16}" text-anchor="middle">${m}</text>`);
@@ -72,15 +79,7 @@ export function compareCurvesSvg(series: readonly CurveSeries[], title: string, 
   const lo = Math.max(0, Math.floor((Math.min(1, ...pts.map((p) => p.a)) - 0.01) * 20) / 20);
   const x = (v: number) => L + ((W - L - R) * v) / xmax;
   const y = (a: number) => T + ((H - T - B) * (1 - a)) / (1 - lo || 1);
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${L}" y="20" font-size="14">${esc(title)}</text>`);
-  for (let k = 0; k <= 5; k++) {
-    const a = lo + ((1 - lo) * k) / 5;
-    out.push(`<line x1="${L}" x2="${W - R}" y1="${y(a).toFixed(1)}" y2="${y(a).toFixed(1)}" stroke="#ddd"/>`);
-    out.push(`<text x="${L - 6}" y="${(y(a) + 4).toFixed(1)}" text-anchor="end">${a.toFixed(3)}</text>`);
-  }
+  const out = frame(W, H, L, R, title, lo, y, 3);
   const raw = xmax / 6, mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
   for (let v = 0; v <= xmax + 1e-9; v += step) {
