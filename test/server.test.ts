@@ -196,6 +196,27 @@ describe('explorer server', () => {
     assert.equal((await req('GET', '/api/map')).status, 200);
   });
 
+  it('beyond maxClassifyQueue uploads waiting for the network, answers 503 with Retry-After, then serves again', async () => {
+    const { png } = await mnistDigits(5);
+    const inner = source.embedder!;
+    // an embedder that takes a second, so five uploads sent at once overlap
+    const slow = { ...source, embedder: { how: inner.how, embed: async (b: Uint8Array) => { await new Promise((r) => setTimeout(r, 1000)); return inner.embed(b); } } };
+    const s2 = await startExplorerServer(slow, { webDir: join(tmp, 'web'), maxClassifyQueue: 2 });
+    try {
+      const post = () => fetch(new URL('/api/classify', s2.url), { method: 'POST', body: Buffer.from(png[3]), headers: { 'Content-Type': 'image/png' } });
+      const replies = await Promise.all(Array.from({ length: 5 }, post));
+      const codes = replies.map((r) => r.status).sort();
+      assert.deepEqual(codes, [200, 200, 503, 503, 503]);
+      for (const r of replies.filter((x) => x.status === 503)) {
+        assert.ok(Number(r.headers.get('Retry-After')) >= 1);
+        assert.match(((await r.json()) as { error: string }).error, /^busy: 2 images are being classified; retry in \d+ s$/);
+      }
+      assert.equal((await post()).status, 200);
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('answers a burst of 500 requests on loopback and keeps serving', async () => {
     const kinds: Array<[string, string, string | undefined, number]> = [
       ['GET', '/api/map', undefined, 200],

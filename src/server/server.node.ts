@@ -10,14 +10,15 @@
  * - `/api/features.f32`: X as little-endian float32 (headers `X-Rows`, `X-Cols`), for the page's refit;
  * - `/api/scores.f32`: the samples' first principal-component scores (N×k, `X-Cols` = k), for the page's UMAP;
  * - POST `/api/classify`: an image (the body, at most `maxUpload` bytes, PNG/JPEG/GIF/WebP by
- *   content) → its feature, map position and explanation;
+ *   content) → its feature, map position and explanation; beyond `maxClassifyQueue` uploads
+ *   waiting for the network, 503 with Retry-After;
  * - POST `/api/explain`: `{"x": [numbers]}` → explanation (the same as classify, from a feature);
  * - `/api/backbone.onnx`: the ONNX backbone, when the features come from one, for the page to embed
  *   uploads itself with onnxruntime-web (`/api/classify` stays the fallback).
  *
  * Whatever arrives, the server answers: paths outside the served trees get 404, oversized
- * bodies 413, non-images 415, malformed JSON or parameters 400, wrong methods 405, and a bug in
- * a handler 500; none of them stops it.
+ * bodies 413, non-images 415, malformed JSON or parameters 400, wrong methods 405, too many
+ * classifications at once 503, and a bug in a handler 500; none of them stops it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
@@ -72,6 +73,12 @@ export interface ServerOptions {
   webDir: string;
   /** Largest accepted upload in bytes. Default 8 MiB. */
   maxUpload?: number;
+  /**
+   * Image classifications accepted at once, running or waiting for the network (one runs at a
+   * time); an upload beyond them is answered 503 with Retry-After instead of queueing without
+   * bound (the soak test of issue 20 saw 18 s waits). Default 4.
+   */
+  maxClassifyQueue?: number;
   /** Called with a line for each request that failed inside a handler (500). Default: nothing. */
   onError?: (message: string) => void;
 }
@@ -96,7 +103,7 @@ export function sniffImage(b: Uint8Array): string | null {
 
 /** An error answered with its HTTP status and message. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
@@ -178,6 +185,11 @@ interface ServerState {
   scores?: { k: number; data: Float32Array };
   /** One embedding at a time: the network is not reentrant and the cores are shared. */
   embedQueue: Promise<unknown>;
+  /** Classifications accepted and not answered yet, and the limit on them. */
+  classifying: number;
+  maxClassifyQueue: number;
+  /** Mean time of an embedding, ms (for Retry-After). */
+  embedMs: number;
 }
 
 /** The explanation, map position and nearest samples of a feature vector. @throws HttpError 400 for a wrong length or a non-finite value. */
@@ -249,7 +261,19 @@ async function classifyUpload(st: ServerState, req: IncomingMessage, res: Server
   if (!type) throw new HttpError(415, 'not an image: expected PNG, JPEG, GIF or WebP content');
   const embedder = st.source.embedder;
   if (!embedder) throw new HttpError(409, 'these features have no known backbone, so images cannot be embedded; use /api/explain with a feature vector');
-  const run = st.embedQueue.then(() => embedder.embed(body));
+  if (st.classifying >= st.maxClassifyQueue) {
+    const wait = Math.max(1, Math.ceil((st.classifying * st.embedMs) / 1000));
+    throw new HttpError(503, `busy: ${st.classifying} images are being classified; retry in ${wait} s`, { 'Retry-After': String(wait) });
+  }
+  st.classifying++;
+  const run = st.embedQueue.then(async () => {
+    const t0 = performance.now();
+    try {
+      return await embedder.embed(body);
+    } finally {
+      st.embedMs = 0.8 * st.embedMs + 0.2 * (performance.now() - t0);
+    }
+  });
   st.embedQueue = run.catch(() => undefined);
   let x: Float32Array;
   try {
@@ -257,6 +281,8 @@ async function classifyUpload(st: ServerState, req: IncomingMessage, res: Server
   } catch (e) {
     const reason = (e as { reason?: string }).reason ?? (e as Error).message;
     throw new HttpError(400, `the image could not be decoded (${reason})`);
+  } finally {
+    st.classifying--;
   }
   sendJson(res, 200, { type, bytes: body.length, feature: Array.from(x), ...explainFeature(st, x) });
 }
@@ -312,6 +338,7 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
   });
   const routes = explorerRoutes({
     source, options, maxUpload: options.maxUpload ?? 8 * 1024 * 1024, projection: map.projection, mapJson: JSON.stringify(map), embedQueue: Promise.resolve(),
+    classifying: 0, maxClassifyQueue: options.maxClassifyQueue ?? 4, embedMs: 200,
   });
   const handle = (req: IncomingMessage, res: ServerResponse) => route(routes, req, res);
 
@@ -319,6 +346,7 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
     handle(req, res).catch((e: unknown) => {
       if (e instanceof HttpError) {
         if (e.status === 413) res.setHeader('Connection', 'close');
+        for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
         sendJson(res, e.status, { error: e.message, status: e.status });
         return;
       }
