@@ -81,7 +81,7 @@ test('readFeatures: csv, jsonl, npy without sidecar; errors for missing and unkn
     rmSync(join(dir, 'b.json'));
     assert.deepEqual(readFeatures(join(dir, 'b.npy')).labels, []);
     assert.throws(() => readFeatures(join(dir, 'none.npy')), /none\.npy: feature file not found/);
-    assert.throws(() => readFeatures(join(dir, 'a.txt')), /a\.txt: unknown feature file type "\.txt"; expected \.npy, \.csv or \.jsonl/);
+    assert.throws(() => readFeatures(join(dir, 'a.txt')), /a\.txt: unknown feature file type "\.txt"; expected \.npy, \.csv, \.jsonl, an \.arrow shard or a folder of shards/);
     assert.throws(() => writeFeatures(join(dir, 'c.csv'), { X: matrix(new Float32Array([1]), 1, 1), labels: [] }), /give a path ending in \.npy/);
     assert.throws(() => writeFeatures(join(dir, 'd.npy'), { X: matrix(new Float32Array([1, 2]), 2, 1), labels: ['a'] }), /d\.npy: 1 labels for 2 rows/);
   } finally {

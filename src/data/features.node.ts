@@ -10,13 +10,14 @@
  * Writes are atomic: the `.npy` and its sidecar are each written to a temporary file and
  * renamed; the sidecar goes last, so a sidecar always describes a complete `.npy`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { decodeNpy, encodeNpy } from './npy.ts';
 import { parseCsvFeatures, parseJsonlFeatures } from './text.ts';
 import { checkFeatureSet, checkSidecar, makeSidecar, sidecarPath, type FeatureSet } from './featurefile.ts';
 import { writeFileAtomicSync } from './atomic.node.ts';
 import { readInputFile } from './files.node.ts';
+import { readShard, readShardFolder, shardFiles } from './shards.node.ts';
 import { MAX_JSON_DEPTH, checkJsonDepth } from './json.ts';
 import { checkOutputFile, type OutputCheck } from './outputs.node.ts';
 import { VERSION } from '../version.ts';
@@ -25,7 +26,8 @@ export type { FeatureSet, FeatureMeta } from './featurefile.ts';
 
 
 /**
- * Reads a feature file: `.npy` (with its sidecar `.json` when present), `.csv` or `.jsonl`.
+ * Reads a feature file: `.npy` (with its sidecar `.json` when present), `.csv`, `.jsonl`, an
+ * `.arrow` shard, or a folder of shards read as one feature set (src/data/shards.node.ts).
  *
  * @returns `{ X, labels, paths?, meta }`; `labels` is empty when the file has none; `meta.source`
  *   says which format was read.
@@ -37,6 +39,8 @@ export type { FeatureSet, FeatureMeta } from './featurefile.ts';
  */
 export function readFeatures(path: string): FeatureSet {
   const ext = extname(path).toLowerCase();
+  if (ext === '.arrow') return readShard(path);
+  if (existsSync(path) && statSync(path).isDirectory() && shardFiles(path).length > 0) return readShardFolder(path);
   if (ext === '.npy') {
     const X = decodeNpy(readInputFile(path, 'feature file'), path);
     const sc = sidecarPath(path);
@@ -60,7 +64,7 @@ export function readFeatures(path: string): FeatureSet {
     const t = parseJsonlFeatures(readInputFile(path, 'feature file'), path);
     return { ...t, meta: { source: 'jsonl' } };
   }
-  throw new RangeError(`${path}: unknown feature file type "${ext}"; expected .npy, .csv or .jsonl`);
+  throw new RangeError(`${path}: unknown feature file type "${ext}"; expected .npy, .csv, .jsonl, an .arrow shard or a folder of shards`);
 }
 
 /**

@@ -35,7 +35,7 @@ export const OUTPUT_MARKER = '.protolens-output.json';
 export type OutputFolderKind = 'report' | 'bench' | 'embedding' | 'demo-work' | 'evaluation';
 
 /** What a protolens output file is. */
-export type OutputFileKind = 'model' | 'features' | 'predictions';
+export type OutputFileKind = 'model' | 'features' | 'predictions' | 'shard';
 
 /** A refused output: the message is one line naming the path, why, and what allows it (if anything). */
 export class OutputRefusedError extends Error {
@@ -135,6 +135,16 @@ export function isProtolensModelFile(path: string): boolean {
 export function isProtolensPredictions(path: string): boolean {
   try {
     return hasFormat(path, 'protolens-predictions') || /^index,path,label,probability(,truth)?(,margin,ambiguous,prototypes)?\r?\n/.test(head(path, 256));
+  } catch {
+    return false;
+  }
+}
+
+/** True when `path` is a feature shard written by protolens (an Arrow IPC file whose schema names the shard format). */
+export function isProtolensShard(path: string): boolean {
+  try {
+    const h = head(path, 65536);
+    return h.startsWith('ARROW1') && h.includes('protolens-features-shard');
   } catch {
     return false;
   }
@@ -253,10 +263,11 @@ export function checkOutputFile(file: string, kind: OutputFileKind, o: OutputChe
     if (st.isDirectory()) throw new OutputRefusedError(`${flag} ${file}: ${shown} is a folder; give a file path (--force does not allow this)`);
     const ours = kind === 'model' ? isProtolensModelFile(t)
       : kind === 'predictions' ? isProtolensPredictions(t)
-        : isProtolensSidecar(sidecarOf(out)!) && existsSync(sidecarOf(out)!);
+        : kind === 'shard' ? isProtolensShard(t)
+          : isProtolensSidecar(sidecarOf(out)!) && existsSync(sidecarOf(out)!);
     if (ours) { verdict = verdict === 'forced' ? 'forced' : 'ours'; continue; }
     if (!o.force) {
-      const what = kind === 'model' ? 'a protolens model file' : kind === 'predictions' ? 'predictions protolens wrote'
+      const what = kind === 'model' ? 'a protolens model file' : kind === 'predictions' ? 'predictions protolens wrote' : kind === 'shard' ? 'a feature shard protolens wrote'
         : t === out ? 'a feature file protolens wrote (no protolens sidecar beside it)' : 'a protolens feature sidecar';
       throw new OutputRefusedError(`${flag} ${file}: ${shown} exists and is not ${what}; choose another path, or ${FORCE}`);
     }

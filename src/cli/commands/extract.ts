@@ -5,6 +5,7 @@ import { progressBar } from '../progress.ts';
 import { openImages } from '../../data/images.node.ts';
 import { classCounts, listingWarnings } from '../../data/images.ts';
 import { writeFeatures } from '../../data/features.node.ts';
+import { parseShard, shardRange, writeShard } from '../../data/shards.node.ts';
 import { checkOutputFile } from '../../data/outputs.node.ts';
 import { NODE_BACKENDS, checkNodeBackend } from '../../features/backend.node.ts';
 import { extractDataset } from '../../features/extract.node.ts';
@@ -34,6 +35,7 @@ interface ExtractFlags {
   force: boolean;
   labels: boolean;
   json: boolean;
+  shard?: string;
 }
 
 /** The preprocessing flags (--input-size, --value-range, --mean, --std, --resize) as changes to the backbone's own. */
@@ -55,7 +57,8 @@ export function register(program: Command): void {
   program
     .command('extract')
     .argument('<data...>', 'a folder of class folders, a .zip of one, a list file (.csv/.txt) of "path,label" lines; unlabelled: a folder of images, a list of paths, or image files')
-    .requiredOption('-o, --out <file.npy>', 'output features (.npy, with a .json sidecar beside it; replaces only features protolens wrote, see --force)')
+    .requiredOption('-o, --out <file.npy|file.arrow>', 'output features (.npy, with a .json sidecar beside it; or an Arrow IPC shard, .arrow; replaces only features protolens wrote, see --force)')
+    .option('--shard <i/n>', 'extract only part i of n (0 ≤ i < n; contiguous parts in the data set\'s order) into an .arrow shard; a folder of all n shards reads as one feature file (docs/scale.md)')
     .option('--force', 'replace --out and its sidecar even if protolens did not write them (never an input)')
     .option('-b, --backbone <name|path>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder | a .onnx file`, 'mobilenet_v2')
     .option('--layer <name>', 'feature layer: any layer or tensor of the model (see "protolens backbones MODEL"; default: flatten_1 for bundled backbones, the output otherwise)')
@@ -78,7 +81,10 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (data: string[], flags: ExtractFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
-      if (!/\.npy$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy.`);
+      const arrow = /\.arrow$/i.test(flags.out);
+      if (!/\.npy$/i.test(flags.out) && !arrow) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy or .arrow.`);
+      const shard = flags.shard === undefined ? { index: 0, count: 1 } : libraryChoice('--shard', flags.shard, parseShard);
+      if (flags.shard !== undefined && !arrow) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .arrow with --shard (one Arrow IPC file per shard).`);
       const backend = libraryChoice('--backend', flags.backend, checkNodeBackend);
       const runtime = libraryChoice('--runtime', flags.runtime, checkRuntime);
       const pre = preprocessingFlags(flags);
@@ -87,11 +93,15 @@ export function register(program: Command): void {
       const batchSize = positiveInt('--batch-size', flags.batchSize);
       const workers = flags.workers === 'auto' ? 'auto' : positiveInt('--workers', flags.workers);
       const check = { inputs: data, force: flags.force };
-      checkOutputFile(flags.out, 'features', check);
+      checkOutputFile(flags.out, arrow ? 'shard' : 'features', check);
       try {
-        const ds = openImages(data, { skipBad: flags.skipBad, labels: flags.labels ? 'auto' : 'none' });
-        const classes = ds.labelled === false ? 'unlabelled' : `in ${classCounts(ds.entries).length} classes`;
-        say(`${ds.root}: ${ds.entries.length} images ${classes} (${ds.kind})`);
+        const all = openImages(data, { skipBad: flags.skipBad, labels: flags.labels ? 'auto' : 'none' });
+        const classes = all.labelled === false ? 'unlabelled' : `in ${classCounts(all.entries).length} classes`;
+        say(`${all.root}: ${all.entries.length} images ${classes} (${all.kind})`);
+        const [from, to] = shardRange(all.entries.length, shard);
+        if (from === to) throw new CLIError(`--shard ${flags.shard}: this part holds no images (the data set has ${all.entries.length}); use at most ${all.entries.length} shards`);
+        const ds = { ...all, entries: all.entries.slice(from, to) };
+        if (shard.count > 1) say(`shard ${shard.index}/${shard.count}: images ${from}–${to - 1} of ${all.entries.length}`);
         for (const w of listingWarnings(ds)) say(`  note: ${w}`);
         let bar: ReturnType<typeof progressBar> | undefined;
         let cachedAtStart = 0;
@@ -110,10 +120,10 @@ export function register(program: Command): void {
           onProgress: (p) => bar?.update(p.done - cachedAtStart),
         });
         bar?.stop();
-        writeFeatures(flags.out, result, check);
+        if (arrow) writeShard(flags.out, result, shard, all.entries.length, check); else writeFeatures(flags.out, result, check);
         const s = result.stats;
         const secs = s.extractMs / 1000;
-        say(`wrote ${flags.out} (${result.X.rows}×${result.X.cols} float32) and its .json sidecar: ` +
+        say(`wrote ${flags.out} (${result.X.rows}×${result.X.cols} float32)${arrow ? '' : ' and its .json sidecar'}: ` +
           `${s.computed} computed, ${s.cached} from cache, ${s.skipped} skipped, in ${secs.toFixed(1)} s` +
           (s.computed > 0 ? ` (${(s.computed / secs).toFixed(2)} images/s)` : ''));
         const skipped = (result.meta.dataset?.skipped ?? []) as Array<{ path: string; reason: string }>;

@@ -1,0 +1,181 @@
+/**
+ * Feature shards: one part of a data set's features, written by `protolens extract --shard i/n`
+ * as an Arrow IPC file (`.arrow`, the format Feather v2 uses), so that shards computed by separate
+ * processes or machines are read as one feature set — by protolens (a folder of shards is a
+ * feature file, see {@link readShardFolder}) and by pandas (`read_feather`), polars (`read_ipc`),
+ * pyarrow and DuckDB (through a pyarrow table).
+ *
+ * Columns: `label` (utf8, or float64 for numeric labels), `path` (utf8), `x` (fixed-size list of
+ * `cols` float32). The schema's metadata key `protolens` holds JSON:
+ * `{"format": "protolens-features-shard", "version": 1, "shard": {"index": i, "count": n, "rows": r, "total": N}, "meta": {…}}`
+ * where `meta` is what a feature sidecar's `meta` holds (backbone, preprocessing, data set).
+ * See docs/scale.md.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Field, FixedSizeList, Float32, Float64, RecordBatch, Schema, Struct, Table, Utf8, makeData, tableFromIPC, tableToIPC, vectorFromArray,
+} from 'apache-arrow';
+import type { FeatureMeta, FeatureSet } from './featurefile.ts';
+import { checkFeatureSet } from './featurefile.ts';
+import { readInputFile } from './files.node.ts';
+import { writeFileAtomicSync } from './atomic.node.ts';
+import { checkOutputFile, type OutputCheck } from './outputs.node.ts';
+import type { Label } from '../model/types.ts';
+import { VERSION } from '../version.ts';
+
+export const SHARD_FORMAT = 'protolens-features-shard';
+
+/** Which part of a data set a shard holds. */
+export interface ShardSpec {
+  /** 0-based. */
+  index: number;
+  count: number;
+}
+
+/**
+ * Reads `i/n` (0 ≤ i < n), as given to `--shard`.
+ * @throws RangeError saying what was expected.
+ * @example
+ * parseShard('2/8') // { index: 2, count: 8 }
+ */
+export function parseShard(s: string): ShardSpec {
+  const m = /^(\d{1,9})\/(\d{1,9})$/.exec(s.trim());
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) throw new RangeError(`shard "${s}": expected i/n with 0 ≤ i < n (e.g. 0/8 … 7/8)`);
+  return { index, count };
+}
+
+/**
+ * The rows [start, end) of shard i of n over `total` rows: contiguous, in order, sizes differing by at most one.
+ * @example
+ * shardRange(10, { index: 2, count: 3 }) // [6, 10]
+ */
+export function shardRange(total: number, s: ShardSpec): [number, number] {
+  return [Math.floor((total * s.index) / s.count), Math.floor((total * (s.index + 1)) / s.count)];
+}
+
+/**
+ * The bytes of a shard file.
+ * @param total - rows in the whole data set (recorded, so a folder of shards can be checked complete).
+ */
+export function encodeShard(fs: FeatureSet, shard: ShardSpec, total: number): Uint8Array {
+  const { X, labels, paths } = fs;
+  checkFeatureSet(fs, 'shard');
+  const numeric = labels.length > 0 && labels.every((l) => typeof l === 'number');
+  if (!numeric && labels.some((l) => typeof l === 'number')) throw new TypeError('shard: labels mix numbers and strings; use one type');
+  const n = X.rows;
+  const labelVec = numeric ? vectorFromArray(labels as number[], new Float64()) : vectorFromArray(labels.length ? (labels as string[]) : new Array<string>(n).fill(''), new Utf8());
+  const pathVec = vectorFromArray(paths ?? new Array<string>(n).fill(''), new Utf8());
+  const xType = new FixedSizeList(X.cols, new Field('item', new Float32(), false));
+  const x = makeData({ type: xType, length: n, nullCount: 0, child: makeData({ type: new Float32(), length: n * X.cols, data: X.data }) });
+  const fields = [new Field('label', labelVec.type, false), new Field('path', new Utf8(), false), new Field('x', xType, false)];
+  const head = {
+    format: SHARD_FORMAT, version: 1, shard: { ...shard, rows: n, total }, hasLabels: labels.length > 0, hasPaths: paths !== undefined,
+    meta: { library: `protolens ${VERSION}`, created: new Date().toISOString(), ...fs.meta, source: undefined },
+  };
+  const schema = new Schema(fields, new Map([['protolens', JSON.stringify(head)]]));
+  const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: [labelVec.data[0], pathVec.data[0], x] }));
+  return tableToIPC(new Table(schema, [batch]), 'file');
+}
+
+/**
+ * Writes one shard atomically where protolens may write (src/data/outputs.node.ts).
+ * @throws RangeError when the path does not end in `.arrow`; OutputRefusedError as the output rules say.
+ * @example
+ * writeShard('shards/part-2-of-8.arrow', features, { index: 2, count: 8 }, 4840);
+ */
+export function writeShard(path: string, fs: FeatureSet, shard: ShardSpec, total: number, check: OutputCheck = {}): void {
+  if (!/\.arrow$/i.test(path)) throw new RangeError(`${path}: shards are written as Arrow IPC files; give a path ending in .arrow`);
+  checkOutputFile(path, 'shard', check);
+  writeFileAtomicSync(path, encodeShard(fs, shard, total));
+}
+
+/** A shard read back: its features and which part it is. */
+export interface Shard extends FeatureSet {
+  shard: ShardSpec & { rows: number; total: number };
+}
+
+/**
+ * Reads one shard file.
+ * @throws RangeError naming the file when it is not a protolens shard (not Arrow IPC, no
+ *   `protolens` metadata, columns missing or of another type).
+ */
+export function readShard(path: string): Shard {
+  const bytes = readInputFile(path, 'feature shard');
+  let t: Table;
+  try {
+    t = tableFromIPC(bytes);
+  } catch (e) {
+    throw new RangeError(`${path}: not an Arrow IPC file (${(e as Error).message})`);
+  }
+  let head: { format?: unknown; shard?: Shard['shard']; meta?: FeatureMeta; hasLabels?: boolean; hasPaths?: boolean };
+  try {
+    head = JSON.parse(t.schema.metadata.get('protolens') ?? 'null') ?? {};
+  } catch {
+    head = {};
+  }
+  if (head.format !== SHARD_FORMAT) throw new RangeError(`${path}: not a protolens feature shard (no "protolens" metadata of format ${SHARD_FORMAT})`);
+  const xCol = t.getChild('x'), labelCol = t.getChild('label'), pathCol = t.getChild('path');
+  if (!xCol || !(xCol.type instanceof FixedSizeList) || !labelCol || !pathCol) throw new RangeError(`${path}: a shard needs the columns label, path and x (fixed-size list of float32)`);
+  const cols = xCol.type.listSize, rows = t.numRows;
+  const data = new Float32Array(rows * cols);
+  let o = 0;
+  for (const d of xCol.data) {
+    const values = d.children[0].values as Float32Array;
+    const part = values.subarray((d.children[0].offset ?? 0) + d.offset * cols, (d.children[0].offset ?? 0) + (d.offset + d.length) * cols);
+    data.set(part, o);
+    o += part.length;
+  }
+  const labels = head.hasLabels === false ? [] : (labelCol.toArray() as ArrayLike<Label>);
+  const fs: Shard = {
+    X: { data, rows, cols }, labels: Array.from(labels), paths: head.hasPaths === false ? undefined : Array.from(pathCol.toArray() as ArrayLike<string>),
+    meta: { ...(head.meta ?? {}), source: 'arrow' }, shard: head.shard as Shard['shard'],
+  };
+  checkFeatureSet(fs, path);
+  return fs;
+}
+
+/** The `.arrow` files of a folder, by name. */
+export function shardFiles(dir: string): string[] {
+  return readdirSync(dir).filter((f) => /\.arrow$/i.test(f)).sort().map((f) => join(dir, f));
+}
+
+/**
+ * Reads a folder of shards as one feature set, rows in shard order. The shards must be the
+ * parts 0…n−1 of one split (each once), of one dimension and one backbone.
+ * @throws RangeError naming the folder and the shard missing, given twice, or that does not
+ *   match the others.
+ * @example
+ * readShardFolder('shards/').X.rows // the rows of all parts
+ */
+export function readShardFolder(dir: string): FeatureSet {
+  if (!statSync(dir).isDirectory()) throw new RangeError(`${dir}: not a folder of shards`);
+  const files = shardFiles(dir);
+  if (files.length === 0) throw new RangeError(`${dir}: no .arrow shards in this folder`);
+  const shards = files.map(readShard);
+  const n = shards[0].shard.count;
+  const byIndex = new Map<number, number>();
+  shards.forEach((s, k) => {
+    const where = files[k];
+    if (s.shard.count !== n) throw new RangeError(`${where}: part of a split into ${s.shard.count}, but ${files[0]} is part of a split into ${n}`);
+    if (byIndex.has(s.shard.index)) throw new RangeError(`${where}: shard ${s.shard.index}/${n} is also in ${files[byIndex.get(s.shard.index)!]}`);
+    if (s.X.cols !== shards[0].X.cols) throw new RangeError(`${where}: ${s.X.cols} features per row, but ${files[0]} has ${shards[0].X.cols}`);
+    const key = (m: FeatureMeta) => JSON.stringify((m.backbone as { modelKey?: unknown } | undefined)?.modelKey ?? null);
+    if (key(s.meta) !== key(shards[0].meta)) throw new RangeError(`${where}: made by another backbone or preprocessing than ${files[0]}`);
+    if (s.labels.length === 0 !== (shards[0].labels.length === 0)) throw new RangeError(`${where}: labels in some shards only`);
+    byIndex.set(s.shard.index, k);
+  });
+  const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !byIndex.has(i));
+  if (missing.length) throw new RangeError(`${dir}: shard${missing.length > 1 ? 's' : ''} ${missing.slice(0, 10).map((i) => `${i}/${n}`).join(', ')} missing (${shards.length} of ${n} present)`);
+  const order = Array.from({ length: n }, (_, i) => shards[byIndex.get(i)!]);
+  const rows = order.reduce((a, s) => a + s.X.rows, 0), cols = order[0].X.cols;
+  const data = new Float32Array(rows * cols);
+  let o = 0;
+  for (const s of order) { data.set(s.X.data, o); o += s.X.data.length; }
+  const hasPaths = order.every((s) => s.paths);
+  return {
+    X: { data, rows, cols }, labels: order.flatMap((s) => s.labels), paths: hasPaths ? order.flatMap((s) => s.paths!) : undefined,
+    meta: { ...order[0].meta, source: 'arrow', shards: n },
+  };
+}
