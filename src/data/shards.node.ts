@@ -153,29 +153,41 @@ export function readShardFolder(dir: string): FeatureSet {
   if (!statSync(dir).isDirectory()) throw new RangeError(`${dir}: not a folder of shards`);
   const files = shardFiles(dir);
   if (files.length === 0) throw new RangeError(`${dir}: no .arrow shards in this folder`);
-  const shards = files.map(readShard);
-  const n = shards[0].shard.count;
-  const byIndex = new Map<number, number>();
-  shards.forEach((s, k) => {
-    const where = files[k];
-    if (s.shard.count !== n) throw new RangeError(`${where}: part of a split into ${s.shard.count}, but ${files[0]} is part of a split into ${n}`);
-    if (byIndex.has(s.shard.index)) throw new RangeError(`${where}: shard ${s.shard.index}/${n} is also in ${files[byIndex.get(s.shard.index)!]}`);
-    if (s.X.cols !== shards[0].X.cols) throw new RangeError(`${where}: ${s.X.cols} features per row, but ${files[0]} has ${shards[0].X.cols}`);
+  // One shard at a time, each copied into its rows of the whole as soon as it is read: memory is
+  // the data set plus one shard, not every shard and then their concatenation.
+  let first: Shard | undefined;
+  let data = new Float32Array(0);
+  let labels: Label[] = [], paths: string[] | undefined;
+  const byIndex = new Map<number, string>();
+  for (const where of files) {
+    const s = readShard(where);
+    const f: Shard = first ??= s;
+    const n = f.shard.count;
+    if (s === f) {
+      data = new Float32Array(f.shard.total * f.X.cols);
+      labels = new Array<Label>(f.labels.length ? f.shard.total : 0);
+      paths = f.paths ? new Array<string>(f.shard.total) : undefined;
+    }
+    if (s.shard.count !== n || s.shard.total !== f.shard.total) {
+      throw new RangeError(`${where}: part ${s.shard.index}/${s.shard.count} of ${s.shard.total} rows, but ${files[0]} is part of a split of ${f.shard.total} rows into ${n}`);
+    }
+    if (byIndex.has(s.shard.index)) throw new RangeError(`${where}: shard ${s.shard.index}/${n} is also in ${byIndex.get(s.shard.index)}`);
+    if (s.X.cols !== f.X.cols) throw new RangeError(`${where}: ${s.X.cols} features per row, but ${files[0]} has ${f.X.cols}`);
     const key = (m: FeatureMeta) => JSON.stringify((m.backbone as { modelKey?: unknown } | undefined)?.modelKey ?? null);
-    if (key(s.meta) !== key(shards[0].meta)) throw new RangeError(`${where}: made by another backbone or preprocessing than ${files[0]}`);
-    if (s.labels.length === 0 !== (shards[0].labels.length === 0)) throw new RangeError(`${where}: labels in some shards only`);
-    byIndex.set(s.shard.index, k);
-  });
+    if (key(s.meta) !== key(f.meta)) throw new RangeError(`${where}: made by another backbone or preprocessing than ${files[0]}`);
+    if ((s.labels.length === 0) !== (labels.length === 0) || Boolean(s.paths) !== Boolean(paths)) throw new RangeError(`${where}: labels or paths in some shards only`);
+    const [a, b] = shardRange(f.shard.total, s.shard);
+    if (s.X.rows !== b - a) throw new RangeError(`${where}: ${s.X.rows} rows, but part ${s.shard.index}/${n} of ${f.shard.total} has ${b - a}`);
+    data.set(s.X.data, a * f.X.cols);
+    for (let r = 0; r < s.X.rows; r++) {
+      if (labels.length) labels[a + r] = s.labels[r];
+      if (paths) paths[a + r] = s.paths![r];
+    }
+    byIndex.set(s.shard.index, where);
+  }
+  const f = first!;
+  const n = f.shard.count;
   const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !byIndex.has(i));
-  if (missing.length) throw new RangeError(`${dir}: shard${missing.length > 1 ? 's' : ''} ${missing.slice(0, 10).map((i) => `${i}/${n}`).join(', ')} missing (${shards.length} of ${n} present)`);
-  const order = Array.from({ length: n }, (_, i) => shards[byIndex.get(i)!]);
-  const rows = order.reduce((a, s) => a + s.X.rows, 0), cols = order[0].X.cols;
-  const data = new Float32Array(rows * cols);
-  let o = 0;
-  for (const s of order) { data.set(s.X.data, o); o += s.X.data.length; }
-  const hasPaths = order.every((s) => s.paths);
-  return {
-    X: { data, rows, cols }, labels: order.flatMap((s) => s.labels), paths: hasPaths ? order.flatMap((s) => s.paths!) : undefined,
-    meta: { ...order[0].meta, source: 'arrow', shards: n },
-  };
+  if (missing.length) throw new RangeError(`${dir}: shard${missing.length > 1 ? 's' : ''} ${missing.slice(0, 10).map((i) => `${i}/${n}`).join(', ')} missing (${byIndex.size} of ${n} present)`);
+  return { X: { data, rows: f.shard.total, cols: f.X.cols }, labels, paths, meta: { ...f.meta, source: 'arrow', shards: n } };
 }
