@@ -6,7 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../src/data/atomic.node.ts';
+import { recoverKilledWrite } from '../src/data/outputs.node.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { featureCases, killTrial, runProtolens } from './helpers/kill.ts';
@@ -72,6 +74,26 @@ test('SIGKILL at seeded random moments (2 for fit, 1 for explain): fit and expla
         assert.ok(o.intact && o.rerun, JSON.stringify(o));
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('what a killed write leaves is cleaned by the next: stale temporary files go, and an output moved aside between two renames comes back', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'protolens-stale-'));
+  try {
+    const dead = 2 ** 22 + 12345; // above Linux's largest pid: no such process
+    writeFileSync(join(dir, `.m.json.${dead}.abcdefabcdef.tmp`), 'half');
+    writeFileSync(join(dir, `.m.json.${process.pid}.abcdefabcdef.tmp`), 'a live run writing');
+    writeFileAtomicSync(join(dir, 'm.json'), '{}');
+    assert.deepEqual(readdirSync(dir).sort(), [`.m.json.${process.pid}.abcdefabcdef.tmp`, 'm.json']);
+    // killed between "earlier output → .old" and ".tmp → output"
+    mkdirSync(join(dir, `.rep.old-${dead}-abcdef01`));
+    writeFileSync(join(dir, `.rep.old-${dead}-abcdef01`, 'report.html'), 'earlier');
+    mkdirSync(join(dir, `.rep.tmp-${dead}-abcdef01`));
+    recoverKilledWrite(join(dir, 'rep'));
+    assert.equal(readFileSync(join(dir, 'rep', 'report.html'), 'utf8'), 'earlier');
+    assert.ok(!readdirSync(dir).some((f) => f.startsWith('.rep.')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

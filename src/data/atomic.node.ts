@@ -1,10 +1,11 @@
 /**
  * Atomic file writes for Node: write a temporary file in the same directory, then rename it
  * over the target, so a reader never sees half a file and a failed run leaves the previous
- * version intact. A write the file system refuses (a read-only disk, a folder under /proc, no
+ * version intact; the temporary files of a killed run are removed by the next write of the same
+ * file. A write the file system refuses (a read-only disk, a folder under /proc, no
  * space left) fails with an {@link OutputWriteError} naming the path, never with a stack.
  */
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -92,12 +93,47 @@ function tempName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** True while process `pid` runs (or exists under another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A name for use inside a RegExp. */
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Removes the temporary files a killed run left beside `path` (`.name.<pid>.<hex>.tmp` whose
+ * process no longer runs). Never touches another running process's temporary file.
+ */
+export function removeStaleTemps(path: string): void {
+  const dir = dirname(path);
+  const re = new RegExp(`^\\.${escapeRegExp(basename(path))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = re.exec(n);
+    if (m && !processAlive(Number(m[1]))) rmSync(join(dir, n), { force: true });
+  }
+}
+
 /**
  * Writes `data` to `path` atomically (creating the directory if needed).
  * @throws OutputWriteError naming the path when the file system refuses.
  */
 export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
   ensureDir(dirname(path));
+  removeStaleTemps(path);
   const tmp = tempName(path);
   try {
     writeFileSync(tmp, data);
@@ -111,6 +147,7 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
 /** Async version of {@link writeFileAtomicSync}. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   ensureDir(dirname(path));
+  removeStaleTemps(path);
   const tmp = tempName(path);
   try {
     await writeFile(tmp, data);

@@ -25,7 +25,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { basename, dirname, join, parse, resolve, sep } from 'node:path';
-import { ensureDir, writeError, writeFileAtomicSync } from './atomic.node.ts';
+import { ensureDir, escapeRegExp, processAlive, writeError, writeFileAtomicSync } from './atomic.node.ts';
 import { VERSION } from '../version.ts';
 
 /** Name of the marker file protolens puts in every folder it writes. */
@@ -293,6 +293,7 @@ export function writeOutputFolder(dir: string, files: OutputFiles, kind: OutputF
   for (const name of Object.keys(files)) {
     if (name.includes('/') || name.includes('\\') || name.startsWith('.')) throw new RangeError(`output file name "${name}" must be a plain file name`);
   }
+  recoverKilledWrite(resolve(dir));
   checkOutputFolder(dir, kind, check);
   const target = resolve(dir);
   const parent = dirname(target);
@@ -316,6 +317,30 @@ export function writeOutputFolder(dir: string, files: OutputFiles, kind: OutputF
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw writeError(target, e);
+  }
+}
+
+/**
+ * Undoes what a run killed inside {@link writeOutputFolder} left beside `target`: its temporary
+ * folder is removed, and when the kill fell between moving the earlier output aside and moving
+ * the new one in (two renames), the earlier output is put back. Only folders of processes that
+ * no longer run are touched.
+ */
+export function recoverKilledWrite(target: string): void {
+  const parent = dirname(target);
+  const re = new RegExp(`^\\.${escapeRegExp(basename(target))}\\.(tmp|old)-(\\d+)-[0-9a-f]{8}$`);
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const n of names.sort()) { // "old" before "tmp"
+    const m = re.exec(n);
+    if (!m || processAlive(Number(m[2]))) continue;
+    const p = join(parent, n);
+    if (m[1] === 'old' && !existsSync(target)) renameSync(p, target);
+    else rmSync(p, { recursive: true, force: true });
   }
 }
 
