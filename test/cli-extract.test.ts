@@ -94,7 +94,7 @@ test('extract: clear messages for bad input (exit code 2, no stack)', async () =
     [[ok, '--out', out, '--layer', 'fc7', '--no-cache'], /mobilenet_v2: no layer named "fc7"\. Candidate feature layers \(\d+\): Conv1_pad \(Pad, 1×3×225×225\)/],
     [[ok, '--out', out, '--layer', 'fc7', '--no-cache', '--runtime', 'tfjs'], /mobilenet_v2: no layer named "fc7"\. Available layers \(162\): input_1/],
     [[ok, '--out', out, '--runtime', 'gpu'], /Invalid value for --runtime: "gpu"\. Expected one of: auto, onnx, tfjs\./],
-    [[ok, '--out', join(work, 'x.csv')], /Invalid value for --out: ".*x\.csv"\. Expected a path ending in \.npy\./],
+    [[ok, '--out', join(work, 'x.csv')], /Invalid value for --out: ".*x\.csv"\. Expected a path ending in \.npy or \.arrow\./],
     [[ok, '--out', out, '--workers', 'two'], /Invalid value for --workers: "two"\. Expected a positive integer\./],
   ];
   for (const [args, msg] of cases) {
