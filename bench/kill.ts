@@ -45,13 +45,15 @@ try {
       }
     }
     failures += errors.length;
-    const notes = new Map<string, number>();
+    // notes by template, with the range of their numbers ("resumed at episode 3–11 ×10")
+    const notes = new Map<string, number[]>();
     for (const o of outcomes) for (const n of o.note.split('; ').filter(Boolean)) {
       const key = n.replace(/\d+/g, 'N');
-      notes.set(key, (notes.get(key) ?? 0) + 1);
+      notes.set(key, [...(notes.get(key) ?? []), ...(n.match(/\d+/g) ?? []).map(Number)]);
     }
+    const shown = (k: string, v: number[]) => `${v.length ? k.replace('N', `${Math.min(...v)}–${Math.max(...v)}`) : k} ×${outcomes.filter((o) => o.note.replace(/\d+/g, 'N').includes(k)).length}`;
     console.log(`| ${c.name} | ${trials} | ${outcomes.filter((o) => o.killed).length} | ${outcomes.length} | ${outcomes.length} | ` +
-      `${[...notes].map(([k, n]) => `${k} ×${n}`).join(', ')} | ${Math.max(0, ...outcomes.map((o) => o.leftovers))} |`);
+      `${[...notes].map(([k, v]) => shown(k, v)).join(', ')} | ${Math.max(0, ...outcomes.map((o) => o.leftovers))} |`);
     for (const e of errors) console.log(`  FAILED: ${e}`);
   }
 } finally {
