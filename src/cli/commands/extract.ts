@@ -49,6 +49,25 @@ export function preprocessingFlags(flags: Pick<ExtractFlags, 'inputSize' | 'valu
   return pre;
 }
 
+/** The --json summary of a finished extraction. */
+function summary(out: string, result: Awaited<ReturnType<typeof extractDataset>>, skipped: unknown[], seconds: number): Record<string, unknown> {
+  const s = result.stats;
+  return {
+    out, rows: result.X.rows, cols: result.X.cols, labelled: result.labels.length > 0,
+    classes: new Set(result.labels.map(String)).size, computed: s.computed, cached: s.cached, skipped, seconds,
+    backbone: result.meta.backbone, preprocessing: result.meta.preprocessing,
+  };
+}
+
+/** --out and --shard: the output's format (.npy, or an .arrow shard) and the part of the data set it holds. */
+function outputFlags(flags: Pick<ExtractFlags, 'out' | 'shard'>): { arrow: boolean; shard: { index: number; count: number } } {
+  const arrow = /\.arrow$/i.test(flags.out);
+  if (!/\.npy$/i.test(flags.out) && !arrow) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy or .arrow.`);
+  const shard = flags.shard === undefined ? { index: 0, count: 1 } : libraryChoice('--shard', flags.shard, parseShard);
+  if (flags.shard !== undefined && !arrow) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .arrow with --shard (one Arrow IPC file per shard).`);
+  return { arrow, shard };
+}
+
 /**
  * `protolens extract DATA… --backbone NAME --out FILE`: CNN features of a class-per-folder tree, a
  * zip or a list file (labelled), or of a folder of images or image files (unlabelled).
@@ -81,10 +100,7 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (data: string[], flags: ExtractFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
-      const arrow = /\.arrow$/i.test(flags.out);
-      if (!/\.npy$/i.test(flags.out) && !arrow) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .npy or .arrow.`);
-      const shard = flags.shard === undefined ? { index: 0, count: 1 } : libraryChoice('--shard', flags.shard, parseShard);
-      if (flags.shard !== undefined && !arrow) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .arrow with --shard (one Arrow IPC file per shard).`);
+      const { arrow, shard } = outputFlags(flags);
       const backend = libraryChoice('--backend', flags.backend, checkNodeBackend);
       const runtime = libraryChoice('--runtime', flags.runtime, checkRuntime);
       const pre = preprocessingFlags(flags);
@@ -128,13 +144,7 @@ export function register(program: Command): void {
           (s.computed > 0 ? ` (${(s.computed / secs).toFixed(2)} images/s)` : ''));
         const skipped = (result.meta.dataset?.skipped ?? []) as Array<{ path: string; reason: string }>;
         for (const b of skipped.slice(ds.skipped.length)) say(`  skipped ${b.path}: ${b.reason}`);
-        if (flags.json) {
-          process.stdout.write(JSON.stringify({
-            out: flags.out, rows: result.X.rows, cols: result.X.cols, labelled: result.labels.length > 0,
-            classes: new Set(result.labels.map(String)).size, computed: s.computed, cached: s.cached, skipped, seconds: secs,
-            backbone: result.meta.backbone, preprocessing: result.meta.preprocessing,
-          }, null, 1) + '\n');
-        }
+        if (flags.json) process.stdout.write(JSON.stringify(summary(flags.out, result, skipped, secs), null, 1) + '\n');
       } catch (e) {
         throw toCliError(e, undefined, { skipBad: '--skip-bad', inputSize: '--input-size H,W' });
       }
