@@ -90,12 +90,15 @@ test('preparing the network input in JavaScript gives the TF.js ops\' values bit
   }
 });
 
-test('predict on features holding NaN or 0 rows: one line naming the features file, exit 2', async () => {
+test('predict on features holding NaN, Inf or 0 rows: one line naming the features file, exit 2', async () => {
   const { dir, model } = modelAndFeatures();
   try {
     const nan = join(dir, 'nan.npy');
     writeFileSync(nan, encodeNpy(matrix(new Float32Array([NaN, 0, 0]), 1, 3)));
     oneLine(await runCli(['predict', model, '--features', nan]), /^protolens: .*nan\.npy: X: row 0, column 0 is NaN; values must be finite\n$/);
+    const inf = join(dir, 'inf.npy');
+    writeFileSync(inf, encodeNpy(matrix(new Float32Array([0, -Infinity, 0]), 1, 3)));
+    oneLine(await runCli(['predict', model, '--features', inf]), /^protolens: .*inf\.npy: X: row 0, column 1 is -Infinity; values must be finite\n$/);
     const empty = join(dir, 'empty.npy');
     writeFileSync(empty, encodeNpy(matrix(new Float32Array(0), 0, 3)));
     oneLine(await runCli(['predict', model, '--features', empty]), /empty\.npy: \.npy array has shape \(0, 3\); expected at least one sample and one feature/);
