@@ -890,6 +890,29 @@ class Trainer {
   }
 }
 
+/**
+ * One mini-batch step of the alternating training, on a chunk of rows (the streamed fit,
+ * src/model/streamed.ts): a class step with Q fixed (at most `classIter` solver iterations), then
+ * the prototype steps, then the re-seeding of dead prototypes (when `reseed`), each safeguarded on
+ * the chunk's own loss exactly as in {@link PrototypeClassifier.fit}. Updates the fitted model's P and W in place. Euclidean models only.
+ * @param codes - each row's class index in `m.classes_`.
+ * @returns the chunk's NLL and correct count after the step.
+ * @throws NotFittedError before a first fit.
+ */
+export function trainOnChunk(m: PrototypeClassifier, X: Matrix, codes: Int32Array, classIter: number): { nll: number; correct: number } {
+  if (!m.prototypes_ || !m.W_) throw new NotFittedError(m.kind);
+  const p = { ...(m.getParams() as Params), classIter };
+  const P = m.prototypes_, J = P.rows, K = m.classes_.length;
+  const pb = makeProblem(X, codes, K, m.tau_, p.alpha, p.regularization);
+  const ws = makeWorkspace(X.rows, J, K, true, 0);
+  computeQ(pb, P, ws);
+  const trainer = new Trainer(pb, ws, P, m.W_.data, p);
+  let v = trainer.classStep();
+  for (let k = 0; k < p.prototypeSteps; k++) v = trainer.prototypeStep();
+  if (p.reseed) v = trainer.reseedDead() ?? v;
+  return v;
+}
+
 /** Prototypes that are the best match (argmax_j q_ij) of at least one of the N samples, in order. */
 function prunedPrototypes(Q: Float32Array, N: number, J: number): number[] {
   const served = new Uint8Array(J);
@@ -898,7 +921,7 @@ function prunedPrototypes(Q: Float32Array, N: number, J: number): number[] {
 }
 
 /** P, W and the seeding classes restricted to the prototypes `kept`. */
-function keepPrototypes(P: Matrix, W: Float32Array, protoClass: Int32Array, kept: number[], L: number):
+export function keepPrototypes(P: Matrix, W: Float32Array, protoClass: Int32Array, kept: number[], L: number):
   { P: Matrix; W: Float32Array; protoClass: Int32Array } {
   const D = P.cols;
   const P2 = new Float32Array(kept.length * D), W2 = new Float32Array(kept.length * L);

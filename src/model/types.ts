@@ -84,10 +84,10 @@ export interface Classifier {
 
 /** Per-iteration record of a training run. */
 export interface IterationRecord {
-  /** Outer iteration (0 = after initialisation). */
+  /** Outer iteration (0 = after initialisation; the epoch in a streamed fit). */
   iter: number;
-  /** Which step produced this value. */
-  step: 'init' | 'class' | 'prototype' | 'metric' | 'reseed' | 'grow' | 'prune';
+  /** Which step produced this value ('epoch': a streamed fit's pass over the data, src/model/streamed.ts). */
+  step: 'init' | 'class' | 'prototype' | 'metric' | 'reseed' | 'grow' | 'prune' | 'epoch';
   /** Total objective C = NLL + penalty. */
   loss: number;
   /** −(1/N) Σ log c_{y_i}(x_i). */
