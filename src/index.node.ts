@@ -14,6 +14,7 @@
 export * from './index.ts';
 export { enableNodeGemm, nativeGemmStatus, describeNodeGemm, type NodeGemmChoice } from './linalg/gemm-native.node.ts';
 export { readFeatures, writeFeatures } from './data/features.node.ts';
+export { openShardStream } from './data/shards.node.ts';
 export { openImageDataset, openImageFiles, openImages, listFolder, listZip, listListFile, type ImageDataset } from './data/images.node.ts';
 export {
   readModelFile, writeModelFile, readPrototypeModel, checkFeaturesForModel, alignLabels, type InterpretableModel,

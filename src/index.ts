@@ -31,6 +31,7 @@ export {
   FeatureTransform, Pipeline, PREPROCESS_METHODS, DEFAULT_PREPROCESS, checkPreprocessMethod,
   type PreprocessMethod, type FeatureTransformJSON,
 } from './model/preprocess.ts';
+export { fitStreamed, memoryChunks, type Chunk, type ChunkSource, type StreamedOptions } from './model/streamed.ts';
 export { loadModel } from './model/io.ts';
 export { accuracy, encodeLabels } from './model/labels.ts';
 export {
