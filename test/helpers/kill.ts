@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repoRoot } from './data.ts';
 import { greyPng } from './images.ts';
@@ -107,19 +107,37 @@ export async function extractCase(dir: string): Promise<KillCase> {
   const out = join(dir, 'images.npy');
   let cache = join(dir, 'cache-0');
   const args = (c: string) => ['extract', data, '--out', out, '--cache-dir', c, '--workers', '1', '--batch-size', '4', '--no-progress'];
+  // The first complete run's features: every rerun must give them bit for bit, so a damaged cache
+  // entry read as features would show.
+  let reference: Float32Array | undefined;
   const kase: KillCase = {
     name: 'extract', args: args(cache), output: out, spanMs: 9000,
-    load: () => { const fs = readFeatures(out); if (fs.X.rows !== 40) throw new Error(`${fs.X.rows} rows`); },
+    load: () => {
+      const fs = readFeatures(out);
+      if (fs.X.rows !== 40) throw new Error(`${fs.X.rows} rows`);
+      reference ??= fs.X.data.slice();
+      if (fs.X.data.some((v, k) => v !== reference![k])) throw new Error('the rerun\'s features differ from the first run\'s (a damaged cache entry read as features?)');
+    },
     before: (trial) => { cache = join(dir, `cache-${trial + 1}`); kase.args = args(cache); },
     afterKill: () => {
-      // every entry the killed run left is whole (atomic writes) or, if damaged, refused
+      // Every entry the killed run left is whole (atomic writes); one of them is then cut to half
+      // its length, as a disk or a copy might: the rerun must detect it (CRC-32) and recompute it.
       const root = join(cache, 'features');
-      if (!existsSync(root)) return '0 cache entries';
-      let n = 0;
-      for (const key of readdirSync(root)) for (const sub of readdirSync(join(root, key))) if (sub.length === 2) n += readdirSync(join(root, key, sub)).filter((f) => f.endsWith('.f32')).length;
-      return `${n} cache entries`;
+      const entries: string[] = [];
+      if (existsSync(root)) {
+        for (const key of readdirSync(root)) for (const sub of readdirSync(join(root, key))) {
+          if (sub.length === 2) for (const f of readdirSync(join(root, key, sub))) if (f.endsWith('.f32')) entries.push(join(root, key, sub, f));
+        }
+      }
+      if (entries.length === 0) return '0 cache entries';
+      const cut = entries.sort()[0];
+      truncateSync(cut, Math.floor(statSync(cut).size / 2));
+      return `${entries.length} cache entries, 1 cut short`;
     },
-    afterRerun: (err) => /(\d+) from cache/.exec(err)?.[1] ? `rerun took ${/(\d+) from cache/.exec(err)![1]} from the cache` : '',
+    afterRerun: (err) => {
+      const m = /(\d+) computed, (\d+) from cache/.exec(err);
+      return m ? `rerun computed ${m[1]} and took ${m[2]} from the cache` : '';
+    },
   };
   return kase;
 }
