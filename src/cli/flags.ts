@@ -6,6 +6,7 @@
  * {@link libraryChoice} runs the library's own check and turns its verdict, with the choices its
  * message lists, into the same one-line form.
  */
+import type { Command } from 'commander';
 import { CLIError } from './errors.ts';
 
 function invalid(flag: string, s: string, expected: string): CLIError {
@@ -147,4 +148,17 @@ export function featureFile(positional: string | undefined, flag: string | undef
   const f = positional ?? flag;
   if (f === undefined) throw new CLIError('a feature file is needed: give it as the first argument or as --features FILE');
   return f;
+}
+
+/**
+ * The options that name where a benchmark's labelled features come from, the same on every
+ * `bench` subcommand: a feature file (`-f`), or an image data set (`--data`) embedded by a backbone
+ * through the feature cache.
+ */
+export function featureSourceOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
+    .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
+    .option('-b, --backbone <name|path>', 'backbone for --data (a bundled name, a TF.js model folder or a .onnx file)', 'mobilenet_v2')
+    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)');
 }

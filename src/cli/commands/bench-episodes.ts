@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { toCliError, userInput } from '../errors.ts';
-import { int, libraryChoice, names, numberList, oneOf } from '../flags.ts';
+import { int, libraryChoice, names, numberList, oneOf, featureSourceOptions } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 import type { FeatureSet } from '../../data/features.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
@@ -50,13 +50,9 @@ export type LoadFeatures = (f: Pick<EpisodeFlags, 'features' | 'data' | 'backbon
 
 /** Registers `bench episodes` under the `bench` command. */
 export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): void {
-  bench
+  featureSourceOptions(bench
     .command('episodes')
-    .description('N-way K-shot episodes: the library\'s classifiers fitted on each support set, accuracy on the queries with 95 % intervals')
-    .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
-    .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
-    .option('-b, --backbone <name|path>', 'backbone for --data (a bundled name, a TF.js model folder or a .onnx file)', 'mobilenet_v2')
-    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .description('N-way K-shot episodes: the library\'s classifiers fitted on each support set, accuracy on the queries with 95 % intervals'))
     .option('--ways <list>', 'classes per episode (N)', '5,20')
     .option('--shots <list>', 'support samples per class (K)', '1,5')
     .option('--queries <n>', 'query samples per class', '15')

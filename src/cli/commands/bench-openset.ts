@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { CLIError, toCliError, userInput } from '../errors.ts';
-import { int, libraryChoice, names, oneOf, positive } from '../flags.ts';
+import { int, libraryChoice, names, oneOf, positive, featureSourceOptions } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
 import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
@@ -48,13 +48,9 @@ export function openSetOptions(f: OpenSetFlags): OpenSetOptions {
 
 /** Registers `bench openset` under the `bench` command. */
 export function registerOpenSet(bench: Command, loadFeatures: LoadFeatures): void {
-  bench
+  featureSourceOptions(bench
     .command('openset')
-    .description('Open-set recognition: known classes against classes never fitted; AUROC and FPR at 95 % TPR of every novelty score and baseline over seeded splits')
-    .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
-    .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
-    .option('-b, --backbone <name>', 'backbone for --data (a bundled name or a TF.js model folder)', 'mobilenet_v2')
-    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .description('Open-set recognition: known classes against classes never fitted; AUROC and FPR at 95 % TPR of every novelty score and baseline over seeded splits'))
     .option('--known <n>', 'known classes per split (N)', '20')
     .option('--shots <k>', 'samples per known class to fit on', '5')
     .option('--validation <n>', 'held-out samples per known class that calibrate', '5')

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
-import { int, libraryChoice, names, numberList, oneOf, positive } from '../flags.ts';
+import { int, libraryChoice, names, numberList, oneOf, positive, featureSourceOptions } from '../flags.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import type { FeatureSet } from '../../data/featurefile.ts';
 import { labelledFeatures } from '../../features/input.node.ts';
@@ -118,13 +118,9 @@ export function register(program: Command): void {
 
 /** `protolens bench fewshot`: the paper's Table 1. */
 function registerFewShot(bench: Command): void {
-  bench
+  featureSourceOptions(bench
     .command('fewshot')
-    .description('The paper\'s Table 1: 5-shot N-way tasks, hyper-parameters chosen on a validation half, paired t-tests')
-    .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
-    .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
-    .option('-b, --backbone <name|path>', 'backbone for --data (a bundled name, a TF.js model folder or a .onnx file)', 'mobilenet_v2')
-    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .description('The paper\'s Table 1: 5-shot N-way tasks, hyper-parameters chosen on a validation half, paired t-tests'))
     .option('--ways <list>', 'numbers of classes per task', '2,5,20')
     .option('--subsets <n>', 'random subsets per N', '10')
     .option('--seed <n>', 'seed of every random choice', '0')
