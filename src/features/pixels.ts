@@ -252,116 +252,250 @@ export function resizePlan(h: number, w: number, p: Preprocessing): { rh: number
   return { rh, rw, top: roundHalfEven((rh - p.height) / 2), left: roundHalfEven((rw - p.width) / 2) };
 }
 
-/** One plane resized with the taps along x then y: H×W values. */
-function resizePlane(src: Float64Array, w: number, h: number, tx: Taps, ty: Taps, W: number, H: number): Float64Array {
-  const tmp = new Float64Array(h * W);
-  const { k: kx, idx: ix, w: wx } = tx;
-  for (let y = 0; y < h; y++) {
-    const row = y * w, o = y * W;
+/** The non-zero taps of each output, in order, as offsets into flat lists (a zero tap adds nothing: the sums start at +0 and never hold −0). */
+interface SparseTaps {
+  start: Int32Array;
+  idx: Int32Array;
+  w: Float64Array;
+}
+
+function sparse({ k, idx, w }: Taps): SparseTaps {
+  const count = idx.length / k;
+  const start = new Int32Array(count + 1);
+  let n = 0;
+  for (let j = 0; j < count; j++) {
+    for (let t = j * k; t < (j + 1) * k; t++) if (w[t] !== 0) n++;
+    start[j + 1] = n;
+  }
+  const s: SparseTaps = { start, idx: new Int32Array(n), w: new Float64Array(n) };
+  for (let t = 0, m = 0; t < idx.length; t++) if (w[t] !== 0) { s.idx[m] = idx[t]; s.w[m++] = w[t]; }
+  return s;
+}
+
+/**
+ * An image resized (and cropped), row by row: `row(k, y, values, planes)` receives output row y of
+ * plane k of `planes` (one plane for a grey image, else R, G, B), W values 0…255 in float64, in a
+ * buffer reused for the next row. Separable: each input row the y taps read is resized along x once, then each
+ * output row sums its input rows (the sums in the taps' order, so the values are those of the
+ * plane-at-a-time version before it, bit for bit: test/pixels.test.ts).
+ */
+function resizeRows(img: PixelImage, p: Preprocessing, row: (k: number, y: number, values: Float64Array, planes: number) => void): void {
+  const planes = toPlanes(img);
+  const { height: H, width: W } = p;
+  const { width: w, height: h } = img;
+  const { rh, rw, top, left } = resizePlan(h, w, p);
+  if (h === H && w === W && rh === H && rw === W) {
+    planes.forEach((q, k) => { for (let y = 0; y < H; y++) row(k, y, q.subarray(y * W, (y + 1) * W), planes.length); });
+    return;
+  }
+  const taps = p.alignCorners || (p.resize !== 'bicubic' && !p.antialias) || p.resize === 'nearest' ? tfTaps : pilTaps;
+  const tx = sparse(taps(w, rw, left, W, p)), ty = sparse(taps(h, rh, top, H, p));
+  const slot = new Int32Array(h).fill(-1);
+  let rows = 0;
+  for (const r of ty.idx) if (slot[r] < 0) slot[r] = rows++;
+  const tmp = new Float64Array(rows * W), out = new Float64Array(W);
+  for (let k = 0; k < planes.length; k++) {
+    alongX(planes[k], w, slot, tx, tmp);
+    for (let y = 0; y < H; y++) {
+      alongY(tmp, slot, ty, y, out);
+      row(k, y, out, planes.length);
+    }
+  }
+}
+
+/** Each input row that has a slot, resized along x into row `slot[r]` of `tmp` (W values per row). */
+function alongX(q: Float64Array, w: number, slot: Int32Array, tx: SparseTaps, tmp: Float64Array): void {
+  const { start, idx, w: wt } = tx;
+  const W = start.length - 1;
+  for (let r = 0; r < slot.length; r++) {
+    if (slot[r] < 0) continue;
+    const from = r * w, o = slot[r] * W;
     for (let x = 0; x < W; x++) {
       let v = 0;
-      for (let t = x * kx, e = t + kx; t < e; t++) v += wx[t] * src[row + ix[t]];
+      for (let t = start[x], e = start[x + 1]; t < e; t++) v += wt[t] * q[from + idx[t]];
       tmp[o + x] = v;
     }
   }
-  const out = new Float64Array(H * W);
-  const { k: ky, idx: iy, w: wy } = ty;
-  for (let y = 0; y < H; y++) {
-    const dst = y * W;
-    for (let t = y * ky, e = t + ky; t < e; t++) {
-      const wt = wy[t];
-      if (wt === 0) continue;
-      const from = iy[t] * W;
-      for (let x = 0; x < W; x++) out[dst + x] += wt * tmp[from + x];
-    }
+}
+
+/** Output row y: the sum of the rows of `tmp` its taps name, weighted, in the taps' order (from +0: the first term is added to 0, not stored as it is). */
+function alongY(tmp: Float64Array, slot: Int32Array, ty: SparseTaps, y: number, out: Float64Array): void {
+  const W = out.length;
+  const s = ty.start[y], e = ty.start[y + 1];
+  if (s === e) { out.fill(0); return; }
+  const a0 = ty.w[s], f0 = slot[ty.idx[s]] * W;
+  for (let x = 0; x < W; x++) out[x] = 0 + a0 * tmp[f0 + x];
+  for (let t = s + 1; t < e; t++) {
+    const a = ty.w[t], from = slot[ty.idx[t]] * W;
+    for (let x = 0; x < W; x++) out[x] += a * tmp[from + x];
   }
-  return out;
 }
 
 /** One image resized (and cropped): one plane (grey) or three (R, G, B) of H×W values 0…255. */
 export function resizeImage(img: PixelImage, p: Preprocessing): Float64Array[] {
-  const planes = toPlanes(img);
-  const { height: H, width: W } = p;
-  const { rh, rw, top, left } = resizePlan(img.height, img.width, p);
-  if (img.height === H && img.width === W && rh === H && rw === W) return planes;
-  const taps = p.alignCorners || (p.resize !== 'bicubic' && !p.antialias) || p.resize === 'nearest' ? tfTaps : pilTaps;
-  const tx = taps(img.width, rw, left, W, p), ty = taps(img.height, rh, top, H, p);
-  return planes.map((q) => resizePlane(q, img.width, img.height, tx, ty, W, H));
+  const planes: Float64Array[] = [];
+  const W = p.width;
+  resizeRows(img, p, (k, y, values) => {
+    planes[k] ??= new Float64Array(p.height * W);
+    planes[k].set(values, y * W);
+  });
+  return planes;
+}
+
+/** One axis of TF.js's aligned-corners resize: per output index, the two input indices and the float32 fraction between them, and the nearest index. */
+interface TfjsAxis {
+  lo: Int32Array;
+  hi: Int32Array;
+  frac: Float32Array;
+  near: Int32Array;
+}
+
+/** TF.js's source coordinates along an axis of `n` inputs and `out` outputs: ratio · index in float32 (the kernel's formula). */
+function tfjsAxis(n: number, out: number): TfjsAxis {
+  const f = Math.fround;
+  const ratio = f(out > 1 ? (n - 1) / (out - 1) : n / out);
+  const a: TfjsAxis = { lo: new Int32Array(out), hi: new Int32Array(out), frac: new Float32Array(out), near: new Int32Array(out) };
+  for (let i = 0; i < out; i++) {
+    const s = f(ratio * i);
+    a.lo[i] = Math.max(0, Math.floor(s));
+    a.hi[i] = Math.min(n - 1, Math.ceil(s));
+    a.frac[i] = f(s - a.lo[i]);
+    a.near[i] = Math.min(n - 1, Math.round(s));
+  }
+  return a;
+}
+
+/**
+ * The image's planes scaled to the range in float32 (alpha composited onto white first), as
+ * TF.js-path protolens computes them (preprocess.ts `rgbValues`): one plane for a grey image, else
+ * three. Without alpha a value depends on the byte alone, so the 256 values are computed once.
+ * Zeros are +0 (a range starting at −0 would give −0, which the copy into the batch used to turn to +0).
+ */
+function tfjsPlanes(img: PixelImage, p: Preprocessing): Float32Array[] {
+  const f = Math.fround;
+  const { width: w, height: h, channels: c, data } = img;
+  const [lo, hi] = p.range;
+  const fs = f((hi - lo) / 255), flo = f(lo);
+  const n = w * h;
+  const planes = Array.from({ length: isGrey(img) ? 1 : 3 }, () => new Float32Array(n));
+  if (c === 1 || c === 3) {
+    const table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = f(f(v * fs) + flo) + 0;
+    planes.forEach((q, k) => { for (let i = 0, s = c === 1 ? 0 : k; i < n; i++, s += c) q[i] = table[data[s]]; });
+    return planes;
+  }
+  planes.forEach((q, k) => {
+    for (let i = 0, s = 0; i < n; i++, s += c) {
+      const a = f(data[s + c - 1] / 255);
+      const v = f(f(data[s + (c === 2 ? 0 : k)] * a) + f(f(1 - a) * 255));
+      q[i] = f(f(v * fs) + flo) + 0;
+    }
+  });
+  return planes;
+}
+
+/**
+ * One plane resized as TF.js's `resizeBilinear(…, alignCorners = true)` computes it, in two
+ * passes with the same float32 roundings: each input row that an output row reads is
+ * interpolated along x once (`top = tl + (tr − tl)·dx`, the kernel's `top` and `bottom`), then each
+ * output row between its two rows (`top + (bottom − top)·dy`).
+ */
+function tfjsBilinear(q: Float32Array, w: number, h: number, ax: TfjsAxis, ay: TfjsAxis, out: Float32Array): void {
+  const f = Math.fround;
+  const W = ax.lo.length, H = ay.lo.length;
+  const slot = new Int32Array(h).fill(-1);
+  let rows = 0;
+  for (let y = 0; y < H; y++) {
+    if (slot[ay.lo[y]] < 0) slot[ay.lo[y]] = rows++;
+    if (slot[ay.hi[y]] < 0) slot[ay.hi[y]] = rows++;
+  }
+  const tmp = new Float32Array(rows * W);
+  const { lo: x0, hi: x1, frac: dx } = ax;
+  for (let r = 0; r < h; r++) {
+    if (slot[r] < 0) continue;
+    const row = r * w, o = slot[r] * W;
+    for (let x = 0; x < W; x++) {
+      const l = q[row + x0[x]];
+      tmp[o + x] = f(l + f(f(q[row + x1[x]] - l) * dx[x]));
+    }
+  }
+  for (let y = 0; y < H; y++) {
+    const t = slot[ay.lo[y]] * W, b = slot[ay.hi[y]] * W, dy = ay.frac[y], o = y * W;
+    for (let x = 0; x < W; x++) {
+      const top = tmp[t + x];
+      out[o + x] = f(top + f(f(tmp[b + x] - top) * dy));
+    }
+  }
 }
 
 /**
  * An image as TF.js-path protolens computes it (preprocess.ts: `rgbValues`, then TF.js's
  * `resizeBilinear` / `resizeNearestNeighbor` with aligned corners), in the same float32 steps, so
- * that a network fed by either sees the same numbers (to a few float32 ulps): values scaled to the
- * range first (alpha composited onto white), then each output pixel interpolated with the
- * kernel's formula (source coordinate = ratio · index; top = tl + (tr − tl)·dx, and so on).
- * One plane for a grey image, else three.
+ * that a network fed by either sees the same numbers, bit for bit: values scaled to the range
+ * first (alpha composited onto white), then each output pixel interpolated with the kernel's
+ * formula (source coordinate = ratio · index; top = tl + (tr − tl)·dx, and so on). The source
+ * indices and fractions of each output row and column are computed once per image. One plane for
+ * a grey image, else three.
  * @example
  * tfjsResize({ width: 2, height: 1, channels: 1, data: Uint8Array.of(0, 255) }, { ...nsfwjsPreprocessing(3), height: 1 })
  * // [Float32Array [0, 0.5, 1]]
  */
 export function tfjsResize(img: PixelImage, p: Preprocessing): Float32Array[] {
-  const f = Math.fround;
-  const { width: w, height: h, channels: c, data } = img;
-  const [lo, hi] = p.range;
-  const fs = f((hi - lo) / 255), flo = f(lo);
-  const grey = isGrey(img);
-  const planes = Array.from({ length: grey ? 1 : 3 }, (_, k) => {
-    const q = new Float32Array(w * h);
-    for (let i = 0; i < w * h; i++) {
-      let v = data[i * c + (c <= 2 ? 0 : k)];
-      if (c === 2 || c === 4) { const a = f(data[i * c + c - 1] / 255); v = f(f(v * a) + f(f(1 - a) * 255)); }
-      q[i] = f(f(v * fs) + flo);
-    }
-    return q;
-  });
+  const { width: w, height: h } = img;
+  const planes = tfjsPlanes(img, p);
   const { height: H, width: W } = p;
   if (h === H && w === W) return planes;
-  const ry = f(H > 1 ? (h - 1) / (H - 1) : h / H), rx = f(W > 1 ? (w - 1) / (W - 1) : w / W);
+  const ax = tfjsAxis(w, W), ay = tfjsAxis(h, H);
   return planes.map((q) => {
     const out = new Float32Array(H * W);
-    for (let y = 0; y < H; y++) {
-      const sy = f(ry * y);
-      const y0 = Math.max(0, Math.floor(sy)), y1 = Math.min(h - 1, Math.ceil(sy)), dy = f(sy - y0);
-      for (let x = 0; x < W; x++) {
-        const sx = f(rx * x);
-        if (p.resize === 'nearest') { out[y * W + x] = q[Math.min(h - 1, Math.round(sy)) * w + Math.min(w - 1, Math.round(sx))]; continue; }
-        const x0 = Math.max(0, Math.floor(sx)), x1 = Math.min(w - 1, Math.ceil(sx)), dx = f(sx - x0);
-        const tl = q[y0 * w + x0], tr = q[y0 * w + x1], bl = q[y1 * w + x0], br = q[y1 * w + x1];
-        const top = f(tl + f(f(tr - tl) * dx)), bottom = f(bl + f(f(br - bl) * dx));
-        out[y * W + x] = f(top + f(f(bottom - top) * dy));
-      }
-    }
+    if (p.resize !== 'nearest') tfjsBilinear(q, w, h, ax, ay, out);
+    else for (let y = 0; y < H; y++) for (let x = 0, r = ay.near[y] * w; x < W; x++) out[y * W + x] = q[r + ax.near[x]];
     return out;
   });
 }
 
+/** out[at + i·step] = px[i]·a + b, rounded once to float32. */
+function scaleRow(px: Float64Array, out: Float32Array, at: number, step: number, a: number, b: number): void {
+  for (let x = 0, o = at; x < px.length; x++, o += step) out[o] = px[x] * a + b;
+}
+
 /**
  * The network input of a batch: N×3×H×W (`nchw`) or N×H×W×3 (`nhwc`) float32, preprocessed as `p` says.
- * @throws RangeError naming the image index when its pixels are malformed.
+ * @param out - where to write it (its first N·3·H·W values; a fixed-batch model's zero-padded
+ *   input, say); default a new array of that length.
+ * @throws RangeError naming the image index when its pixels are malformed, or when `out` is too short.
  * @example
  * pixelBatch([{ width: 1, height: 1, channels: 1, data: Uint8Array.of(255) }], presetPreprocessing('keras', [1, 1]), 'nchw')
  * // Float32Array [1, 1, 1]
  */
-export function pixelBatch(images: readonly PixelImage[], p: Preprocessing, layout: Layout): Float32Array {
+export function pixelBatch(images: readonly PixelImage[], p: Preprocessing, layout: Layout, out = new Float32Array(images.length * p.height * p.width * 3)): Float32Array {
   const { height: H, width: W } = p;
   const plane = H * W;
-  const out = new Float32Array(images.length * plane * 3);
+  if (out.length < images.length * plane * 3) throw new RangeError(`pixelBatch: out holds ${out.length} values; ${images.length} images of 3×${H}×${W} need ${images.length * plane * 3}`);
   const [lo, hi] = p.range;
   const scale = (hi - lo) / 255;
   const mean = p.mean ?? [0, 0, 0], std = p.std ?? [1, 1, 1];
   const tfjs = isTfjsResizable(p);
   images.forEach((img, n) => {
     checkPixels(img, `image ${n}`);
-    // TF.js's own settings are computed as its kernels do, in float32 (values already scaled).
-    const planes = tfjs ? tfjsResize(img, p) : resizeImage(img, p);
     const base = n * plane * 3;
-    for (let c = 0; c < 3; c++) {
-      const a = tfjs ? 1 : scale / std[c], b = tfjs ? 0 : (lo - mean[c]) / std[c];
-      const px = planes[planes.length === 1 ? 0 : c];
-      if (layout === 'nchw') for (let i = 0, o = base + c * plane; i < plane; i++) out[o + i] = px[i] * a + b;
-      else for (let i = 0, o = base + c; i < plane; i++, o += 3) out[o] = px[i] * a + b;
+    if (tfjs) {
+      // TF.js's own settings are computed as its kernels do, in float32 (values already scaled).
+      const planes = tfjsResize(img, p);
+      for (let c = 0; c < 3; c++) {
+        const px = planes[planes.length === 1 ? 0 : c];
+        if (layout === 'nchw') out.set(px, base + c * plane);
+        else for (let i = 0, o = base + c; i < plane; i++, o += 3) out[o] = px[i];
+      }
+      return;
     }
+    // Each resized row, still in float64, is scaled and normalised into the batch: one rounding to float32.
+    resizeRows(img, p, (k, y, px, planes) => {
+      for (let c = planes === 1 ? 0 : k; c < (planes === 1 ? 3 : k + 1); c++) {
+        const at = layout === 'nchw' ? base + c * plane + y * W : base + 3 * y * W + c;
+        scaleRow(px, out, at, layout === 'nchw' ? 1 : 3, scale / std[c], (lo - mean[c]) / std[c]);
+      }
+    });
   });
   return out;
 }
