@@ -31,8 +31,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { openImageDataset, type ImageDataset } from '../src/data/images.node.ts';
@@ -40,14 +41,15 @@ import { readFeatures } from '../src/data/features.node.ts';
 import { extractDataset } from '../src/features/extract.node.ts';
 import { initTfNode } from '../src/features/backend.node.ts';
 import { BUILTIN_BACKBONES, isBuiltin, loadBackboneNode } from '../src/features/load.node.ts';
-import { decodeImage } from '../src/features/decode.node.ts';
+import { decodeImage, decodeWithSharp } from '../src/features/decode.node.ts';
 import { kerasToOnnx, type WeightSpec } from '../src/features/keras-onnx.ts';
 import { readNsfwjsBundle, type BuiltinBackbone } from '../src/features/load.node.ts';
-import { imageInput } from '../src/features/onnx-backbone.ts';
-import { readOnnx } from '../src/features/onnx-graph.ts';
+import { imageInput, type OrtSession } from '../src/features/onnx-backbone.ts';
+import { readOnnx, rewriteOnnx, writeOnnx } from '../src/features/onnx-graph.ts';
 import { nodeRuntime, sessionOptions } from '../src/features/onnx.node.ts';
 import { pixelBatch, type PixelImage } from '../src/features/pixels.ts';
 import type { Backbone } from '../src/features/backbone.ts';
+import { referencePixelBatch } from '../test/helpers/pixels-reference.ts';
 
 const DATA = process.env.PROTOLENS_BENCH_DATA ?? '/work/shared/data/omniglot/images_background_small';
 const log = (s: string): void => { process.stderr.write(s + '\n'); };
@@ -145,7 +147,11 @@ async function extraction(model: string, ds: ImageDataset, repeat: number, skipT
   }
 }
 
-/** Our share on one thread: decoding, preprocessing and pooling against onnxruntime's run, per image. */
+/**
+ * Our share on one thread: decoding and preprocessing against the whole (theirs: onnxruntime's run
+ * and pooling), per image, today and as protolens did it before (every file through sharp, the
+ * preprocessing of test/helpers/pixels-reference.ts), on the same batches in the same minutes.
+ */
 async function share(model: string, ds: ImageDataset, rows: string[]): Promise<void> {
   const { backbone } = await loadBackboneNode(model, { runtime: 'onnx', cacheDir: false, threads: 1 });
   const p = backbone.preprocessing;
@@ -153,20 +159,137 @@ async function share(model: string, ds: ImageDataset, rows: string[]): Promise<v
   const files = await Promise.all(entries.map((e) => ds.read(e)));
   // CPU time (all threads of the process), which other jobs on the machine do not inflate as they do wall time.
   const cpuMs = (): number => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
-  let decode = 0, prep = 0, total = 0;
-  for (let s = 0; s < files.length; s += 8) {
-    const t0 = cpuMs();
-    const imgs = await Promise.all(files.slice(s, s + 8).map((f, i) => decodeImage(f, `image ${s + i}`)));
-    const t1 = cpuMs();
-    pixelBatch(imgs, p, 'nchw'); // what embed does first, timed alone
-    const t2 = cpuMs();
-    await backbone.embed(imgs);
-    const t3 = cpuMs();
-    decode += t1 - t0; prep += t2 - t1; total += t3 - t0 - (t2 - t1); // embed repeats the preprocessing
+  const ms = { decode: 0, sharp: 0, prep: 0, prepBefore: 0, theirs: 0 };
+  for (let round = 0; round < 2; round++) { // the first round warms up
+    for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] = 0;
+    for (let s = 0; s < files.length; s += 8) {
+      const batch = files.slice(s, s + 8);
+      const t0 = cpuMs();
+      const imgs = await Promise.all(batch.map((f, i) => decodeImage(f, `image ${s + i}`)));
+      const t1 = cpuMs();
+      await Promise.all(batch.map((f, i) => decodeWithSharp(f, `image ${s + i}`)));
+      const t2 = cpuMs();
+      pixelBatch(imgs, p, 'nchw'); // what embed does first, timed alone
+      const t3 = cpuMs();
+      referencePixelBatch(imgs, p, 'nchw');
+      const t4 = cpuMs();
+      await backbone.embed(imgs);
+      const t5 = cpuMs();
+      ms.decode += t1 - t0; ms.sharp += t2 - t1; ms.prep += t3 - t2; ms.prepBefore += t4 - t3; ms.theirs += t5 - t4 - (t3 - t2); // embed repeats the preprocessing
+    }
   }
   backbone.dispose();
   const n = files.length;
-  rows.push(`| ${isBuiltin(model) ? model : basename(model)} | ${(total / n).toFixed(1)} ms | ${(decode / n).toFixed(2)} ms | ${(prep / n).toFixed(2)} ms | ${(100 * (decode + prep) / total).toFixed(1)} % |`);
+  const per = (v: number): string => `${(v / n).toFixed(2)} ms`;
+  const pct = (ours: number): string => `${(100 * ours / (ours + ms.theirs)).toFixed(1)} %`;
+  rows.push(`| ${isBuiltin(model) ? model : basename(model)} (${p.preset ?? 'tfjs'}) | ${per(ms.theirs)} | ${per(ms.decode)} (${per(ms.sharp)}) | ${per(ms.prep)} (${per(ms.prepBefore)}) | ${pct(ms.decode + ms.prep)} (${pct(ms.sharp + ms.prepBefore)}) |`);
+}
+
+/** Multiply-adds per image (billions), torchvision's figures for these architectures at their input sizes. */
+const MACS: Array<[RegExp, number]> = [[/inception/, 5.71], [/mobilenet/, 0.30]];
+
+/** A session setting measured by {@link sessionSweep}: onnxruntime options, the batch fed, and graph rewrites. */
+interface Variant { name: string; options: Record<string, unknown>; batch: number; fixBatch?: boolean; save?: boolean }
+
+/** The settings compared by `--parts options`, each a change from protolens's default (sessionOptions(1), batch 8). */
+function variants(): Variant[] {
+  const base = sessionOptions(1);
+  return [
+    { name: 'default: sessionOptions(1), batch 8', options: base, batch: 8 },
+    { name: 'batch 1', options: base, batch: 1 },
+    { name: 'batch 4', options: base, batch: 4 },
+    { name: 'batch 16', options: base, batch: 16 },
+    { name: "graphOptimizationLevel 'extended' (no NCHWc layout)", options: { ...base, graphOptimizationLevel: 'extended' }, batch: 8 },
+    { name: 'enableCpuMemArena false', options: { ...base, enableCpuMemArena: false }, batch: 8 },
+    { name: 'enableMemPattern false', options: { ...base, enableMemPattern: false }, batch: 8 },
+    { name: 'set_denormal_as_zero', options: { ...base, extra: { session: { set_denormal_as_zero: '1' } } }, batch: 8 },
+    { name: 'batch fixed to 8 in the graph', options: base, batch: 8, fixBatch: true },
+    { name: 'optimised model saved, then loaded', options: base, batch: 8, save: true },
+    { name: "executionMode 'parallel', 2 inter-op threads", options: { ...base, executionMode: 'parallel', interOpNumThreads: 2 }, batch: 8 },
+    { name: '2 intra-op threads (spinning, the default)', options: sessionOptions(2), batch: 8 },
+    { name: '2 intra-op threads, allow_spinning 0', options: { ...sessionOptions(2), extra: { session: { intra_op: { allow_spinning: '0' } } } }, batch: 8 },
+  ];
+}
+
+/**
+ * onnxruntime's settings side by side (`--parts options`): each variant's session runs the same
+ * Omniglot images (preprocessed once, so only the runtime is timed), interleaved over `repeat`
+ * rounds, the least CPU time kept; CPU seconds per image and the ratio to the default, plus the
+ * largest difference of its features from the default's (a setting must not change them beyond 1e-5).
+ */
+async function sessionSweep(model: string, ds: ImageDataset, repeat: number, rows: string[]): Promise<void> {
+  const bytes = onnxBytes(model);
+  const m = readOnnx(bytes, model);
+  const input = imageInput(m, model);
+  const { backbone } = await loadBackboneNode(model, { runtime: 'onnx', cacheDir: false, threads: 1 });
+  const p = backbone.preprocessing, out = backbone.info.layer;
+  backbone.dispose();
+  const nImages = 16;
+  const imgs = await Promise.all(ds.entries.slice(0, nImages).map(async (e, i) => decodeImage(await ds.read(e), `image ${i}`)));
+  const x = pixelBatch(imgs, p, input.layout);
+  const per = 3 * p.height * p.width;
+  const saved = join(tmpdir(), `protolens-bench-${process.pid}-optimised.onnx`);
+  const b = new Best();
+  const cpuOf = new Map<string, number>();
+  const features = new Map<string, Float32Array>();
+  const vs = variants();
+  const sessions = new Map<string, OrtSession>();
+  for (const v of vs) {
+    const graph = rewriteOnnx(m, { outputs: [out], batch: v.fixBatch ? v.batch : undefined }); // cut at the feature layer, as extraction runs it
+    const t0 = process.cpuUsage();
+    if (v.save) await (await nodeRuntime.InferenceSession.create(graph, { ...v.options, optimizedModelFilePath: saved })).release();
+    const s = await nodeRuntime.InferenceSession.create(v.save ? new Uint8Array(readFileSync(saved)) : graph, v.options);
+    const c = process.cpuUsage(t0);
+    log(`${model}: ${v.name}: session created in ${((c.user + c.system) / 1e6).toFixed(2)} CPU s`);
+    sessions.set(v.name, s);
+  }
+  if (existsSync(saved)) unlinkSync(saved);
+  const runAll = async (v: Variant, s: OrtSession): Promise<Float32Array> => {
+    const parts: Float32Array[] = [];
+    for (let i = 0; i < nImages; i += v.batch) {
+      const dims = input.layout === 'nchw' ? [v.batch, 3, p.height, p.width] : [v.batch, p.height, p.width, 3];
+      const r = await s.run({ [input.name]: new nodeRuntime.Tensor('float32', x.subarray(i * per, (i + v.batch) * per), dims) });
+      parts.push(r[out].data as Float32Array);
+    }
+    const all = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
+    parts.reduce((o, q) => { all.set(q, o); return o + q.length; }, 0);
+    return all;
+  };
+  for (const v of vs) features.set(v.name, await runAll(v, sessions.get(v.name)!)); // warm-up, and the features compared
+  for (let k = 0; k < repeat; k++) {
+    for (const v of vs) {
+      const r = await timed(nImages, () => runAll(v, sessions.get(v.name)!));
+      b.keep(model, v.name, r);
+      cpuOf.set(v.name, Math.min(cpuOf.get(v.name) ?? Infinity, r.cpu / r.n));
+    }
+  }
+  for (const s of sessions.values()) await s.release();
+  const ref = features.get(vs[0].name)!, cpu0 = cpuOf.get(vs[0].name)!;
+  for (const v of vs) {
+    const f = features.get(v.name)!;
+    let d = 0;
+    for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(f[i] - ref[i]));
+    const cpu = cpuOf.get(v.name)!;
+    const gflop = 2 * (MACS.find(([re]) => re.test(basename(model)))?.[1] ?? NaN);
+    rows.push(`| ${isBuiltin(model) ? model : basename(model)} | ${v.name} | ${cpu.toFixed(4)} | ${(cpu / cpu0).toFixed(3)} | ${(gflop / cpu).toFixed(0)} | ${d.toExponential(1)} |`);
+  }
+}
+
+/**
+ * What one core can do: onnxruntime's float32 matrix product (1024×1024 by 1024×1024, one thread),
+ * in GFLOP/s of CPU time — the ceiling a convolutional network's rate on onnxruntime approaches.
+ */
+async function gemmCeiling(): Promise<number> {
+  const n = 1024;
+  const w = new Float32Array(n * n).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const bytes = writeOnnx({ nodes: [{ op: 'MatMul', inputs: ['a', 'w'], outputs: ['y'] }], inputs: [{ name: 'a', shape: [n, n] }], outputs: [{ name: 'y' }], initializers: [{ name: 'w', dims: [n, n], data: w }] });
+  const s = await nodeRuntime.InferenceSession.create(bytes, sessionOptions(1));
+  const a = new nodeRuntime.Tensor('float32', w.slice(), [n, n]);
+  await s.run({ a });
+  let best = Infinity;
+  for (let k = 0; k < 3; k++) best = Math.min(best, (await timed(1, async () => { for (let r = 0; r < 10; r++) await s.run({ a }); })).cpu / 10);
+  await s.release();
+  return 2 * n ** 3 / best / 1e9;
 }
 
 /** The largest |converted − TF.js| over the features of the first n images. */
@@ -207,14 +330,16 @@ const load0 = loadavg()[0];
 const ds = openImageDataset(DATA);
 const bundled: BuiltinBackbone[] = values.only ? (isBuiltin(values.only) ? [values.only] : []) : ['mobilenet_v2', 'inception_v3'];
 const files = values.models ? values.models.split(',').filter((m) => !values.only || basename(m).startsWith(values.only)) : [];
-const [raw, ext, ours, diff]: string[][] = [[], [], [], []];
+const [raw, ext, ours, diff, opts]: string[][] = [[], [], [], [], []];
 log(`TF.js wasm: simd ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')}`);
 for (const m of [...bundled, ...files]) {
   if (parts.has('runtime')) await runtimeAlone(m, repeat, raw, values.torch);
   const n = Number(/inception/.test(m) ? values['n-inception'] : values.n);
   if (parts.has('extraction')) await extraction(m, { ...ds, entries: ds.entries.slice(0, n) }, repeat, values['skip-tfjs'], ext);
   if (parts.has('share')) await share(m, ds, ours);
+  if (parts.has('options')) await sessionSweep(m, ds, repeat, opts);
 }
+if (parts.has('options')) opts.push(`| (ceiling) | onnxruntime MatMul 1024×1024 · 1024×1024, 1 thread: ${(await gemmCeiling()).toFixed(0)} GFLOP/s of CPU time | | | | |`);
 if (parts.has('difference')) for (const m of bundled) await difference(m, ds, Number(values['n-diff']), diff);
 const nproc = execFileSync('nproc').toString().trim();
 process.stdout.write([
@@ -229,12 +354,16 @@ process.stdout.write([
   '|---|---|---|---|---|---|',
   ...ext,
   '',
-  '| network | CPU per image, one thread | decoding | preprocessing | our share |',
+  '| network (preset) | onnxruntime + pooling per image, one thread | decoding (before: sharp) | preprocessing (before) | our share (before) |',
   '|---|---|---|---|---|',
   ...ours,
   '',
   '| network | images | layer (dim) | max \\|converted − TF.js\\| | max \\|TF.js feature\\| |',
   '|---|---|---|---|---|',
   ...diff,
+  '',
+  '| network | onnxruntime setting (16 Omniglot images, runtime alone) | CPU s / image | vs default | GFLOP/s | max \\|features − default\\| |',
+  '|---|---|---|---|---|---|',
+  ...opts,
   '',
 ].join('\n'));

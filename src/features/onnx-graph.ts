@@ -332,6 +332,8 @@ export interface RewriteOptions {
   prune?: boolean;
   /** Declare the outputs without a type, for tensors whose type is not known yet. */
   untyped?: boolean;
+  /** Fix the batch dimension of the fed (image) input to this size, so shape inference knows every shape. */
+  batch?: number;
 }
 
 /**
@@ -350,7 +352,7 @@ export function rewriteOnnx(m: OnnxModel, o: RewriteOptions): Uint8Array {
     w.message(7, (g) => {
       for (const n of nodes) g.bytes(1, n.raw);
       for (const n of o.extraNodes ?? []) g.bytes(1, encodeNode(n));
-      for (const h of fields(f.bytes)) copyGraphField(g, h, f.bytes, used, m);
+      for (const h of fields(f.bytes)) copyGraphField(g, h, f.bytes, used, m, o.batch);
       for (const name of o.outputs) {
         g.bytes(12, o.untyped ? new Writer().string(1, name).finish() : encodeValueInfo({ name }));
       }
@@ -360,8 +362,13 @@ export function rewriteOnnx(m: OnnxModel, o: RewriteOptions): Uint8Array {
 }
 
 /** Copies a graph field other than nodes and outputs; drops initializers no kept node reads. */
-function copyGraphField(g: Writer, h: Field, graph: Uint8Array, used: Set<string>, m: OnnxModel): void {
+function copyGraphField(g: Writer, h: Field, graph: Uint8Array, used: Set<string>, m: OnnxModel, batch?: number): void {
   if (h.no === 1 || h.no === 12) return;
+  if (h.no === 11 && batch !== undefined) {
+    const v = readValueInfo(h.bytes);
+    const feed = m.feeds.length === 1 && m.feeds[0].name === v.name ? v.type : undefined;
+    if (feed?.shape) { g.bytes(11, encodeValueInfo({ name: v.name, elemType: feed.elemType, shape: [batch, ...feed.shape.slice(1)] })); return; }
+  }
   if (h.no === 5) {
     const name = readInitializer(h.bytes).name;
     if (!used.has(name)) return;
