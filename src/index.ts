@@ -45,6 +45,8 @@ export {
 export { calibrateByCrossFitting, outOfFoldOutputs, type CrossFitOptions } from './select/calibrate.ts';
 export * from './interpret/index.ts';
 export { figure1Spec, weightsSpec, type VegaLiteSpec, type Figure1Options, type WeightsOptions } from './viz/specs.ts';
+export { choosePictures, findingPrototypes, PICTURE_SIDE, type PictureKind, type PictureSources, type PrototypePictures } from './viz/pictures.ts';
+export { placeLabels, textWidth, type Box, type LabelRequest, type PlacedLabel, type PlaceOptions } from './viz/labels.ts';
 export { encodeNpy, decodeNpy } from './data/npy.ts';
 export type { FeatureSet, FeatureMeta } from './data/featurefile.ts';
 export { twistedClasses, hiddenDirections, stratifiedSplit, type SyntheticData, type SyntheticOptions } from './data/synthetic.ts';

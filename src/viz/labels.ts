@@ -41,6 +41,8 @@ export interface PlaceOptions {
   fontSize?: number;
   /** Rings of candidate positions beyond the first one around the mark. Default 8. */
   rings?: number;
+  /** Width in pixels of a label's text; default {@link textWidth} (an estimate from the character count). A page measures it (canvas `measureText`). */
+  measure?: (text: string) => number;
 }
 
 /** Width in pixels of a text at a font size: a bold sans-serif averages about 0.62 em per character. */
@@ -91,7 +93,7 @@ export function placeLabels(reqs: readonly LabelRequest[], o: PlaceOptions, obst
   const marks: Box[] = [...reqs.map((r) => ({ x0: r.x - r.mark, y0: r.y - r.mark, x1: r.x + r.mark, y1: r.y + r.mark })), ...obstacles];
   const placed: Box[] = [];
   return reqs.map((r) => {
-    const w = textWidth(r.text, fontSize);
+    const w = o.measure ? Math.ceil(o.measure(r.text)) + 2 : textWidth(r.text, fontSize);
     let best: { cx: number; cy: number; near: boolean; cost: number } | undefined;
     for (const c of candidates(r, w, h, rings)) {
       const box = { x0: c.cx - w / 2, y0: c.cy - h / 2, x1: c.cx + w / 2, y1: c.cy + h / 2 };

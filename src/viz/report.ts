@@ -11,6 +11,7 @@ import { VERSION } from '../version.ts';
 import type { CalibrationRecord } from '../model/calibration.ts';
 import { displayLabels, figure1Spec, weightsSpec, type VegaLiteSpec } from './specs.ts';
 import { renderSvg } from './render.ts';
+import { choosePictures, findingPrototypes } from './pictures.ts';
 import { adversarialSection, LENS_CSS, reconstructionSection, type LensAdversarial, type LensReconstruction } from './lens.ts';
 
 /** Where the model and data came from, and the optional images. */
@@ -123,11 +124,12 @@ function metaTable(a: ModelAnalysis, meta: ReportMeta): string {
   return `<table class="meta">${rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join('')}</table>`;
 }
 
-/** A finding's prototypes as pictures: each one's nearest training image, and its reconstruction when there is one. */
+/** A finding's prototypes ({@link findingPrototypes}) as pictures: each one's nearest training image, and its reconstruction when there is one. */
 function findingPictures(f: Finding, a: ModelAnalysis, meta: ReportMeta): string {
   const t = meta.thumbnails ?? {};
   const recs = new Map((meta.reconstructions ?? []).map((r) => [r.prototype, r]));
-  const items = (f.prototypes ?? []).slice(0, 12).flatMap((j) => {
+  const of = (l: unknown) => a.classStats.find((c) => String(c.label) === String(l))?.prototypes.map((p) => p.index) ?? [];
+  const items = findingPrototypes(f, of).flatMap((j) => {
     const p = a.prototypes[j];
     const n = p?.nearest[0] && t[p.nearest[0].index];
     const r = recs.get(j);
@@ -291,20 +293,15 @@ export interface RenderedFigures extends ReportFigures {
 
 /**
  * The picture of each prototype for Figure 1 and the findings: its nearest training image when
- * the thumbnails have it (what a reader recognises at 30 pixels), else its reconstruction.
+ * the thumbnails have it (what a reader recognises at 30 pixels), else its reconstruction
+ * ({@link choosePictures}, shared with the explorer's map).
  * @example
  * prototypePictures(analysis, meta) // { pictures: { 0: 'data:image/png;base64,…', … }, are: 'its nearest training image' }
  */
 export function prototypePictures(a: ModelAnalysis, meta: Pick<ReportMeta, 'thumbnails' | 'reconstructions'>): { pictures: Record<number, string>; are: string } {
   const t = meta.thumbnails ?? {};
   const recs = new Map((meta.reconstructions ?? []).map((r) => [r.prototype, r.image]));
-  const pictures: Record<number, string> = {};
-  let nearest = 0, rec = 0;
-  for (const p of a.prototypes) {
-    const n = p.nearest[0] ? t[p.nearest[0].index] : undefined;
-    if (n) { pictures[p.index] = n; nearest++; } else if (recs.has(p.index)) { pictures[p.index] = recs.get(p.index)!; rec++; }
-  }
-  const are = nearest && rec ? 'its nearest training image, else its reconstruction' : nearest ? 'its nearest training image' : 'its reconstruction';
+  const { pictures, are } = choosePictures(a.prototypes.map((p) => ({ index: p.index, nearest: p.nearest[0]?.index })), { sample: (i) => t[i], reconstruction: (j) => recs.get(j) });
   return { pictures, are };
 }
 

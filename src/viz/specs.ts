@@ -14,6 +14,7 @@
 import type { Label } from '../model/types.ts';
 import type { ModelAnalysis } from '../interpret/types.ts';
 import { placeLabels } from './labels.ts';
+import { PICTURE_SIDE } from './pictures.ts';
 import type { CalibrationRecord } from '../model/calibration.ts';
 
 /** A Vega-Lite specification (kept loose so this module needs no vega-lite types at run time). */
@@ -33,8 +34,8 @@ export interface Figure1Options {
   picturesAre?: string;
 }
 
-/** Side of a prototype's picture on Figure 1, in pixels. */
-const PICTURE = 30;
+/** Side of a prototype's picture on Figure 1, in pixels (the same as on the explorer's map). */
+const PICTURE = PICTURE_SIDE;
 
 const pct = (r: number): string => `${(100 * r).toFixed(1)}%`;
 
