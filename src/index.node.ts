@@ -39,7 +39,7 @@ export {
   adversarialReading, crossingSummary, spearman, ATTACK_NORMS, ATTACK_TARGETS,
   type AdversarialOptions, type AdversarialReading, type Crossing, type CrossingStats, type RankCorrelation, type AttackNorm, type AttackTarget,
 } from './interpret/adversarial.ts';
-export { lensReconstructions, lensAdversarial, type LensAdversarialOptions } from './viz/lens.node.ts';
+export { lensReconstructions, lensReconstruction, lensAdversarial, type LensAdversarialOptions } from './viz/lens.node.ts';
 export { crossingSpec, type LensAdversarial, type LensReconstruction } from './viz/lens.ts';
 export { fitFile, type FitFileOptions, type FitFileResult } from './select/fit-file.node.ts';
 export { renderSvg } from './viz/render.ts';
@@ -50,3 +50,4 @@ export {
   startExplorerServer, type ExplorerSource, type ExplorerServer, type ServerOptions, type Embedder, type ImageStore,
 } from './server/server.node.ts';
 export { fileSource, digitsSource, type FileSourceOptions, type DigitsOptions } from './server/sources.node.ts';
+export { backboneReconstructor, noReconstructor, reconstructorFor, type Reconstructor, type BackboneReconstructorOptions } from './server/reconstruct.node.ts';

@@ -3,11 +3,9 @@
 // refusal of an ONNX backbone before any work.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
-import * as tf from '@tensorflow/tfjs';
 import { initTfNode } from '../src/features/backend.node.ts';
 import { extractDataset } from '../src/features/extract.node.ts';
 import { openImageDataset } from '../src/data/images.node.ts';
@@ -19,40 +17,10 @@ import { explainModelFile } from '../src/viz/explain.node.ts';
 import { spreadSamples } from '../src/viz/lens.node.ts';
 import { crossingSpec, type LensAdversarial, type LensReconstruction } from '../src/viz/lens.ts';
 import { countMarks, renderSvg } from '../src/viz/render.ts';
-import { seedWeights, TARGETS } from './helpers/tiny-backbone.ts';
+import { patternImages, tinyModelFolder } from './helpers/tiny-backbone.ts';
 import { runCli } from './helpers/cli.ts';
 
 await initTfNode('wasm');
-
-/** A tiny smooth network written as a TF.js model folder (model.json + weights.bin), 6×6×3 input, 5 features. */
-async function tinyModelFolder(dir: string): Promise<void> {
-  const L = tf.layers;
-  const m = tf.sequential();
-  m.add(L.conv2d({ inputShape: [6, 6, 3], filters: 4, kernelSize: 3, padding: 'same', activation: 'tanh' }));
-  m.add(L.conv2d({ filters: 5, kernelSize: 1, activation: 'sigmoid' }));
-  m.add(L.globalAveragePooling2d({}));
-  seedWeights(m, 9, 0.8);
-  await m.save(tf.io.withSaveHandler(async (a) => {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
-  m.dispose();
-}
-
-/** Noisy 4×4 grey copies of the three patterns, as PNGs in class folders. */
-async function patternImages(dir: string, perClass: number): Promise<void> {
-  const r = rng(2);
-  const names = ['vertical', 'horizontal', 'diagonal'];
-  for (let c = 0; c < 3; c++) {
-    mkdirSync(join(dir, names[c]), { recursive: true });
-    for (let i = 0; i < perClass; i++) {
-      const px = Buffer.from(Array.from(TARGETS[c], (v) => Math.round(255 * Math.min(1, Math.max(0, v + 0.15 * r.normal())))));
-      writeFileSync(join(dir, names[c], `${i}.png`), await sharp(px, { raw: { width: 4, height: 4, channels: 1 } }).png().toBuffer());
-    }
-  }
-}
 
 test('explain --reconstruct --adversarial: every prototype reconstructed beside its nearest images, the crossing figure and the correlation, through the recorded backbone', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'protolens-lens-'));

@@ -14,7 +14,10 @@
  *   waiting for the network, 503 with Retry-After;
  * - POST `/api/explain`: `{"x": [numbers]}` → explanation (the same as classify, from a feature);
  * - `/api/backbone.onnx`: the ONNX backbone, when the features come from one, for the page to embed
- *   uploads itself with onnxruntime-web (`/api/classify` stays the fallback).
+ *   uploads itself with onnxruntime-web (`/api/classify` stays the fallback);
+ * - `/api/reconstruction/<j>`: prototype j's reconstruction (src/server/reconstruct.node.ts),
+ *   computed on the first request, one prototype at a time, and kept: 202 with the steps done while
+ *   it is queued or running (ask again), then 200 with it; 409 when these features give none.
  *
  * Whatever arrives, the server answers: paths outside the served trees get 404, oversized
  * bodies 413, non-images 415, malformed JSON or parameters 400, wrong methods 405, too many
@@ -29,6 +32,8 @@ import type { Label } from '../model/types.ts';
 import { nearestIndices } from '../interpret/nearest.ts';
 import { buildMap, fitProjection, project, type ExplorerMap, type InPageEmbedding, type Projection } from '../viz/mapdata.ts';
 import { contentType, safeResolve } from './static.node.ts';
+import type { Reconstructor } from './reconstruct.node.ts';
+import type { LensReconstruction } from '../viz/lens.ts';
 
 /** Images of the samples, by index. */
 export interface ImageStore {
@@ -61,6 +66,8 @@ export interface ExplorerSource {
   /** A directory served under `/files/`. */
   imagesDir?: string;
   embedder?: Embedder;
+  /** Reconstructions of the prototypes (what each looks like); absent: none, and the page says so. */
+  reconstructor?: Reconstructor;
 }
 
 /** Options of {@link startExplorerServer}. */
@@ -190,6 +197,18 @@ interface ServerState {
   maxClassifyQueue: number;
   /** Mean time of an embedding, ms (for Retry-After). */
   embedMs: number;
+  /** Reconstructions asked for, by prototype, and the queue that runs them one at a time. */
+  recs: Map<number, ReconstructionJob>;
+  recQueue: Promise<unknown>;
+}
+
+/** One prototype's reconstruction, asked for. */
+interface ReconstructionJob {
+  started: boolean;
+  done: number;
+  total: number;
+  result?: LensReconstruction;
+  error?: string;
 }
 
 /** The explanation, map position and nearest samples of a feature vector. @throws HttpError 400 for a wrong length or a non-finite value. */
@@ -253,6 +272,41 @@ async function backboneModel(st: ServerState, res: ServerResponse): Promise<void
   send(res, 200, await inPage.model(), 'application/octet-stream', { 'Cache-Control': 'no-store' });
 }
 
+/**
+ * GET /api/reconstruction/<j>: the reconstruction of prototype j, started on the first request
+ * (after those asked for before it); 202 with its progress until it is done.
+ */
+function reconstruction(st: ServerState, res: ServerResponse, s: string): void {
+  if (!/^\d{1,9}$/.test(s)) throw new HttpError(404, 'not found');
+  const j = Number(s), J = st.source.model.prototypes_!.rows;
+  if (j >= J) throw new HttpError(404, `prototype ${j} is out of range: the model has ${J} prototypes (0–${J - 1})`);
+  const r = st.source.reconstructor;
+  if (!r?.available) throw new HttpError(409, `no reconstructions for these features: ${r?.how ?? 'no network is known for them'}`);
+  let job = st.recs.get(j);
+  if (!job) {
+    const mine: ReconstructionJob = { started: false, done: 0, total: 0 };
+    job = mine;
+    st.recs.set(j, mine);
+    st.recQueue = st.recQueue.then(async () => {
+      mine.started = true;
+      try {
+        mine.result = await r.reconstruct(j, (done, total) => { mine.done = done; mine.total = total; });
+      } catch (e) {
+        mine.error = (e as Error).message ?? String(e);
+      }
+    });
+  }
+  if (job.result) { sendJson(res, 200, { status: 'done', reconstruction: job.result }); return; }
+  if (job.error) {
+    // Said once; the next request tries again (a backbone that could not load may be back).
+    st.recs.delete(j);
+    sendJson(res, 200, { status: 'failed', error: job.error });
+    return;
+  }
+  const ahead = [...st.recs.values()].filter((x) => !x.started && !x.result && !x.error && x !== job).length;
+  sendJson(res, 202, { status: job.started ? 'running' : 'queued', done: job.done, total: job.total, ...(job.started ? {} : { ahead }) });
+}
+
 /** POST /api/classify: an image → its feature, map position and explanation. */
 async function classifyUpload(st: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readBody(req, st.maxUpload);
@@ -301,6 +355,7 @@ function explorerRoutes(st: ServerState): Route[] {
     { path: '/api/explain', methods: ['POST'], run: (req, res) => explainBody(st, req, res) },
     { path: '/api/classify', methods: ['POST'], run: (req, res) => classifyUpload(st, req, res) },
     { path: '/api/backbone.onnx', methods: READ, run: (_q, res) => backboneModel(st, res) },
+    { path: '/api/reconstruction/', prefix: true, methods: READ, run: (_q, res, rest) => reconstruction(st, res, rest) },
     { path: '/api/', prefix: true, run: () => { throw new HttpError(404, 'not found'); } },
     {
       path: '/files/', prefix: true, methods: READ,
@@ -335,10 +390,11 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
     title: source.title, source: source.source, X: source.X, y: source.y, names: source.names, model: source.model,
     hasImages: Boolean(source.images),
     classify: source.embedder ? { available: true, how: source.embedder.how, inPage: source.embedder.inPage?.spec } : { available: false, how: 'no backbone known for these features' },
+    reconstruct: source.reconstructor ? { available: source.reconstructor.available, how: source.reconstructor.how } : { available: false, how: 'no network is known for these features' },
   });
   const routes = explorerRoutes({
     source, options, maxUpload: options.maxUpload ?? 8 * 1024 * 1024, projection: map.projection, mapJson: JSON.stringify(map), embedQueue: Promise.resolve(),
-    classifying: 0, maxClassifyQueue: options.maxClassifyQueue ?? 4, embedMs: 200,
+    classifying: 0, maxClassifyQueue: options.maxClassifyQueue ?? 4, embedMs: 200, recs: new Map(), recQueue: Promise.resolve(),
   });
   const handle = (req: IncomingMessage, res: ServerResponse) => route(routes, req, res);
 
@@ -368,6 +424,7 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
     server,
     url: `http://${shownHost}:${addr.port}/`,
     map,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); })
+      .then(() => source.reconstructor?.close()),
   };
 }

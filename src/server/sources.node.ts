@@ -11,7 +11,9 @@ import { alignLabels, checkFeaturesForModel, readPrototypeModel } from '../data/
 import type { ImageDataset } from '../data/images.node.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
-import type { FeatureTransform } from '../model/preprocess.ts';
+import { Pipeline, type FeatureTransform } from '../model/preprocess.ts';
+import type { FeatureMeta } from '../data/featurefile.ts';
+import { reconstructorFor } from './reconstruct.node.ts';
 import type { IterationRecord, Label } from '../model/types.ts';
 import { backboneEmbedder, onnxInPage, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder, poolOf, type BackboneMeta } from './embed.node.ts';
 import type { Preprocessing } from '../features/pixels.ts';
@@ -64,6 +66,7 @@ export async function digitsSource(options: DigitsOptions = {}): Promise<Explore
   const { png, labels, names } = await mnistDigits(perClass, options.seed ?? 1);
   let X: Matrix;
   let embedder: Embedder;
+  let meta: FeatureMeta = { backbone: { name: backbone } };
   const pix = parsePixelBackbone(backbone);
   if (pix !== undefined) {
     X = { data: new Float32Array(png.length * pix * pix), rows: png.length, cols: pix * pix };
@@ -83,15 +86,19 @@ export async function digitsSource(options: DigitsOptions = {}): Promise<Explore
     });
     X = r.X;
     options.say?.(`features: ${r.stats.computed} computed, ${r.stats.cached} from the cache`);
-    const meta = r.meta as { backbone?: BackboneMeta; preprocessing?: Preprocessing };
-    const emb = backboneEmbedder({ backbone, cacheDir: options.cacheDir }, backbone, onnxInPage(meta.backbone, meta.preprocessing, options.cacheDir));
+    meta = r.meta;
+    const m = r.meta as { backbone?: BackboneMeta; preprocessing?: Preprocessing };
+    const emb = backboneEmbedder({ backbone, cacheDir: options.cacheDir }, backbone, onnxInPage(m.backbone, m.preprocessing, options.cacheDir));
     embedder = emb;
   }
   const model = fitModel(X, labels, { nPrototypes: Math.min(30, png.length), seed: 1, ...options.model }, options);
+  // Reconstructions start from the digits' blank image (the median pixel of 16 of them).
+  const start = async () => (await import('../viz/lens.node.ts')).medianGrey(png.filter((_, i) => i % Math.max(1, Math.floor(png.length / 16)) === 0).slice(0, 16));
+  const reconstructor = await reconstructorFor(meta, model, { file: 'the embedded digits', cacheDir: options.cacheDir, start });
   return {
     title: `mnist digits (${png.length}), ${backbone} features`,
     source: `${perClass} digits of each class of the mnist package (as protolens demo), embedded by ${pix !== undefined ? pixelBackboneName(pix) : backbone}`,
-    X, y: labels, names, model, images: memoryImages(png), embedder,
+    X, y: labels, names, model, images: memoryImages(png), embedder, reconstructor,
   };
 }
 
@@ -176,10 +183,13 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
     // A user's ONNX model, found where it was when the features were extracted, cut and pooled the same way.
     embedder = backboneEmbedder({ backbone: bb.source, layer: bb.layer, pool: poolOf(bb.pooling), preset: pre?.preset, preprocessing: pre, cacheDir: o.cacheDir }, bb.name, onnxInPage(bb, pre, o.cacheDir));
   }
+  const images0 = o.images;
+  const start = images0 && paths ? async () => (await import('../viz/lens.node.ts')).backgroundLevel(fs, images0) : undefined;
+  const reconstructor = await reconstructorFor(fs.meta, transform ? new Pipeline(transform, model) : model, { file: o.features, cacheDir: o.cacheDir, start });
   return {
     title: o.features.split('/').pop() ?? o.features,
     source: `${o.features}${bb?.name ? ` (${bb.name} features)` : ''}${o.model ? `, model ${o.model}` : ', model fitted on the spot'}${transform ? `, preprocessed ${transform.method}` : ''}`,
     X, y, names: Array.from({ length: fs.X.rows }, (_, i) => paths?.[i] ?? `sample ${i}`),
-    model, images, imagesDir: o.images, embedder: transformed(embedder, transform),
+    model, images, imagesDir: o.images, embedder: transformed(embedder, transform), reconstructor,
   };
 }

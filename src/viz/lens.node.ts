@@ -12,7 +12,7 @@ import type { ImageBatch } from '../features/pixel-gradient.ts';
 import { deriveSeed, rng } from '../linalg/random.ts';
 import type { Label } from '../model/types.ts';
 import { adversarialReading, crossingSummary, type AdversarialOptions } from '../interpret/adversarial.ts';
-import { RECONSTRUCT_DEFAULTS, reconstructPrototypes, unwrapModel, type InterpretedModel, type ReconstructOptions, type SmallImage } from '../interpret/reconstruct.ts';
+import { RECONSTRUCT_DEFAULTS, reconstructPrototypes, unwrapModel, type InterpretedModel, type ReconstructOptions, type Reconstruction, type SmallImage } from '../interpret/reconstruct.ts';
 import type { LensAdversarial, LensReconstruction } from './lens.ts';
 
 /** A small image as a PNG data URI. */
@@ -29,11 +29,20 @@ export async function smallImagePng(im: SmallImage): Promise<string> {
  */
 export async function lensReconstructions(model: InterpretedModel, backbone: Backbone, o: ReconstructOptions = {}): Promise<LensReconstruction[]> {
   const rs = await reconstructPrototypes(model, backbone, 'all', o);
-  return Promise.all(rs.map(async (r) => ({
+  return Promise.all(rs.map((r) => lensReconstruction(r, o)));
+}
+
+/**
+ * One reconstruction as the report and the explorer show it (its image as a PNG data URI).
+ * @example
+ * await lensReconstruction(await reconstructPrototype(model, backbone, 0), {}) // { prototype: 0, q: 0.99, image: 'data:image/png;base64,…', … }
+ */
+export async function lensReconstruction(r: Reconstruction, o: Pick<ReconstructOptions, 'start'> = {}): Promise<LensReconstruction> {
+  return {
     prototype: r.prototype, winningClass: r.winningClass, q: r.q, sqDistance: r.sqDistance, reached: r.reached, qTarget: r.qTarget,
     bestPrototype: r.bestPrototype, predicted: r.predicted, steps: r.steps, seconds: r.seconds, seed: r.seed, start: o.start ?? RECONSTRUCT_DEFAULTS.start,
     width: r.image.width, height: r.image.height, image: await smallImagePng(r.image),
-  })));
+  };
 }
 
 /**
@@ -94,11 +103,24 @@ export async function loadSampleImages(fs: FeatureSet, root: string, indices: re
 export async function backgroundLevel(fs: FeatureSet, root: string, n = 16): Promise<number | undefined> {
   const ds = openImageDataset(root, { skipBad: true });
   const byPath = new Map(ds.entries.map((e) => [e.path, e]));
-  const values: number[] = [];
+  const images: Uint8Array[] = [];
   for (const i of spreadSamples(fs.labels, n, 0)) {
     const e = fs.paths?.[i] === undefined ? undefined : byPath.get(fs.paths[i]);
-    if (!e) continue;
-    const raw = await sharp(await ds.read(e)).flatten({ background: '#ffffff' }).greyscale().raw().toBuffer();
+    if (e) images.push(await ds.read(e));
+  }
+  return medianGrey(images);
+}
+
+/**
+ * The median grey level, in [0, 1], of every seventh pixel of encoded images (their background
+ * when ink covers less than half of them); undefined for none.
+ * @example
+ * await medianGrey([whitePng]) // 1
+ */
+export async function medianGrey(images: readonly Uint8Array[]): Promise<number | undefined> {
+  const values: number[] = [];
+  for (const bytes of images) {
+    const raw = await sharp(bytes).flatten({ background: '#ffffff' }).greyscale().raw().toBuffer();
     for (let k = 0; k < raw.length; k += 7) values.push(raw[k]);
   }
   if (!values.length) return undefined;

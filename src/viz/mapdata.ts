@@ -171,6 +171,8 @@ export interface ExplorerMap {
   hasImages: boolean;
   /** Whether `POST /api/classify` can embed an image, and how; and whether the page can itself. */
   classify: ClassifyInfo;
+  /** Whether `GET /api/reconstruction/<j>` gives the prototypes' reconstructions, and how (or why not). */
+  reconstruct: { available: boolean; how: string };
   projection: Projection;
   /** The model's options (`getParams()`), so that a refit in the page changes only what the user changes. */
   fitParams: Record<string, unknown>;
@@ -202,7 +204,7 @@ export interface ClassifyInfo {
 /** Assembles the map JSON: the analysis of the model on (X, y), reshaped, with the PCA basis of the map. */
 export function buildMap(args: {
   title: string; source: string; X: Matrix; y: readonly Label[]; names: string[]; model: PrototypeClassifier;
-  hasImages: boolean; classify: ClassifyInfo;
+  hasImages: boolean; classify: ClassifyInfo; reconstruct?: ExplorerMap['reconstruct'];
 }): ExplorerMap {
   const { X, y, model } = args;
   const analysis = analyzeModel(model, X, y, { nearest: 12 });
@@ -213,7 +215,8 @@ export function buildMap(args: {
   return {
     version: `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`,
     title: args.title, source: args.source, n: X.rows, d: X.cols, classes, y: y.map((l) => idx.get(l) ?? -1),
-    names: args.names, hasImages: args.hasImages, classify: args.classify, projection: fitProjection(X, 2, analysis.options.seed), points,
+    names: args.names, hasImages: args.hasImages, classify: args.classify,
+    reconstruct: args.reconstruct ?? { available: false, how: 'no network is known for these features' }, projection: fitProjection(X, 2, analysis.options.seed), points,
     fitParams: JSON.parse(JSON.stringify(model.getParams())) as Record<string, unknown>,
     model: viewFromAnalysis(analysis),
   };

@@ -9,6 +9,9 @@ import { nsfwjsPreprocessing } from '../../src/features/preprocess.ts';
 import { rng } from '../../src/linalg/random.ts';
 import { batchFeatures } from '../../src/features/pixel-gradient.ts';
 import { PrototypeClassifier } from '../../src/model/prototype.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
 
 /** Seeded weights for every layer of a model (batch-norm γ and σ² in [0.5, 1.5]). */
 export function seedWeights(m: tf.LayersModel, seed: number, scale = 0.4): void {
@@ -71,5 +74,36 @@ export function patternModel(bb: Backbone): { model: PrototypeClassifier; P: Flo
   if ([...order].sort().join() !== '0,1,2') throw new Error(`patternModel: prototypes won ${order.join(', ')}`);
   order.forEach((c, j) => model.prototypes_!.data.set(P.subarray(c * bb.info.dim, (c + 1) * bb.info.dim), j * bb.info.dim));
   return { model, P: model.prototypes_!.data.slice() };
+}
+
+
+/** A tiny smooth network written as a TF.js model folder (model.json + weights.bin), 6×6×3 input, 5 features. */
+export async function tinyModelFolder(dir: string): Promise<void> {
+  const L = tf.layers;
+  const m = tf.sequential();
+  m.add(L.conv2d({ inputShape: [6, 6, 3], filters: 4, kernelSize: 3, padding: 'same', activation: 'tanh' }));
+  m.add(L.conv2d({ filters: 5, kernelSize: 1, activation: 'sigmoid' }));
+  m.add(L.globalAveragePooling2d({}));
+  seedWeights(m, 9, 0.8);
+  await m.save(tf.io.withSaveHandler(async (a) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  m.dispose();
+}
+
+/** Noisy 4×4 grey copies of the three patterns, as PNGs in class folders. */
+export async function patternImages(dir: string, perClass: number): Promise<void> {
+  const r = rng(2);
+  const names = ['vertical', 'horizontal', 'diagonal'];
+  for (let c = 0; c < 3; c++) {
+    mkdirSync(join(dir, names[c]), { recursive: true });
+    for (let i = 0; i < perClass; i++) {
+      const px = Buffer.from(Array.from(TARGETS[c], (v) => Math.round(255 * Math.min(1, Math.max(0, v + 0.15 * r.normal())))));
+      writeFileSync(join(dir, names[c], `${i}.png`), await sharp(px, { raw: { width: 4, height: 4, channels: 1 } }).png().toBuffer());
+    }
+  }
 }
 
