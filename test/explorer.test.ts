@@ -13,6 +13,9 @@ import { CHROMIUM_ARGS, chromium as chromiumNeed, chromiumPath } from './helpers
 import { ensureWebBuild } from '../src/server/build.node.ts';
 import { startExplorerServer, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
 import { digitsSource } from '../src/server/sources.node.ts';
+import { findingPrototypes } from '../src/viz/pictures.ts';
+import type { LensReconstruction } from '../src/viz/lens.ts';
+import { tinyExplorerSource } from './helpers/tiny-explorer.ts';
 import { mnistDigits } from '../src/data/mnist.node.ts';
 import type { ExplorerMap } from '../src/viz/mapdata.ts';
 import sharp from 'sharp';
@@ -26,6 +29,7 @@ interface Hooks {
   modelView: { prototypes: Array<{ x: number; y: number }> };
   prototypeScreen(j: number): { x: number; y: number } | null;
   sampleScreen(i: number): { x: number; y: number };
+  reconstructions: number[];
 }
 declare const window: { __protolens: Hooks };
 
@@ -48,6 +52,33 @@ const hooks = (page: Page) => page.evaluate(() => {
   const h = window.__protolens;
   return { samples: h.samples, prototypes: h.prototypes, n: h.n, J: h.J, view: h.view, refits: h.refits, umapReady: h.umapReady, classified: h.classified };
 });
+
+/**
+ * The prototypes' pictures on the map (index, src, loaded width) and the boxes of the labels
+ * shown, measured in the page.
+ */
+async function mapPictures(page: Page) {
+  await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('img.proto-pic')).every((i) => i.complete));
+  // (No named functions inside: the page does not have the test runner's helpers.)
+  return page.evaluate(() => {
+    const pics = Array.from(document.querySelectorAll<HTMLImageElement>('img.proto-pic'));
+    const labels = Array.from(document.querySelectorAll<HTMLElement>('.proto-label')).filter((e) => e.style.display !== 'none');
+    return {
+      pictures: pics.map((i) => {
+        const b = i.getBoundingClientRect();
+        return { j: Number(i.dataset.j), src: i.getAttribute('src') ?? '', naturalWidth: i.naturalWidth, box: { x0: b.left, y0: b.top, x1: b.right, y1: b.bottom } };
+      }),
+      labels: labels.map((e) => {
+        const b = e.getBoundingClientRect();
+        return { j: Number(e.dataset.j), text: e.textContent ?? '', box: { x0: b.left, y0: b.top, x1: b.right, y1: b.bottom }, fits: e.scrollWidth <= e.clientWidth + 1 };
+      }),
+    };
+  });
+}
+
+type Box = { x0: number; y0: number; x1: number; y1: number };
+/** Whether two boxes overlap by more than half a pixel each way. */
+const overlap = (a: Box, b: Box) => Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > 0.5 && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > 0.5;
 
 /** Clicks the map at a point given in canvas coordinates. */
 async function clickMap(page: Page, p: { x: number; y: number }): Promise<void> {
@@ -99,6 +130,23 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
     assert.equal(await page.locator('#legend .chip').count(), 10);
   });
 
+  it('draws each prototype as its picture (its nearest training image), each loaded, and no two labels overlap', async () => {
+    const { pictures, labels } = await mapPictures(page);
+    assert.deepEqual(pictures.map((p) => p.j).sort((a, b) => a - b), Array.from({ length: 20 }, (_, j) => j), 'one picture per prototype');
+    for (const p of pictures) {
+      assert.ok(p.naturalWidth > 0, `the picture of p${p.j} loaded`);
+      assert.equal(p.src, `./api/image/${map.model.prototypes[p.j].nearest[0]}?v=${map.version}`, `p${p.j}: its nearest training image`);
+    }
+    assert.ok(labels.length >= 10, `most labels find a free place: ${labels.length} of 20`);
+    for (const [k, a] of labels.entries()) {
+      assert.equal(a.text, String(map.classes[map.model.prototypes[a.j].winningClass]));
+      assert.ok(a.fits, `label of p${a.j} holds its text`);
+      for (const b of labels.slice(k + 1)) assert.ok(!overlap(a.box, b.box), `labels of p${a.j} and p${b.j} overlap: ${JSON.stringify([a.box, b.box])}`);
+      for (const p of pictures) assert.ok(!overlap(a.box, p.box), `label of p${a.j} covers the picture of p${p.j}`);
+    }
+    await page.screenshot({ path: join(SHOTS, 'pixels-map-pictures.png') });
+  });
+
   it('zooms with the wheel (markers leave the view), and fits back with the 0 key', async () => {
     const box = (await page.locator('#map').boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -118,7 +166,7 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
       const protos = Array.from({ length: h.J }, (_, j) => h.prototypeScreen(j)!);
       for (let k = 0; k < h.n; k++) {
         const q = h.sampleScreen(k);
-        if (protos.every((p) => Math.hypot(p.x - q.x, p.y - q.y) > 14)) return k;
+        if (protos.every((p) => Math.max(Math.abs(p.x - q.x), Math.abs(p.y - q.y)) > 24)) return k;
       }
       return -1;
     });
@@ -141,6 +189,10 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
     const firstThumb = await page.locator('[data-testid=prototype-nearest] figure').first().getAttribute('data-index');
     assert.equal(Number(firstThumb), p.nearest[0]);
     assert.equal(await page.locator('[data-testid=prototype-links] tr').count(), Math.min(12, p.weights.filter((w) => w > 0).length));
+    // Grey-pixel features: no network to reconstruct through, and the panel says so; its nearest images stand for it.
+    assert.equal(await page.locator('[data-testid=prototype-reconstruction]').getAttribute('data-state'), 'none');
+    assert.equal(await page.locator('[data-testid=reconstruction-note]').textContent(),
+      'No reconstruction: the features are the images\' own grey pixels: there is no network to reconstruct through: its 12 nearest real images stand for it.');
     const gauss = await page.locator('[data-testid=prototype-gaussian]').textContent();
     assert.ok(gauss!.includes('leading variances'));
     assert.equal(await page.locator('[data-testid=flag-ambiguous]').count(), p.ambiguous ? 1 : 0);
@@ -237,6 +289,94 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
     assert.equal(h.samples, 100);
     assert.match((await page.locator('[data-testid=refit-status]').textContent())!, /refitted J = 12/);
     await page.screenshot({ path: join(SHOTS, 'pixels-refit-j12.png') });
+  });
+});
+
+describe('explorer page (digits, pixel features, J = 25: findings of every kind)', { skip }, () => {
+  let server: ExplorerServer;
+  let map: ExplorerMap;
+  let page: Page;
+
+  before(async () => {
+    if (skip) return;
+    // 25 prototypes on 100 digits: a scattered class, an ambiguous, a dead and single-sample prototypes.
+    server = await startExplorerServer(await digitsSource({ perClass: 10, backbone: 'pixels-14', model: { nPrototypes: 25, maxIter: 40 } }), { webDir });
+    map = server.map;
+    page = await open(server);
+  });
+  after(async () => { await page?.close(); await server?.close(); });
+
+  it('draws 25 pictures, each loaded, and no two labels overlap', async () => {
+    const { pictures, labels } = await mapPictures(page);
+    assert.equal(pictures.length, 25);
+    for (const p of pictures) assert.ok(p.naturalWidth > 0, `the picture of p${p.j} loaded`);
+    assert.ok(labels.length >= 12, `most labels find a free place: ${labels.length} of 25`);
+    for (const [k, a] of labels.entries()) for (const b of labels.slice(k + 1)) assert.ok(!overlap(a.box, b.box), `labels of p${a.j} and p${b.j} overlap`);
+  });
+
+  it('shows a finding\'s prototypes as small pictures beside its sentence; a click opens that prototype', async () => {
+    const mv = map.model;
+    assert.deepEqual(new Set(mv.findings.map((f) => f.kind)), new Set(['scattered-class', 'ambiguous-prototype', 'single-sample-prototype', 'dead-prototype']));
+    const kinds = [...new Set(mv.findings.map((f) => f.kind))];
+    const expected = kinds.flatMap((k) => mv.findings.filter((f) => f.kind === k))
+      .map((f) => findingPrototypes(f, (l) => mv.classViews[map.classes.indexOf(l as string)]?.prototypes ?? []));
+    assert.ok(expected.some((js) => js.length > 0), 'some finding is about prototypes');
+    await page.evaluate(() => document.querySelectorAll<HTMLDetailsElement>('#findings details').forEach((d) => { d.open = true; }));
+    const shown = await page.$$eval('#findings li[data-kind]', (lis) => lis.map((li) => Array.from(li.querySelectorAll<HTMLImageElement>('[data-testid=finding-pictures] img')).map((i) => Number(i.dataset.j))));
+    assert.deepEqual(shown, expected, 'each finding: its prototypes\' nearest images, in order');
+    const k = expected.findIndex((js) => js.length > 0);
+    await page.locator('#findings li[data-kind]').nth(k).locator('[data-testid=finding-pictures] img').first().click();
+    assert.equal(await page.locator('[data-testid=prototype-title]').textContent(),
+      `Prototype ${expected[k][0]} — class ${map.classes[mv.prototypes[expected[k][0]].winningClass]}`);
+    await page.screenshot({ path: join(SHOTS, 'pixels-findings.png') });
+  });
+
+});
+
+describe('explorer page (a tiny TF.js network: reconstructions)', { skip }, () => {
+  let dir: string;
+  let server: ExplorerServer;
+  let page: Page;
+
+  before(async () => {
+    if (skip) return;
+    dir = mkdtempSync(join(tmpdir(), 'protolens-explorer-rec-'));
+    server = await startExplorerServer(await tinyExplorerSource(dir), { webDir });
+    page = await open(server);
+  });
+  after(async () => {
+    await page?.close();
+    await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a prototype\'s panel shows its reconstruction, with its q_j and distance to p_j, beside its nearest real images', async () => {
+    const at = await page.evaluate(() => window.__protolens.prototypeScreen(0));
+    await clickMap(page, at!);
+    await page.locator('[data-testid=prototype-reconstruction][data-state=done] img').waitFor({ timeout: 60_000 });
+    const r = ((await (await fetch(`${server.url}api/reconstruction/0`)).json()) as { reconstruction: LensReconstruction }).reconstruction;
+    const q = (await page.locator('[data-testid=reconstruction-q]').textContent())!;
+    assert.match(q, /^q_j \d/);
+    assert.ok(Math.abs(Number(q.slice(4)) - r.q) < 5e-3, `the page shows q_j ${q}, the server measured ${r.q}`);
+    const d = (await page.locator('[data-testid=reconstruction-distance]').textContent())!;
+    assert.ok(Math.abs(Number(d.replace('d² to p_j ', '')) - r.sqDistance) <= 1e-3 * Math.max(1, r.sqDistance), `${d} against ${r.sqDistance}`);
+    assert.equal(await page.locator('[data-testid=prototype-reconstruction] [data-testid=flag-dead]').count(), r.reached ? 0 : 1, '"not reached" exactly when q_j < 0.9');
+    const img = page.locator('[data-testid=prototype-reconstruction] img');
+    assert.equal(await img.getAttribute('src'), r.image);
+    assert.ok(await img.evaluate((i: HTMLImageElement) => i.naturalWidth) > 0);
+    assert.equal(await page.locator('[data-testid=prototype-looks] [data-testid=prototype-nearest] img').count(), 12, 'beside its 12 nearest images');
+    await page.screenshot({ path: join(SHOTS, 'tiny-reconstruction-panel.png') });
+  });
+
+  it('draws the reconstructions on the map when asked, each loaded, labels apart', async () => {
+    await page.locator('[data-testid=pictures]').selectOption('reconstruction');
+    await page.waitForFunction(() => window.__protolens.reconstructions.length === 3, null, { timeout: 60_000 });
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('img.proto-pic')).every((i) => i.getAttribute('src')!.startsWith('data:image/png')));
+    const { pictures, labels } = await mapPictures(page);
+    assert.deepEqual(pictures.map((p) => p.j).sort(), [0, 1, 2]);
+    for (const p of pictures) assert.ok(p.naturalWidth > 0);
+    assert.equal(labels.length, 3);
+    for (const [k, a] of labels.entries()) for (const b of labels.slice(k + 1)) assert.ok(!overlap(a.box, b.box));
   });
 });
 

@@ -13,6 +13,9 @@ import type { ModelJSON } from '../../src/model/types.ts';
 import { project, type ExplorerMap, type ModelView, type PrototypeView } from '../../src/viz/mapdata.ts';
 import type { RefitReply, RefitRequest } from './refit.worker.ts';
 import type { UmapReply, UmapRequest } from './umap.worker.ts';
+import { choosePictures, findingPrototypes, type PictureKind, type PrototypePictures } from '../../src/viz/pictures.ts';
+import type { Finding } from '../../src/interpret/types.ts';
+import type { LensReconstruction } from '../../src/viz/lens.ts';
 
 type View = 'pca' | 'umap';
 interface Classified {
@@ -25,6 +28,9 @@ interface Classified {
   /** Where the image was embedded: "page" (onnxruntime-web) or "server". */
   where: 'page' | 'server';
 }
+
+/** The server's answer while a reconstruction is queued or running, or why it failed. */
+interface ReconstructionWait { status: 'queued' | 'running' | 'failed'; done: number; total: number; ahead?: number; error?: string }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -59,6 +65,12 @@ const state = {
   inPageFailure: '' as string,
   selected: null as { kind: 'prototype'; j: number } | { kind: 'class'; l: number } | { kind: 'sample'; i: number } | null,
   refits: 0,
+  /** What stands for a prototype on the map (the header's select). */
+  pictures: 'nearest' as PictureKind | 'none',
+  /** Reconstructions received from the server, by prototype (of the server's model, not a refit's). */
+  recs: new Map<number, LensReconstruction>(),
+  /** Reconstructions asked for and not received yet: their progress, or why they failed. */
+  recWait: new Map<number, ReconstructionWait>(),
   ready: false,
   error: '' as string,
 };
@@ -91,6 +103,7 @@ const hooks = {
   zoom: (f: number) => { mapView.zoom(f); mapView.drawNow(); },
   pan: (dx: number, dy: number) => { mapView.pan(dx, dy); mapView.drawNow(); },
   drawNow: () => mapView.drawNow(),
+  get reconstructions() { return [...state.recs.keys()]; },
 };
 (window as unknown as { __protolens: typeof hooks }).__protolens = hooks;
 
@@ -102,9 +115,26 @@ function label(l: number): string {
   return String(state.map!.classes[l]);
 }
 
-/** Positions of the prototypes in the current view. On the UMAP view, a prototype sits at the mean position of its 5 nearest samples. */
+/** Whether the server's reconstructions apply here: it makes them, and the model is still the server's. */
+function reconstructionsApply(): boolean {
+  return Boolean(state.map?.reconstruct.available) && !state.local;
+}
+
+/** Each prototype's picture, chosen as the report chooses (src/viz/pictures.ts), in the order the header's select says. */
+function pictureChoice(): PrototypePictures {
+  const m = state.map!;
+  if (state.pictures === 'none') return { pictures: {}, kinds: {}, are: '' };
+  return choosePictures(state.model!.prototypes.map((p) => ({ index: p.index, nearest: p.nearest[0] })), {
+    sample: (i) => (m.hasImages ? imageUrl(i) : undefined),
+    reconstruction: (j) => (reconstructionsApply() ? state.recs.get(j)?.image : undefined),
+    prefer: state.pictures,
+  });
+}
+
+/** Positions of the prototypes in the current view, with their pictures. On the UMAP view, a prototype sits at the mean position of its 5 nearest samples. */
 function prototypePositions(): MapPrototype[] {
   const m = state.model!;
+  const pics = pictureChoice();
   return m.prototypes.map((p) => {
     let x = p.x, y = p.y;
     if (state.view === 'umap' && state.umap) {
@@ -112,7 +142,11 @@ function prototypePositions(): MapPrototype[] {
       x = near.reduce((a, i) => a + state.umap![2 * i], 0) / near.length;
       y = near.reduce((a, i) => a + state.umap![2 * i + 1], 0) / near.length;
     }
-    return { index: p.index, x, y, cls: p.winningClass, label: label(p.winningClass) };
+    const kind = pics.kinds[p.index];
+    return {
+      index: p.index, x, y, cls: p.winningClass, label: label(p.winningClass), picture: pics.pictures[p.index],
+      pictureIs: kind === 'reconstruction' ? 'its reconstruction' : 'its nearest training image',
+    };
   });
 }
 
@@ -222,7 +256,7 @@ function renderFindings(): void {
         if (f.prototypes?.length && f.kind.includes('prototype')) select({ kind: 'prototype', j: f.prototypes[0] });
         else if (f.label !== undefined) select({ kind: 'class', l: state.map!.classes.indexOf(f.label) });
       };
-      return el('li', { 'data-kind': f.kind }, el('a', { href: '#', onclick: (e: Event) => { e.preventDefault(); go(); }, text: f.message }));
+      return el('li', { 'data-kind': f.kind }, el('a', { href: '#', onclick: (e: Event) => { e.preventDefault(); go(); }, text: f.message }), findingPictures(f));
     });
     const d = el('details', { 'data-testid': `findings-${kind}` },
       el('summary', { title: mv.rules[kind as keyof typeof mv.rules] ?? '', text: `${FINDING_TITLES[kind] ?? kind} (${fs.length})` }),
@@ -231,6 +265,28 @@ function renderFindings(): void {
     return el('li', {}, d);
   });
   $('findings').replaceChildren(...(groups.length ? groups : [el('li', { text: 'nothing stands out' })]));
+}
+
+/**
+ * A finding's prototypes as small pictures beside its sentence (as the report shows them): each
+ * one's nearest training image, and its reconstruction when the page has it; a click opens the
+ * prototype's panel.
+ */
+function findingPictures(f: Finding): HTMLElement | null {
+  const m = state.map!, mv = state.model!;
+  const js = findingPrototypes(f, (l) => mv.classViews[m.classes.indexOf(l as typeof m.classes[number])]?.prototypes ?? []);
+  const imgs = js.flatMap((j) => {
+    const p = mv.prototypes[j];
+    if (!p) return [];
+    const open = () => select({ kind: 'prototype', j });
+    const out: HTMLElement[] = [];
+    const border = `border-color:${state.colours[p.winningClass] ?? '#888'}`;
+    if (m.hasImages && p.nearest.length) out.push(el('img', { src: imageUrl(p.nearest[0]), alt: `nearest image of p${j}`, title: `p${j} (class ${label(p.winningClass)}): its nearest training image`, style: border, 'data-j': j, onclick: open }));
+    const r = reconstructionsApply() ? state.recs.get(j) : undefined;
+    if (r) out.push(el('img', { class: 'rec', src: r.image, alt: `reconstruction of p${j}`, title: `p${j}: its reconstruction, q_j ${fmt(r.q)}`, style: border, 'data-j': j, onclick: open }));
+    return out;
+  });
+  return imgs.length ? el('div', { class: 'finding-pics', 'data-testid': 'finding-pictures' }, ...imgs) : null;
 }
 
 function flag(text: string, kind: string, title: string): HTMLElement {
@@ -281,9 +337,115 @@ function prototypePanel(p: PrototypeView): HTMLElement[] {
       el('dt', { text: 'total variance' }), el('dd', { text: fmt(p.totalVariance) }),
       el('dt', { text: 'τ (layer scale)' }), el('dd', { text: fmt(state.model!.tau) }),
     ),
-    el('h3', { text: `Nearest samples (${p.nearest.length})` }),
-    el('div', { class: 'thumbs', 'data-testid': 'prototype-nearest' }, ...p.nearest.map((i) => thumb(i))),
   ];
+}
+
+/**
+ * What a prototype looks like: its reconstruction x* (with its q_j and distance to p_j, and "not
+ * reached" below the target), or why there is none, beside its nearest real images.
+ */
+function looksLike(p: PrototypeView): HTMLElement {
+  const r = reconstructionsApply() ? state.recs.get(p.index) : undefined;
+  const note = r
+    ? `x*: an image found by gradient steps on the pixels (${r.steps} steps from a blank image) so that its feature lands on p${p.index}; q_j and the squared distance are measured on the 8-bit image shown. Its nearest real images beside it.`
+    : `No reconstruction${whyNoReconstruction(p.index)}: its ${p.nearest.length} nearest real images stand for it.`;
+  return el('div', { 'data-testid': 'prototype-looks' },
+    el('h3', { text: `What it looks like` }),
+    el('div', { class: 'looks' },
+      reconstructionFigure(p.index, r),
+      el('div', { class: 'thumbs', 'data-testid': 'prototype-nearest' }, ...p.nearest.map((i) => thumb(i))),
+    ),
+    el('p', { class: 'muted', 'data-testid': 'reconstruction-note', text: note }),
+  );
+}
+
+/** Why prototype j has no reconstruction (yet), as a clause (", being computed" …). */
+function whyNoReconstruction(j: number): string {
+  const w = state.recWait.get(j);
+  if (state.local) return ': the model was refitted in this page, and reconstructions are of the server\'s model';
+  if (!state.map!.reconstruct.available) return `: ${state.map!.reconstruct.how}`;
+  if (w?.status === 'failed') return `: it failed (${w.error ?? 'unknown error'})`;
+  return ' yet: it is being computed in the server';
+}
+
+function reconstructionFigure(j: number, r: LensReconstruction | undefined): HTMLElement {
+  const fig = el('figure', { class: 'rec', 'data-testid': 'prototype-reconstruction' });
+  if (r) {
+    fig.classList.toggle('missed', !r.reached);
+    fig.dataset.state = 'done';
+    fig.append(
+      el('img', { src: r.image, alt: `reconstruction of prototype ${j}`, title: `x*, ${r.width}×${r.height}: ${r.steps} steps from grey ${fmt(r.start, 2)}, seed ${r.seed}, ${fmt(r.seconds, 2)} s` }),
+      el('div', { text: 'reconstruction x*' }),
+      el('div', { 'data-testid': 'reconstruction-q', text: `q_j ${fmt(r.q)}` }),
+      el('div', { 'data-testid': 'reconstruction-distance', text: `d² to p_j ${fmt(r.sqDistance)}` }),
+    );
+    if (!r.reached) fig.append(flag('not reached', 'dead', `q_j = ${fmt(r.q)} < ${r.qTarget}: the image does not reach the prototype`));
+    if (r.bestPrototype !== j) fig.append(el('div', { class: 'muted', text: `best match p${r.bestPrototype} (${String(r.predicted)})` }));
+    return fig;
+  }
+  const w = state.recWait.get(j);
+  const busy = reconstructionsApply() && w?.status !== 'failed';
+  fig.dataset.state = busy ? 'busy' : 'none';
+  if (busy) {
+    const text = w?.status === 'running' ? `reconstructing: step ${w.done} of ${w.total}` : w?.ahead ? `queued after ${w.ahead}` : 'reconstructing…';
+    const bar = el('progress', { max: 1, value: w?.total ? w.done / w.total : 0 });
+    fig.append(el('div', { class: 'none', 'data-testid': 'reconstruction-busy', text }), bar);
+  } else {
+    fig.append(el('div', { class: 'none', 'data-testid': 'reconstruction-none', text: 'no reconstruction' }));
+  }
+  return fig;
+}
+
+/** Redraws the "what it looks like" part of an open prototype panel. */
+function renderLooks(j: number): void {
+  const old = document.querySelector('[data-testid=prototype-looks]');
+  const p = state.model!.prototypes[j];
+  if (old && p && state.selected?.kind === 'prototype' && state.selected.j === j) old.replaceWith(looksLike(p));
+}
+
+/** Reconstructions being polled, by prototype. */
+const asking = new Map<number, Promise<void>>();
+
+/**
+ * Asks the server for prototype j's reconstruction and polls its progress until it arrives (the
+ * server computes it once, one prototype at a time, and keeps it).
+ */
+function askReconstruction(j: number): Promise<void> {
+  if (!reconstructionsApply() || state.recs.has(j)) return Promise.resolve();
+  const running = asking.get(j);
+  if (running) return running;
+  const run = (async () => {
+    try {
+      for (;;) {
+        const r = await fetch(`./api/reconstruction/${j}`);
+        const body = await r.json() as { status?: string; reconstruction?: LensReconstruction; error?: string } & Partial<Omit<ReconstructionWait, 'status'>>;
+        if (r.status === 200 && body.status === 'done' && body.reconstruction) { state.recs.set(j, body.reconstruction); state.recWait.delete(j); break; }
+        if (r.status !== 202) { state.recWait.set(j, { status: 'failed', done: 0, total: 0, error: body.error ?? `HTTP ${r.status}` }); break; }
+        state.recWait.set(j, { status: body.status === 'running' ? 'running' : 'queued', done: body.done ?? 0, total: body.total ?? 0, ahead: body.ahead });
+        renderLooks(j);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+      }
+    } catch (e) {
+      state.recWait.set(j, { status: 'failed', done: 0, total: 0, error: (e as Error).message });
+    } finally {
+      asking.delete(j);
+    }
+    renderLooks(j);
+    if (state.recs.has(j)) { mapView.setPrototypes(prototypePositions()); renderFindings(); }
+  })();
+  asking.set(j, run);
+  return run;
+}
+
+/** The header's select: what stands for each prototype on the map; reconstructions are asked for, one after another. */
+async function setPictures(v: PictureKind | 'none'): Promise<void> {
+  state.pictures = v;
+  redrawModel();
+  if (v !== 'reconstruction' || !reconstructionsApply()) return;
+  for (const p of state.model!.prototypes) {
+    if (state.pictures !== 'reconstruction') return;
+    await askReconstruction(p.index);
+  }
 }
 
 function classPanel(l: number): HTMLElement[] {
@@ -325,7 +487,8 @@ function applySelection(): void {
   if (s.kind === 'prototype') {
     const p = mv.prototypes[s.j];
     if (!p) { state.selected = null; applySelection(); return; }
-    body = prototypePanel(p);
+    body = [...prototypePanel(p), looksLike(p)];
+    void askReconstruction(s.j);
     const pos = prototypePositions()[s.j];
     mapView.setHighlight({
       prototype: s.j, samples: p.nearest,
@@ -561,6 +724,7 @@ $('refit').addEventListener('submit', (e) => void refit(e));
 $('view-pca').addEventListener('click', () => setView('pca'));
 $('view-umap').addEventListener('click', () => void showUmap());
 $('reset-view').addEventListener('click', () => mapView.fit());
+$('pictures').addEventListener('change', (e) => void setPictures((e.target as HTMLSelectElement).value as PictureKind | 'none'));
 // Keyboard: Escape closes panels; +/− zoom, arrows pan, 0 fits (unless typing in a field).
 window.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') { select(null); mapView.setPinned(null); tooltip.hidden = true; return; }

@@ -1,12 +1,20 @@
 /**
- * The map: samples as small squares coloured by class, prototypes as outlined diamonds, on a
- * 2-D canvas that pans (drag) and zooms (wheel, around the cursor).
+ * The map: samples as small squares coloured by class, prototypes as their pictures (framed in
+ * their class's colour; outlined diamonds when there is no picture), on a 2-D canvas that pans
+ * (drag) and zooms (wheel, around the cursor).
  *
  * Samples are written straight into a pixel buffer (a few pixels each, culled to the view) that is
  * copied to the canvas once per frame, with the diamonds and labels drawn over it; 20,000 samples
  * cost no path rasterisation (see bench/explorer.ts). Hover picking goes through a uniform grid
  * over the samples' world coordinates, so it looks at a handful of cells, not every sample.
+ *
+ * The prototypes' pictures and labels are elements over the canvas (an `<img>` and a `<span>`
+ * each, moved every frame), so the browser decodes and scales the pictures; the labels are placed
+ * without overlap by the report's own placement (src/viz/labels.ts), and a label that finds no
+ * free place is left out until zooming in separates it.
  */
+import { placeLabels } from '../../src/viz/labels.ts';
+import { PICTURE_SIDE } from '../../src/viz/pictures.ts';
 
 /** A prototype as the map draws it. */
 export interface MapPrototype {
@@ -16,6 +24,10 @@ export interface MapPrototype {
   /** Class index (colour). */
   cls: number;
   label: string;
+  /** Its picture (URL or data URI), drawn instead of the diamond. */
+  picture?: string;
+  /** What the picture is, for its alt text ("nearest training image", "reconstruction"). */
+  pictureIs?: string;
 }
 
 /** What to emphasise. */
@@ -37,6 +49,9 @@ export function classColours(n: number): string[] {
 }
 
 type Listener<T> = (v: T) => void;
+
+/** Font of the prototypes' labels (the canvas measures with it; style.css sets the same on .proto-label). */
+const LABEL_FONT = '600 11px system-ui, sans-serif';
 
 /** Background of the map (#fbfbfa), as RGB. */
 const BACKGROUND = [0xfb, 0xfb, 0xfa];
@@ -63,6 +78,9 @@ export class MapCanvas {
   private pixels: Uint32Array | null = null;
   private readonly parsed = new Map<string, [number, number, number]>();
   private drag: { x: number; y: number; tx: number; ty: number; moved: boolean } | null = null;
+  /** The layer over the canvas holding the prototypes' pictures and labels. */
+  private readonly layer: HTMLDivElement;
+  private protoEls = new Map<number, { pic?: HTMLImageElement; label: HTMLSpanElement; text: string }>();
   /** Markers drawn in the last frame. */
   drawn = { samples: 0, prototypes: 0, ms: 0 };
   onHover: Listener<{ sample: number | null; prototype: number | null; clientX: number; clientY: number }> = () => {};
@@ -76,6 +94,10 @@ export class MapCanvas {
     const ctx = canvas.getContext('2d', { alpha: false });
     if (!ctx) throw new Error('this browser gives no 2-D canvas');
     this.ctx = ctx;
+    this.layer = document.createElement('div');
+    this.layer.className = 'proto-layer';
+    this.layer.dataset.testid = 'map-prototypes';
+    canvas.after(this.layer);
     new ResizeObserver(() => this.resize()).observe(canvas);
     canvas.addEventListener('wheel', (e) => this.wheel(e), { passive: false });
     canvas.addEventListener('pointerdown', (e) => this.down(e));
@@ -105,8 +127,40 @@ export class MapCanvas {
    */
   setPrototypes(p: MapPrototype[]): void {
     this.protos = p;
+    this.buildLayer();
     if (!this.userMoved && this.canvas.width !== 300) this.fit();
     this.request();
+  }
+
+  /** One picture (when it has one) and one label per prototype, over the canvas; placed by {@link draw}. */
+  private buildLayer(): void {
+    const old = this.protoEls;
+    this.protoEls = new Map();
+    const children: HTMLElement[] = [];
+    for (const p of this.protos) {
+      const was = old.get(p.index);
+      let pic: HTMLImageElement | undefined;
+      if (p.picture) {
+        // The same element when its picture did not change (no reload, no flicker).
+        pic = was?.pic && was.pic.dataset.src === p.picture ? was.pic : document.createElement('img');
+        pic.className = 'proto-pic';
+        pic.dataset.j = String(p.index);
+        pic.dataset.src = p.picture;
+        pic.alt = `prototype ${p.index} (class ${p.label}): ${p.pictureIs ?? 'its picture'}`;
+        pic.draggable = false;
+        if (pic.getAttribute('src') !== p.picture) pic.src = p.picture;
+        pic.style.borderColor = this.colours[p.cls] ?? '#888';
+        children.push(pic);
+      }
+      const label = was?.label ?? document.createElement('span');
+      label.className = 'proto-label';
+      label.dataset.j = String(p.index);
+      label.style.display = 'none';
+      this.protoEls.set(p.index, { pic, label, text: '' });
+    }
+    // Labels above every picture.
+    for (const e of this.protoEls.values()) children.push(e.label);
+    this.layer.replaceChildren(...children);
   }
 
   /** True once the user zoomed or panned since the last {@link fit}. */
@@ -272,14 +326,16 @@ export class MapCanvas {
     return best;
   }
 
-  /** Prototype under a screen point (within its diamond), by index. */
+  /** Prototype under a screen point (within its picture, or near its diamond), by index; the nearest centre wins. */
   pickPrototype(sx: number, sy: number, radius = 10): number | null {
-    let best: number | null = null, bd = radius * radius;
+    let best: number | null = null, bd = Infinity;
+    const half = PICTURE_SIDE / 2 + 2;
     for (const p of this.protos) {
       const q = this.placed(p)?.at;
       if (!q) continue;
       const d = (q.x - sx) ** 2 + (q.y - sy) ** 2;
-      if (d <= bd) { bd = d; best = p.index; }
+      const inside = p.picture ? Math.abs(q.x - sx) <= half && Math.abs(q.y - sy) <= half : d <= radius * radius;
+      if (inside && d < bd) { bd = d; best = p.index; }
     }
     return best;
   }
@@ -347,6 +403,79 @@ export class MapCanvas {
     return ((255 << 24) | (mix(2) << 16) | (mix(1) << 8) | mix(0)) >>> 0;
   }
 
+  /**
+   * The prototypes: a diamond on the canvas for each one without a picture, its picture moved
+   * over the canvas otherwise; then every label placed without overlap ({@link placeLabels}; the
+   * selected prototype first), with a leader line when it had to move off its mark, and left out
+   * when no free place was found. Returns how many prototypes are drawn.
+   */
+  private drawPrototypes(ctx: CanvasRenderingContext2D, w: number, h: number): number {
+    const hl = this.highlight;
+    const arrows = ['→', '↘', '↓', '↙', '←', '↖', '↑', '↗'];
+    const half = PICTURE_SIDE / 2 + 2;
+    const ordered = hl.prototype === undefined ? this.protos : [...this.protos].sort((a, b) => Number(b.index === hl.prototype) - Number(a.index === hl.prototype));
+    const shown: Array<{ p: MapPrototype; q: { x: number; y: number }; off: boolean; text: string; mark: number }> = [];
+    for (const p of ordered) {
+      const pl = this.placed(p);
+      const e = this.protoEls.get(p.index);
+      if (!pl) {
+        if (e?.pic) e.pic.style.display = 'none';
+        if (e) e.label.style.display = 'none';
+        continue;
+      }
+      const sel = hl.prototype === p.index;
+      // Off the view: the label says which way it lies.
+      const text = pl.off ? `${p.label} ${arrows[((Math.round(pl.angle / (Math.PI / 4)) % 8) + 8) % 8]}` : p.label;
+      shown.push({ p, q: pl.at, off: pl.off, text, mark: p.picture ? half + 1 : sel ? 10 : 7.5 });
+      if (e?.pic) {
+        e.pic.style.display = '';
+        e.pic.style.transform = `translate(${(pl.at.x - half).toFixed(1)}px, ${(pl.at.y - half).toFixed(1)}px)`;
+        e.pic.classList.toggle('sel', sel);
+        e.pic.classList.toggle('off', pl.off);
+        continue;
+      }
+      const q = pl.at, r = sel ? 10 : 7.5;
+      ctx.beginPath();
+      ctx.moveTo(q.x, q.y - r); ctx.lineTo(q.x + r, q.y); ctx.lineTo(q.x, q.y + r); ctx.lineTo(q.x - r, q.y); ctx.closePath();
+      ctx.fillStyle = this.colours[p.cls] ?? '#888';
+      ctx.globalAlpha = pl.off ? 0.55 : 1;
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.lineWidth = sel ? 3 : 1.6;
+      ctx.strokeStyle = '#111';
+      if (pl.off) ctx.setLineDash([3, 2]);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    ctx.font = LABEL_FONT;
+    ctx.textBaseline = 'middle';
+    // Many labels on screen: fewer rings of candidate places, so that a frame stays cheap.
+    const placed = placeLabels(shown.map((s) => ({ x: s.q.x, y: s.q.y, text: s.text, mark: s.mark })),
+      { width: w, height: h, fontSize: 11, rings: shown.length > 150 ? 2 : 6, measure: (t) => ctx.measureText(t).width });
+    ctx.strokeStyle = 'rgba(40,40,40,0.7)';
+    ctx.lineWidth = 1;
+    shown.forEach((s, k) => {
+      const L = placed[k], e = this.protoEls.get(s.p.index);
+      if (!e) return;
+      if (L.overlaps) { e.label.style.display = 'none'; return; }
+      if (L.leader) {
+        // From the mark's edge to the nearest point of the label's box.
+        const bx = Math.min(L.box.x1, Math.max(L.box.x0, s.q.x)), by = Math.min(L.box.y1, Math.max(L.box.y0, s.q.y));
+        ctx.beginPath();
+        ctx.moveTo(s.q.x, s.q.y);
+        ctx.lineTo(bx, by);
+        ctx.stroke();
+      }
+      if (e.text !== s.text) { e.label.textContent = s.text; e.text = s.text; }
+      const st = e.label.style;
+      st.display = '';
+      st.left = `${L.box.x0.toFixed(1)}px`;
+      st.top = `${L.box.y0.toFixed(1)}px`;
+      st.width = `${(L.box.x1 - L.box.x0).toFixed(1)}px`;
+    });
+    return shown.length;
+  }
+
   private draw(): void {
     const t0 = performance.now();
     const ctx = this.ctx, dpr = window.devicePixelRatio || 1;
@@ -405,61 +534,7 @@ export class MapCanvas {
         ctx.stroke();
       }
     }
-    // Prototypes: diamonds with the winning class's colour and label.
-    ctx.font = '600 11px system-ui, sans-serif';
-    ctx.textBaseline = 'middle';
-    let nProto = 0;
-    const arrows = ['→', '↘', '↓', '↙', '←', '↖', '↑', '↗'];
-    // Labels are placed greedily (the selected prototype first) and skipped where they would
-    // overlap one already drawn, so hundreds of prototypes stay readable; zooming in reveals more.
-    const placedLabels: Array<[number, number, number, number]> = [];
-    const labelFits = (x: number, y: number, wd: number): boolean => {
-      const box: [number, number, number, number] = [x, y - 7, x + wd, y + 7];
-      for (const b of placedLabels) if (box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1]) return false;
-      placedLabels.push(box);
-      return true;
-    };
-    const ordered = hl.prototype === undefined ? this.protos : [...this.protos].sort((a, b) => Number(b.index === hl.prototype) - Number(a.index === hl.prototype));
-    const labelled = new Set<number>();
-    for (const p of ordered) {
-      const pl = this.placed(p);
-      if (!pl) continue;
-      const { at: q, off, angle } = pl;
-      const r = hl.prototype === p.index ? 10 : 7.5;
-      const text = off ? `${p.label} ${arrows[((Math.round(angle / (Math.PI / 4)) % 8) + 8) % 8]}` : p.label;
-      if (labelFits(q.x + r + 3, q.y, ctx.measureText(text).width)) labelled.add(p.index);
-    }
-    for (const p of this.protos) {
-      const pl = this.placed(p);
-      if (!pl) continue;
-      const { at: q, off, angle } = pl;
-      const sel = hl.prototype === p.index, r = sel ? 10 : 7.5;
-      ctx.beginPath();
-      ctx.moveTo(q.x, q.y - r); ctx.lineTo(q.x + r, q.y); ctx.lineTo(q.x, q.y + r); ctx.lineTo(q.x - r, q.y); ctx.closePath();
-      ctx.fillStyle = this.colours[p.cls] ?? '#888';
-      ctx.globalAlpha = off ? 0.55 : 1;
-      ctx.fill();
-      ctx.globalAlpha = 1;
-      ctx.lineWidth = sel ? 3 : 1.6;
-      ctx.strokeStyle = '#111';
-      if (off) ctx.setLineDash([3, 2]);
-      ctx.stroke();
-      ctx.setLineDash([]);
-      nProto++;
-    }
-    // Labels over all diamonds.
-    for (const p of this.protos) {
-      if (!labelled.has(p.index)) continue;
-      const { at: q, off, angle } = this.placed(p)!;
-      const r = hl.prototype === p.index ? 10 : 7.5;
-      // Off the view: the label says which way it lies.
-      const text = off ? `${p.label} ${arrows[((Math.round(angle / (Math.PI / 4)) % 8) + 8) % 8]}` : p.label;
-      ctx.lineWidth = 3;
-      ctx.strokeStyle = 'rgba(255,255,255,0.9)';
-      ctx.strokeText(text, q.x + r + 3, q.y);
-      ctx.fillStyle = '#111';
-      ctx.fillText(text, q.x + r + 3, q.y);
-    }
+    const nProto = this.drawPrototypes(ctx, w, h);
     if (this.pinned !== null && this.pinned * 2 < pts.length) {
       const q = this.sampleScreen(this.pinned);
       ctx.strokeStyle = '#d00';
