@@ -5,7 +5,7 @@
 // and grey-pixel features say why they have none, and the map says so before any request.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFeatures } from '../src/data/features.node.ts';
@@ -41,7 +41,7 @@ describe('explorer reconstructions through a tiny TF.js network', () => {
   });
 
   it('says in the map that reconstructions are made, through the recorded network', () => {
-    assert.deepEqual(server.map.reconstruct, { available: true, how: 'through net, in the server' });
+    assert.deepEqual(server.map.reconstruct, { available: true, how: 'through net, in the server', known: [] });
   });
 
   it('computes a reconstruction on request (202 while it runs, then 200), keeps it, and measures q_j on the 8-bit image', async () => {
@@ -96,5 +96,43 @@ describe('explorer reconstructions: features without gradients', () => {
     const source = await digitsSource({ perClass: 2, backbone: 'pixels-8', model: { nPrototypes: 10, maxIter: 5 } });
     assert.equal(source.reconstructor?.available, false);
     assert.match(source.reconstructor!.how, /grey pixels: there is no network to reconstruct through/);
+  });
+});
+
+describe('explorer reconstructions: a report\'s, served as they are', () => {
+  it('serves the reconstructions.json of a report of the same model at once (200), and refuses another model\'s, naming the entry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protolens-explorer-rec-'));
+    let server: ExplorerServer | undefined;
+    try {
+      const source = await tinyExplorerSource(dir);
+      const model = source.model;
+      const rec = (j: number): LensReconstruction => ({
+        prototype: j, winningClass: model.links(j).winningClass, q: 0.95, sqDistance: 0.01, reached: true, qTarget: 0.9, bestPrototype: j,
+        predicted: model.links(j).winningClass, steps: 200, seconds: 1, seed: 0, start: 1, width: 6, height: 6,
+        image: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+      });
+      writeFileSync(join(dir, 'recs.json'), JSON.stringify([rec(0), { ...rec(2), q: 0.5 }]));
+      const withRecs = await fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'm.json'), images: join(dir, 'images'), reconstructions: join(dir, 'recs.json'), cacheDir: false });
+      server = await startExplorerServer(withRecs, { webDir: dir });
+      assert.deepEqual(server.map.reconstruct.known, [0, 2]);
+      const r = await fetch(`${server.url}api/reconstruction/2`);
+      assert.equal(r.status, 200, 'at once, not computed again');
+      const body = await r.json() as { reconstruction: LensReconstruction };
+      assert.equal(body.reconstruction.q, 0.5);
+      assert.equal(body.reconstruction.reached, false, '"reached" follows q_j against its target');
+      const other = model.classes_.find((c) => c !== model.links(1).winningClass);
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify([rec(0), { ...rec(1), winningClass: other }]));
+      await assert.rejects(fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'm.json'), reconstructions: join(dir, 'bad.json'), cacheDir: false }),
+        new RegExp(`bad\\.json: entry 1: prototype 1 wins class "${String(other)}" there but "${String(model.links(1).winningClass)}" in this model; these reconstructions are of another model`));
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify([rec(0), rec(0)]));
+      await assert.rejects(fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'm.json'), reconstructions: join(dir, 'bad.json'), cacheDir: false }),
+        /bad\.json: entry 1: prototype 0 is listed twice/);
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ ...rec(0), prototype: 3 }]));
+      await assert.rejects(fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'm.json'), reconstructions: join(dir, 'bad.json'), cacheDir: false }),
+        /bad\.json: entry 0: "prototype" must be an index 0–2 \(the model has 3 prototypes\), got 3/);
+    } finally {
+      await server?.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -256,6 +256,7 @@ describe('protolens serve (argument errors)', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--model', 'm.json'], /--model needs --features/],
       [['--images', 'dir'], /--images needs --features/],
+      [['--features', 'f.npy', '--reconstructions', 'r.json'], /--reconstructions needs --model/],
       [['--port', '70000'], /--port: "70000"/],
       [['--port', 'abc'], /--port: "abc"/],
       [['--max-upload', '0'], /--max-upload: "0"/],

@@ -7,8 +7,10 @@
  * from the data's blank image, and the same q_j and distance measured on the 8-bit image.
  *
  * Features without gradients (an ONNX backbone, grey pixels, no recorded backbone) get a
- * reconstructor that says why, and the page shows the nearest images instead.
+ * reconstructor that says why, and the page shows the nearest images instead. Reconstructions a
+ * report already wrote can be served as they are ({@link readReconstructions}).
  */
+import { readFileSync } from 'node:fs';
 import type { FeatureMeta } from '../data/featurefile.ts';
 import type { Backbone } from '../features/backbone.ts';
 import { isBuiltin } from '../features/load.node.ts';
@@ -105,4 +107,42 @@ export async function reconstructorFor(meta: FeatureMeta, model: InterpretedMode
     }
   }
   return backboneReconstructor(model, () => backboneForFeatures(meta, { file: o.file, cacheDir: o.cacheDir ?? false }), { name: bb.name, start: o.start, options: o.options });
+}
+
+/**
+ * The reconstructions a report wrote (`reconstructions.json` of `protolens explain --reconstruct`),
+ * checked against the model the explorer shows, so that it serves them at once instead of
+ * computing them again (MobileNetV2: tens of seconds per prototype).
+ * @param winningClass - the winning class of prototype j in the explorer's model.
+ * @throws RangeError naming the file, the entry and what was expected: not a list of
+ *   reconstructions, a prototype out of range or listed twice, or a prototype whose winning class
+ *   differs from the model's (a report of another model).
+ * @example
+ * readReconstructions('report/reconstructions.json', 30, (j) => model.links(j).winningClass) // [{ prototype: 0, q: 0.99, … }, …]
+ */
+export function readReconstructions(file: string, J: number, winningClass: (j: number) => unknown): LensReconstruction[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new RangeError(`${file}: cannot be read as JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(parsed)) throw new RangeError(`${file}: expected a list of reconstructions (the reconstructions.json of "protolens explain --reconstruct"), got ${parsed === null ? 'null' : typeof parsed}`);
+  const seen = new Set<number>();
+  return parsed.map((r: Record<string, unknown>, k) => {
+    const where = `${file}: entry ${k}`;
+    if (typeof r !== 'object' || r === null) throw new RangeError(`${where}: expected an object, got ${r === null ? 'null' : typeof r}`);
+    const j = r.prototype;
+    if (typeof j !== 'number' || !Number.isInteger(j) || j < 0 || j >= J) throw new RangeError(`${where}: "prototype" must be an index 0–${J - 1} (the model has ${J} prototypes), got ${JSON.stringify(j)}`);
+    if (seen.has(j)) throw new RangeError(`${where}: prototype ${j} is listed twice`);
+    seen.add(j);
+    for (const f of ['q', 'sqDistance', 'qTarget', 'steps', 'width', 'height'] as const) {
+      if (typeof r[f] !== 'number' || !Number.isFinite(r[f])) throw new RangeError(`${where}: "${f}" must be a number, got ${JSON.stringify(r[f])}`);
+    }
+    if (typeof r.image !== 'string' || !r.image.startsWith('data:image/png;base64,')) throw new RangeError(`${where}: "image" must be a PNG data URI (data:image/png;base64,…)`);
+    if (String(r.winningClass) !== String(winningClass(j))) {
+      throw new RangeError(`${where}: prototype ${j} wins class ${JSON.stringify(r.winningClass)} there but ${JSON.stringify(winningClass(j))} in this model; these reconstructions are of another model`);
+    }
+    return { ...r, reached: (r.q as number) >= (r.qTarget as number) } as unknown as LensReconstruction;
+  });
 }

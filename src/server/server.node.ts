@@ -68,6 +68,8 @@ export interface ExplorerSource {
   embedder?: Embedder;
   /** Reconstructions of the prototypes (what each looks like); absent: none, and the page says so. */
   reconstructor?: Reconstructor;
+  /** Reconstructions already made (a report's), served as they are. */
+  reconstructions?: LensReconstruction[];
 }
 
 /** Options of {@link startExplorerServer}. */
@@ -281,8 +283,8 @@ function reconstruction(st: ServerState, res: ServerResponse, s: string): void {
   const j = Number(s), J = st.source.model.prototypes_!.rows;
   if (j >= J) throw new HttpError(404, `prototype ${j} is out of range: the model has ${J} prototypes (0–${J - 1})`);
   const r = st.source.reconstructor;
-  if (!r?.available) throw new HttpError(409, `no reconstructions for these features: ${r?.how ?? 'no network is known for them'}`);
   let job = st.recs.get(j);
+  if (!job && !r?.available) throw new HttpError(409, `no reconstructions for these features: ${r?.how ?? 'no network is known for them'}`);
   if (!job) {
     const mine: ReconstructionJob = { started: false, done: 0, total: 0 };
     job = mine;
@@ -290,7 +292,7 @@ function reconstruction(st: ServerState, res: ServerResponse, s: string): void {
     st.recQueue = st.recQueue.then(async () => {
       mine.started = true;
       try {
-        mine.result = await r.reconstruct(j, (done, total) => { mine.done = done; mine.total = total; });
+        mine.result = await r!.reconstruct(j, (done, total) => { mine.done = done; mine.total = total; });
       } catch (e) {
         mine.error = (e as Error).message ?? String(e);
       }
@@ -390,11 +392,15 @@ export async function startExplorerServer(source: ExplorerSource, options: Serve
     title: source.title, source: source.source, X: source.X, y: source.y, names: source.names, model: source.model,
     hasImages: Boolean(source.images),
     classify: source.embedder ? { available: true, how: source.embedder.how, inPage: source.embedder.inPage?.spec } : { available: false, how: 'no backbone known for these features' },
-    reconstruct: source.reconstructor ? { available: source.reconstructor.available, how: source.reconstructor.how } : { available: false, how: 'no network is known for these features' },
+    reconstruct: {
+      available: source.reconstructor?.available ?? false, how: source.reconstructor?.how ?? 'no network is known for these features',
+      known: (source.reconstructions ?? []).map((r) => r.prototype),
+    },
   });
   const routes = explorerRoutes({
     source, options, maxUpload: options.maxUpload ?? 8 * 1024 * 1024, projection: map.projection, mapJson: JSON.stringify(map), embedQueue: Promise.resolve(),
-    classifying: 0, maxClassifyQueue: options.maxClassifyQueue ?? 4, embedMs: 200, recs: new Map(), recQueue: Promise.resolve(),
+    classifying: 0, maxClassifyQueue: options.maxClassifyQueue ?? 4, embedMs: 200, recQueue: Promise.resolve(),
+    recs: new Map((source.reconstructions ?? []).map((result) => [result.prototype, { started: true, done: result.steps, total: result.steps, result }])),
   });
   const handle = (req: IncomingMessage, res: ServerResponse) => route(routes, req, res);
 

@@ -13,7 +13,7 @@ import type { Matrix } from '../linalg/matrix.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import { Pipeline, type FeatureTransform } from '../model/preprocess.ts';
 import type { FeatureMeta } from '../data/featurefile.ts';
-import { reconstructorFor } from './reconstruct.node.ts';
+import { readReconstructions, reconstructorFor } from './reconstruct.node.ts';
 import type { IterationRecord, Label } from '../model/types.ts';
 import { backboneEmbedder, onnxInPage, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder, poolOf, type BackboneMeta } from './embed.node.ts';
 import type { Preprocessing } from '../features/pixels.ts';
@@ -112,6 +112,8 @@ export interface FileSourceOptions extends SourceProgress {
   images?: string;
   /** Options of a model fitted on the spot. */
   fit?: PrototypeOptions;
+  /** The reconstructions.json a report of the same model wrote (`protolens explain --reconstruct`): served as they are. Needs `model`. */
+  reconstructions?: string;
   cacheDir?: string | false;
 }
 
@@ -134,7 +136,8 @@ function transformed(embedder: Embedder | undefined, transform: FeatureTransform
  * model behind a feature transform (a Pipeline, as `protolens fit` writes by default) is shown in
  * its own space: the samples and every uploaded image go through the transform first.
  * @throws RangeError naming the file when the features have no labels, or the model does not
- *   match them (made by another backbone, another dimension, unknown classes); TypeError when the
+ *   match them (made by another backbone, another dimension, unknown classes), or the
+ *   reconstructions are not the model's ({@link readReconstructions}); TypeError when the
  *   model is not a prototype model.
  */
 export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> {
@@ -186,10 +189,12 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
   const images0 = o.images;
   const start = images0 && paths ? async () => (await import('../viz/lens.node.ts')).backgroundLevel(fs, images0) : undefined;
   const reconstructor = await reconstructorFor(fs.meta, transform ? new Pipeline(transform, model) : model, { file: o.features, cacheDir: o.cacheDir, start });
+  if (o.reconstructions && !o.model) throw new RangeError(`${o.reconstructions}: reconstructions are of a saved model; give that model too`);
+  const known = o.reconstructions ? readReconstructions(o.reconstructions, model.prototypes_!.rows, (j) => model.links(j).winningClass) : undefined;
   return {
     title: o.features.split('/').pop() ?? o.features,
     source: `${o.features}${bb?.name ? ` (${bb.name} features)` : ''}${o.model ? `, model ${o.model}` : ', model fitted on the spot'}${transform ? `, preprocessed ${transform.method}` : ''}`,
     X, y, names: Array.from({ length: fs.X.rows }, (_, i) => paths?.[i] ?? `sample ${i}`),
-    model, images, imagesDir: o.images, embedder: transformed(embedder, transform), reconstructor,
+    model, images, imagesDir: o.images, embedder: transformed(embedder, transform), reconstructor, ...(known ? { reconstructions: known } : {}),
   };
 }

@@ -171,8 +171,11 @@ export interface ExplorerMap {
   hasImages: boolean;
   /** Whether `POST /api/classify` can embed an image, and how; and whether the page can itself. */
   classify: ClassifyInfo;
-  /** Whether `GET /api/reconstruction/<j>` gives the prototypes' reconstructions, and how (or why not). */
-  reconstruct: { available: boolean; how: string };
+  /**
+   * Whether `GET /api/reconstruction/<j>` computes the prototypes' reconstructions, and how (or why
+   * not); `known`: the prototypes whose reconstruction it has already (a report's).
+   */
+  reconstruct: { available: boolean; how: string; known: number[] };
   projection: Projection;
   /** The model's options (`getParams()`), so that a refit in the page changes only what the user changes. */
   fitParams: Record<string, unknown>;
@@ -216,7 +219,7 @@ export function buildMap(args: {
     version: `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`,
     title: args.title, source: args.source, n: X.rows, d: X.cols, classes, y: y.map((l) => idx.get(l) ?? -1),
     names: args.names, hasImages: args.hasImages, classify: args.classify,
-    reconstruct: args.reconstruct ?? { available: false, how: 'no network is known for these features' }, projection: fitProjection(X, 2, analysis.options.seed), points,
+    reconstruct: args.reconstruct ?? { available: false, how: 'no network is known for these features', known: [] }, projection: fitProjection(X, 2, analysis.options.seed), points,
     fitParams: JSON.parse(JSON.stringify(model.getParams())) as Record<string, unknown>,
     model: viewFromAnalysis(analysis),
   };

@@ -115,9 +115,14 @@ function label(l: number): string {
   return String(state.map!.classes[l]);
 }
 
-/** Whether the server's reconstructions apply here: it makes them, and the model is still the server's. */
-function reconstructionsApply(): boolean {
-  return Boolean(state.map?.reconstruct.available) && !state.local;
+/**
+ * Whether the server's reconstructions apply here (of prototype j, or of any): it makes them, or
+ * has j's from a report, and the model is still the server's.
+ */
+function reconstructionsApply(j?: number): boolean {
+  const r = state.map?.reconstruct;
+  if (!r || state.local) return false;
+  return r.available || (j === undefined ? r.known.length > 0 : r.known.includes(j));
 }
 
 /** Each prototype's picture, chosen as the report chooses (src/viz/pictures.ts), in the order the header's select says. */
@@ -363,7 +368,7 @@ function looksLike(p: PrototypeView): HTMLElement {
 function whyNoReconstruction(j: number): string {
   const w = state.recWait.get(j);
   if (state.local) return ': the model was refitted in this page, and reconstructions are of the server\'s model';
-  if (!state.map!.reconstruct.available) return `: ${state.map!.reconstruct.how}`;
+  if (!reconstructionsApply(j)) return `: ${state.map!.reconstruct.how}`;
   if (w?.status === 'failed') return `: it failed (${w.error ?? 'unknown error'})`;
   return ' yet: it is being computed in the server';
 }
@@ -384,7 +389,7 @@ function reconstructionFigure(j: number, r: LensReconstruction | undefined): HTM
     return fig;
   }
   const w = state.recWait.get(j);
-  const busy = reconstructionsApply() && w?.status !== 'failed';
+  const busy = reconstructionsApply(j) && w?.status !== 'failed';
   fig.dataset.state = busy ? 'busy' : 'none';
   if (busy) {
     const text = w?.status === 'running' ? `reconstructing: step ${w.done} of ${w.total}` : w?.ahead ? `queued after ${w.ahead}` : 'reconstructing…';
@@ -411,7 +416,7 @@ const asking = new Map<number, Promise<void>>();
  * server computes it once, one prototype at a time, and keeps it).
  */
 function askReconstruction(j: number): Promise<void> {
-  if (!reconstructionsApply() || state.recs.has(j)) return Promise.resolve();
+  if (!reconstructionsApply(j) || state.recs.has(j)) return Promise.resolve();
   const running = asking.get(j);
   if (running) return running;
   const run = (async () => {
@@ -754,7 +759,16 @@ async function start(): Promise<void> {
       $('drop').classList.add('disabled');
       $('classify-result').replaceChildren(el('p', { class: 'muted', text: `Images cannot be classified here: ${m.classify.how}.` }));
     } else $('drop').title = `embedded with ${m.classify.how}`;
+    const pictures = $<HTMLSelectElement>('pictures');
+    if (!m.reconstruct.available && !m.reconstruct.known.length) {
+      const o = pictures.querySelector<HTMLOptionElement>('option[value=reconstruction]')!;
+      o.disabled = true;
+      o.title = `no reconstructions: ${m.reconstruct.how}`;
+    }
+    state.pictures = pictures.value as PictureKind | 'none';
     setView('pca');
+    // A report's reconstructions: at once (the server has them).
+    for (const j of m.reconstruct.known) void askReconstruction(j);
     mapView.drawNow();
     state.ready = true;
     document.body.dataset.ready = 'true';

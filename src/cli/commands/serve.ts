@@ -24,6 +24,7 @@ interface ServeFlags {
   cache: boolean;
   maxUpload: string;
   prototypes?: string;
+  reconstructions?: string;
   json: boolean;
 }
 
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--no-cache', 'neither read nor write the feature cache')
     .option('--max-upload <bytes>', 'largest image accepted by "classify an image"', String(8 * 1024 * 1024))
+    .option('--reconstructions <file>', 'the reconstructions.json of a report of the same --model (protolens explain --reconstruct): shown at once instead of computed again')
     .option('--json', 'print the address as one line of JSON ({"url": …}) once the explorer listens', false)
     .action(async (flags: ServeFlags) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
@@ -68,6 +70,7 @@ export function register(program: Command): void {
       const maxUpload = positiveInt('--max-upload', flags.maxUpload);
       if (flags.model && !flags.features) throw new CLIError('--model needs --features: the explorer draws the samples the model is explained on');
       if (flags.images && !flags.features) throw new CLIError('--images needs --features: thumbnails are found through the feature file\'s paths');
+      if (flags.reconstructions && !flags.model) throw new CLIError('--reconstructions needs --model (and --features): they are reconstructions of that saved model\'s prototypes');
       const cacheDir = flags.cache ? flags.cacheDir : false;
       const J = flags.prototypes === undefined ? undefined : positiveInt('--prototypes', flags.prototypes);
       if (J !== undefined && flags.model) throw new CLIError('--prototypes sets the size of a model fitted on the spot; it cannot change the saved model given by --model');
@@ -76,7 +79,7 @@ export function register(program: Command): void {
       let source: ExplorerSource;
       try {
         if (flags.features) {
-          source = await fileSource({ features: flags.features, model: flags.model, images: flags.images, cacheDir, fit, ...p });
+          source = await fileSource({ features: flags.features, model: flags.model, images: flags.images, reconstructions: flags.reconstructions, cacheDir, fit, ...p });
         } else {
           say(`embedded default: mnist digits (${positiveInt('--digits', flags.digits)} per class), ${flags.backbone} features through the cache`);
           source = await digitsSource({ perClass: positiveInt('--digits', flags.digits), backbone: flags.backbone, cacheDir, model: fit, ...p });
