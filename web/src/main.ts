@@ -570,6 +570,16 @@ mapView.onHover = ({ sample, prototype, clientX, clientY }) => {
   else showTooltip(null);
 };
 mapView.onClickSample = (i) => pinSample(i);
+// Labels stay clear of the legend drawn over the map's top-left corner (its box measured when it changes size, not every frame).
+let legendBox: Array<{ x0: number; y0: number; x1: number; y1: number }> | null = null;
+new ResizeObserver(() => { legendBox = null; }).observe($('legend'));
+mapView.keepClear = () => {
+  if (!legendBox) {
+    const c = canvas.getBoundingClientRect(), l = $('legend').getBoundingClientRect();
+    legendBox = l.width && l.height ? [{ x0: l.left - c.left, y0: l.top - c.top, x1: l.right - c.left, y1: l.bottom - c.top }] : [];
+  }
+  return legendBox;
+};
 mapView.onClickPrototype = (j) => select({ kind: 'prototype', j });
 mapView.onClickEmpty = () => { mapView.setPinned(null); tooltip.hidden = true; tooltip.dataset.index = ''; };
 mapView.onFrame = () => { if (mapView.pinnedSample !== null && !tooltip.hidden && tooltip.dataset.pinned === 'true') showTooltip(mapView.pinnedSample, true); };

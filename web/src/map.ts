@@ -13,7 +13,7 @@
  * without overlap by the report's own placement (src/viz/labels.ts), and a label that finds no
  * free place is left out until zooming in separates it.
  */
-import { placeLabels } from '../../src/viz/labels.ts';
+import { placeLabels, type Box } from '../../src/viz/labels.ts';
 import { PICTURE_SIDE } from '../../src/viz/pictures.ts';
 
 /** A prototype as the map draws it. */
@@ -89,6 +89,8 @@ export class MapCanvas {
   onClickEmpty: Listener<void> = () => {};
   /** Called after each frame (e.g. to move a pinned tooltip). */
   onFrame: Listener<void> = () => {};
+  /** Boxes over the map that labels keep clear of (the legend), in CSS pixels relative to the canvas. */
+  keepClear: () => Box[] = () => [];
 
   constructor(private readonly canvas: HTMLCanvasElement) {
     const ctx = canvas.getContext('2d', { alpha: false });
@@ -451,7 +453,7 @@ export class MapCanvas {
     ctx.textBaseline = 'middle';
     // Many labels on screen: fewer rings of candidate places, so that a frame stays cheap.
     const placed = placeLabels(shown.map((s) => ({ x: s.q.x, y: s.q.y, text: s.text, mark: s.mark })),
-      { width: w, height: h, fontSize: 11, rings: shown.length > 150 ? 2 : 6, measure: (t) => ctx.measureText(t).width });
+      { width: w, height: h, fontSize: 11, rings: shown.length > 150 ? 2 : 6, measure: (t) => ctx.measureText(t).width }, this.keepClear());
     ctx.strokeStyle = 'rgba(40,40,40,0.7)';
     ctx.lineWidth = 1;
     shown.forEach((s, k) => {
@@ -466,12 +468,11 @@ export class MapCanvas {
         ctx.lineTo(bx, by);
         ctx.stroke();
       }
-      if (e.text !== s.text) { e.label.textContent = s.text; e.text = s.text; }
       const st = e.label.style;
+      // Moved by a transform (no layout); the text and its width change only with an arrow.
+      if (e.text !== s.text) { e.label.textContent = s.text; e.text = s.text; st.width = `${(L.box.x1 - L.box.x0).toFixed(1)}px`; }
       st.display = '';
-      st.left = `${L.box.x0.toFixed(1)}px`;
-      st.top = `${L.box.y0.toFixed(1)}px`;
-      st.width = `${(L.box.x1 - L.box.x0).toFixed(1)}px`;
+      st.transform = `translate(${L.box.x0.toFixed(1)}px, ${L.box.y0.toFixed(1)}px)`;
     });
     return shown.length;
   }
