@@ -90,6 +90,29 @@ describe('explorer page with an ONNX backbone: uploads embedded in the page', { 
     }
   });
 
+  it('has no reconstructions (an ONNX model gives no gradients): the map draws the nearest images, and a prototype\'s panel says why', async () => {
+    const page = await context.newPage();
+    try {
+      await page.goto(servers[0].url);
+      await page.waitForFunction(() => window.__protolens?.ready, null, { timeout: 30_000 });
+      await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('img.proto-pic')).every((i) => i.complete));
+      const widths = await page.$$eval('img.proto-pic', (ims) => ims.map((i) => (i as HTMLImageElement).naturalWidth));
+      assert.equal(widths.length, 4, 'one picture per prototype');
+      assert.ok(widths.every((w) => w > 0), 'each loaded');
+      assert.equal(await page.locator('[data-testid=pictures] option[value=reconstruction]').evaluate((o) => (o as HTMLOptionElement).disabled), true);
+      const at = (await page.evaluate(() => (window.__protolens as unknown as { prototypeScreen(j: number): { x: number; y: number } }).prototypeScreen(0)))!;
+      const box = (await page.locator('#map').boundingBox())!;
+      await page.mouse.click(box.x + at.x, box.y + at.y);
+      await page.locator('[data-testid=reconstruction-note]').waitFor();
+      assert.equal(await page.locator('[data-testid=prototype-reconstruction]').getAttribute('data-state'), 'none');
+      assert.match((await page.locator('[data-testid=reconstruction-note]').textContent())!,
+        /^No reconstruction: backbone "[^"]+" \(an ONNX model run by onnxruntime\) gives no gradients with respect to its input, .*: its \d+ nearest real images stand for it\.$/);
+      assert.ok((await page.locator('[data-testid=prototype-nearest] img').count()) > 0);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('falls back to the server when the page cannot embed (the model cannot be fetched), and says why', async () => {
     const png = new Uint8Array(readFileSync(join(data, 'grey/3.png')));
     const { page, got, server } = await classifyIn(servers[1], png);
