@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { drawEpisodes, episodeScore, groupIndexes, runEpisodeBench, scoreEpisode } from '../src/select/episodes.ts';
 import { rng } from '../src/linalg/random.ts';
+import { EPISODE_METRIC } from '../src/select/episodes.ts';
+import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { runCli as cli } from './helpers/cli.ts';
 
 /** `groups` groups of `perGroup` classes, each with `perClass` samples around its own centre. */
@@ -125,4 +127,23 @@ test('bench episodes CLI: Markdown on stdout, episodes.json with the seed and pe
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('episodes: the learned-metric setting keeps each class\'s prototype at its support mean, in feature space', () => {
+  // Overlapping classes, 5-shot: a prototype step on the support loss would move prototypes away from the means.
+  const { X, labels } = synthetic(1, 10, 5, 6, 0.9, 5);
+  const model = new PrototypeClassifier({ ...EPISODE_METRIC, nPrototypes: 10, regularization: 'l2', metric: 'lowrank', tau: 'auto', seed: 0 }).fit(X, labels);
+  const P = model.prototypes_!;
+  let worst = 0;
+  for (let j = 0; j < P.rows; j++) {
+    const cls = model.classes_[model.initClass_[j]];
+    const rows = X.filter((_, i) => labels[i] === cls);
+    for (let d = 0; d < 6; d++) worst = Math.max(worst, Math.abs(P.data[j * 6 + d] - rows.reduce((a, x) => a + x[d], 0) / rows.length));
+  }
+  assert.ok(worst < 1e-5, `a prototype is ${worst} away from its class's support mean`);
+  // With a prototype step the same fit moves them: the check above can fail.
+  const moved = new PrototypeClassifier({ ...EPISODE_METRIC, prototypeSteps: 1, nPrototypes: 10, regularization: 'l2', metric: 'lowrank', tau: 'auto', seed: 0 }).fit(X, labels);
+  let shift = 0;
+  for (let k = 0; k < P.data.length; k++) shift = Math.max(shift, Math.abs(moved.prototypes_!.data[k] - P.data[k]));
+  assert.ok(shift > 1e-2, `a prototype step moved no prototype (${shift})`);
 });
