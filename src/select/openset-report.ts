@@ -74,6 +74,16 @@ export function thresholdTable(r: OpenSetResult): string {
   return lines.join('\n');
 }
 
+/** "shrinkage 0.7 (chosen per split on the validation NLL among 0.2, 0.7: 0.7 on 18 splits, 0.2 on 2)". */
+function shrinkageChoice(r: OpenSetResult): string {
+  const grid = r.options.shrinkages;
+  if (grid.length === 1) return `shrinkage ${grid[0]}`;
+  const count = new Map<number, number>();
+  for (const s of r.splits) if (s.shrinkage !== undefined) count.set(s.shrinkage, (count.get(s.shrinkage) ?? 0) + 1);
+  const tally = [...count].sort((a, b) => b[1] - a[1]).map(([v, n]) => `${v} on ${n} split${n > 1 ? 's' : ''}`).join(', ');
+  return `shrinkage chosen per split on the validation samples' NLL among ${grid.join(', ')} (${tally})`;
+}
+
 /**
  * The whole report.
  * @example
@@ -83,7 +93,9 @@ export function openSetMarkdown(r: OpenSetResult, meta: { title: string; source:
   const o = r.options;
   const proto = (k: 'metric' | 'euclidean') => {
     const { prototypesPerClass, ...rest } = o.prototypeOptions[k];
-    return `${prototypesPerClass} prototype${prototypesPerClass > 1 ? 's' : ''} per class, ${Object.entries(rest).map(([a, b]) => `${a} ${String(b)}`).join(', ')}`;
+    const settings = Object.entries(rest).filter(([a]) => !(k === 'metric' && a === 'shrinkage')).map(([a, b]) => `${a} ${String(b)}`);
+    if (k === 'metric') settings.push(shrinkageChoice(r));
+    return `${prototypesPerClass} prototype${prototypesPerClass > 1 ? 's' : ''} per class, ${settings.join(', ')}`;
   };
   const parts = [
     `# ${meta.title}`, '',

@@ -87,6 +87,9 @@ export const OPENSET_PROTOTYPE_OPTIONS: Record<'metric' | 'euclidean', Prototype
   euclidean: { prototypesPerClass: 1, regularization: 'l2', alpha: 1e-5, tau: 'auto', tauScale: 0.3, maxIter: 30, classIter: 10 },
 };
 
+/** Shrinkages of the learned metric tried on each split (see {@link OpenSetOptions.shrinkages}). */
+export const OPENSET_SHRINKAGES = [0.2, 0.7];
+
 /** L2 weights of the softmax, chosen per split on the validation samples (Table 1's grid). */
 export const OPENSET_SOFTMAX_GRID = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3];
 
@@ -114,6 +117,12 @@ export interface OpenSetOptions {
   models?: OpenSetModel[];
   /** Share of held-out known samples the stored threshold rejects. Default 0.05. */
   targetFalseRejection?: number;
+  /**
+   * Shrinkages of the learned metric's start tried on each split: the one whose model gives the
+   * split's validation samples the lowest negative log-likelihood is kept (no unknown sample is
+   * used). Default {@link OPENSET_SHRINKAGES}.
+   */
+  shrinkages?: number[];
   /** Settings of the prototype models over {@link OPENSET_PROTOTYPE_OPTIONS}. */
   prototypeOptions?: Partial<Record<'metric' | 'euclidean', Partial<PrototypeOptions & { prototypesPerClass: number }>>>;
   /**
@@ -180,6 +189,8 @@ export interface SplitResult {
   accuracy: Partial<Record<OpenSetModel, number>>;
   /** Labels changed by calibration (always 0: temperature and threshold never change a class). */
   labelsChanged: Partial<Record<'metric' | 'euclidean', number>>;
+  /** The learned metric's shrinkage used on this split (chosen on its validation samples when several were tried). */
+  shrinkage?: number;
   thresholds: Partial<Record<'metric' | 'euclidean', ThresholdOutcome>>;
   /** Softmax's λ chosen on the validation samples. */
   softmaxL2?: number;
@@ -217,7 +228,7 @@ function positiveInt(name: string, v: unknown, min = 1): number {
 
 /** Checks and completes the options. @throws TypeError/RangeError naming the bad option. */
 function resolve(o: OpenSetOptions): Resolved {
-  const known = ['known', 'shots', 'validation', 'queries', 'unknownClasses', 'unseenGroups', 'splits', 'seed', 'preprocess', 'models', 'targetFalseRejection', 'prototypeOptions', 'reduce', 'onProgress'];
+  const known = ['known', 'shots', 'validation', 'queries', 'unknownClasses', 'unseenGroups', 'splits', 'seed', 'preprocess', 'models', 'targetFalseRejection', 'prototypeOptions', 'shrinkages', 'reduce', 'onProgress'];
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new TypeError(`runOpenSet: unknown option "${k}". Valid options: ${known.join(', ')}`);
   const models = o.models ?? [...OPENSET_MODELS];
   for (const m of models) {
@@ -232,6 +243,8 @@ function resolve(o: OpenSetOptions): Resolved {
     queries: positiveInt('queries', o.queries ?? 10), unknownClasses: 0, unseenGroups: positiveInt('unseenGroups', o.unseenGroups ?? 2, 0),
     splits: positiveInt('splits', o.splits ?? 10), seed, preprocess: checkPreprocessMethod(o.preprocess ?? DEFAULT_PREPROCESS),
     models: OPENSET_MODELS.filter((m) => models.includes(m)), targetFalseRejection: rate, reduce: o.reduce ?? true,
+    // A shrinkage given in prototypeOptions.metric is a grid of one.
+    shrinkages: checkShrinkages(o.shrinkages ?? (o.prototypeOptions?.metric?.shrinkage !== undefined ? [o.prototypeOptions.metric.shrinkage] : OPENSET_SHRINKAGES)),
     prototypeOptions: {
       metric: { ...OPENSET_PROTOTYPE_OPTIONS.metric, ...(o.prototypeOptions?.metric ?? {}) },
       euclidean: { ...OPENSET_PROTOTYPE_OPTIONS.euclidean, ...(o.prototypeOptions?.euclidean ?? {}) },
@@ -245,6 +258,12 @@ function resolve(o: OpenSetOptions): Resolved {
     new PrototypeClassifier(rest); // fail early on bad options
   }
   return r;
+}
+
+function checkShrinkages(v: number[]): number[] {
+  if (!Array.isArray(v) || v.length === 0) throw new RangeError('shrinkages must be a non-empty list of numbers in (0, 1]');
+  for (const x of v) if (!(x > 0 && x <= 1)) throw new RangeError(`shrinkages: ${x} is not in (0, 1]`);
+  return [...v];
 }
 
 /** Row indices of each class, classes in order of first appearance. */
@@ -390,7 +409,8 @@ function nearestSqDistance(A: Matrix, B: Matrix): Float64Array {
 /** Fits one prototype model, calibrates it on the validation samples, and reads its rows and its threshold's outcome. */
 function prototypeRows(kind: 'metric' | 'euclidean', d: SplitData, r: Resolved, seed: number, out: SplitResult): void {
   const { prototypesPerClass: ppc, ...options } = r.prototypeOptions[kind];
-  const model = new PrototypeClassifier({ ...options, nPrototypes: ppc * r.known, seed }).fit(d.fit, d.yFit);
+  const fit = (o: PrototypeOptions) => new PrototypeClassifier({ ...o, nPrototypes: ppc * r.known, seed }).fit(d.fit, d.yFit);
+  const model = kind === 'metric' ? chooseShrinkage(fit, options, r.shrinkages, d, out) : fit(options);
   const before = model.predict(d.queries);
   const rule = model.calibrate(d.validation, d.yValidation, { targetFalseRejection: r.targetFalseRejection }).rejection;
   const after = model.predict(d.queries);
@@ -411,6 +431,26 @@ function prototypeRows(kind: 'metric' | 'euclidean', d: SplitData, r: Resolved, 
     score: rule.score, threshold: rule.threshold, falseRejection: rejected(d.queries)!, rejectedSame: rejected(d.unknownSame)!,
     ...(d.unknownNew ? { rejectedUnseen: rejected(d.unknownNew)! } : {}), temperature: model.temperature_,
   };
+}
+
+/** The metric model of the shrinkage whose fit gives the validation samples the lowest NLL (recorded in `out`). */
+function chooseShrinkage(fit: (o: PrototypeOptions) => PrototypeClassifier, options: PrototypeOptions, grid: number[], d: SplitData, out: SplitResult): PrototypeClassifier {
+  let best = Infinity, model: PrototypeClassifier | null = null;
+  for (const shrinkage of grid) {
+    const m = fit({ ...options, shrinkage });
+    const nll = grid.length > 1 ? validationNll(m, d.validation, d.yValidation) : 0;
+    if (model === null || nll < best) { best = nll; model = m; out.shrinkage = shrinkage; }
+  }
+  return model!;
+}
+
+/** Mean −log c_y of held-out samples under a fitted prototype model. */
+function validationNll(m: PrototypeClassifier, A: Matrix, y: readonly Label[]): number {
+  const P = m.predictProba(A), L = P.cols;
+  const index = new Map(m.classes_.map((c, i) => [c, i]));
+  let s = 0;
+  for (let i = 0; i < A.rows; i++) s -= Math.log(Math.max(P.data[i * L + index.get(y[i])!], 1e-300));
+  return s / A.rows;
 }
 
 /** Fits one baseline and reads its row. */
