@@ -5,14 +5,14 @@
 // (default /tmp/protolens-explorer) for people to look at.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, chromium as chromiumNeed, chromiumPath } from './helpers/chromium.ts';
 import { ensureWebBuild } from '../src/server/build.node.ts';
 import { startExplorerServer, type ExplorerServer, type ExplorerSource } from '../src/server/server.node.ts';
-import { digitsSource } from '../src/server/sources.node.ts';
+import { digitsSource, fileSource } from '../src/server/sources.node.ts';
 import { findingPrototypes } from '../src/viz/pictures.ts';
 import type { LensReconstruction } from '../src/viz/lens.ts';
 import { tinyExplorerSource } from './helpers/tiny-explorer.ts';
@@ -145,6 +145,15 @@ describe('explorer page (digits, pixel features)', { skip }, () => {
       for (const p of pictures) assert.ok(!overlap(a.box, p.box), `label of p${a.j} covers the picture of p${p.j}`);
     }
     await page.screenshot({ path: join(SHOTS, 'pixels-map-pictures.png') });
+    // Hovering a prototype shows its picture, larger, in its card.
+    const j = pictures[0].j;
+    const at = (await page.evaluate((k) => window.__protolens.prototypeScreen(k), j))!;
+    const box = (await page.locator('#map').boundingBox())!;
+    await page.mouse.move(box.x + at.x, box.y + at.y);
+    await page.waitForSelector('#tooltip:not([hidden]) img');
+    assert.equal(await page.locator('#tooltip img').getAttribute('src'), pictures[0].src);
+    assert.match((await page.locator('[data-testid=tooltip-label]').textContent())!, new RegExp(`^prototype ${j} — class `));
+    await page.mouse.move(box.x + 2, box.y + box.height - 2);
   });
 
   it('zooms with the wheel (markers leave the view), and fits back with the 0 key', async () => {
@@ -377,6 +386,25 @@ describe('explorer page (a tiny TF.js network: reconstructions)', { skip }, () =
     for (const p of pictures) assert.ok(p.naturalWidth > 0);
     assert.equal(labels.length, 3);
     for (const [k, a] of labels.entries()) for (const b of labels.slice(k + 1)) assert.ok(!overlap(a.box, b.box));
+  });
+
+  it('with a report\'s reconstructions (serve --reconstructions), the page has them on load, before any panel is opened', async () => {
+    const recs = await Promise.all([0, 1, 2].map(async (j) => ((await (await fetch(`${server.url}api/reconstruction/${j}`)).json()) as { reconstruction: LensReconstruction }).reconstruction));
+    writeFileSync(join(dir, 'reconstructions.json'), JSON.stringify(recs));
+    const s2 = await startExplorerServer(await fileSource({
+      features: join(dir, 'f.npy'), model: join(dir, 'm.json'), images: join(dir, 'images'), reconstructions: join(dir, 'reconstructions.json'), cacheDir: false,
+    }), { webDir });
+    const p2 = await open(s2);
+    try {
+      await p2.waitForFunction(() => window.__protolens.reconstructions.length === 3);
+      await p2.locator('[data-testid=pictures]').selectOption('reconstruction');
+      await p2.waitForFunction(() => Array.from(document.querySelectorAll('img.proto-pic')).every((i) => i.getAttribute('src')!.startsWith('data:image/png')));
+      const { pictures } = await mapPictures(p2);
+      assert.deepEqual(pictures.map((p) => p.src).sort(), recs.map((r) => r.image).sort(), 'the report\'s images');
+    } finally {
+      await p2.close();
+      await s2.close();
+    }
   });
 });
 

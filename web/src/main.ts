@@ -551,17 +551,22 @@ function showPrototypeTooltip(j: number, clientX: number, clientY: number): void
   const p = state.model!.prototypes[j];
   if (!p) return;
   const flags = [p.dead ? 'dead' : '', p.ambiguous ? 'ambiguous' : ''].filter(Boolean).join(', ');
-  tooltip.replaceChildren(
-    el('div', { class: 'tt-label', 'data-testid': 'tooltip-label', text: `prototype ${j} — class ${label(p.winningClass)}` }),
-    el('div', { text: `${p.count} sample${p.count === 1 ? '' : 's'} nearest${flags ? ` · ${flags}` : ''}` }),
-    el('div', { class: 'muted', text: 'click for its panel' }),
-  );
+  if (tooltip.dataset.index !== `p${j}`) {
+    // Its picture, larger than on the map (the one the map draws).
+    const pics = pictureChoice(), url = pics.pictures[j];
+    tooltip.replaceChildren(
+      url ? el('img', { src: url, alt: `prototype ${j}: ${pics.kinds[j] === 'reconstruction' ? 'its reconstruction' : 'its nearest training image'}` }) : '',
+      el('div', { class: 'tt-label', 'data-testid': 'tooltip-label', text: `prototype ${j} — class ${label(p.winningClass)}` }),
+      el('div', { text: `${p.count} sample${p.count === 1 ? '' : 's'} nearest${flags ? ` · ${flags}` : ''}` }),
+      el('div', { class: 'muted', text: 'click for its panel' }),
+    );
+  }
   tooltip.dataset.index = `p${j}`;
   tooltip.dataset.pinned = 'false';
   const wrap = canvas.getBoundingClientRect();
-  tooltip.style.left = `${Math.min(clientX - wrap.left + 14, wrap.width - 160)}px`;
-  tooltip.style.top = `${Math.min(clientY - wrap.top + 14, wrap.height - 80)}px`;
   tooltip.hidden = false;
+  tooltip.style.left = `${Math.min(clientX - wrap.left + 14, wrap.width - 160)}px`;
+  tooltip.style.top = `${Math.max(0, Math.min(clientY - wrap.top + 14, wrap.height - tooltip.offsetHeight - 4))}px`;
 }
 
 mapView.onHover = ({ sample, prototype, clientX, clientY }) => {
