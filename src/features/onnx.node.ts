@@ -16,12 +16,19 @@ export const nodeRuntime: OrtRuntime = ort as unknown as OrtRuntime;
 
 /**
  * onnxruntime session options for `threads` intra-op threads: sequential execution, every graph
- * optimisation.
+ * optimisation (with onnxruntime's NCHWc layout; without it the networks measured cost 1.3–2.6×
+ * the CPU time), and with more than one thread, threads that sleep rather than spin while they
+ * wait (spinning cost 14–41 % more CPU per image on the shared 2-core machine). No other setting
+ * measured (batch size, memory pattern, denormals, a fixed batch, a saved optimised model) changed
+ * the CPU time by more than the noise; parallel execution doubled it. Figures: BENCHMARKS.md,
+ * "Issue 16, second pass" (bench/onnx.ts `--parts options`).
  * @example
- * sessionOptions(2) // { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' }
+ * sessionOptions(2) // { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } }
  */
 export function sessionOptions(threads = 1): Record<string, unknown> {
-  return { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+  const o: Record<string, unknown> = { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+  if (threads > 1) o.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  return o;
 }
 
 /** Reads a model file. @throws RangeError naming it when it is missing or a folder. */
