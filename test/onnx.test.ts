@@ -252,3 +252,25 @@ test('protolens backbones: the bundled list; a model\'s inputs, outputs and cand
   assert.equal(bad.code, 2);
   assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, omniglot_conv4, a TF\.js model folder \(model\.json plus weight shards\) or an ONNX file \(\.onnx\)\n$/);
 });
+
+test('extraction on onnxruntime: "auto" runs one network with intra-op threads on every core (not one worker per core); the features are the same either way', async () => {
+  const { extractDataset } = await import('../src/features/extract.node.ts');
+  const { openImageDataset } = await import('../src/data/images.node.ts');
+  const { availableParallelism } = await import('node:os');
+  const files: Record<string, Uint8Array> = {};
+  for (let s = 0; s < 64; s++) files[`c${s % 2}/${s}.png`] = s % 2 ? await colourPng(12 + (s % 5), 12) : await greyPng(s, 12, 12);
+  const root = makeTree(files);
+  const opts = { backbone: tiny, layer: 'relu2', preset: 'keras' };
+  try {
+    const auto = await extractDataset(openImageDataset(root), { ...opts, cacheDir: join(work, 'cache-auto') });
+    const two = await extractDataset(openImageDataset(root), { ...opts, cacheDir: join(work, 'cache-two'), workers: 2 });
+    const cores = Math.min(availableParallelism(), 4);
+    assert.equal(auto.stats.computed, 64);
+    assert.equal(auto.stats.workers, 1, 'one network');
+    assert.equal(auto.stats.threads, cores, 'with an intra-op thread per core');
+    assert.equal(two.stats.workers, Math.min(2, availableParallelism()), 'an explicit --workers is kept');
+    assert.ok(maxDiff(auto.X.data, two.X.data) < 1e-6);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

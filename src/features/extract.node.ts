@@ -38,7 +38,8 @@ export interface ExtractDatasetOptions extends ExtractorSpec {
 /** Features of a dataset plus what the run did. */
 export interface ExtractResult extends FeatureSet {
   paths: string[];
-  stats: { total: number; cached: number; computed: number; skipped: number; threads: number; loadMs: number; extractMs: number; from: string };
+  /** `threads`: all threads that computed (workers × onnxruntime's intra-op threads); `workers`: the networks loaded for it. */
+  stats: { total: number; cached: number; computed: number; skipped: number; threads: number; workers: number; loadMs: number; extractMs: number; from: string };
 }
 
 /** The number of threads "auto" picks when `n` images need computing (not in the cache). */
@@ -128,6 +129,13 @@ export function threadsFor(wanted: number | 'auto', misses: number, batchSize: n
 /** Pass 2's extractor: the one already loaded when it has the threads the misses call for, else a new one. */
 async function extractorFor(loaded: Extractor | undefined, misses: number, wanted: number | 'auto', batchSize: number, spec: ExtractorSpec): Promise<Extractor> {
   const threads = threadsFor(wanted, misses, batchSize);
+  // On onnxruntime "auto" runs one network with `threads` intra-op threads rather than `threads`
+  // workers of one: on both cores InceptionV3 17.7 against 13.4 images/s, MobileNetV2 level
+  // (BENCHMARKS.md, "Issue 16: the speed table on a quiet machine").
+  if (wanted === 'auto' && threads > 1 && spec.threads === undefined && loaded?.from.startsWith('onnx')) {
+    await loaded.close();
+    return localExtractor({ ...spec, threads });
+  }
   if (loaded && (misses === 0 || loaded.threads === threads)) return loaded;
   await loaded?.close();
   if (misses === 0) return localExtractor(spec);
@@ -211,7 +219,7 @@ async function assembleResult(run: Run, ext: Extractor, extractMs: number): Prom
     },
     stats: {
       total: n, cached: run.cached, computed: n - run.cached - (skipped.length - dataset.skipped.length), skipped: skipped.length,
-      threads: ext.threads, loadMs: ext.loadMs, extractMs, from: ext.from,
+      threads: ext.threads * ext.intraOpThreads, workers: ext.threads, loadMs: ext.loadMs, extractMs, from: ext.from,
     },
   };
 }
@@ -248,7 +256,7 @@ export async function extractDataset(dataset: ImageDataset, options: ExtractData
     extractor = await extractorFor(loaded, misses.length, wanted, batchSize, spec);
     const ext = extractor;
     if (run.data.length !== n * ext.info.dim) run.data = new Float32Array(n * ext.info.dim);
-    options.onReady?.({ threads: ext.threads, loadMs: ext.loadMs, from: ext.from, note: ext.note, cached: run.cached, total: n });
+    options.onReady?.({ threads: ext.threads * ext.intraOpThreads, loadMs: ext.loadMs, from: ext.from, note: ext.note, cached: run.cached, total: n });
     options.onProgress?.({ done: run.done, total: n, cached: run.cached });
     const t0 = performance.now();
     await computeMisses(run, ext, misses, batchSize);

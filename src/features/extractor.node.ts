@@ -33,8 +33,10 @@ export interface ExtractorSpec extends LoadBackboneOptions {
 export interface Extractor {
   readonly info: BackboneInfo;
   readonly preprocessing: Preprocessing;
-  /** Threads doing the work. */
+  /** Threads doing the work: worker threads, each with its own network (1: this thread). */
   readonly threads: number;
+  /** onnxruntime's intra-op threads inside each of them (1 on TF.js). */
+  readonly intraOpThreads: number;
   /** Model load time of the slowest thread, in ms, and where the weights came from. */
   readonly loadMs: number;
   readonly from: LoadedBackbone['from'];
@@ -85,7 +87,7 @@ export async function localExtractor(spec: ExtractorSpec): Promise<Extractor> {
   await initTfNode(spec.backend ?? 'wasm');
   const { backbone, ms, from, note } = await loadBackboneNode(spec.backbone, spec);
   return {
-    info: backbone.info, preprocessing: backbone.preprocessing, threads: 1, loadMs: ms, from, note,
+    info: backbone.info, preprocessing: backbone.preprocessing, threads: 1, intraOpThreads: from.startsWith('onnx') ? spec.threads ?? 1 : 1, loadMs: ms, from, note,
     run: (items) => embedFiles(backbone, items),
     close: async () => backbone.dispose(),
   };
@@ -162,6 +164,7 @@ export async function workerExtractor(spec: ExtractorSpec, n: number): Promise<E
     info: ready[0].info,
     preprocessing: ready[0].preprocessing,
     threads: n,
+    intraOpThreads: ready[0].from.startsWith('onnx') ? spec.threads ?? 1 : 1,
     loadMs: Math.max(...ready.map((r) => r.ms)),
     from: ready[0].from,
     note: ready[0].note,
