@@ -130,8 +130,9 @@ export function threadsFor(wanted: number | 'auto', misses: number, batchSize: n
 async function extractorFor(loaded: Extractor | undefined, misses: number, wanted: number | 'auto', batchSize: number, spec: ExtractorSpec): Promise<Extractor> {
   const threads = threadsFor(wanted, misses, batchSize);
   // On onnxruntime "auto" runs one network with `threads` intra-op threads rather than `threads`
-  // workers of one: on both cores InceptionV3 17.7 against 13.4 images/s, MobileNetV2 level
-  // (BENCHMARKS.md, "Issue 16: the speed table on a quiet machine").
+  // workers of one: as fast on large jobs, faster on a few batches (no uneven split between
+  // workers), one copy of the network in memory (BENCHMARKS.md, "Issue 16: the speed table on a
+  // quiet machine").
   if (wanted === 'auto' && threads > 1 && spec.threads === undefined && loaded?.from.startsWith('onnx')) {
     await loaded.close();
     return localExtractor({ ...spec, threads });
