@@ -7,6 +7,7 @@
  * message lists, into the same one-line form.
  */
 import type { Command } from 'commander';
+import { MAX_TTA_SHIFT } from '../features/tta.ts';
 import { CLIError } from './errors.ts';
 
 function invalid(flag: string, s: string, expected: string): CLIError {
@@ -160,5 +161,18 @@ export function featureSourceOptions(cmd: Command): Command {
     .option('-f, --features <file>', 'feature file (.npy with .json sidecar, .csv, .jsonl) with one label per row')
     .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
     .option('-b, --backbone <name|path>', 'backbone for --data (a bundled name, a TF.js model folder or a .onnx file)', 'mobilenet_v2')
-    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)');
+    .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
+    .option('--tta <s>', 'for --data: test-time shifts: each feature is the mean over the image moved by 0 and ±s pixels of the network input in both directions (9 copies, 9× the time; 0 = off, the default). see protolens extract --tta', '0');
+}
+
+/**
+ * The `--tta` flag: a shift in pixels of the network input (src/features/tta.ts); absent: 0, off.
+ * @example
+ * ttaFlag('1') // 1; ttaFlag('-1') throws 'Invalid value for --tta: "-1". Expected an integer from 0 (off) to 8, …'
+ */
+export function ttaFlag(s: string | undefined): number {
+  if (s === undefined) return 0;
+  const v = toNumber(s);
+  if (!Number.isInteger(v) || v < 0 || v > MAX_TTA_SHIFT) throw invalid('--tta', s, `an integer from 0 (off) to ${MAX_TTA_SHIFT}, in pixels of the network input`);
+  return v;
 }

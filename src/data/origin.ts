@@ -30,6 +30,7 @@ export function featureOrigin(meta: FeatureMeta): FeatureOrigin | null {
   if (typeof b.source === 'string') o.source = b.source;
   if (typeof b.dim === 'number') o.dim = b.dim;
   if (typeof b.pooling === 'string') o.pooling = b.pooling;
+  if (typeof b.tta === 'number' && b.tta > 0) o.tta = b.tta;
   const p = meta.preprocessing;
   // All of it: `predict --images` prepares new images with exactly these settings.
   if (p && typeof p === 'object' && Object.keys(p).length) o.preprocessing = plainJson(p) as Record<string, unknown>;
@@ -68,6 +69,8 @@ export function originDifference(a: FeatureOrigin, b: FeatureOrigin): string | n
   }
   if (a.layer && b.layer && a.layer !== b.layer) diffs.push(`another layer (${a.layer} against ${b.layer})`);
   if (a.pooling && b.pooling && a.pooling !== b.pooling) diffs.push(`another pooling (${a.pooling} against ${b.pooling})`);
+  // Absent means none: features averaged over shifted copies are another space than plain ones.
+  if ((a.tta ?? 0) !== (b.tta ?? 0)) diffs.push(`other test-time shifts (${a.tta ?? 0} against ${b.tta ?? 0} pixels)`);
   if (a.preprocessing && b.preprocessing) {
     const pa = a.preprocessing, pb = b.preprocessing;
     for (const k of [...new Set([...Object.keys(pa), ...Object.keys(pb)])]) {

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { PoolMode } from './onnx-backbone.ts';
 import { registerWasmInputGradientKernels } from './grad-kernels.ts';
 import { differentiableForward, type DifferentiableForward } from './input-gradient.ts';
+import { checkTtaShift, ttaOffsets } from './tta.ts';
 import { checkPreprocessing, preprocessBatch, type PixelImage, type Preprocessing } from './preprocess.ts';
 
 /** What identifies a backbone's features: recorded in feature files and part of the cache key. */
@@ -31,6 +32,8 @@ export interface BackboneInfo {
   source: string;
   /** A TF.js layers or graph model, or an ONNX model run by onnxruntime (`onnx-backbone.ts`). */
   kind: 'layers' | 'graph' | 'onnx';
+  /** Test-time shifts (`tta.ts`): the feature is the mean over the input moved by ±tta pixels; absent = 0, none. */
+  tta?: number;
 }
 
 /** A loaded network cut at its feature layer. */
@@ -63,6 +66,8 @@ export interface BackboneOptions {
   preprocessing: Preprocessing;
   weightsHash: string;
   source: string;
+  /** Test-time shifts, in input pixels (`tta.ts`); 0 or absent: none. */
+  tta?: number;
 }
 
 /** True when the artifacts describe a graph model (TF.js converter "graph-model" format). */
@@ -93,6 +98,46 @@ function toVectors(y: tf.Tensor, pool: PoolMode): { v: tf.Tensor2D; pooling: Bac
   return { v: tf.reshape(y, [y.shape[0], -1]) as tf.Tensor2D, pooling: 'flatten' };
 }
 
+/** Moves along one axis (1 = rows, 2 = columns) by `d`, repeating the edge. */
+function shiftAxis(x: tf.Tensor4D, axis: 1 | 2, d: number): tf.Tensor4D {
+  if (d === 0) return x;
+  const size = x.shape[axis];
+  const k = Math.min(Math.abs(d), size);
+  const begin = (at: number): [number, number, number, number] => (axis === 1 ? [0, at, 0, 0] : [0, 0, at, 0]);
+  const len = (l: number): [number, number, number, number] => (axis === 1 ? [-1, l, -1, -1] : [-1, -1, l, -1]);
+  const reps = (r: number): [number, number, number, number] => (axis === 1 ? [1, r, 1, 1] : [1, 1, r, 1]);
+  if (d > 0) {
+    const edge = tf.tile(tf.slice(x, begin(0), len(1)), reps(k));
+    return k === size ? edge as tf.Tensor4D : tf.concat([edge, tf.slice(x, begin(0), len(size - k))], axis) as tf.Tensor4D;
+  }
+  const edge = tf.tile(tf.slice(x, begin(size - 1), len(1)), reps(k));
+  return k === size ? edge as tf.Tensor4D : tf.concat([tf.slice(x, begin(k), len(size - k)), edge], axis) as tf.Tensor4D;
+}
+
+/**
+ * `shiftArray` (tta.ts) on an N×H×W×C tensor, with ops that have gradients (slice, tile, concat).
+ * Call inside `tf.tidy`.
+ */
+export function shiftTensor(x: tf.Tensor4D, dx: number, dy: number): tf.Tensor4D {
+  return shiftAxis(shiftAxis(x, 1, dy), 2, dx);
+}
+
+/**
+ * The mean over {@link ttaOffsets} of `f(shifted input)`. Call inside `tf.tidy`.
+ * @example
+ * tf.tidy(() => ttaMean(x, 1, (t) => features(t))) // N×D
+ */
+export function ttaMean(x: tf.Tensor4D, shift: number, f: (x: tf.Tensor4D) => tf.Tensor2D): tf.Tensor2D {
+  const offsets = ttaOffsets(shift);
+  if (offsets.length === 1) return f(x);
+  let sum: tf.Tensor2D | null = null;
+  for (const [dx, dy] of offsets) {
+    const v = f(shiftTensor(x, dx, dy));
+    sum = sum === null ? v : tf.add(sum, v) as tf.Tensor2D;
+  }
+  return tf.div(sum!, offsets.length) as tf.Tensor2D;
+}
+
 /**
  * Builds a {@link Backbone} from model artifacts.
  * @throws RangeError listing the available layers when `options.layer` is not one of them.
@@ -100,6 +145,7 @@ function toVectors(y: tf.Tensor, pool: PoolMode): { v: tf.Tensor2D; pooling: Bac
 export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: BackboneOptions): Promise<Backbone> {
   const prep = checkPreprocessing(options.preprocessing);
   const pool = options.pool ?? 'avg';
+  const shift = checkTtaShift(options.tta ?? 0, `${options.name}: tta`);
   const graph = isGraphModel(artifacts);
   const names = layerNames(artifacts);
   if (options.layer !== undefined && !names.includes(options.layer)) throw unknownLayer(options.layer, names, options.name);
@@ -135,13 +181,13 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
   const dim = probe.v.shape[1];
   const pooling = probe.pooling;
   probe.v.dispose();
-  const info: BackboneInfo = { name: options.name, layer, dim, pooling, weightsHash: options.weightsHash, source: options.source, kind: graph ? 'graph' : 'layers' };
+  const info: BackboneInfo = { name: options.name, layer, dim, pooling, weightsHash: options.weightsHash, source: options.source, kind: graph ? 'graph' : 'layers', ...(shift ? { tta: shift } : {}) };
   return {
     info,
     preprocessing: prep,
     async embed(images) {
       if (images.length === 0) return new Float32Array(0);
-      const v = tf.tidy(() => toVectors(run(preprocessBatch(images, prep)), pool).v);
+      const v = tf.tidy(() => ttaMean(preprocessBatch(images, prep), shift, (x) => toVectors(run(x), pool).v));
       try {
         return (v.dataSync() as Float32Array).slice();
       } finally {
@@ -150,7 +196,7 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
     },
     forward: (x) => {
       registerWasmInputGradientKernels();
-      return toVectors(forward(x), pool).v;
+      return ttaMean(x, shift, (t) => toVectors(forward(t), pool).v);
     },
     dispose: release,
   };

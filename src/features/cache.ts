@@ -46,6 +46,7 @@ export function modelKeyMaterial(info: BackboneInfo, p: Preprocessing): string {
   return JSON.stringify({
     name: info.name, layer: info.layer, dim: info.dim, pooling: info.pooling, weightsHash: info.weightsHash,
     ...(info.kind === 'onnx' ? { runtime: 'onnxruntime' } : {}),
+    ...(info.tta ? { tta: info.tta } : {}),
     preprocessing: { height: p.height, width: p.width, resize: p.resize, alignCorners: p.alignCorners, range: p.range, colour: p.colour, ...added },
   });
 }

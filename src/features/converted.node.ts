@@ -22,6 +22,8 @@ export interface ConvertedSpec {
   dir?: string;
   layer?: string;
   pool?: PoolMode;
+  /** Test-time shifts (`tta.ts`). */
+  tta?: number;
   preprocessing: Preprocessing;
   source: string;
   threads?: number;
@@ -44,7 +46,7 @@ export async function loadConverted(s: ConvertedSpec): Promise<{ backbone: Backb
   const { bytes, hash, from } = convertedBytes(s);
   const { height, width } = s.preprocessing;
   const backbone = await onnxBackbone(nodeRuntime, bytes, {
-    name: s.name, where: s.name, layer: s.layer, pool: s.pool, preset: s.preprocessing.preset ?? 'tfjs',
+    name: s.name, where: s.name, layer: s.layer, pool: s.pool, tta: s.tta, preset: s.preprocessing.preset ?? 'tfjs',
     preprocessing: { ...s.preprocessing, height, width }, weightsHash: hash, source: `${s.source}, converted to ONNX`,
     sessionOptions: sessionOptions(s.threads),
   });

@@ -55,6 +55,7 @@ export async function backboneForFeatures(meta: FeatureMeta, o: BackboneForFeatu
   const { backbone } = await loadBackboneNode(where, {
     layer: o.backbone ? undefined : origin?.layer,
     pool: !o.backbone && origin?.pooling ? POOL_OF[origin.pooling] : undefined,
+    tta: o.backbone ? undefined : origin?.tta,
     preset: typeof pre?.preset === 'string' ? pre.preset : undefined,
     preprocessing: pre ? { ...pre } : undefined,
     cacheDir: o.cacheDir ?? false,

@@ -29,7 +29,7 @@ export function originBackbone(origin: FeatureOrigin): string {
 }
 
 /** Options of {@link extractForModel}: those of extractDataset, less what the origin decides. */
-export type ExtractForModelOptions = Omit<ExtractDatasetOptions, 'backbone' | 'layer' | 'pool' | 'preset' | 'preprocessing'>;
+export type ExtractForModelOptions = Omit<ExtractDatasetOptions, 'backbone' | 'layer' | 'pool' | 'preset' | 'preprocessing' | 'tta'>;
 
 /**
  * Embeds a dataset with the backbone, layer, pooling and preprocessing of `origin`.
@@ -46,6 +46,7 @@ export async function extractForModel(origin: FeatureOrigin, dataset: ImageDatas
     backbone: originBackbone(origin),
     layer: origin.layer,
     pool: origin.pooling ? POOL_OF[origin.pooling] : undefined,
+    tta: origin.tta,
     // The preset first (it fills what the recorded fields do not say), then every recorded field.
     preset: typeof pre?.preset === 'string' ? pre.preset : undefined,
     preprocessing: pre ? { ...pre } : undefined,

@@ -8,7 +8,7 @@ import type { FeatureSet } from '../data/featurefile.ts';
 /** Where the features come from: a feature file, or an image dataset and a backbone. */
 export type FeatureInput =
   | { features: string }
-  | { data: string; backbone: string; cacheDir?: string | false };
+  | { data: string; backbone: string; cacheDir?: string | false; tta?: number };
 
 /** Options of {@link labelledFeatures}. */
 export interface LabelledFeaturesOptions {
@@ -36,6 +36,7 @@ export async function labelledFeatures(input: FeatureInput, o: LabelledFeaturesO
   const { extractDataset } = await import('./extract.node.ts');
   const ds = openImageDataset(input.data);
   o.log?.(`${ds.root}: ${ds.entries.length} images; extracting ${input.backbone} features through the cache`);
-  const r = await extractDataset(ds, { backbone: input.backbone, cacheDir: input.cacheDir, onProgress: o.onProgress });
-  return { fs: r, source: `\`${input.data}\` through ${input.backbone} (${r.X.rows}×${r.X.cols})` };
+  const r = await extractDataset(ds, { backbone: input.backbone, cacheDir: input.cacheDir, tta: input.tta, onProgress: o.onProgress });
+  const shifts = input.tta ? `, test-time shifts ±${input.tta}` : '';
+  return { fs: r, source: `\`${input.data}\` through ${input.backbone}${shifts} (${r.X.rows}×${r.X.cols})` };
 }

@@ -105,6 +105,8 @@ export interface LoadBackboneOptions {
   preprocessing?: Partial<Preprocessing>;
   /** Cache directory for the converted weights; `false` to neither read nor write it. */
   cacheDir?: string | false;
+  /** Test-time shifts in input pixels (`tta.ts`): the feature is the mean over 9 shifted copies; 0 (default): none. */
+  tta?: number;
 }
 
 /** A loaded backbone and how it was loaded. */
@@ -314,7 +316,7 @@ async function loadOnRuntime(name: string, options: LoadBackboneOptions): Promis
 export function convertedSpec(name: BuiltinBackbone, options: LoadBackboneOptions): ConvertedSpec {
   const spec = BUILTIN_BACKBONES[name];
   return {
-    name, layer: options.layer ?? spec.layer, pool: options.pool, threads: options.threads, source: bundledSource(name),
+    name, layer: options.layer ?? spec.layer, pool: options.pool, tta: options.tta, threads: options.threads, source: bundledSource(name),
     dir: options.cacheDir ? convertedDir(options.cacheDir, name) : undefined,
     preprocessing: checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing }),
     read: () => {
@@ -389,7 +391,7 @@ export async function loadBackboneNode(given: string, options: LoadBackboneOptio
       if (conv) writeConverted(conv, json, weights, hash, source);
     }
     const backbone = await loadBackbone(artifactsOf(json, weights), {
-      name: nameOrDir, layer: options.layer ?? spec.layer, pool: options.pool, preprocessing, weightsHash: hash, source,
+      name: nameOrDir, layer: options.layer ?? spec.layer, pool: options.pool, tta: options.tta, preprocessing, weightsHash: hash, source,
     });
     return { backbone, from, ms: performance.now() - t0, note };
   }
@@ -398,7 +400,7 @@ export async function loadBackboneNode(given: string, options: LoadBackboneOptio
     const { json, weights } = readBundledEmbedding(nameOrDir);
     const preprocessing = checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing });
     const backbone = await loadBackbone(artifactsOf(json, weights), {
-      name: nameOrDir, layer: options.layer, pool: options.pool, preprocessing, weightsHash: weightsHash(json.modelTopology, weights),
+      name: nameOrDir, layer: options.layer, pool: options.pool, tta: options.tta, preprocessing, weightsHash: weightsHash(json.modelTopology, weights),
       source: `protolens ${spec.title} (models/${spec.folder}; card: docs/embedding.md)`,
     });
     return { backbone, from: 'bundle', ms: performance.now() - t0 };
@@ -417,7 +419,7 @@ export async function loadBackboneNode(given: string, options: LoadBackboneOptio
   }
   const preprocessing = checkPreprocessing({ ...basePreprocessing(options.preset, h, w), ...options.preprocessing, height: h, width: w });
   const backbone = await loadBackbone(artifacts, {
-    name: basename(dir), layer: options.layer, pool: options.pool, preprocessing, weightsHash: weightsHash(json.modelTopology, weights), source: dir,
+    name: basename(dir), layer: options.layer, pool: options.pool, tta: options.tta, preprocessing, weightsHash: weightsHash(json.modelTopology, weights), source: dir,
   });
   return { backbone, from: 'folder', ms: performance.now() - t0, note };
 }

@@ -12,6 +12,7 @@
  */
 import type { Backbone, BackboneInfo } from './backbone.ts';
 import { FLOAT, NotOnnxError, readOnnx, rewriteOnnx, tensorNames, typeText, type OnnxModel, type ValueInfo } from './onnx-graph.ts';
+import { checkTtaShift, shiftArray, ttaOffsets } from './tta.ts';
 import { checkPreprocessing, pixelBatch, presetPreprocessing, type Layout, type PixelImage, type Preprocessing } from './pixels.ts';
 
 export { NotOnnxError };
@@ -138,6 +139,8 @@ export interface OnnxBackboneOptions {
   source: string;
   /** onnxruntime session options (threads…). */
   sessionOptions?: Record<string, unknown>;
+  /** Test-time shifts, in input pixels (`tta.ts`); 0 or absent: none. */
+  tta?: number;
 }
 
 /** The preprocessing of a model: its preset, sized by the options, else the model, else the explicit preset. */
@@ -196,6 +199,8 @@ export async function onnxBackbone(ort: OrtRuntime, bytes: Uint8Array, o: OnnxBa
   if (!tensorNames(m).includes(layer)) throw await unknownLayer(ort, m, o, layer, prep, input);
   const session = await ort.InferenceSession.create(rewriteOnnx(m, { outputs: [layer] }), o.sessionOptions);
   const pool = o.pool ?? 'avg';
+  const shift = checkTtaShift(o.tta ?? 0, `${o.where}: tta`);
+  const offsets = ttaOffsets(shift);
   const feed = (x: Float32Array, n: number) => new ort.Tensor('float32', x, input.layout === 'nchw' ? [n, 3, prep.height, prep.width] : [n, prep.height, prep.width, 3]);
   const step = input.batch ?? Infinity;
   // Input arrays are reused from one batch to the next (a new one per call would cost the page faults of
@@ -214,14 +219,20 @@ export async function onnxBackbone(ort: OrtRuntime, bytes: Uint8Array, o: OnnxBa
       const per = 3 * prep.height * prep.width;
       const x = inputArray(n * per, chunk.length * per);
       pixelBatch(chunk, prep, input.layout, x);
-      let out: OrtTensor;
+      let r: ReturnType<typeof toVectors> | undefined;
       try {
-        out = (await session.run({ [input.name]: feed(x, n) }))[layer];
+        for (const [dx, dy] of offsets) {
+          const xs = dx === 0 && dy === 0 ? x : shiftArray(x, n, prep.height, prep.width, input.layout, dx, dy);
+          const out = (await session.run({ [input.name]: feed(xs, n) }))[layer];
+          const ri = toVectors(out, pool, `${o.where}, layer "${layer}"`);
+          if (r === undefined) r = { ...ri, v: offsets.length === 1 ? ri.v : Float32Array.from(ri.v) };
+          else for (let k = 0; k < r.v.length; k++) r.v[k] += ri.v[k];
+        }
       } finally {
         if (spare.length < 2) spare.push(x);
       }
-      const r = toVectors(out, pool, `${o.where}, layer "${layer}"`);
-      parts.push({ ...r, v: r.v.subarray(0, chunk.length * r.dim) });
+      if (offsets.length > 1) for (let k = 0; k < r!.v.length; k++) r!.v[k] /= offsets.length;
+      parts.push({ ...r!, v: r!.v.subarray(0, chunk.length * r!.dim) });
     }
     const dim = parts[0].dim;
     const v = new Float32Array(images.length * dim);
@@ -231,7 +242,7 @@ export async function onnxBackbone(ort: OrtRuntime, bytes: Uint8Array, o: OnnxBa
   const blank: PixelImage = { width: prep.width, height: prep.height, channels: 1, data: new Uint8Array(prep.width * prep.height) };
   const probe = await run([blank]);
   const info: BackboneInfo = {
-    name: o.name, layer, dim: probe.dim, pooling: probe.pooling, weightsHash: o.weightsHash, source: o.source, kind: 'onnx',
+    name: o.name, layer, dim: probe.dim, pooling: probe.pooling, weightsHash: o.weightsHash, source: o.source, kind: 'onnx', ...(shift ? { tta: shift } : {}),
   };
   return {
     info,

@@ -48,6 +48,8 @@ export interface OnnxLoadOptions {
   preprocessing?: Partial<Preprocessing>;
   /** onnxruntime intra-op threads (default 1). */
   threads?: number;
+  /** Test-time shifts in input pixels (`tta.ts`). */
+  tta?: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export interface OnnxLoadOptions {
 export async function loadOnnxBackboneNode(file: string, o: OnnxLoadOptions = {}): Promise<Backbone> {
   const { path, bytes } = readOnnxFile(file);
   return onnxBackbone(nodeRuntime, bytes, {
-    name: basename(path).replace(/\.onnx$/i, ''), where: file, layer: o.layer, pool: o.pool, preset: o.preset,
+    name: basename(path).replace(/\.onnx$/i, ''), where: file, layer: o.layer, pool: o.pool, tta: o.tta, preset: o.preset,
     preprocessing: o.preprocessing, weightsHash: createHash('sha256').update(bytes).digest('hex'), source: path,
     sessionOptions: sessionOptions(o.threads),
   });

@@ -37,6 +37,8 @@ export interface FeatureOrigin {
   pooling?: string;
   /** How images were turned into the network's input (size, resize, value range, colour). */
   preprocessing?: Record<string, unknown>;
+  /** Test-time shifts in input pixels: the features were means over 9 shifted copies (absent: none). */
+  tta?: number;
 }
 
 /** What every saved model looks like at the top level. */

@@ -23,6 +23,7 @@ interface EpisodeFlags {
   data?: string;
   backbone: string;
   cacheDir?: string;
+  tta?: string;
   ways: string; shots: string; queries: string; episodes: string; seed: string;
   within: boolean; acrossAndWithin: boolean;
   classifiers?: string;
@@ -46,7 +47,7 @@ export function episodeOptions(f: EpisodeFlags): EpisodeBenchOptions {
 }
 
 /** What `bench` gives this command to read its input: a feature file, or an image folder through a backbone. */
-export type LoadFeatures = (f: Pick<EpisodeFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'progress'>, say: (s: string) => void) => Promise<{ fs: FeatureSet; source: string }>;
+export type LoadFeatures = (f: Pick<EpisodeFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'tta' | 'progress'>, say: (s: string) => void) => Promise<{ fs: FeatureSet; source: string }>;
 
 /** Registers `bench episodes` under the `bench` command. */
 export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): void {

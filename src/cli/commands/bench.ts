@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
-import { int, libraryChoice, names, numberList, oneOf, positive, featureSourceOptions } from '../flags.ts';
+import { int, libraryChoice, names, numberList, oneOf, positive, featureSourceOptions, ttaFlag } from '../flags.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import type { FeatureSet } from '../../data/featurefile.ts';
 import { labelledFeatures } from '../../features/input.node.ts';
@@ -32,6 +32,7 @@ interface FewShotFlags {
   data?: string;
   backbone: string;
   cacheDir?: string;
+  tta?: string;
   ways: string;
   subsets: string;
   seed: string;
@@ -87,12 +88,12 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
 }
 
 /** The features a benchmark runs on (src/features/input.node.ts), with a progress bar while extracting (also used by `bench episodes`). */
-async function loadFeatures(f: Pick<FewShotFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'progress'>, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
+async function loadFeatures(f: Pick<FewShotFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'tta' | 'progress'>, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
   if (f.features && f.data) throw new CLIError('Give either --features FILE or --data DIR (with --backbone), not both.');
   if (!f.features && !f.data) throw new CLIError('Missing input: give --features FILE, or --data DIR with --backbone NAME.');
   let bar: Progress | undefined;
   try {
-    return await labelledFeatures(f.features ? { features: f.features } : { data: f.data!, backbone: f.backbone, cacheDir: f.cacheDir }, {
+    return await labelledFeatures(f.features ? { features: f.features } : { data: f.data!, backbone: f.backbone, cacheDir: f.cacheDir, tta: ttaFlag(f.tta) }, {
       log: say,
       onProgress: (p) => { if (f.progress) { bar ??= progressBar('extract', p.total, 'images'); bar.update(p.done); } },
     });

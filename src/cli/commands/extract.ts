@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
-import { libraryChoice, numbers, positiveInt } from '../flags.ts';
+import { libraryChoice, numbers, positiveInt, ttaFlag } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 import { openImages } from '../../data/images.node.ts';
 import { classCounts, listingWarnings } from '../../data/images.ts';
@@ -18,6 +18,7 @@ interface ExtractFlags {
   out: string;
   layer?: string;
   pool?: string;
+  tta?: string;
   preset?: string;
   mean?: string;
   std?: string;
@@ -81,6 +82,7 @@ export function register(program: Command): void {
     .option('--force', 'replace --out and its sidecar even if protolens did not write them (never an input)')
     .option('-b, --backbone <name|path>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder | a .onnx file`, 'mobilenet_v2')
     .option('--layer <name>', 'feature layer: any layer or tensor of the model (see "protolens backbones MODEL"; default: flatten_1 for bundled backbones, the output otherwise)')
+    .option('--tta <s>', 'test-time shifts: each feature is the mean over the image moved by 0 and ±s pixels of the network input in both directions (9 copies, 9× the time; default 0, off). Recorded in the sidecar: models fitted on these features embed new images the same way')
     .option('--pool <mode>', `a spatial map becomes a vector by: ${POOL_MODES.join(' | ')} (default avg)`)
     .option('--preset <name>', `preprocessing preset: ${PRESETS.join(' | ')} (default: tfjs for TF.js models, torchvision for .onnx files)`)
     .option('--input-size <h,w>', 'network input size (default: the model\'s own)')
@@ -122,7 +124,7 @@ export function register(program: Command): void {
         let bar: ReturnType<typeof progressBar> | undefined;
         let cachedAtStart = 0;
         const result = await extractDataset(ds, {
-          backbone: flags.backbone, layer: flags.layer, pool, preset, preprocessing: pre, batchSize, workers,
+          backbone: flags.backbone, layer: flags.layer, pool, tta: ttaFlag(flags.tta), preset, preprocessing: pre, batchSize, workers,
           cacheDir: flags.cache ? flags.cacheDir : false, skipBad: flags.skipBad, backend, runtime,
           onReady: (r) => {
             const capped = typeof workers === 'number' && r.threads < workers && r.cached < r.total ? ` (--workers ${workers} capped at the cores and batches)` : '';
