@@ -1,11 +1,12 @@
 /**
  * Calibration on the paper's Table 1 tasks (BENCHMARKS.md, "Calibration on the Table 1 tasks"):
  * ECE of the prototype models and of softmax-L2 before and after temperature scaling fitted on
- * each task's validation half (src/select/calibration-bench.ts). Writes calibration.md and
+ * each task's validation half (src/select/calibration-bench.ts), with the prior on log T
+ * (--prior, default DEFAULT_TEMPERATURE_PRIOR) and without it (maximum likelihood, the old rule). Writes calibration.md and
  * calibration.json into --out (a folder protolens owns; --force to replace another).
  *
  *   node --import tsx bench/calibration.ts --features /work/features/omniglot_small_mobilenet_v2.npy \
- *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
+ *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--prior 8] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
  */
 import { cpus } from 'node:os';
 import { readFeatures } from '../src/data/features.node.ts';
@@ -23,9 +24,10 @@ const fs = readFeatures(file);
 const r = runCalibrationBench({ X: fs.X, labels: fs.labels }, {
   ways: (opt('--ways') ?? '2,5,20').split(',').map(Number), subsets: Number(opt('--subsets') ?? 10), seed: Number(opt('--seed') ?? 0),
   ...(opt('--preprocess') ? { preprocess: checkPreprocessMethod(opt('--preprocess')) } : {}),
+  ...(opt('--prior') !== undefined ? { prior: Number(opt('--prior')) } : {}),
 });
 const names = Object.fromEntries(Object.entries(METHOD_INFO).map(([k, v]) => [k, v.name]));
 const machine = `${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`;
-const md = `${calibrationMarkdown(r, names)}\n\n${file}, seed ${r.seed}, ${r.subsets} tasks per N; ${r.seconds.toFixed(0)} s on ${machine}, ${new Date().toISOString()}\n`;
+const md = `${calibrationMarkdown(r, names)}\n\n${file}, seed ${r.seed}, ${r.subsets} tasks per N, prior on log T of strength ${r.prior}; ${r.seconds.toFixed(0)} s on ${machine}, ${new Date().toISOString()}\n`;
 writeOutputFolder(out, { 'calibration.md': md, 'calibration.json': JSON.stringify({ features: file, command: `node --import tsx bench/calibration.ts ${args.join(' ')}`, machine, ...r }) + '\n' }, 'bench', check);
 process.stdout.write(md);

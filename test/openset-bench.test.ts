@@ -84,6 +84,7 @@ test('protolens bench openset writes the report and its JSON into --out', async 
 
 test('runCalibrationBench: T from the validation half, ECE on the test fold before and after, accuracy untouched', async () => {
   const { runCalibrationBench } = await import('../src/select/calibration-bench.ts');
+  const { DEFAULT_TEMPERATURE_PRIOR } = await import('../src/model/calibration.ts');
   const d = grouped(2, 5, 20, 6);
   const r = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none' });
   assert.equal(r.tasks.length, 2);
@@ -94,8 +95,21 @@ test('runCalibrationBench: T from the validation half, ECE on the test fold befo
     // The reliability bins count every test sample once, before and after.
     assert.equal(p.reliability.before.reduce((a, b) => a + b.count, 0), 100);
     assert.equal(p.reliability.after.reduce((a, b) => a + b.count, 0), 100);
-    for (const t of r.tasks) assert.ok(t.methods[m]!.temperature > 0);
+    for (const t of r.tasks) {
+      const c = t.methods[m]!;
+      assert.ok(c.temperature > 0 && c.mle.temperature > 0);
+      // The prior only ever holds T back from sharpening: between the maximum-likelihood T and 1.
+      assert.ok(c.temperature >= c.mle.temperature - 1e-9 && c.temperature <= Math.max(1, c.mle.temperature) + 1e-9, `T ${c.temperature} vs ${c.mle.temperature}`);
+      assert.ok(c.oracle.temperature > 0 && c.oracle.ece >= 0 && c.oracle.ece <= 1);
+    }
   }
+  assert.equal(r.prior, DEFAULT_TEMPERATURE_PRIOR);
+  // Without the prior the two fits are the same rule: same T, same ECE.
+  const flat = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax'], preprocess: 'none', prior: 0 });
+  const p0 = flat.pooled[5].softmax!;
+  assert.equal(p0.ece.after, p0.mle.ece);
+  for (const t of flat.tasks) assert.equal(t.methods.softmax!.temperature, t.methods.softmax!.mle.temperature);
+  assert.equal(p0.ece.before, r.pooled[5].softmax!.ece.before);
 });
 
 test('runOpenSet: the learned metric\'s shrinkage is chosen per split on the validation NLL, and a grid of one is used as given', () => {

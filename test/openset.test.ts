@@ -7,7 +7,7 @@ import type { Matrix } from '../src/linalg/matrix.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { loadModel } from '../src/model/io.ts';
 import { noveltyScores, noveltyStats, rejectionThreshold, NOVELTY_SCORES } from '../src/model/novelty.ts';
-import { expectedCalibrationError, fitTemperature, temperedSoftmax } from '../src/model/calibration.ts';
+import { DEFAULT_TEMPERATURE_PRIOR, expectedCalibrationError, fitTemperature, temperatureObjective, temperedNll, temperedSoftmax } from '../src/model/calibration.ts';
 import { calibrateByCrossFitting, outOfFoldOutputs } from '../src/select/calibrate.ts';
 import { foldRows, stratifiedFolds } from '../src/select/cv.ts';
 import { deriveSeed } from '../src/linalg/random.ts';
@@ -150,6 +150,67 @@ describe('temperature scaling', () => {
     const f = fitTemperature({ data: z, rows: N, cols: L }, codes);
     assert.ok(Math.abs(f.temperature - 2.5) < 0.15, `T = ${f.temperature}`);
     assert.ok(f.nllAfter < f.nllBefore);
+    // The prior holds back only sharpening (T < 1): here, maximum likelihood gives the same T.
+    const mle = fitTemperature({ data: z, rows: N, cols: L }, codes, { prior: 0 });
+    assert.ok(Math.abs(mle.temperature - f.temperature) < 1e-9, `T = ${mle.temperature} vs ${f.temperature} with the prior`);
+    // Labels drawn from softmax(z / 0.5) (sharper): T < 1, and with 4,000 samples the prior pulls it only slightly towards 1.
+    const r2 = rng(8), sharp = new Int32Array(N);
+    for (let i = 0; i < N; i++) {
+      const p = temperedSoftmax({ data: z.subarray(i * L, (i + 1) * L), rows: 1, cols: L }, 0.5).data;
+      let u = r2.next(), c = 0;
+      while (c < L - 1 && (u -= p[c]) > 0) c++;
+      sharp[i] = c;
+    }
+    const s0 = fitTemperature({ data: z, rows: N, cols: L }, sharp, { prior: 0 }).temperature;
+    const s1 = fitTemperature({ data: z, rows: N, cols: L }, sharp).temperature;
+    assert.ok(Math.abs(s0 - 0.5) < 0.05, `T = ${s0}`);
+    assert.ok(s1 > s0 && s1 - s0 < 0.01, `T = ${s1} with the prior, ${s0} without`);
+  });
+
+  test('temperature objective by hand, and its derivative against finite differences', () => {
+    // One sample, logits [1, 0], class 0, u = log T = 0, λ = 2: J = log(1 + e^−1), dJ/du = 1/(1 + e).
+    const one = temperatureObjective({ data: Float32Array.from([1, 0]), rows: 1, cols: 2 }, [0], 0, 2);
+    assert.ok(Math.abs(one.value - Math.log(1 + Math.exp(-1))) < 1e-12, `${one.value}`);
+    assert.ok(Math.abs(one.gradient - 1 / (1 + Math.E)) < 1e-12, `${one.gradient}`);
+    // At T = 1/2 (u = −log 2) the prior adds (2/2)(log 2)² and −2 log 2; the NLL is log(1 + e^−2).
+    const half = temperatureObjective({ data: Float32Array.from([1, 0]), rows: 1, cols: 2 }, [0], -Math.LN2, 2);
+    assert.ok(Math.abs(half.value - (Math.log(1 + Math.exp(-2)) + Math.LN2 ** 2)) < 1e-12, `${half.value}`);
+    assert.ok(Math.abs(half.gradient - (2 / (1 + Math.exp(2)) - 2 * Math.LN2)) < 1e-12, `${half.gradient}`);
+    // At T = 2 the prior adds nothing: the NLL is log(1 + e^−1/2), the derivative (1/2)/(1 + e^1/2).
+    const two = temperatureObjective({ data: Float32Array.from([1, 0]), rows: 1, cols: 2 }, [0], Math.LN2, 2);
+    assert.ok(Math.abs(two.value - Math.log(1 + Math.exp(-0.5))) < 1e-12, `${two.value}`);
+    assert.ok(Math.abs(two.gradient - 0.5 / (1 + Math.exp(0.5))) < 1e-12, `${two.gradient}`);
+    // A sum over samples: the prior-free part is n × the mean NLL.
+    const r = rng(21), N = 30, L = 4;
+    const z = new Float32Array(N * L).map(() => 3 * r.normal());
+    const codes = Array.from({ length: N }, (_, i) => i % L);
+    const Z = { data: z, rows: N, cols: L };
+    assert.ok(Math.abs(temperatureObjective(Z, codes, 0.3, 0).value - N * temperedNll(Z, codes, Math.exp(-0.3))) < 1e-9);
+    for (const prior of [0, 1, DEFAULT_TEMPERATURE_PRIOR]) {
+      for (const u of [-2, -0.4, -1e-3, 0.7, 2.5]) {
+        const h = 1e-5;
+        const fd = (temperatureObjective(Z, codes, u + h, prior).value - temperatureObjective(Z, codes, u - h, prior).value) / (2 * h);
+        const g = temperatureObjective(Z, codes, u, prior).gradient;
+        assert.ok(Math.abs(fd - g) < 1e-5 * Math.max(1, Math.abs(g)), `λ = ${prior}, u = ${u}: ${g} vs ${fd}`);
+      }
+    }
+  });
+
+  test('with no held-out error the prior keeps T near 1; without it T collapses', () => {
+    // Ten samples of two classes, every one right (margins 1 to 4).
+    const Z = { data: Float32Array.from([1, 0, 2, 0, 0, 3, 0, 1.5, 4, 0, 2.5, 0, 0, 1, 0, 2, 3, 0, 0, 4]), rows: 10, cols: 2 };
+    const y = [0, 0, 1, 1, 0, 0, 1, 1, 0, 1];
+    const mle = fitTemperature(Z, y, { prior: 0 });
+    assert.ok(mle.temperature < 1e-3, `maximum likelihood: T = ${mle.temperature}`);
+    const map = fitTemperature(Z, y);
+    assert.ok(map.temperature > 0.85 && map.temperature < 0.95, `T = ${map.temperature}`);
+    // It is the minimum of the objective: no point of a fine grid over log T is lower.
+    const at = temperatureObjective(Z, y, Math.log(map.temperature), DEFAULT_TEMPERATURE_PRIOR).value;
+    for (let u = -6; u <= 6; u += 0.01) assert.ok(temperatureObjective(Z, y, u, DEFAULT_TEMPERATURE_PRIOR).value >= at - 1e-12, `u = ${u}`);
+    assert.ok(Math.abs(temperatureObjective(Z, y, Math.log(map.temperature), DEFAULT_TEMPERATURE_PRIOR).gradient) < 1e-6);
+    // A stronger prior moves T less.
+    assert.ok(fitTemperature(Z, y, { prior: 64 }).temperature > map.temperature);
+    assert.throws(() => fitTemperature(Z, y, { prior: -1 }), /temperature prior must be a finite number ≥ 0, got -1/);
   });
 
   test('ECE by hand: two bins, weighted gaps', () => {
@@ -195,6 +256,8 @@ describe('saved models', () => {
     assert.equal(back.temperature_, rec.temperature);
     assert.deepEqual(back.rejection_, rec.rejection);
     assert.deepEqual(back.calibration_?.ece, rec.ece);
+    assert.equal(rec.prior, DEFAULT_TEMPERATURE_PRIOR);
+    assert.equal(back.calibration_?.prior, DEFAULT_TEMPERATURE_PRIOR);
     const probe = blobs([10, 10, 10, 10], 6, 13);
     assert.deepEqual(Array.from(back.predictProba(probe.X).data), Array.from(m.predictProba(probe.X).data));
     assert.deepEqual(Array.from(back.novelty(probe.X).score), Array.from(m.novelty(probe.X).score));
@@ -217,12 +280,25 @@ describe('saved models', () => {
     assert.throws(() => back.novelty(held.X), /saved without novelty statistics/);
   });
 
+  test('a calibration saved before the prior on log T (no "prior") loads with its temperature', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 6, seed: 3 }).fit(d.X, d.y);
+    const rec = m.calibrate(held.X, held.y, { prior: 0 });
+    assert.equal(rec.prior, 0);
+    const j = JSON.parse(JSON.stringify(m.toJSON()));
+    delete j.calibration.prior;
+    const back = loadModel(j) as PrototypeClassifier;
+    assert.equal(back.temperature_, rec.temperature);
+    assert.equal(back.calibration_?.prior, undefined);
+    assert.deepEqual(Array.from(back.predictProba(held.X).data), Array.from(m.predictProba(held.X).data));
+  });
+
   test('damaged calibration fields are refused by name', () => {
     const m = new PrototypeClassifier({ nPrototypes: 6, seed: 3 }).fit(d.X, d.y);
     m.calibrate(held.X, held.y);
     const good = JSON.parse(JSON.stringify(m.toJSON()));
     const bad = (edit: (j: Record<string, any>) => void) => { const j = structuredClone(good); edit(j); return () => loadModel(j); };
     assert.throws(bad((j) => { j.calibration.temperature = 0; }), /field "temperature" must be a positive number, got 0/);
+    assert.throws(bad((j) => { j.calibration.prior = -2; }), /field "prior" must be a non-negative number, got -2/);
     assert.throws(bad((j) => { j.calibration.rejection.score = 'psychic'; }), /"calibration.rejection.score" is "psychic"; expected one of: spread, relative, log-proximity/);
     assert.throws(bad((j) => { j.novelty.spreads = [1]; }), /field "spreads" has 1 values, expected 6/);
     assert.throws(bad((j) => { delete j.novelty; }), /rejection rule but the model has no "novelty" statistics/);

@@ -3,7 +3,14 @@
  * protocol (src/select/fewshot.ts), each method's setting is chosen on the validation half as in
  * Table 1, the chosen model fitted on the 5 fitting samples per class gets a temperature fitted on
  * the validation half, and its expected calibration error is measured on the test fold before
- * (T = 1) and after. The test fold is read only after the temperature is fitted.
+ * (T = 1) and after. The test fold is read only after the temperature is fitted. The temperature
+ * is fitted twice on the same outputs: with the prior on log T that {@link fitTemperature} uses
+ * (`prior`, default {@link DEFAULT_TEMPERATURE_PRIOR}: the "after" figures) and by plain maximum
+ * likelihood (`mle`, the rule before the prior), so the two are compared on the same tasks.
+ *
+ * A diagnostic, never a result: `oracle` is the ECE with T fitted (by maximum likelihood) on the
+ * test fold itself, what temperature scaling could reach if T were known; where it stays above
+ * the target, no rule for choosing T meets it.
  *
  * ECE is reported pooled (all test predictions of the tasks with the same N, 15 equal-width
  * confidence bins) and as the mean over tasks; with 20–200 test samples a task's own ECE is
@@ -15,9 +22,9 @@ import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import { codesFor } from '../model/labels.ts';
 import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
-import { expectedCalibrationError, fitTemperature, temperedSoftmax, type ReliabilityBin } from '../model/calibration.ts';
+import { DEFAULT_TEMPERATURE_PRIOR, expectedCalibrationError, fitTemperature, temperedSoftmax, type ReliabilityBin } from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
-import { evaluateTask, sampleTask, taskSeed, type FewShotMethod, type FewShotOptions, type FittedModel } from './fewshot.ts';
+import { evaluateTask, sampleTask, taskSeed, type FewShotMethod, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
 import { meanStd } from './stats.ts';
 
 /** The rows calibrated: prototype rows of Table 1 and softmax. */
@@ -26,9 +33,14 @@ export type CalibrationMethod = typeof CALIBRATION_METHODS[number];
 
 /** One method on one task. */
 export interface TaskCalibration {
+  /** T fitted with the prior on log T. */
   temperature: number;
   accuracy: number;
   ece: { before: number; after: number };
+  /** T fitted by maximum likelihood alone, and the test ECE with it. */
+  mle: { temperature: number; ece: number };
+  /** Diagnostic: T fitted on the test fold itself, and the test ECE with it. */
+  oracle: { temperature: number; ece: number };
 }
 
 /** Pooled over the tasks of one N. */
@@ -37,6 +49,10 @@ export interface PooledCalibration {
   /** Mean and std over tasks of each task's ECE. */
   perTask: { before: { mean: number; std: number }; after: { mean: number; std: number } };
   temperature: { mean: number; std: number };
+  /** Maximum likelihood alone (no prior): pooled test ECE and T over tasks. */
+  mle: { ece: number; temperature: { mean: number; std: number } };
+  /** Diagnostic: T fitted on each task's test fold (pooled test ECE, T over tasks). */
+  oracle: { ece: number; temperature: { mean: number; std: number } };
   accuracy: { mean: number; std: number };
   n: number;
   reliability: { before: ReliabilityBin[]; after: ReliabilityBin[] };
@@ -47,6 +63,8 @@ export interface CalibrationBenchResult {
   ways: number[];
   subsets: number;
   seed: number;
+  /** Strength of the prior on log T behind the "after" figures. */
+  prior: number;
   methods: CalibrationMethod[];
   tasks: Array<{ ways: number; index: number; seed: number; methods: Partial<Record<CalibrationMethod, TaskCalibration>> }>;
   pooled: Record<number, Partial<Record<CalibrationMethod, PooledCalibration>>>;
@@ -64,73 +82,101 @@ function settingKey(method: CalibrationMethod, params: Record<string, unknown>):
   return `${method === 'softmax' ? 'softmax' : 'prototype'} ${JSON.stringify(params)}`;
 }
 
+/** Test probabilities of one method on one task, kept to pool over the tasks of one N. */
+interface PooledProbs { before: number[]; after: number[]; mle: number[]; oracle: number[]; codes: number[]; L: number }
+
+const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
+  let ok = 0;
+  for (let i = 0; i < Z.rows; i++) {
+    let b = 0;
+    for (let l = 1; l < Z.cols; l++) if (Z.data[i * Z.cols + l] > Z.data[i * Z.cols + b]) b = l;
+    if (b === codes[i]) ok++;
+  }
+  return ok / Z.rows;
+};
+
+/**
+ * One chosen model: T fitted on the validation half (with the prior, and by maximum likelihood
+ * alone), then the test fold's ECE at T = 1 and at each T; the test probabilities join `pool`.
+ */
+function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], prior: number, pool: PooledProbs): TaskCalibration {
+  const classes = f.model.classes_;
+  // Temperature from the validation half; the test fold is read after.
+  const Zv = logitsOf(f.model, f.features(task.validation));
+  const yv = codesFor(task.validation.map((i) => labels[i]), classes);
+  const T = fitTemperature(Zv, yv, { prior }).temperature;
+  const Tmle = fitTemperature(Zv, yv, { prior: 0 }).temperature;
+  const codes = codesFor(task.test.map((i) => labels[i]), classes);
+  const Z = logitsOf(f.model, f.features(task.test));
+  // Diagnostic only: the best T for the test fold itself.
+  const Toracle = fitTemperature(Z, codes, { prior: 0 }).temperature;
+  const before = temperedSoftmax(Z, 1), after = temperedSoftmax(Z, T), mle = temperedSoftmax(Z, Tmle), oracle = temperedSoftmax(Z, Toracle);
+  pool.before.push(...before.data);
+  pool.after.push(...after.data);
+  pool.mle.push(...mle.data);
+  pool.oracle.push(...oracle.data);
+  pool.codes.push(...codes);
+  return {
+    temperature: T, accuracy: argmaxAccuracy(Z, codes),
+    ece: { before: expectedCalibrationError(before, codes).ece, after: expectedCalibrationError(after, codes).ece },
+    mle: { temperature: Tmle, ece: expectedCalibrationError(mle, codes).ece },
+    oracle: { temperature: Toracle, ece: expectedCalibrationError(oracle, codes).ece },
+  };
+}
+
+/** Pools one method's test probabilities over the tasks of one N. */
+function pooled(p: PooledProbs, tasks: TaskCalibration[]): PooledCalibration {
+  const mat = (v: number[]): Matrix => ({ data: Float32Array.from(v), rows: p.codes.length, cols: p.L });
+  const eb = expectedCalibrationError(mat(p.before), p.codes), ea = expectedCalibrationError(mat(p.after), p.codes);
+  const ms = (v: number[]) => { const r = meanStd(v); return { mean: r.mean, std: r.std }; };
+  return {
+    ece: { before: eb.ece, after: ea.ece }, n: p.codes.length,
+    perTask: { before: ms(tasks.map((t) => t.ece.before)), after: ms(tasks.map((t) => t.ece.after)) },
+    temperature: ms(tasks.map((t) => t.temperature)), accuracy: ms(tasks.map((t) => t.accuracy)),
+    mle: { ece: expectedCalibrationError(mat(p.mle), p.codes).ece, temperature: ms(tasks.map((t) => t.mle.temperature)) },
+    oracle: { ece: expectedCalibrationError(mat(p.oracle), p.codes).ece, temperature: ms(tasks.map((t) => t.oracle.temperature)) },
+    reliability: { before: eb.bins, after: ea.bins },
+  };
+}
+
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}.
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
  */
-export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] }, options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[] } = {}): CalibrationBenchResult {
+export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] },
+  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number } = {}): CalibrationBenchResult {
   const t0 = performance.now();
   const X = toMatrix(data.X, { name: 'features' });
+  const { prior = DEFAULT_TEMPERATURE_PRIOR, ...fewShot } = options;
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   const ways = options.ways ?? [2, 5, 20], subsets = options.subsets ?? 10, seed = options.seed ?? 0;
   const byClass = new Map<Label, number[]>();
   data.labels.forEach((l, i) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
   const sizes = { fit: options.fitPerClass ?? 5, validation: options.validationPerClass ?? 5, test: options.testPerClass ?? 10 };
-  const result: CalibrationBenchResult = { ways, subsets, seed, methods, tasks: [], pooled: {}, seconds: 0 };
-  const pooledProbs: Record<string, { before: number[][]; after: number[][]; codes: number[]; L: number }> = {};
+  const result: CalibrationBenchResult = { ways, subsets, seed, prior, methods, tasks: [], pooled: {}, seconds: 0 };
+  const pools: Record<string, PooledProbs> = {};
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
       const task = sampleTask(byClass, n, s, taskSeed(seed, n, s), sizes);
       const fitted = new Map<string, FittedModel>();
-      const res = evaluateTask(X, data.labels, task, { ...options, methods, onProgress: undefined }, {
+      const res = evaluateTask(X, data.labels, task, { ...fewShot, methods, onProgress: undefined }, {
         fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
       });
       const entry: CalibrationBenchResult['tasks'][number] = { ways: n, index: s, seed: task.seed, methods: {} };
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
-        const classes = f.model.classes_;
-        // Temperature from the validation half; the test fold is read after.
-        const T = fitTemperature(logitsOf(f.model, f.features(task.validation)), codesFor(task.validation.map((i) => data.labels[i]), classes)).temperature;
-        const codes = codesFor(task.test.map((i) => data.labels[i]), classes);
-        const Z = logitsOf(f.model, f.features(task.test));
-        const before = temperedSoftmax(Z, 1), after = temperedSoftmax(Z, T);
-        const eb = expectedCalibrationError(before, codes), ea = expectedCalibrationError(after, codes);
-        let ok = 0;
-        for (let i = 0; i < Z.rows; i++) {
-          let b = 0;
-          for (let l = 1; l < Z.cols; l++) if (Z.data[i * Z.cols + l] > Z.data[i * Z.cols + b]) b = l;
-          if (b === codes[i]) ok++;
-        }
-        entry.methods[m] = { temperature: T, accuracy: ok / Z.rows, ece: { before: eb.ece, after: ea.ece } };
-        const key = `${n}/${m}`;
-        const p = pooledProbs[key] ??= { before: [], after: [], codes: [], L: Z.cols };
-        for (let i = 0; i < Z.rows; i++) {
-          p.before.push(Array.from(before.data.subarray(i * Z.cols, (i + 1) * Z.cols)));
-          p.after.push(Array.from(after.data.subarray(i * Z.cols, (i + 1) * Z.cols)));
-          p.codes.push(codes[i]);
-        }
+        const pool = pools[`${n}/${m}`] ??= { before: [], after: [], mle: [], oracle: [], codes: [], L: f.model.classes_.length };
+        entry.methods[m] = calibrateChosen(f, task, data.labels, prior, pool);
       }
       result.tasks.push(entry);
     }
   }
   for (const n of ways) {
     result.pooled[n] = {};
-    for (const m of methods) {
-      const p = pooledProbs[`${n}/${m}`];
-      const mat = (rows: number[][]): Matrix => ({ data: Float32Array.from(rows.flat()), rows: rows.length, cols: p.L });
-      const eb = expectedCalibrationError(mat(p.before), p.codes), ea = expectedCalibrationError(mat(p.after), p.codes);
-      const tasks = result.tasks.filter((t) => t.ways === n).map((t) => t.methods[m]!);
-      const ms = (v: number[]) => { const r = meanStd(v); return { mean: r.mean, std: r.std }; };
-      result.pooled[n][m] = {
-        ece: { before: eb.ece, after: ea.ece }, n: p.codes.length,
-        perTask: { before: ms(tasks.map((t) => t.ece.before)), after: ms(tasks.map((t) => t.ece.after)) },
-        temperature: ms(tasks.map((t) => t.temperature)), accuracy: ms(tasks.map((t) => t.accuracy)),
-        reliability: { before: eb.bins, after: ea.bins },
-      };
-    }
+    for (const m of methods) result.pooled[n][m] = pooled(pools[`${n}/${m}`], result.tasks.filter((t) => t.ways === n).map((t) => t.methods[m]!));
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
@@ -142,12 +188,13 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
  * calibrationMarkdown(result) // '| method | N | ECE before | ECE after | …'
  */
 export function calibrationMarkdown(r: CalibrationBenchResult, names: Record<string, string>): string {
-  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | ECE before | ECE after | per-task ECE before | per-task ECE after |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | ECE before | ECE after | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   const f = (v: number) => v.toFixed(3);
+  const t = (v: { mean: number; std: number }) => `${v.mean.toFixed(2)} ± ${v.std.toFixed(2)}`;
   for (const m of r.methods) {
     for (const n of r.ways) {
       const p = r.pooled[n][m]!;
-      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${p.temperature.mean.toFixed(2)} ± ${p.temperature.std.toFixed(2)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} |`);
+      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} |`);
     }
   }
   return lines.join('\n');
