@@ -82,6 +82,16 @@ function settingKey(method: CalibrationMethod, params: Record<string, unknown>):
   return `${method === 'softmax' ? 'softmax' : 'prototype'} ${JSON.stringify(params)}`;
 }
 
+/** One chosen model's held-out outputs on one task, given to the `onOutputs` hook of {@link runCalibrationBench}. */
+export interface CalibrationOutputs {
+  ways: number;
+  index: number;
+  method: CalibrationMethod;
+  /** Logits and true classes of the validation half (what T is fitted on) and of the test fold. */
+  validation: { logits: Matrix; codes: Int32Array };
+  test: { logits: Matrix; codes: Int32Array };
+}
+
 /** Test probabilities of one method on one task, kept to pool over the tasks of one N. */
 interface PooledProbs { before: number[]; after: number[]; mle: number[]; oracle: number[]; codes: number[]; L: number }
 
@@ -99,7 +109,8 @@ const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
  * One chosen model: T fitted on the validation half (with the prior, and by maximum likelihood
  * alone), then the test fold's ECE at T = 1 and at each T; the test probabilities join `pool`.
  */
-function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], prior: number, pool: PooledProbs): TaskCalibration {
+function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], prior: number, pool: PooledProbs,
+  onOutputs: (v: CalibrationOutputs['validation'], t: CalibrationOutputs['test']) => void): TaskCalibration {
   const classes = f.model.classes_;
   // Temperature from the validation half; the test fold is read after.
   const Zv = logitsOf(f.model, f.features(task.validation));
@@ -108,6 +119,7 @@ function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Lab
   const Tmle = fitTemperature(Zv, yv, { prior: 0 }).temperature;
   const codes = codesFor(task.test.map((i) => labels[i]), classes);
   const Z = logitsOf(f.model, f.features(task.test));
+  onOutputs({ logits: Zv, codes: yv }, { logits: Z, codes });
   // Diagnostic only: the best T for the test fold itself.
   const Toracle = fitTemperature(Z, codes, { prior: 0 }).temperature;
   const before = temperedSoftmax(Z, 1), after = temperedSoftmax(Z, T), mle = temperedSoftmax(Z, Tmle), oracle = temperedSoftmax(Z, Toracle);
@@ -141,16 +153,16 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[]): PooledCalibration {
 
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}).
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
  */
 export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] },
-  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number } = {}): CalibrationBenchResult {
+  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number; onOutputs?: (o: CalibrationOutputs) => void } = {}): CalibrationBenchResult {
   const t0 = performance.now();
   const X = toMatrix(data.X, { name: 'features' });
-  const { prior = DEFAULT_TEMPERATURE_PRIOR, ...fewShot } = options;
+  const { prior = DEFAULT_TEMPERATURE_PRIOR, onOutputs, ...fewShot } = options;
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   const ways = options.ways ?? [2, 5, 20], subsets = options.subsets ?? 10, seed = options.seed ?? 0;
   const byClass = new Map<Label, number[]>();
@@ -169,7 +181,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
         const pool = pools[`${n}/${m}`] ??= { before: [], after: [], mle: [], oracle: [], codes: [], L: f.model.classes_.length };
-        entry.methods[m] = calibrateChosen(f, task, data.labels, prior, pool);
+        entry.methods[m] = calibrateChosen(f, task, data.labels, prior, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test }));
       }
       result.tasks.push(entry);
     }
