@@ -9,8 +9,8 @@
  * likelihood (`mle`, the rule before the prior), so the two are compared on the same tasks.
  *
  * A diagnostic, never a result: `oracle` is the ECE with T fitted (by maximum likelihood) on the
- * test fold itself, what temperature scaling could reach if T were known; where it stays above
- * the target, no rule for choosing T meets it.
+ * test fold itself, about what temperature scaling could reach if T were known; where even it
+ * stays above the target, a better estimate of T is not what is missing.
  *
  * ECE is reported pooled (all test predictions of the tasks with the same N, 15 equal-width
  * confidence bins) and as the mean over tasks; with 20–200 test samples a task's own ECE is
