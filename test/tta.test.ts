@@ -134,7 +134,7 @@ test('features made with other test-time shifts are another space: the origin sa
   assert.equal(featureOrigin({ backbone: { name: 'x', tta: 0 } })!.tta, undefined);
 });
 
-test('CLI: extract --tta records the shift; a model\'s new images are embedded with it (extractForModel); bad values exit 2 naming the flag', async () => {
+test('CLI: extract --tta records the shift; a model\'s new images (extractForModel) and the explorer\'s uploads are embedded with it; bad values exit 2 naming the flag', async () => {
   const { main } = await import('../src/cli/main.ts');
   const { readFeatures } = await import('../src/data/features.node.ts');
   const { extractForModel } = await import('../src/features/for-model.node.ts');
@@ -158,6 +158,14 @@ test('CLI: extract --tta records the shift; a model\'s new images are embedded w
   assert.ok(maxDiff(f.X.data, readFeatures(plainOut).X.data) > 1e-4, 'the shifts change the features');
   const again = await extractForModel(featureOrigin(f.meta)!, openImageDataset(data), { cacheDir: false, workers: 1 });
   assert.ok(maxDiff(again.X.data, f.X.data) < 1e-6);
+  // The explorer embeds an upload as extract did: same TF.js folder, same shifts.
+  const { fileSource } = await import('../src/server/sources.node.ts');
+  const { readFileSync } = await import('node:fs');
+  const src = await fileSource({ features: out, cacheDir: false });
+  assert.ok(src.embedder, 'uploads can be classified for a TF.js folder backbone');
+  const row = f.paths!.indexOf(f.paths!.find((p) => p.endsWith('.png'))!);
+  const v = await src.embedder!.embed(new Uint8Array(readFileSync(join(data, f.paths![row]))));
+  assert.ok(maxDiff(v, f.X.data.subarray(row * f.X.cols, (row + 1) * f.X.cols)) < 1e-5);
   const bad = await run('extract', data, '-b', model, '--tta', '9', '-o', join(work, 'bad.npy'), '--no-cache');
   assert.equal(bad.code, 2);
   assert.match(bad.err, /Invalid value for --tta: "9"\. Expected an integer from 0 \(off\) to 8/);

@@ -92,6 +92,8 @@ export interface BackboneMeta {
   dim?: number;
   source?: string;
   weightsHash?: string;
+  /** Test-time shifts (src/features/tta.ts); the page does not average them, so the server embeds. */
+  tta?: number;
 }
 
 /**
@@ -110,7 +112,7 @@ export function poolOf(pooling: string | undefined): PoolMode {
  * and the server embeds uploads.
  */
 export function onnxInPage(bb: BackboneMeta | undefined, preprocessing: Preprocessing | undefined, cacheDir: string | false | undefined): Embedder['inPage'] {
-  if (bb?.kind !== 'onnx' || !bb.name || !bb.layer || !bb.dim || !preprocessing) return undefined;
+  if (bb?.kind !== 'onnx' || !bb.name || !bb.layer || !bb.dim || !preprocessing || bb.tta) return undefined;
   const spec: InPageEmbedding = { name: bb.name, layer: bb.layer, pool: poolOf(bb.pooling), preprocessing, dim: bb.dim };
   if (isBuiltin(bb.name)) {
     const name = bb.name;

@@ -17,6 +17,7 @@ import { readReconstructions, reconstructorFor } from './reconstruct.node.ts';
 import type { IterationRecord, Label } from '../model/types.ts';
 import { backboneEmbedder, onnxInPage, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder, poolOf, type BackboneMeta } from './embed.node.ts';
 import type { Preprocessing } from '../features/pixels.ts';
+import { isBundledEmbedding } from '../features/load.node.ts';
 import type { Embedder, ExplorerSource, ImageStore } from './server.node.ts';
 import { contentType, safeResolve } from './static.node.ts';
 
@@ -181,10 +182,12 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
   else if (bb?.name === 'mobilenet_v2' || bb?.name === 'inception_v3') {
     // The runtime the features were extracted on (onnxruntime unless the sidecar says TF.js).
     const runtime = bb.kind === 'onnx' ? 'onnx' : 'tfjs';
-    embedder = backboneEmbedder({ backbone: bb.name, layer: bb.layer, pool: poolOf(bb.pooling), runtime, preprocessing: pre, cacheDir: o.cacheDir }, bb.name, onnxInPage(bb, pre, o.cacheDir));
-  } else if (bb?.kind === 'onnx' && bb.source && existsSync(bb.source)) {
-    // A user's ONNX model, found where it was when the features were extracted, cut and pooled the same way.
-    embedder = backboneEmbedder({ backbone: bb.source, layer: bb.layer, pool: poolOf(bb.pooling), preset: pre?.preset, preprocessing: pre, cacheDir: o.cacheDir }, bb.name, onnxInPage(bb, pre, o.cacheDir));
+    embedder = backboneEmbedder({ backbone: bb.name, layer: bb.layer, pool: poolOf(bb.pooling), tta: bb.tta, runtime, preprocessing: pre, cacheDir: o.cacheDir }, bb.name, onnxInPage(bb, pre, o.cacheDir));
+  } else if (bb?.name && isBundledEmbedding(bb.name)) {
+    embedder = backboneEmbedder({ backbone: bb.name, layer: bb.layer, pool: poolOf(bb.pooling), tta: bb.tta, preprocessing: pre, cacheDir: o.cacheDir }, bb.name);
+  } else if (bb?.source && existsSync(bb.source) && (bb.kind === 'onnx' || bb.kind === 'layers' || bb.kind === 'graph')) {
+    // A user's ONNX model or TF.js folder, found where it was when the features were extracted, cut and pooled the same way.
+    embedder = backboneEmbedder({ backbone: bb.source, layer: bb.layer, pool: poolOf(bb.pooling), tta: bb.tta, preset: pre?.preset, preprocessing: pre, cacheDir: o.cacheDir }, bb.name, onnxInPage(bb, pre, o.cacheDir));
   }
   const images0 = o.images;
   const start = images0 && paths ? async () => (await import('../viz/lens.node.ts')).backgroundLevel(fs, images0) : undefined;
