@@ -308,8 +308,8 @@ describe('explorer page (digits, pixel features, J = 25: findings of every kind)
 
   before(async () => {
     if (skip) return;
-    // 25 prototypes on 100 digits: a scattered class, an ambiguous, a dead and single-sample prototypes.
-    server = await startExplorerServer(await digitsSource({ perClass: 10, backbone: 'pixels-14', model: { nPrototypes: 25, maxIter: 40 } }), { webDir });
+    // 25 prototypes on 100 digits, not pruned (as fit --no-prune leaves them): a scattered class, an ambiguous, a dead and single-sample prototypes.
+    server = await startExplorerServer(await digitsSource({ perClass: 10, backbone: 'pixels-14', model: { nPrototypes: 25, maxIter: 40, prune: false } }), { webDir });
     map = server.map;
     page = await open(server);
   });

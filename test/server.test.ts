@@ -374,9 +374,19 @@ describe('serving a feature file with its images and a saved model', () => {
     await assert.rejects(fileSource({ features: join(dir, 'f.npy'), model: join(dir, 'model-wrong-dim.json') }), /f\.npy: features have 64 dimensions but the model .*model-wrong-dim\.json was fitted on 2/);
   });
 
-  it('fits a model on the spot when none is given (2 prototypes per class)', async () => {
+  it('fits a model on the spot when none is given (2 prototypes per class, dead ones pruned as fit does)', async () => {
     const src = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5 } });
     assert.equal(src.model.prototypes_!.rows, 20);
+    // Too many prototypes for the samples: some end dead, and the explorer shows only the others.
+    const f = readFeatures(join(dir, 'f.npy'));
+    const many = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5, nPrototypes: f.X.rows } });
+    const J = many.model.prototypes_!.rows;
+    const A = many.model.prototypeActivations(f.X);
+    const served = new Set(Array.from({ length: A.rows }, (_, i) => { const r = Array.from(A.data.subarray(i * A.cols, (i + 1) * A.cols)); return r.indexOf(Math.max(...r)); }));
+    assert.ok(J < f.X.rows, `pruned: ${J} of ${f.X.rows} kept`);
+    assert.equal(served.size, J, 'every prototype kept is the best match of some sample');
+    const kept = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5, nPrototypes: f.X.rows, prune: false } });
+    assert.equal(kept.model.prototypes_!.rows, f.X.rows);
     assert.equal(src.images, undefined); // no --images: no thumbnails, nothing served
   });
 });

@@ -52,7 +52,8 @@ function memoryImages(png: Uint8Array[]): ImageStore {
 }
 
 function fitModel(X: Matrix, y: Label[], options: PrototypeOptions, progress: SourceProgress): PrototypeClassifier {
-  const m = new PrototypeClassifier(options);
+  // Dead prototypes pruned, as `protolens fit` and the demo do, unless the options say otherwise.
+  const m = new PrototypeClassifier({ prune: true, ...options });
   m.fit(X, y, progress.onFit);
   return m;
 }
