@@ -31,7 +31,7 @@ function moved(img: PixelImage, dx: number, dy: number): PixelImage {
   return { ...img, data: Uint8Array.from(v) };
 }
 
-/** Mean of a backbone's plain features over the 9 moves of `shift`. */
+/** Mean of a backbone's plain features over the moves of `shift`. */
 async function meanOverMoves(bb: Backbone, img: PixelImage, shift: number): Promise<Float32Array> {
   const offs = ttaOffsets(shift);
   const sum = new Float32Array(bb.info.dim);
@@ -64,15 +64,15 @@ test('shiftTensor moves as shiftArray does, within and beyond the image', () => 
   }
 });
 
-test('ttaOffsets: the image first, then its 8 neighbours; bad shifts are refused naming the value', () => {
+test('ttaOffsets: the image first, then every other move of at most the shift; bad shifts are refused naming the value', () => {
   assert.deepEqual(ttaOffsets(0), [[0, 0]]);
+  assert.deepEqual(ttaOffsets(1), [[0, 0], [-1, -1], [0, -1], [1, -1], [-1, 0], [1, 0], [-1, 1], [0, 1], [1, 1]]);
   const o = ttaOffsets(2);
-  assert.equal(o.length, 9);
-  assert.deepEqual(o[0], [0, 0]);
-  assert.equal(new Set(o.map((d) => d.join())).size, 9);
-  assert.ok(o.every(([dx, dy]) => [-2, 0, 2].includes(dx) && [-2, 0, 2].includes(dy)));
-  assert.equal(checkTtaShift(8), 8);
-  for (const bad of [-1, 1.5, 9, NaN]) assert.throws(() => checkTtaShift(bad), /tta: expected a shift in input pixels, an integer from 0 \(off\) to 8/);
+  assert.equal(o.length, 25);
+  assert.equal(new Set(o.map((d) => d.join())).size, 25);
+  assert.ok(o.every(([dx, dy]) => Math.abs(dx) <= 2 && Math.abs(dy) <= 2));
+  assert.equal(checkTtaShift(4), 4);
+  for (const bad of [-1, 1.5, 5, NaN]) assert.throws(() => checkTtaShift(bad), /tta: expected a shift in input pixels, an integer from 0 \(off\) to 4/);
 });
 
 /** A tiny layers model whose features see position (flattened, no pooling): 6×6×3 → 2×2×2 → 8. */
@@ -89,7 +89,7 @@ async function positionalArtifacts(): Promise<tf.io.ModelArtifacts> {
   return artifacts!;
 }
 
-test('TF.js backbone with tta: the feature is the mean of the plain features of the 9 moved images; forward gives it too; info and cache key record it', async () => {
+test('TF.js backbone with tta: the feature is the mean of the plain features of the moved images; forward gives it too; info and cache key record it', async () => {
   const a = await positionalArtifacts();
   const base = { name: 'pos', preprocessing: nsfwjsPreprocessing(6), weightsHash: 'test', source: 'test' };
   const plain = await loadBackbone(a, base);
@@ -168,5 +168,5 @@ test('CLI: extract --tta records the shift; a model\'s new images (extractForMod
   assert.ok(maxDiff(v, f.X.data.subarray(row * f.X.cols, (row + 1) * f.X.cols)) < 1e-5);
   const bad = await run('extract', data, '-b', model, '--tta', '9', '-o', join(work, 'bad.npy'), '--no-cache');
   assert.equal(bad.code, 2);
-  assert.match(bad.err, /Invalid value for --tta: "9"\. Expected an integer from 0 \(off\) to 8/);
+  assert.match(bad.err, /Invalid value for --tta: "9"\. Expected an integer from 0 \(off\) to 4/);
 });

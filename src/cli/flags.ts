@@ -162,13 +162,13 @@ export function featureSourceOptions(cmd: Command): Command {
     .option('--data <dir>', 'image dataset (class folders, .zip, list file) to extract features from, through the cache')
     .option('-b, --backbone <name|path>', 'backbone for --data (a bundled name, a TF.js model folder or a .onnx file)', 'mobilenet_v2')
     .option('--cache-dir <dir>', 'feature cache for --data (default $PROTOLENS_CACHE or ~/.cache/protolens)')
-    .option('--tta <s>', 'for --data: test-time shifts: each feature is the mean over the image moved by 0 and ±s pixels of the network input in both directions (9 copies, 9× the time; 0 = off, the default). see protolens extract --tta', '0');
+    .option('--tta <s>', 'for --data: test-time shifts, as protolens extract --tta (0 = off, the default)', '0');
 }
 
 /**
  * The `--tta` flag: a shift in pixels of the network input (src/features/tta.ts); absent: 0, off.
  * @example
- * ttaFlag('1') // 1; ttaFlag('-1') throws 'Invalid value for --tta: "-1". Expected an integer from 0 (off) to 8, …'
+ * ttaFlag('1') // 1; ttaFlag('-1') throws 'Invalid value for --tta: "-1". Expected an integer from 0 (off) to 4, …'
  */
 export function ttaFlag(s: string | undefined): number {
   if (s === undefined) return 0;

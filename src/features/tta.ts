@@ -1,7 +1,7 @@
 /**
  * Test-time augmentation by shifts: the feature of an image is the mean of the features of the
- * network input and its copies moved by ±`shift` pixels horizontally, vertically and diagonally
- * (a 3×3 grid, 9 copies), the edges repeated into the uncovered border. A network trained with
+ * network input and its copies moved by every (dx, dy) with |dx|, |dy| ≤ `shift` pixels (a
+ * (2·shift + 1)² grid: 9 copies at 1, 25 at 2), the edges repeated into the uncovered border. A network trained with
  * small translations (the Conv-4 of `protolens train-embedding` is) gives features that vary
  * with a one-pixel move of a stroke; their mean is steadier, and its class means are closer to
  * the class's other drawings (BENCHMARKS.md, "Issue 15: test-time shifts").
@@ -13,7 +13,7 @@
  */
 
 /** The largest shift accepted, in input pixels. */
-export const MAX_TTA_SHIFT = 8;
+export const MAX_TTA_SHIFT = 4;
 
 /**
  * Checks a shift: an integer from 0 (no augmentation) to {@link MAX_TTA_SHIFT}.
@@ -29,16 +29,17 @@ export function checkTtaShift(shift: number, name = 'tta'): number {
 }
 
 /**
- * The (dx, dy) moves averaged for a shift: the image itself first, then its 8 neighbours.
+ * The (dx, dy) moves averaged for a shift: the image itself first, then every other move with
+ * |dx|, |dy| ≤ shift, row by row.
  * @example
  * ttaOffsets(0) // [[0, 0]]
  * ttaOffsets(1).length // 9
+ * ttaOffsets(2).length // 25
  */
 export function ttaOffsets(shift: number): Array<[number, number]> {
   checkTtaShift(shift);
-  if (shift === 0) return [[0, 0]];
   const out: Array<[number, number]> = [[0, 0]];
-  for (const dy of [-shift, 0, shift]) for (const dx of [-shift, 0, shift]) if (dx !== 0 || dy !== 0) out.push([dx, dy]);
+  for (let dy = -shift; dy <= shift; dy++) for (let dx = -shift; dx <= shift; dx++) if (dx !== 0 || dy !== 0) out.push([dx, dy]);
   return out;
 }
 

@@ -82,7 +82,7 @@ export function register(program: Command): void {
     .option('--force', 'replace --out and its sidecar even if protolens did not write them (never an input)')
     .option('-b, --backbone <name|path>', `${BUILTIN_NAMES.join(' | ')} | a TF.js model folder | a .onnx file`, 'mobilenet_v2')
     .option('--layer <name>', 'feature layer: any layer or tensor of the model (see "protolens backbones MODEL"; default: flatten_1 for bundled backbones, the output otherwise)')
-    .option('--tta <s>', 'test-time shifts: each feature is the mean over the image moved by 0 and ±s pixels of the network input in both directions (9 copies, 9× the time; default 0, off). Recorded in the sidecar: models fitted on these features embed new images the same way')
+    .option('--tta <s>', 'test-time shifts: each feature is the mean over the image moved by every (dx, dy) with |dx|, |dy| ≤ s pixels of the network input ((2s + 1)² copies: 9× the time at 1, 25× at 2; default 0, off). Recorded in the sidecar: models fitted on these features embed new images the same way')
     .option('--pool <mode>', `a spatial map becomes a vector by: ${POOL_MODES.join(' | ')} (default avg)`)
     .option('--preset <name>', `preprocessing preset: ${PRESETS.join(' | ')} (default: tfjs for TF.js models, torchvision for .onnx files)`)
     .option('--input-size <h,w>', 'network input size (default: the model\'s own)')
