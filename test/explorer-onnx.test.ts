@@ -47,7 +47,7 @@ describe('explorer page with an ONNX backbone: uploads embedded in the page', { 
     const r = await extractDataset(openImageDataset(data), { backbone: model, layer: 'relu2', preset: 'keras', cacheDir: false, workers: 1 });
     const feats = join(work, 'tiny.npy');
     writeFeatures(feats, r);
-    source = await fileSource({ features: feats, images: data, cacheDir: false, fit: { nPrototypes: 4, maxIter: 30 } });
+    source = await fileSource({ features: feats, images: data, cacheDir: false, fit: { nPrototypes: 4, maxIter: 30, prune: false } });
     const webDir = await ensureWebBuild();
     profile = mkdtempSync(join(tmpdir(), 'protolens-chromium-'));
     context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS });
