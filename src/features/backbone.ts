@@ -32,7 +32,7 @@ export interface BackboneInfo {
   source: string;
   /** A TF.js layers or graph model, or an ONNX model run by onnxruntime (`onnx-backbone.ts`). */
   kind: 'layers' | 'graph' | 'onnx';
-  /** Test-time shifts (`tta.ts`): the feature is the mean over the input moved by ±tta pixels; absent = 0, none. */
+  /** Test-time shifts (`tta.ts`): the feature is the mean over the input moved by up to tta pixels each way ((2·tta + 1)² copies); absent = 0, none. */
   tta?: number;
 }
 

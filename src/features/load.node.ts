@@ -105,7 +105,7 @@ export interface LoadBackboneOptions {
   preprocessing?: Partial<Preprocessing>;
   /** Cache directory for the converted weights; `false` to neither read nor write it. */
   cacheDir?: string | false;
-  /** Test-time shifts in input pixels (`tta.ts`): the feature is the mean over 9 shifted copies; 0 (default): none. */
+  /** Test-time shifts in input pixels (`tta.ts`): the feature is the mean over the (2·tta + 1)² moves of up to tta pixels; 0 (default): none. */
   tta?: number;
 }
 

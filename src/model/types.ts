@@ -37,7 +37,7 @@ export interface FeatureOrigin {
   pooling?: string;
   /** How images were turned into the network's input (size, resize, value range, colour). */
   preprocessing?: Record<string, unknown>;
-  /** Test-time shifts in input pixels: the features were means over 9 shifted copies (absent: none). */
+  /** Test-time shifts in input pixels: the features were means over the (2·tta + 1)² moves of up to tta pixels (absent: none). */
   tta?: number;
 }
 
