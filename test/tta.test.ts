@@ -166,6 +166,9 @@ test('CLI: extract --tta records the shift; a model\'s new images (extractForMod
   const row = f.paths!.indexOf(f.paths!.find((p) => p.endsWith('.png'))!);
   const v = await src.embedder!.embed(new Uint8Array(readFileSync(join(data, f.paths![row]))));
   assert.ok(maxDiff(v, f.X.data.subarray(row * f.X.cols, (row + 1) * f.X.cols)) < 1e-5);
+  const onFile = await run('bench', 'episodes', '-f', out, '--tta', '1', '--ways', '2', '--shots', '1', '--queries', '1', '-o', join(work, 'ep'));
+  assert.equal(onFile.code, 2);
+  assert.match(onFile.err, /--tta applies to --data \(features extracted here\); .*f\.npy holds features already made: give --tta to protolens extract instead\./);
   const bad = await run('extract', data, '-b', model, '--tta', '9', '-o', join(work, 'bad.npy'), '--no-cache');
   assert.equal(bad.code, 2);
   assert.match(bad.err, /Invalid value for --tta: "9"\. Expected an integer from 0 \(off\) to 4/);

@@ -91,6 +91,7 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
 async function loadFeatures(f: Pick<FewShotFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'tta' | 'progress'>, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
   if (f.features && f.data) throw new CLIError('Give either --features FILE or --data DIR (with --backbone), not both.');
   if (!f.features && !f.data) throw new CLIError('Missing input: give --features FILE, or --data DIR with --backbone NAME.');
+  if (f.features && ttaFlag(f.tta) > 0) throw new CLIError(`--tta applies to --data (features extracted here); ${f.features} holds features already made: give --tta to protolens extract instead.`);
   let bar: Progress | undefined;
   try {
     return await labelledFeatures(f.features ? { features: f.features } : { data: f.data!, backbone: f.backbone, cacheDir: f.cacheDir, tta: ttaFlag(f.tta) }, {
