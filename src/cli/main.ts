@@ -32,6 +32,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'explain', summary: 'Write the interpretation report (HTML + figures) of a prototype model on labelled features', load: () => import('./commands/explain.ts') },
   { name: 'bench', summary: 'Benchmarks: the paper\'s Table 1 (fewshot) and N-way K-shot episodes', load: () => import('./commands/bench.ts') },
   { name: 'train-embedding', summary: 'Train a Conv-4 embedding end to end with a prototype layer, episodically (Omniglot-style data: Alphabet/character/*.png)', load: () => import('./commands/train-embedding.ts') },
+  { name: 'combine-embeddings', summary: 'Join trained embeddings into one network whose feature concatenates theirs (an ensemble, usable as --backbone)', load: () => import('./commands/combine-embeddings.ts') },
   { name: 'serve', summary: 'Open the web explorer: the feature-space map, the prototypes, the images, and classification of new images', load: () => import('./commands/serve.ts') },
   { name: 'doctor', summary: 'Say what runs protolens here and why: the GEMM backend and native addon, TF.js\'s backend, onnxruntime, sharp, the cache, the explorer page', load: () => import('./commands/doctor.ts') },
   { name: 'backbones', summary: 'List the bundled backbones; for a model (.onnx file, TF.js folder or bundled name), its inputs, outputs and candidate feature layers', load: () => import('./commands/backbones.ts') },

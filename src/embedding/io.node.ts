@@ -21,6 +21,8 @@ import { curveSvg } from './curve.ts';
 import { checksum, packState, unpackState } from './state.ts';
 import type { CurvePoint, TrainerState } from './train.ts';
 import { CheckpointError } from './checkpoint-error.ts';
+import { concatEmbeddings, type EmbeddingParts, type LayersModelJson } from './ensemble.ts';
+import { checkOutputFolder, writeOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
 
 export { CheckpointError };
 
@@ -153,4 +155,75 @@ export async function loadEmbeddingModel(dir: string): Promise<tf.LayersModel> {
     weightSpecs: json.weightsManifest[0].weights,
     weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
   }));
+}
+
+/** What {@link combineEmbeddings} wrote. */
+export interface CombinedEmbedding {
+  /** The output folder. */
+  out: string;
+  /** Feature dimension of the ensemble (the sum of the networks'). */
+  dim: number;
+  /** Each network's folder, dimension and seed. */
+  members: Array<{ dir: string; dim: number; seed: unknown }>;
+}
+
+/** Reads a folder `train-embedding` wrote: its model.json, weights (all shards) and card. */
+function readEmbeddingFolder(dir: string): EmbeddingParts & { card: Record<string, unknown> } {
+  const mj = join(dir, 'model.json');
+  const ej = join(dir, 'embedding.json');
+  for (const f of [mj, ej]) if (!existsSync(f)) throw new RangeError(`${f}: not found (expected a folder written by protolens train-embedding)`);
+  const parse = (f: string): any => {
+    try { return JSON.parse(readFileSync(f, 'utf8')); } catch (e) { throw new RangeError(`${f}: invalid JSON (${(e as Error).message})`); }
+  };
+  const json = parse(mj) as LayersModelJson;
+  const card = parse(ej) as Record<string, unknown>;
+  if (card.format !== EMBEDDING_FORMAT) throw new RangeError(`${ej}: expected "format": "${EMBEDDING_FORMAT}"`);
+  const shards = (json.weightsManifest ?? []).flatMap((g) => g.paths).map((p) => {
+    const f = join(dir, p);
+    if (!existsSync(f)) throw new RangeError(`${f}: weight shard named in ${mj} is missing`);
+    return readFileSync(f);
+  });
+  const weights = new Uint8Array(shards.reduce((a, s) => a + s.byteLength, 0));
+  let at = 0;
+  for (const s of shards) { weights.set(s, at); at += s.byteLength; }
+  return { json, weights, card, label: dir };
+}
+
+/**
+ * Writes the ensemble of trained embeddings `dirs` into the folder `out` (`model.json`,
+ * `weights.bin`, `embedding.json`; see `ensemble.ts`): one network whose feature is the
+ * concatenation of theirs. The card records every network's card (seed, data, recipe) and the
+ * command. The folder is written whole and atomically, and only over a folder protolens wrote.
+ * @param check The output rule's options (`--force`; the inputs are added).
+ * @throws RangeError naming the folder or file for a folder that is not a trained embedding,
+ *   networks with different inputs or preprocessing; OutputRefusedError for a refused `out`.
+ * @example
+ * combineEmbeddings(['runs/a', 'runs/b'], 'runs/ab') // { out: 'runs/ab', dim: 128, members: [...] }
+ */
+export function combineEmbeddings(dirs: readonly string[], out: string, check: OutputCheck = {}, command?: string): CombinedEmbedding {
+  const opts = { ...check, inputs: [...dirs, ...(check.inputs ?? [])] };
+  checkOutputFolder(out, 'embedding', opts);
+  const parts = dirs.map(readEmbeddingFolder);
+  for (const p of parts.slice(1)) {
+    for (const k of ['input', 'preprocessing'] as const) {
+      if (JSON.stringify(p.card[k]) !== JSON.stringify(parts[0].card[k])) {
+        throw new RangeError(`${p.label}: its ${k} (${JSON.stringify(p.card[k])}) differs from ${parts[0].label}'s; an ensemble's networks must read the same input`);
+      }
+    }
+  }
+  const { json, weights } = concatEmbeddings(parts, 'protolens_ensemble');
+  const dim = parts.reduce((a, p) => a + Number(p.card.dim), 0);
+  const sameSplit = parts.every((p) => JSON.stringify((p.card.training as any)?.split) === JSON.stringify((parts[0].card.training as any)?.split));
+  const card = {
+    format: EMBEDDING_FORMAT, version: 1, input: parts[0].card.input, dim, preprocessing: parts[0].card.preprocessing,
+    ensemble: { rule: 'features of the networks concatenated, in this order', members: parts.map((p) => { const { curve: _c, ...c } = p.card; return { folder: p.label, ...c }; }) },
+    seeds: parts.map((p) => p.card.seed),
+    training: sameSplit ? parts[0].card.training : null,
+    command: command ?? null,
+    date: new Date().toISOString(),
+  };
+  writeOutputFolder(out, {
+    'model.json': JSON.stringify(json), 'weights.bin': weights, 'embedding.json': JSON.stringify(card, null, 2) + '\n',
+  }, 'embedding', opts);
+  return { out, dim, members: parts.map((p) => ({ dir: p.label, dim: Number(p.card.dim), seed: p.card.seed })) };
 }
