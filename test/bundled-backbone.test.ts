@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync,
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { initTfNode } from '../src/features/backend.node.ts';
-import { BUILTIN_NAMES, bundledEmbeddingDir, loadBackboneNode } from '../src/features/load.node.ts';
+import { BUILTIN_NAMES, BUNDLED_EMBEDDINGS, bundledEmbeddingDir, loadBackboneNode } from '../src/features/load.node.ts';
 import { decodeImage } from '../src/features/decode.node.ts';
 import { readFeatures } from '../src/data/features.node.ts';
 import { featureOrigin } from '../src/data/origin.ts';
@@ -22,16 +22,20 @@ await initTfNode('wasm');
 
 const dir = bundledEmbeddingDir('omniglot_conv4');
 const example = JSON.parse(readFileSync(join(dir, 'example.json'), 'utf8')) as { image: string; embedding: number[] };
+const dim = BUNDLED_EMBEDDINGS.omniglot_conv4.dim;
 
 test('omniglot_conv4 is a bundled name, and its files are inside the repository, small', () => {
   assert.ok(BUILTIN_NAMES.includes('omniglot_conv4'));
   assert.equal(relative(repoRoot, dir), join('models', 'omniglot_conv4'));
   for (const f of ['model.json', 'weights.bin', 'embedding.json', 'example.png', 'example.json']) assert.ok(existsSync(join(dir, f)), f);
-  const kb = statSync(join(dir, 'weights.bin')).size / 1024;
-  assert.ok(kb > 300 && kb < 600, `weights.bin is ${kb.toFixed(0)} KB`);
   const card = JSON.parse(readFileSync(join(dir, 'embedding.json'), 'utf8'));
-  assert.equal(card.dim, 64);
-  assert.ok(Number.isInteger(card.seed), 'the card records the seed');
+  assert.equal(card.dim, dim);
+  // One Conv-4 (64-d, 448 KB of float32 weights), or an ensemble of them (`combine-embeddings`): 448 KB per network.
+  const seeds: unknown[] = card.seeds ?? [card.seed];
+  assert.ok(seeds.length >= 1 && seeds.every(Number.isInteger), 'the card records the seed of every network');
+  assert.equal(dim, 64 * seeds.length);
+  const kb = statSync(join(dir, 'weights.bin')).size / 1024;
+  assert.ok(kb > 400 * seeds.length && kb < 500 * seeds.length, `weights.bin is ${kb.toFixed(0)} KB for ${seeds.length} network(s)`);
   assert.deepEqual(card.training.split.val, [], 'trained on every background alphabet: no validation alphabets');
 });
 
@@ -41,14 +45,14 @@ test('omniglot_conv4 loads with no network and embeds the example image to the r
   try {
     const { backbone, from } = await loadBackboneNode('omniglot_conv4', { cacheDir: false });
     assert.equal(from, 'bundle');
-    assert.equal(backbone.info.dim, 64);
+    assert.equal(backbone.info.dim, dim);
     assert.deepEqual([backbone.preprocessing.height, backbone.preprocessing.width], [28, 28]);
     const img = await decodeImage(new Uint8Array(readFileSync(join(dir, example.image))), example.image);
     const v = await backbone.embed([img]);
     backbone.dispose();
-    assert.equal(v.length, 64);
+    assert.equal(v.length, dim);
     let worst = 0;
-    for (let i = 0; i < 64; i++) worst = Math.max(worst, Math.abs(v[i] - example.embedding[i]));
+    for (let i = 0; i < dim; i++) worst = Math.max(worst, Math.abs(v[i] - example.embedding[i]));
     assert.ok(worst <= 1e-5, `differs from the recorded vector by ${worst}`);
   } finally {
     globalThis.fetch = fetchBefore;
@@ -65,8 +69,8 @@ test('protolens extract --backbone omniglot_conv4 writes the recorded vector for
     const code = await main(['node', 'protolens', 'extract', join(tmp, 'data'), '--backbone', 'omniglot_conv4', '--out', out, '--cache-dir', join(tmp, 'cache'), '--no-progress']);
     assert.equal(code, 0);
     const fs = readFeatures(out);
-    assert.equal(fs.X.cols, 64);
-    for (let i = 0; i < 64; i++) assert.ok(Math.abs(fs.X.data[i] - example.embedding[i]) <= 1e-5, `column ${i}`);
+    assert.equal(fs.X.cols, dim);
+    for (let i = 0; i < dim; i++) assert.ok(Math.abs(fs.X.data[i] - example.embedding[i]) <= 1e-5, `column ${i}`);
     // A model fitted on these features finds its backbone again by name (predict --images, explain --reconstruct).
     const origin = featureOrigin(fs.meta);
     assert.equal(origin?.backbone, 'omniglot_conv4');
