@@ -102,7 +102,12 @@ test('runCalibrationBench: T from the validation half, ECE on the test fold befo
       assert.ok(c.temperature >= c.mle.temperature - 1e-9 && c.temperature <= Math.max(1, c.mle.temperature) + 1e-9, `T ${c.temperature} vs ${c.mle.temperature}`);
       assert.ok(c.oracle.temperature > 0 && c.oracle.ece >= 0 && c.oracle.ece <= 1);
     }
+    // The sampling floor: a calibrated predictor's ECE at these confidences (near 1 on these blobs, so near 0).
+    assert.ok(p.floor.mean >= 0 && p.floor.p95 >= p.floor.mean - 1e-12 && p.floor.p95 < 0.5, JSON.stringify(p.floor));
   }
+  // Seeded per row from the bench seed: the same run gives the same floor.
+  const again = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none' });
+  assert.deepEqual(again.pooled[5].softmax!.floor, r.pooled[5].softmax!.floor);
   assert.equal(r.prior, DEFAULT_TEMPERATURE_PRIOR);
   // Without the prior the two fits are the same rule: same T, same ECE.
   const flat = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax'], preprocess: 'none', prior: 0 });

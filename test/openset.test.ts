@@ -7,7 +7,7 @@ import type { Matrix } from '../src/linalg/matrix.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { loadModel } from '../src/model/io.ts';
 import { noveltyScores, noveltyStats, rejectionThreshold, NOVELTY_SCORES } from '../src/model/novelty.ts';
-import { DEFAULT_TEMPERATURE_PRIOR, expectedCalibrationError, fitTemperature, temperatureObjective, temperedNll, temperedSoftmax } from '../src/model/calibration.ts';
+import { DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitTemperature, temperatureObjective, temperedNll, temperedSoftmax } from '../src/model/calibration.ts';
 import { calibrateByCrossFitting, outOfFoldOutputs } from '../src/select/calibrate.ts';
 import { foldRows, stratifiedFolds } from '../src/select/cv.ts';
 import { deriveSeed } from '../src/linalg/random.ts';
@@ -242,6 +242,47 @@ describe('temperature scaling', () => {
       const differ = argmax.filter((l, i) => l !== before[i]).length;
       assert.equal(differ, 0, `T = ${T}: ${differ} tempered argmax labels differ`);
     }
+  });
+});
+
+describe('the sampling floor of the ECE', () => {
+  /** Exact E|k/n − c| for k ~ Binomial(n, c): the ECE of n calibrated samples at one confidence c (one bin). */
+  const exactOneBin = (n: number, c: number): number => {
+    let logPmf = n * Math.log(1 - c), e = 0; // in logs: .05^2000 underflows
+    for (let k = 0; k <= n; k++) {
+      e += Math.exp(logPmf) * Math.abs(k / n - c);
+      logPmf += Math.log((n - k) / (k + 1)) + Math.log(c / (1 - c));
+    }
+    return e;
+  };
+
+  test('one sample at .9: ECE .1 when right, .9 when wrong; mean 2 · .9 · .1 = .18, 95th percentile .9', () => {
+    const f = eceSamplingFloor([0.9], { draws: 20000, seed: 1 });
+    assert.ok(Math.abs(f.mean - 0.18) < 0.006, `mean ${f.mean}`); // per-draw sd .24: standard error .0017
+    assert.ok(Math.abs(f.p95 - 0.9) < 1e-6, `p95 ${f.p95}`);
+    assert.equal(f.n, 1);
+    assert.equal(f.draws, 20000);
+  });
+
+  test('matches the exact binomial expectation for one bin (n = 3 and 200), and shrinks as samples grow', () => {
+    assert.ok(Math.abs(exactOneBin(3, 0.7) - 0.2058) < 1e-4); // by hand: .0189 + .0693 + .0147 + .1029
+    const three = eceSamplingFloor([0.7, 0.7, 0.7], { draws: 20000, seed: 2 });
+    assert.ok(Math.abs(three.mean - exactOneBin(3, 0.7)) < 0.005, `${three.mean} vs ${exactOneBin(3, 0.7)}`);
+    const c200 = eceSamplingFloor(new Float64Array(200).fill(0.95), { draws: 5000, seed: 3 });
+    const exact200 = exactOneBin(200, 0.95); // ≈ .0123
+    assert.ok(Math.abs(c200.mean - exact200) < 0.0008, `${c200.mean} vs ${exact200}`);
+    const c2000 = eceSamplingFloor(new Float64Array(2000).fill(0.95), { draws: 2000, seed: 3 });
+    assert.ok(Math.abs(c2000.mean - exactOneBin(2000, 0.95)) < 0.0003, `${c2000.mean} vs ${exactOneBin(2000, 0.95)}`);
+    assert.ok(c2000.mean < c200.mean / 2.5, 'ten times the samples: about √10 less noise');
+    assert.ok(c200.p95 > c200.mean);
+  });
+
+  test('seeded: the same seed gives the same floor; a confidence outside [0, 1] is refused by index', () => {
+    const conf = Array.from({ length: 300 }, (_, i) => 0.5 + (0.5 * i) / 300);
+    assert.deepEqual(eceSamplingFloor(conf, { seed: 9 }), eceSamplingFloor(conf, { seed: 9 }));
+    assert.notEqual(eceSamplingFloor(conf, { seed: 9 }).mean, eceSamplingFloor(conf, { seed: 10 }).mean);
+    assert.throws(() => eceSamplingFloor([0.5, 1.2]), /confidence 1 is 1.2; expected a number in \[0, 1\]/);
+    assert.throws(() => eceSamplingFloor([]), /no confidences/);
   });
 });
 

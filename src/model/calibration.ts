@@ -15,6 +15,7 @@
  * Browser-safe.
  */
 import type { Matrix } from '../linalg/matrix.ts';
+import { rng } from '../linalg/random.ts';
 import { jsonNumber } from './json.ts';
 import {
   checkNoveltyScore, rejectionRuleFromJSON, rejectionThreshold,
@@ -88,6 +89,55 @@ export function expectedCalibrationError(P: Matrix, codes: ArrayLike<number>, nB
     bins.push({ lo: b / nBins, hi: (b + 1) / nBins, count: n, confidence: c, accuracy: a });
   }
   return { ece, mce, bins, n: N };
+}
+
+/** What {@link eceSamplingFloor} returns. */
+export interface EceFloor {
+  /** Mean and 95th percentile of the ECE over the draws. */
+  mean: number;
+  p95: number;
+  draws: number;
+  seed: number;
+  n: number;
+}
+
+/**
+ * The ECE a perfectly calibrated predictor would show by chance: for the given confidences, each
+ * sample is drawn right with probability equal to its confidence (Monte Carlo, seeded) and the ECE
+ * of the draw is computed with the same equal-width bins as {@link expectedCalibrationError}. With
+ * a few hundred samples this floor is not 0; a measured ECE near it says nothing more precise.
+ * @param confidences - each sample's confidence (its largest class probability), in [0, 1].
+ * @param options - `draws` (default 1000), `seed` (default 0), `bins` (default 15).
+ * @throws RangeError for an empty set, a confidence outside [0, 1] or a bad option.
+ * @example
+ * // One sample at confidence .9: ECE .1 when right (p = .9), .9 when wrong: mean 2 · .9 · .1 = .18.
+ * eceSamplingFloor([0.9], { draws: 10000 }) // { mean: 0.18, p95: 0.9, … }
+ */
+export function eceSamplingFloor(confidences: ArrayLike<number>, options: { draws?: number; seed?: number; bins?: number } = {}): EceFloor {
+  const { draws = 1000, seed = 0, bins = 15 } = options;
+  const N = confidences.length;
+  if (N === 0) throw new RangeError('eceSamplingFloor: no confidences');
+  if (!Number.isInteger(draws) || draws < 1) throw new RangeError(`draws must be a positive integer, got ${draws}`);
+  if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`bins must be a positive integer, got ${bins}`);
+  const bin = new Int32Array(N), count = new Float64Array(bins), conf = new Float64Array(bins);
+  for (let i = 0; i < N; i++) {
+    const c = confidences[i];
+    if (!(c >= 0 && c <= 1)) throw new RangeError(`eceSamplingFloor: confidence ${i} is ${c}; expected a number in [0, 1]`);
+    const b = Math.min(bins - 1, Math.floor(c * bins));
+    bin[i] = b; count[b]++; conf[b] += c;
+  }
+  const r = rng(seed), right = new Float64Array(bins), eces = new Float64Array(draws);
+  for (let d = 0; d < draws; d++) {
+    right.fill(0);
+    for (let i = 0; i < N; i++) if (r.next() < confidences[i]) right[bin[i]]++;
+    let e = 0;
+    for (let b = 0; b < bins; b++) if (count[b] > 0) e += Math.abs(right[b] - conf[b]) / N;
+    eces[d] = e;
+  }
+  eces.sort();
+  let mean = 0;
+  for (const e of eces) mean += e / draws;
+  return { mean, p95: eces[Math.min(draws - 1, Math.ceil(0.95 * draws) - 1)], draws, seed, n: N };
 }
 
 /** Mean −log softmax(β z_i)_{y_i} over the rows of logits Z. */

@@ -14,7 +14,10 @@
  *
  * ECE is reported pooled (all test predictions of the tasks with the same N, 15 equal-width
  * confidence bins) and as the mean over tasks; with 20–200 test samples a task's own ECE is
- * dominated by binning noise, so the pooled figure is the one to read.
+ * dominated by binning noise, so the pooled figure is the one to read. Even pooled, 200–2000
+ * samples leave sampling noise: `floor` is the pooled ECE a perfectly calibrated predictor with the
+ * same confidences (after scaling) would show by chance (mean and 95th percentile of 1000 seeded
+ * draws), context for reading the target, not a second target.
  *
  * Browser-safe: no I/O.
  */
@@ -22,7 +25,8 @@ import { toMatrix, type Matrix, type MatrixInput } from '../linalg/matrix.ts';
 import { codesFor } from '../model/labels.ts';
 import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
-import { DEFAULT_TEMPERATURE_PRIOR, expectedCalibrationError, fitTemperature, temperedSoftmax, type ReliabilityBin } from '../model/calibration.ts';
+import { deriveSeed } from '../linalg/random.ts';
+import { DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitTemperature, temperedSoftmax, type ReliabilityBin } from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
 import { evaluateTask, sampleTask, taskSeed, type FewShotMethod, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
 import { meanStd } from './stats.ts';
@@ -55,6 +59,12 @@ export interface PooledCalibration {
   oracle: { ece: number; temperature: { mean: number; std: number } };
   accuracy: { mean: number; std: number };
   n: number;
+  /**
+   * Context, not a target: the pooled ECE a perfectly calibrated predictor with the same
+   * confidences (after scaling) and as many test samples would show by chance ({@link eceSamplingFloor},
+   * 1000 draws seeded by deriveSeed(bench seed, N · 100 + method index)).
+   */
+  floor: { mean: number; p95: number; seed: number };
   reliability: { before: ReliabilityBin[]; after: ReliabilityBin[] };
 }
 
@@ -90,6 +100,9 @@ export interface CalibrationOutputs {
   /** Logits and true classes of the validation half (what T is fitted on) and of the test fold. */
   validation: { logits: Matrix; codes: Int32Array };
   test: { logits: Matrix; codes: Int32Array };
+  /** The chosen model (fitted on the fitting half) with its feature map, and the task: for rules that read more than logits (novelty scores, a model fitted on the other half). */
+  fitted: FittedModel;
+  task: FewShotTask;
 }
 
 /** Test probabilities of one method on one task, kept to pool over the tasks of one N. */
@@ -136,9 +149,21 @@ function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Lab
   };
 }
 
-/** Pools one method's test probabilities over the tasks of one N. */
-function pooled(p: PooledProbs, tasks: TaskCalibration[]): PooledCalibration {
+/** The largest probability of each row. */
+function confidences(P: Matrix): Float64Array {
+  const c = new Float64Array(P.rows);
+  for (let i = 0; i < P.rows; i++) {
+    let m = 0;
+    for (let l = 0; l < P.cols; l++) m = Math.max(m, P.data[i * P.cols + l]);
+    c[i] = Math.min(1, m);
+  }
+  return c;
+}
+
+/** Pools one method's test probabilities over the tasks of one N; `floorSeed` seeds the sampling floor. */
+function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): PooledCalibration {
   const mat = (v: number[]): Matrix => ({ data: Float32Array.from(v), rows: p.codes.length, cols: p.L });
+  const floor = eceSamplingFloor(confidences(mat(p.after)), { seed: floorSeed });
   const eb = expectedCalibrationError(mat(p.before), p.codes), ea = expectedCalibrationError(mat(p.after), p.codes);
   const ms = (v: number[]) => { const r = meanStd(v); return { mean: r.mean, std: r.std }; };
   return {
@@ -147,6 +172,7 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[]): PooledCalibration {
     temperature: ms(tasks.map((t) => t.temperature)), accuracy: ms(tasks.map((t) => t.accuracy)),
     mle: { ece: expectedCalibrationError(mat(p.mle), p.codes).ece, temperature: ms(tasks.map((t) => t.mle.temperature)) },
     oracle: { ece: expectedCalibrationError(mat(p.oracle), p.codes).ece, temperature: ms(tasks.map((t) => t.oracle.temperature)) },
+    floor: { mean: floor.mean, p95: floor.p95, seed: floorSeed },
     reliability: { before: eb.bins, after: ea.bins },
   };
 }
@@ -181,14 +207,17 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
         const pool = pools[`${n}/${m}`] ??= { before: [], after: [], mle: [], oracle: [], codes: [], L: f.model.classes_.length };
-        entry.methods[m] = calibrateChosen(f, task, data.labels, prior, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test }));
+        entry.methods[m] = calibrateChosen(f, task, data.labels, prior, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
       }
       result.tasks.push(entry);
     }
   }
   for (const n of ways) {
     result.pooled[n] = {};
-    for (const m of methods) result.pooled[n][m] = pooled(pools[`${n}/${m}`], result.tasks.filter((t) => t.ways === n).map((t) => t.methods[m]!));
+    for (const m of methods) {
+      const floorSeed = deriveSeed(seed, n * 100 + CALIBRATION_METHODS.indexOf(m));
+      result.pooled[n][m] = pooled(pools[`${n}/${m}`], result.tasks.filter((t) => t.ways === n).map((t) => t.methods[m]!), floorSeed);
+    }
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
@@ -200,13 +229,13 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
  * calibrationMarkdown(result) // '| method | N | ECE before | ECE after | …'
  */
 export function calibrationMarkdown(r: CalibrationBenchResult, names: Record<string, string>): string {
-  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | ECE before | ECE after | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | ECE before | ECE after | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold | ECE of a calibrated predictor (mean, 95th pct.) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   const f = (v: number) => v.toFixed(3);
   const t = (v: { mean: number; std: number }) => `${v.mean.toFixed(2)} ± ${v.std.toFixed(2)}`;
   for (const m of r.methods) {
     for (const n of r.ways) {
       const p = r.pooled[n][m]!;
-      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} |`);
+      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} |`);
     }
   }
   return lines.join('\n');
