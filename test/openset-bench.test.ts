@@ -104,6 +104,7 @@ test('runCalibrationBench: T from the validation half, ECE on the test fold befo
     }
     // The sampling floor: a calibrated predictor's ECE at these confidences (near 1 on these blobs, so near 0).
     assert.ok(p.floor.mean >= 0 && p.floor.p95 >= p.floor.mean - 1e-12 && p.floor.p95 < 0.5, JSON.stringify(p.floor));
+    assert.ok(p.floor.shareAbove >= 0 && p.floor.shareAbove <= (p.floor.p95 > 0.03 ? 1 : 0.05), JSON.stringify(p.floor));
   }
   // Seeded per row from the bench seed: the same run gives the same floor.
   const again = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none' });

@@ -257,9 +257,11 @@ describe('the sampling floor of the ECE', () => {
   };
 
   test('one sample at .9: ECE .1 when right, .9 when wrong; mean 2 · .9 · .1 = .18, 95th percentile .9', () => {
-    const f = eceSamplingFloor([0.9], { draws: 20000, seed: 1 });
+    const f = eceSamplingFloor([0.9], { draws: 20000, seed: 1, above: 0.5 });
     assert.ok(Math.abs(f.mean - 0.18) < 0.006, `mean ${f.mean}`); // per-draw sd .24: standard error .0017
     assert.ok(Math.abs(f.p95 - 0.9) < 1e-6, `p95 ${f.p95}`);
+    assert.ok(Math.abs(f.shareAbove! - 0.1) < 0.007, `share above .5: ${f.shareAbove}`); // wrong 1 time in 10; se .002
+    assert.equal(eceSamplingFloor([0.9]).shareAbove, undefined);
     assert.equal(f.n, 1);
     assert.equal(f.draws, 20000);
   });

@@ -96,6 +96,8 @@ export interface EceFloor {
   /** Mean and 95th percentile of the ECE over the draws. */
   mean: number;
   p95: number;
+  /** Share of the draws whose ECE exceeds `options.above` (present when it was given). */
+  shareAbove?: number;
   draws: number;
   seed: number;
   n: number;
@@ -107,14 +109,15 @@ export interface EceFloor {
  * of the draw is computed with the same equal-width bins as {@link expectedCalibrationError}. With
  * a few hundred samples this floor is not 0; a measured ECE near it says nothing more precise.
  * @param confidences - each sample's confidence (its largest class probability), in [0, 1].
- * @param options - `draws` (default 1000), `seed` (default 0), `bins` (default 15).
+ * @param options - `draws` (default 1000), `seed` (default 0), `bins` (default 15), `above` (a target: the share of
+ *   draws beyond it is returned as `shareAbove`).
  * @throws RangeError for an empty set, a confidence outside [0, 1] or a bad option.
  * @example
  * // One sample at confidence .9: ECE .1 when right (p = .9), .9 when wrong: mean 2 · .9 · .1 = .18.
- * eceSamplingFloor([0.9], { draws: 10000 }) // { mean: 0.18, p95: 0.9, … }
+ * eceSamplingFloor([0.9], { draws: 10000, above: 0.5 }) // { mean: 0.18, p95: 0.9, shareAbove: 0.1, … }
  */
-export function eceSamplingFloor(confidences: ArrayLike<number>, options: { draws?: number; seed?: number; bins?: number } = {}): EceFloor {
-  const { draws = 1000, seed = 0, bins = 15 } = options;
+export function eceSamplingFloor(confidences: ArrayLike<number>, options: { draws?: number; seed?: number; bins?: number; above?: number } = {}): EceFloor {
+  const { draws = 1000, seed = 0, bins = 15, above } = options;
   const N = confidences.length;
   if (N === 0) throw new RangeError('eceSamplingFloor: no confidences');
   if (!Number.isInteger(draws) || draws < 1) throw new RangeError(`draws must be a positive integer, got ${draws}`);
@@ -137,7 +140,9 @@ export function eceSamplingFloor(confidences: ArrayLike<number>, options: { draw
   eces.sort();
   let mean = 0;
   for (const e of eces) mean += e / draws;
-  return { mean, p95: eces[Math.min(draws - 1, Math.ceil(0.95 * draws) - 1)], draws, seed, n: N };
+  const p95 = eces[Math.min(draws - 1, Math.ceil(0.95 * draws) - 1)];
+  if (above === undefined) return { mean, p95, draws, seed, n: N };
+  return { mean, p95, shareAbove: eces.filter((e) => e > above).length / draws, draws, seed, n: N };
 }
 
 /** Mean −log softmax(β z_i)_{y_i} over the rows of logits Z. */

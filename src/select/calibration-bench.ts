@@ -64,7 +64,7 @@ export interface PooledCalibration {
    * confidences (after scaling) and as many test samples would show by chance ({@link eceSamplingFloor},
    * 1000 draws seeded by deriveSeed(bench seed, N · 100 + method index)).
    */
-  floor: { mean: number; p95: number; seed: number };
+  floor: { mean: number; p95: number; seed: number; /** Share of the draws above the target ECE .03. */ shareAbove: number };
   reliability: { before: ReliabilityBin[]; after: ReliabilityBin[] };
 }
 
@@ -149,6 +149,9 @@ function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Lab
   };
 }
 
+/** Issue 18's target for the ECE after scaling; the sampling floor reports how often a calibrated predictor exceeds it. */
+export const ECE_TARGET = 0.03;
+
 /** The largest probability of each row. */
 function confidences(P: Matrix): Float64Array {
   const c = new Float64Array(P.rows);
@@ -163,7 +166,7 @@ function confidences(P: Matrix): Float64Array {
 /** Pools one method's test probabilities over the tasks of one N; `floorSeed` seeds the sampling floor. */
 function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): PooledCalibration {
   const mat = (v: number[]): Matrix => ({ data: Float32Array.from(v), rows: p.codes.length, cols: p.L });
-  const floor = eceSamplingFloor(confidences(mat(p.after)), { seed: floorSeed });
+  const floor = eceSamplingFloor(confidences(mat(p.after)), { seed: floorSeed, above: ECE_TARGET });
   const eb = expectedCalibrationError(mat(p.before), p.codes), ea = expectedCalibrationError(mat(p.after), p.codes);
   const ms = (v: number[]) => { const r = meanStd(v); return { mean: r.mean, std: r.std }; };
   return {
@@ -172,7 +175,7 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
     temperature: ms(tasks.map((t) => t.temperature)), accuracy: ms(tasks.map((t) => t.accuracy)),
     mle: { ece: expectedCalibrationError(mat(p.mle), p.codes).ece, temperature: ms(tasks.map((t) => t.mle.temperature)) },
     oracle: { ece: expectedCalibrationError(mat(p.oracle), p.codes).ece, temperature: ms(tasks.map((t) => t.oracle.temperature)) },
-    floor: { mean: floor.mean, p95: floor.p95, seed: floorSeed },
+    floor: { mean: floor.mean, p95: floor.p95, seed: floorSeed, shareAbove: floor.shareAbove! },
     reliability: { before: eb.bins, after: ea.bins },
   };
 }
@@ -229,13 +232,13 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
  * calibrationMarkdown(result) // '| method | N | ECE before | ECE after | …'
  */
 export function calibrationMarkdown(r: CalibrationBenchResult, names: Record<string, string>): string {
-  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | ECE before | ECE after | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold | ECE of a calibrated predictor (mean, 95th pct.) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | ECE before | ECE after | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold | ECE of a calibrated predictor (mean, 95th pct.) | calibrated predictor above .03 |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   const f = (v: number) => v.toFixed(3);
   const t = (v: { mean: number; std: number }) => `${v.mean.toFixed(2)} ± ${v.std.toFixed(2)}`;
   for (const m of r.methods) {
     for (const n of r.ways) {
       const p = r.pooled[n][m]!;
-      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} |`);
+      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} | ${(100 * p.floor.shareAbove).toFixed(0)} % |`);
     }
   }
   return lines.join('\n');
