@@ -20,8 +20,8 @@ export {
   type NoveltyScoreKind, type NoveltyStats, type NoveltyResult, type RejectionRule,
 } from './model/novelty.ts';
 export {
-  expectedCalibrationError, fitTemperature, temperatureObjective, DEFAULT_TEMPERATURE_PRIOR, temperedSoftmax, calibrationRecord,
-  type CalibrationError, type CalibrationOptions, type CalibrationRecord, type ReliabilityBin, type HeldOutOutputs, type TemperatureOptions,
+  expectedCalibrationError, eceSamplingFloor, fitTemperature, temperatureObjective, DEFAULT_TEMPERATURE_PRIOR, temperedSoftmax, calibrationRecord,
+  type CalibrationError, type EceFloor, type CalibrationOptions, type CalibrationRecord, type ReliabilityBin, type HeldOutOutputs, type TemperatureOptions,
 } from './model/calibration.ts';
 export {
   NearestClassMean, SoftmaxRegression, KNearestNeighbors,
