@@ -151,7 +151,7 @@ const constant = (r: Rec, T: number) => new Float64Array(r.test.y.length).fill(T
 const fitT = (p: Part, L: number, prior: number) => fitTemperature(mat(p, L), p.y, { prior }).temperature;
 /** T(x) = T0 exp(β z(x)) fitted on `on` (standardised there) and applied to the test fold. */
 const novel = (r: Rec, on: Part, kind: Kind, lambda: number, gamma: number): Float64Array => {
-  if (!on[kind]) return constant(r, fitT(r.val, r.L, 16));
+  if (!on[kind]) return constant(r, fitT(on, r.L, lambda)); // softmax: no novelty score, one T fitted the same way
   const f = fitNovel(mat(on, r.L), on.y, standardise(on[kind]!, on[kind]!), lambda, gamma);
   return Float64Array.from(standardise(r.test[kind]!, on[kind]!), (z) => Math.exp(f.u + f.beta * z));
 };
