@@ -1,7 +1,7 @@
 /**
- * The bundled backbone `omniglot_conv4` (models/omniglot_conv4/): it loads from the repository's
+ * The bundled backbones `omniglot_conv4` and `omniglot_conv4x2` (models/<name>/): each loads from the repository's
  * own files with no network and no training, embeds the example image shipped beside it to the
- * vector recorded there (1e-5), works as `protolens extract --backbone omniglot_conv4`, and
+ * vector recorded there (1e-5), works as `protolens extract --backbone <name>`, and
  * `npm pack` would ship it.
  */
 import { test } from 'node:test';
@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync,
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { initTfNode } from '../src/features/backend.node.ts';
-import { BUILTIN_NAMES, BUNDLED_EMBEDDINGS, bundledEmbeddingDir, loadBackboneNode } from '../src/features/load.node.ts';
+import { BUILTIN_NAMES, BUNDLED_EMBEDDINGS, bundledEmbeddingDir, loadBackboneNode, type BundledEmbedding } from '../src/features/load.node.ts';
 import { decodeImage } from '../src/features/decode.node.ts';
 import { readFeatures } from '../src/data/features.node.ts';
 import { featureOrigin } from '../src/data/origin.ts';
@@ -20,13 +20,14 @@ import { repoRoot } from './helpers/data.ts';
 
 await initTfNode('wasm');
 
-const dir = bundledEmbeddingDir('omniglot_conv4');
+for (const name of Object.keys(BUNDLED_EMBEDDINGS) as BundledEmbedding[]) {
+const dir = bundledEmbeddingDir(name);
 const example = JSON.parse(readFileSync(join(dir, 'example.json'), 'utf8')) as { image: string; embedding: number[] };
-const dim = BUNDLED_EMBEDDINGS.omniglot_conv4.dim;
+const dim = BUNDLED_EMBEDDINGS[name].dim;
 
-test('omniglot_conv4 is a bundled name, and its files are inside the repository, small', () => {
-  assert.ok(BUILTIN_NAMES.includes('omniglot_conv4'));
-  assert.equal(relative(repoRoot, dir), join('models', 'omniglot_conv4'));
+test(`${name} is a bundled name, and its files are inside the repository, small`, () => {
+  assert.ok(BUILTIN_NAMES.includes(name));
+  assert.equal(relative(repoRoot, dir), join('models', name));
   for (const f of ['model.json', 'weights.bin', 'embedding.json', 'example.png', 'example.json']) assert.ok(existsSync(join(dir, f)), f);
   const card = JSON.parse(readFileSync(join(dir, 'embedding.json'), 'utf8'));
   assert.equal(card.dim, dim);
@@ -39,11 +40,11 @@ test('omniglot_conv4 is a bundled name, and its files are inside the repository,
   assert.deepEqual(card.training.split.val, [], 'trained on every background alphabet: no validation alphabets');
 });
 
-test('omniglot_conv4 loads with no network and embeds the example image to the recorded vector', async () => {
+test(`${name} loads with no network and embeds the example image to the recorded vector`, async () => {
   const fetchBefore = globalThis.fetch;
   globalThis.fetch = (() => { throw new Error('no network, please'); }) as typeof fetch;
   try {
-    const { backbone, from } = await loadBackboneNode('omniglot_conv4', { cacheDir: false });
+    const { backbone, from } = await loadBackboneNode(name, { cacheDir: false });
     assert.equal(from, 'bundle');
     assert.equal(backbone.info.dim, dim);
     assert.deepEqual([backbone.preprocessing.height, backbone.preprocessing.width], [28, 28]);
@@ -59,26 +60,27 @@ test('omniglot_conv4 loads with no network and embeds the example image to the r
   }
 });
 
-test('protolens extract --backbone omniglot_conv4 writes the recorded vector for the example image', async () => {
+test(`protolens extract --backbone ${name} writes the recorded vector for the example image`, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'protolens-conv4-'));
   try {
     mkdirSync(join(tmp, 'data', 'Greek', 'character01'), { recursive: true });
     copyFileSync(join(dir, example.image), join(tmp, 'data', 'Greek', 'character01', 'a.png'));
     copyFileSync(join(dir, example.image), join(tmp, 'data', 'Greek', 'character01', 'b.png'));
     const out = join(tmp, 'f.npy');
-    const code = await main(['node', 'protolens', 'extract', join(tmp, 'data'), '--backbone', 'omniglot_conv4', '--out', out, '--cache-dir', join(tmp, 'cache'), '--no-progress']);
+    const code = await main(['node', 'protolens', 'extract', join(tmp, 'data'), '--backbone', name, '--out', out, '--cache-dir', join(tmp, 'cache'), '--no-progress']);
     assert.equal(code, 0);
     const fs = readFeatures(out);
     assert.equal(fs.X.cols, dim);
     for (let i = 0; i < dim; i++) assert.ok(Math.abs(fs.X.data[i] - example.embedding[i]) <= 1e-5, `column ${i}`);
     // A model fitted on these features finds its backbone again by name (predict --images, explain --reconstruct).
     const origin = featureOrigin(fs.meta);
-    assert.equal(origin?.backbone, 'omniglot_conv4');
-    assert.equal(originBackbone(origin!), 'omniglot_conv4');
+    assert.equal(origin?.backbone, name);
+    assert.equal(originBackbone(origin!), name);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+}
 
 test('npm pack would ship the bundled weights', () => {
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { files?: string[] };

@@ -209,7 +209,7 @@ test('model folder errors: no model.json, unknown name, missing shard, unknown l
   const empty = join(work, 'nomodel');
   mkdirSync(empty, { recursive: true });
   await assert.rejects(loadBackboneNode(empty), new RegExp(`${empty}: no model\\.json \\(expected a TF\\.js model folder`));
-  await assert.rejects(loadBackboneNode('resnet_50'), /unknown backbone "resnet_50": expected one of mobilenet_v2, inception_v3, omniglot_conv4, a TF\.js model folder \(model\.json plus weight shards\) or an ONNX file/);
+  await assert.rejects(loadBackboneNode('resnet_50'), /unknown backbone "resnet_50": expected one of mobilenet_v2, inception_v3, omniglot_conv4, omniglot_conv4x2, a TF\.js model folder \(model\.json plus weight shards\) or an ONNX file/);
   const dir = join(work, 'noshard');
   await saveTinyModel(dir);
   rmSync(join(dir, 'weights.bin'));

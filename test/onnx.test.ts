@@ -250,7 +250,7 @@ test('protolens backbones: the bundled list; a model\'s inputs, outputs and cand
   assert.match(t.out, /TF\.js layers model\n.*\n.*\nimage input: NHWC, 8×8\n.*: 2 of 2\n.*\nconv +Conv2D +N×6×6×2\nflat +Flatten +N×72\n$/);
   const bad = await runCli(['backbones', join(work, 'nothing-here')]);
   assert.equal(bad.code, 2);
-  assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, omniglot_conv4, a TF\.js model folder \(model\.json plus weight shards\) or an ONNX file \(\.onnx\)\n$/);
+  assert.match(bad.err, /^protolens: unknown backbone ".*nothing-here": expected one of mobilenet_v2, inception_v3, omniglot_conv4, omniglot_conv4x2, a TF\.js model folder \(model\.json plus weight shards\) or an ONNX file \(\.onnx\)\n$/);
 });
 
 test('extraction on onnxruntime: "auto" runs one network with intra-op threads on every core (not one worker per core); the features are the same either way', async () => {

@@ -45,6 +45,8 @@ export type BuiltinBackbone = keyof typeof BUILTIN_BACKBONES;
 export const BUNDLED_EMBEDDINGS = {
   /** Conv-4 trained on the 30 background alphabets of Omniglot (64-d), 28×28 input: handwritten characters. */
   omniglot_conv4: { folder: 'omniglot_conv4', size: 28, dim: 64, title: 'Conv-4 trained on Omniglot by protolens' },
+  /** Two such Conv-4s (seeds 2 and 3), features concatenated (128-d): the more accurate one, at twice the cost. */
+  omniglot_conv4x2: { folder: 'omniglot_conv4x2', size: 28, dim: 128, title: 'two Conv-4s trained on Omniglot by protolens (seeds 2 and 3), features concatenated' },
 } as const;
 export type BundledEmbedding = keyof typeof BUNDLED_EMBEDDINGS;
 
