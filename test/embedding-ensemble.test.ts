@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -102,10 +102,23 @@ test('combine-embeddings refuses bad networks and foreign folders, naming them, 
     await saveRandomNet(b, 2);
     writeFileSync(join(foreign, 'notes.txt'), 'keep me');
     assert.throws(() => combineEmbeddings([a], join(tmp, 'x')), /two or more networks, got 1/);
-    assert.throws(() => combineEmbeddings([a, join(tmp, 'nope')], join(tmp, 'x')), /nope\/model\.json: not found/);
+    assert.throws(() => combineEmbeddings([a, join(tmp, 'nope')], join(tmp, 'x')), /nope: no such model folder/);
     assert.throws(() => combineEmbeddings([a, b], foreign), /--force/);
     assert.equal(readFileSync(join(foreign, 'notes.txt'), 'utf8'), 'keep me');
     assert.throws(() => combineEmbeddings([a, b], a), /input/i, 'an input is never the output');
+    // A card of another kind, or one without a dimension: named, with what was expected.
+    const c = join(tmp, 'c');
+    mkdirSync(c);
+    await saveRandomNet(c, 3);
+    const cardPath = join(c, 'embedding.json');
+    const card = JSON.parse(readFileSync(cardPath, 'utf8'));
+    writeFileSync(cardPath, JSON.stringify({ ...card, format: 'protolens-model' }));
+    assert.throws(() => combineEmbeddings([a, c], join(tmp, 'x')), /c\/embedding\.json: expected "format": "protolens-embedding"/);
+    writeFileSync(cardPath, JSON.stringify({ ...card, dim: '8' }));
+    assert.throws(() => combineEmbeddings([a, c], join(tmp, 'x')), /c\/embedding\.json: "dim" must be a positive integer, got "8"/);
+    writeFileSync(cardPath, '{"format": ');
+    assert.throws(() => combineEmbeddings([a, c], join(tmp, 'x')), /c\/embedding\.json: invalid JSON/);
+    assert.ok(!existsSync(join(tmp, 'x')), 'a refused run writes nothing');
 
     const pa = JSON.parse(readFileSync(join(a, 'model.json'), 'utf8'));
     const wa = new Uint8Array(readFileSync(join(a, 'weights.bin')));

@@ -23,6 +23,7 @@ import type { CurvePoint, TrainerState } from './train.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import { concatEmbeddings, type EmbeddingParts, type LayersModelJson } from './ensemble.ts';
 import { checkOutputFolder, writeOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
+import { readModelFolder } from '../features/load.node.ts';
 
 export { CheckpointError };
 
@@ -167,26 +168,21 @@ export interface CombinedEmbedding {
   members: Array<{ dir: string; dim: number; seed: unknown }>;
 }
 
-/** Reads a folder `train-embedding` wrote: its model.json, weights (all shards) and card. */
-function readEmbeddingFolder(dir: string): EmbeddingParts & { card: Record<string, unknown> } {
-  const mj = join(dir, 'model.json');
+/** Reads a folder `train-embedding` wrote: its model and weights (`readModelFolder`) and its card. */
+function readEmbeddingFolder(dir: string): EmbeddingParts & { card: Record<string, unknown>; dim: number } {
   const ej = join(dir, 'embedding.json');
-  for (const f of [mj, ej]) if (!existsSync(f)) throw new RangeError(`${f}: not found (expected a folder written by protolens train-embedding)`);
-  const parse = (f: string): any => {
-    try { return JSON.parse(readFileSync(f, 'utf8')); } catch (e) { throw new RangeError(`${f}: invalid JSON (${(e as Error).message})`); }
-  };
-  const json = parse(mj) as LayersModelJson;
-  const card = parse(ej) as Record<string, unknown>;
-  if (card.format !== EMBEDDING_FORMAT) throw new RangeError(`${ej}: expected "format": "${EMBEDDING_FORMAT}"`);
-  const shards = (json.weightsManifest ?? []).flatMap((g) => g.paths).map((p) => {
-    const f = join(dir, p);
-    if (!existsSync(f)) throw new RangeError(`${f}: weight shard named in ${mj} is missing`);
-    return readFileSync(f);
-  });
-  const weights = new Uint8Array(shards.reduce((a, s) => a + s.byteLength, 0));
-  let at = 0;
-  for (const s of shards) { weights.set(s, at); at += s.byteLength; }
-  return { json, weights, card, label: dir };
+  const { json, weights } = readModelFolder(dir);
+  if (!existsSync(ej)) throw new RangeError(`${ej}: not found (expected a folder written by protolens train-embedding)`);
+  let card: Record<string, unknown>;
+  try {
+    card = JSON.parse(readFileSync(ej, 'utf8'));
+  } catch (e) {
+    throw new RangeError(`${ej}: invalid JSON (${(e as Error).message})`);
+  }
+  if (card?.format !== EMBEDDING_FORMAT) throw new RangeError(`${ej}: expected "format": "${EMBEDDING_FORMAT}"`);
+  const dim = card.dim;
+  if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) throw new RangeError(`${ej}: "dim" must be a positive integer, got ${JSON.stringify(dim)}`);
+  return { json: json as LayersModelJson, weights, card, dim, label: dir };
 }
 
 /**
@@ -212,7 +208,7 @@ export function combineEmbeddings(dirs: readonly string[], out: string, check: O
     }
   }
   const { json, weights } = concatEmbeddings(parts, 'protolens_ensemble');
-  const dim = parts.reduce((a, p) => a + Number(p.card.dim), 0);
+  const dim = parts.reduce((a, p) => a + p.dim, 0);
   const sameSplit = parts.every((p) => JSON.stringify((p.card.training as any)?.split) === JSON.stringify((parts[0].card.training as any)?.split));
   const card = {
     format: EMBEDDING_FORMAT, version: 1, input: parts[0].card.input, dim, preprocessing: parts[0].card.preprocessing,
@@ -225,5 +221,5 @@ export function combineEmbeddings(dirs: readonly string[], out: string, check: O
   writeOutputFolder(out, {
     'model.json': JSON.stringify(json), 'weights.bin': weights, 'embedding.json': JSON.stringify(card, null, 2) + '\n',
   }, 'embedding', opts);
-  return { out, dim, members: parts.map((p) => ({ dir: p.label, dim: Number(p.card.dim), seed: p.card.seed })) };
+  return { out, dim, members: parts.map((p) => ({ dir: p.label, dim: p.dim, seed: p.card.seed })) };
 }

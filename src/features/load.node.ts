@@ -215,8 +215,14 @@ function writeConverted(dir: string, json: Record<string, any>, weights: Uint8Ar
   }));
 }
 
-/** Reads a model folder's `model.json` and weight shards. */
-function readModelFolder(dir: string): { json: Record<string, any>; weights: Uint8Array } {
+/**
+ * Reads a model folder's `model.json` and weight shards (concatenated in manifest order).
+ * @throws RangeError naming the folder or file: no folder, no or invalid `model.json`, no
+ *   `modelTopology`, a missing shard.
+ * @example
+ * const { json, weights } = readModelFolder('runs/conv4'); // json.modelTopology, weights.byteLength
+ */
+export function readModelFolder(dir: string): { json: Record<string, any>; weights: Uint8Array } {
   const mj = join(dir, 'model.json');
   if (!existsSync(dir)) throw new RangeError(`${dir}: no such model folder`);
   if (!existsSync(mj)) throw new RangeError(`${dir}: no model.json (expected a TF.js model folder: model.json plus its weight shards)`);
