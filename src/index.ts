@@ -28,8 +28,8 @@ export {
   type NearestClassMeanOptions, type SoftmaxRegressionOptions, type KNearestNeighborsOptions,
 } from './model/baselines.ts';
 export {
-  FeatureTransform, Pipeline, PREPROCESS_METHODS, DEFAULT_PREPROCESS, checkPreprocessMethod,
-  type PreprocessMethod, type FeatureTransformJSON,
+  FeatureTransform, Pipeline, PREPROCESS_METHODS, PREPROCESS_CHOICES, DEFAULT_PREPROCESS, checkPreprocessMethod, checkPreprocessChoice,
+  checkRecommendedPreprocess, type PreprocessMethod, type PreprocessChoice, type FeatureTransformJSON,
 } from './model/preprocess.ts';
 export { fitStreamed, memoryChunks, type Chunk, type ChunkSource, type StreamedOptions } from './model/streamed.ts';
 export { loadModel } from './model/io.ts';
@@ -49,4 +49,5 @@ export { choosePictures, findingPrototypes, PICTURE_SIDE, type PictureKind, type
 export { placeLabels, textWidth, type Box, type LabelRequest, type PlacedLabel, type PlaceOptions } from './viz/labels.ts';
 export { encodeNpy, decodeNpy } from './data/npy.ts';
 export type { FeatureSet, FeatureMeta } from './data/featurefile.ts';
+export { resolvePreprocess, recommendedPreprocess, RECOMMENDED_PREPROCESS_FIELD } from './data/featurefile.ts';
 export { twistedClasses, hiddenDirections, stratifiedSplit, type SyntheticData, type SyntheticOptions } from './data/synthetic.ts';

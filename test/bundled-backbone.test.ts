@@ -76,6 +76,8 @@ test(`protolens extract --backbone ${name} writes the recorded vector for the ex
     const origin = featureOrigin(fs.meta);
     assert.equal(origin?.backbone, name);
     assert.equal(originBackbone(origin!), name);
+    // The card's recommended feature preprocessing reaches the sidecar (what --preprocess auto reads).
+    assert.equal((fs.meta.backbone as { recommendedPreprocess?: string }).recommendedPreprocess, 'none');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -32,7 +32,7 @@ async function leaves(): Promise<Array<{ name: string; options: readonly Option[
 /** Commands that print results (not only progress or a path), and so take --json. */
 const PRINTS_RESULTS = ['demo', 'extract', 'fit', 'predict', 'evaluate', 'explain', 'bench fewshot', 'bench episodes', 'bench openset', 'train-embedding', 'combine-embeddings', 'serve', 'doctor', 'backbones'];
 
-test('conventions: --seed defaults to 0 (demo: 1), --preprocess to the library default, -J is the total, the feature file is -f/--features, --json where results are printed', async () => {
+test('conventions: --seed defaults to 0 (demo: 1), --preprocess to auto (the features\' recommendation), -J is the total, the feature file is -f/--features, --json where results are printed', async () => {
   const all = await leaves();
   assert.deepEqual(all.map((c) => c.name).sort(), [...PRINTS_RESULTS].sort(), 'a new command: decide whether it prints results');
   const opt = (c: { options: readonly Option[] }, long: string) => c.options.find((o) => o.long === long);
@@ -41,7 +41,8 @@ test('conventions: --seed defaults to 0 (demo: 1), --preprocess to the library d
     // demo keeps seed 1: its recorded results (BENCHMARKS.md, docs/interpretation.md) are at seed 1.
     if (seed) assert.equal(String(seed.defaultValue), c.name === 'demo' ? '1' : '0', `${c.name} --seed`);
     const pre = opt(c, '--preprocess');
-    if (pre) assert.equal(pre.defaultValue, DEFAULT_PREPROCESS, `${c.name} --preprocess`);
+    // auto: what the features' backbone recommends, else DEFAULT_PREPROCESS (test/preprocess-auto.test.ts).
+    if (pre) assert.equal(pre.defaultValue, 'auto', `${c.name} --preprocess`);
     const J = opt(c, '--prototypes');
     if (J) {
       assert.equal(J.short, '-J', `${c.name}: --prototypes is -J`);
@@ -68,6 +69,7 @@ test('conventions: --json prints one JSON document; exit codes 0, 2 (usage or ba
     let r = await runCli(['fit', '-f', feats, '-o', join(dir, 'm.json'), '-J', '6', '--max-iter', '10', '--json', '--no-progress']);
     assert.equal(r.code, 0, r.err);
     const fit = JSON.parse(r.out);
+    // Features that recommend no preprocessing (no backbone in the sidecar): the library default, recorded resolved.
     assert.deepEqual([fit.model, fit.rows, fit.cols, fit.classes, fit.seed, fit.preprocess, fit.search], [join(dir, 'm.json'), d.X.rows, 4, 3, 0, DEFAULT_PREPROCESS, null]);
     assert.ok(fit.prototypes >= 3 && fit.prototypes <= 6 && fit.loss[1] <= fit.loss[0]);
     r = await runCli(['explain', join(dir, 'm.json'), '-f', feats, '-o', join(dir, 'report'), '--no-png', '--json']);

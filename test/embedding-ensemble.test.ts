@@ -72,6 +72,8 @@ test('the combined network embeds to the concatenation of its networks (TF.js an
     }));
     const emb = async (dir: string): Promise<Float32Array> => {
       const { backbone } = await loadBackboneNode(dir, { tta: 1, cacheDir: false });
+      // The card's recommended feature preprocessing reaches the backbone (and so extract's sidecar).
+      assert.equal(backbone.info.recommendedPreprocess, 'none', dir);
       try { return await backbone.embed(img); } finally { backbone.dispose(); }
     };
     const [ea, eb, eab] = [await emb(a), await emb(b), await emb(ab)];
@@ -88,6 +90,7 @@ test('the combined network embeds to the concatenation of its networks (TF.js an
     assert.equal(card.ensemble.members.length, 2);
     assert.deepEqual(card.training.split.val, []);
     assert.equal(card.command, 'test command');
+    assert.equal(card.recommendedPreprocess, 'none', 'the ensemble recommends what its networks do');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -118,6 +121,11 @@ test('combine-embeddings refuses bad networks and foreign folders, naming them, 
     assert.throws(() => combineEmbeddings([a, c], join(tmp, 'x')), /c\/embedding\.json: "dim" must be a positive integer, got "8"/);
     writeFileSync(cardPath, '{"format": ');
     assert.throws(() => combineEmbeddings([a, c], join(tmp, 'x')), /c\/embedding\.json: invalid JSON/);
+    // A recommended feature preprocessing that is not a method, or differs from the other network's.
+    writeFileSync(cardPath, JSON.stringify({ ...card, recommendedPreprocess: 'zca' }));
+    assert.throws(() => combineEmbeddings([a, c], join(tmp, 'x')), /c\/embedding\.json: "recommendedPreprocess" is "zca"; expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2/);
+    writeFileSync(cardPath, JSON.stringify({ ...card, recommendedPreprocess: 'sqrt-l2' }));
+    assert.throws(() => combineEmbeddings([a, c], join(tmp, 'x')), /c: its card recommends the feature preprocessing sqrt-l2, .*a's none/);
     assert.ok(!existsSync(join(tmp, 'x')), 'a refused run writes nothing');
 
     const pa = JSON.parse(readFileSync(join(a, 'model.json'), 'utf8'));

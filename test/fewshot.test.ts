@@ -398,7 +398,7 @@ describe('protolens bench fewshot', () => {
   test('a bad option is a CLI error naming the flag and the choices', () => {
     const r = cli(['bench', 'fewshot', '--features', 'x.npy', '--preprocess', 'zca']);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /Invalid value for --preprocess: "zca"\. Expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2\./);
+    assert.match(r.stderr, /Invalid value for --preprocess: "zca"\. Expected one of: auto, none, l2, center-l2, sqrt-l2, sqrt-center-l2\./);
     const m = cli(['bench', 'fewshot', '--preprocess', 'l2']);
     assert.equal(m.status, 2);
     assert.match(m.stderr, /Missing input: give --features FILE, or --data DIR with --backbone NAME\./);

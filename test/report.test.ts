@@ -114,7 +114,7 @@ test('CLI: fit → predict --explain → explain on a feature file; mismatched f
   assert.equal(r.code, 0, r.err);
   assert.match(readFileSync(join(tmp, 'piped-report', 'report.html'), 'utf8'), /feature preprocessing<\/td><td>sqrt-center-l2/);
   r = await runCli(['fit', feats, '--out', piped, '--preprocess', 'log']);
-  assert.equal(r.err, 'protolens: Invalid value for --preprocess: "log". Expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2.\n');
+  assert.equal(r.err, 'protolens: Invalid value for --preprocess: "log". Expected one of: auto, none, l2, center-l2, sqrt-l2, sqrt-center-l2.\n');
 
   // Wrong dimension.
   const other = twistedClasses({ seed: 4, nClasses: 5, dim: 12 });

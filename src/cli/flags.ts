@@ -8,6 +8,7 @@
  */
 import type { Command } from 'commander';
 import { MAX_TTA_SHIFT } from '../features/tta.ts';
+import { PREPROCESS_CHOICES, type PreprocessChoice } from '../model/preprocess.ts';
 import { CLIError } from './errors.ts';
 
 function invalid(flag: string, s: string, expected: string): CLIError {
@@ -175,4 +176,17 @@ export function ttaFlag(s: string | undefined): number {
   const v = toNumber(s);
   if (!Number.isInteger(v) || v < 0 || v > MAX_TTA_SHIFT) throw invalid('--tta', s, `an integer from 0 (off) to ${MAX_TTA_SHIFT}, in pixels of the network input`);
   return v;
+}
+
+/** Options parsed from a benchmark's flags, with `--preprocess` as given: `auto` is resolved once the features are read. */
+export type OptionsWithChoice<T extends { preprocess?: unknown }> = Omit<T, 'preprocess'> & { preprocess: PreprocessChoice };
+
+/**
+ * The help of a `--preprocess` flag: what it applies to, then the choices and what `auto` means.
+ * @example
+ * preprocessHelp('feature preprocessing')
+ * // 'feature preprocessing: auto | none | l2 | center-l2 | sqrt-l2 | sqrt-center-l2; auto = what the features\' backbone recommends (none for learned embeddings), else sqrt-l2'
+ */
+export function preprocessHelp(what: string): string {
+  return `${what}: ${PREPROCESS_CHOICES.join(' | ')}; auto = what the features' backbone recommends (none for learned embeddings), else sqrt-l2`;
 }

@@ -17,6 +17,7 @@
  */
 import type { Matrix } from '../linalg/matrix.ts';
 import type { Label } from '../model/types.ts';
+import { DEFAULT_PREPROCESS, checkRecommendedPreprocess, type PreprocessChoice, type PreprocessMethod } from '../model/preprocess.ts';
 
 export const FEATURES_FORMAT = 'protolens-features';
 export const FEATURES_FORMAT_VERSION = 1;
@@ -27,7 +28,10 @@ export interface FeatureMeta {
   library?: string;
   /** ISO date of writing. */
   created?: string;
-  /** The network and layer: name, layer, dim, weights hash, source. */
+  /**
+   * The network and layer: name, layer, dim, weights hash, source, and `recommendedPreprocess`,
+   * the feature preprocessing its card recommends ({@link recommendedPreprocess}).
+   */
   backbone?: Record<string, unknown>;
   /** How images were turned into network input (size, resize, value range, colour). */
   preprocessing?: Record<string, unknown>;
@@ -133,4 +137,42 @@ export function checkSidecar(s: unknown, X: Matrix, name: string): FeatureSideca
   }
   checkFeatureSet({ X, labels, paths: o.paths }, name);
   return { ...(o as FeatureSidecar), labels, meta: o.meta ?? {} };
+}
+
+/** Where the recommendation of {@link recommendedPreprocess} is read in a sidecar. */
+export const RECOMMENDED_PREPROCESS_FIELD = 'meta.backbone.recommendedPreprocess';
+
+/**
+ * The feature preprocessing a feature file recommends: `meta.backbone.recommendedPreprocess`,
+ * which `protolens extract` copies from the backbone's card (`none` for the embeddings protolens
+ * trains, `sqrt-l2` for the bundled ImageNet networks), or undefined when the file names none.
+ * @param meta The file's metadata.
+ * @param file The feature file (a `.npy` is named by its sidecar `.json` in messages).
+ * @throws RangeError naming the sidecar and the field when the value is not a preprocessing method.
+ * @example
+ * recommendedPreprocess({ backbone: { name: 'omniglot_conv4', recommendedPreprocess: 'none' } }, 'f.npy') // 'none'
+ * recommendedPreprocess({ source: 'csv' }, 'f.csv') // undefined
+ */
+export function recommendedPreprocess(meta: FeatureMeta, file: string): PreprocessMethod | undefined {
+  const b = meta.backbone;
+  if (!b || typeof b !== 'object' || b.recommendedPreprocess === undefined) return undefined;
+  return checkRecommendedPreprocess(b.recommendedPreprocess, /\.npy$/i.test(file) ? sidecarPath(file) : file, RECOMMENDED_PREPROCESS_FIELD);
+}
+
+/**
+ * The preprocessing to use on a feature file: the one asked for, or with `auto` the file's
+ * recommendation ({@link recommendedPreprocess}), else {@link DEFAULT_PREPROCESS}. An explicit
+ * method wins without reading the file's.
+ * @returns The method and where it came from: `given`, `features` (the file's recommendation) or
+ *   `default` (the file names none).
+ * @throws RangeError naming the sidecar and field, with `auto`, for a recommendation that is not a method.
+ * @example
+ * resolvePreprocess('auto', { backbone: { name: 'omniglot_conv4', recommendedPreprocess: 'none' } }, 'f.npy') // { method: 'none', source: 'features' }
+ * resolvePreprocess('auto', {}, 'f.csv') // { method: 'sqrt-l2', source: 'default' }
+ * resolvePreprocess('l2', {}, 'f.csv') // { method: 'l2', source: 'given' }
+ */
+export function resolvePreprocess(choice: PreprocessChoice, meta: FeatureMeta, file: string): { method: PreprocessMethod; source: 'given' | 'features' | 'default' } {
+  if (choice !== 'auto') return { method: choice, source: 'given' };
+  const r = recommendedPreprocess(meta, file);
+  return r === undefined ? { method: DEFAULT_PREPROCESS, source: 'default' } : { method: r, source: 'features' };
 }

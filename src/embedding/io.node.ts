@@ -23,13 +23,13 @@ import type { CurvePoint, TrainerState } from './train.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import { concatEmbeddings, type EmbeddingParts, type LayersModelJson } from './ensemble.ts';
 import { checkOutputFolder, writeOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
-import { readModelFolder } from '../features/load.node.ts';
+import { EMBEDDING_FORMAT, cardPreprocess, readModelFolder } from '../features/load.node.ts';
+import type { PreprocessMethod } from '../model/preprocess.ts';
 
-export { CheckpointError };
+export { CheckpointError, EMBEDDING_FORMAT };
 
 export const CHECKPOINT_FORMAT = 'protolens-embedding-checkpoint';
 export const CHECKPOINT_VERSION = 1;
-export const EMBEDDING_FORMAT = 'protolens-embedding';
 
 
 /** Writes the resumable state of a run into `dir`. */
@@ -91,6 +91,12 @@ export interface EmbeddingMetadata {
     resize: 'bilinear'; alignCorners: true; range: [0, 1];
     note: string;
   };
+  /**
+   * The feature preprocessing classifiers on these features should use (`--preprocess auto`):
+   * `none`, since the network is trained on distances between its raw features (and measured
+   * best on them: BENCHMARKS.md, "Issue 15: test-time shifts").
+   */
+  recommendedPreprocess: PreprocessMethod;
   [key: string]: unknown;
 }
 
@@ -126,6 +132,7 @@ export async function saveEmbedding(dir: string, state: Conv4State, meta: Record
         resize: 'bilinear', alignCorners: true, range: [0, 1],
         note: 'grey replicated to 3 channels, values / 255, bilinear resize with aligned corners (protolens backbone pipeline); the model computes ink = 1 − mean(r, g, b) itself',
       },
+      recommendedPreprocess: 'none',
       ...meta,
     };
     writeFileAtomicSync(join(dir, 'weights.bin'), weights);
@@ -169,7 +176,7 @@ export interface CombinedEmbedding {
 }
 
 /** Reads a folder `train-embedding` wrote: its model and weights (`readModelFolder`) and its card. */
-function readEmbeddingFolder(dir: string): EmbeddingParts & { card: Record<string, unknown>; dim: number } {
+function readEmbeddingFolder(dir: string): EmbeddingParts & { card: Record<string, unknown>; dim: number; recommendedPreprocess: PreprocessMethod } {
   const ej = join(dir, 'embedding.json');
   const { json, weights } = readModelFolder(dir);
   if (!existsSync(ej)) throw new RangeError(`${ej}: not found (expected a folder written by protolens train-embedding)`);
@@ -182,7 +189,7 @@ function readEmbeddingFolder(dir: string): EmbeddingParts & { card: Record<strin
   if (card?.format !== EMBEDDING_FORMAT) throw new RangeError(`${ej}: expected "format": "${EMBEDDING_FORMAT}"`);
   const dim = card.dim;
   if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) throw new RangeError(`${ej}: "dim" must be a positive integer, got ${JSON.stringify(dim)}`);
-  return { json: json as LayersModelJson, weights, card, dim, label: dir };
+  return { json: json as LayersModelJson, weights, card, dim, label: dir, recommendedPreprocess: cardPreprocess(card, ej) };
 }
 
 /**
@@ -192,7 +199,8 @@ function readEmbeddingFolder(dir: string): EmbeddingParts & { card: Record<strin
  * command. The folder is written whole and atomically, and only over a folder protolens wrote.
  * @param check The output rule's options (`--force`; the inputs are added).
  * @throws RangeError naming the folder or file for a folder that is not a trained embedding,
- *   networks with different inputs or preprocessing; OutputRefusedError for a refused `out`.
+ *   networks with different inputs, input preprocessing or recommended feature preprocessing;
+ *   OutputRefusedError for a refused `out`.
  * @example
  * combineEmbeddings(['runs/a', 'runs/b'], 'runs/ab') // { out: 'runs/ab', dim: 128, members: [...] }
  */
@@ -206,12 +214,16 @@ export function combineEmbeddings(dirs: readonly string[], out: string, check: O
         throw new RangeError(`${p.label}: its ${k} (${JSON.stringify(p.card[k])}) differs from ${parts[0].label}'s; an ensemble's networks must read the same input`);
       }
     }
+    if (p.recommendedPreprocess !== parts[0].recommendedPreprocess) {
+      throw new RangeError(`${p.label}: its card recommends the feature preprocessing ${p.recommendedPreprocess}, ${parts[0].label}'s ${parts[0].recommendedPreprocess}; an ensemble's features are read one way`);
+    }
   }
   const { json, weights } = concatEmbeddings(parts, 'protolens_ensemble');
   const dim = parts.reduce((a, p) => a + p.dim, 0);
   const sameSplit = parts.every((p) => JSON.stringify((p.card.training as any)?.split) === JSON.stringify((parts[0].card.training as any)?.split));
   const card = {
     format: EMBEDDING_FORMAT, version: 1, input: parts[0].card.input, dim, preprocessing: parts[0].card.preprocessing,
+    recommendedPreprocess: parts[0].recommendedPreprocess,
     ensemble: { rule: 'features of the networks concatenated, in this order', members: parts.map((p) => { const { curve: _c, ...c } = p.card; return { folder: p.label, ...c }; }) },
     seeds: parts.map((p) => p.card.seed),
     training: sameSplit ? parts[0].card.training : null,

@@ -15,6 +15,7 @@ import { registerWasmInputGradientKernels } from './grad-kernels.ts';
 import { differentiableForward, type DifferentiableForward } from './input-gradient.ts';
 import { checkTtaShift, ttaOffsets } from './tta.ts';
 import { checkPreprocessing, preprocessBatch, type PixelImage, type Preprocessing } from './preprocess.ts';
+import type { PreprocessMethod } from '../model/preprocess.ts';
 
 /** What identifies a backbone's features: recorded in feature files and part of the cache key. */
 export interface BackboneInfo {
@@ -34,6 +35,13 @@ export interface BackboneInfo {
   kind: 'layers' | 'graph' | 'onnx';
   /** Test-time shifts (`tta.ts`): the feature is the mean over the input moved by up to tta pixels each way ((2·tta + 1)² copies); absent = 0, none. */
   tta?: number;
+  /**
+   * The feature preprocessing the backbone's card recommends for classifiers on its features
+   * (`--preprocess auto`; docs/features.md): `none` for the embeddings protolens trains,
+   * `sqrt-l2` for the bundled ImageNet networks; absent when the backbone names none (a user's
+   * ONNX or TF.js model). Not part of the cache key: it does not change the features.
+   */
+  recommendedPreprocess?: PreprocessMethod;
 }
 
 /** A loaded network cut at its feature layer. */
@@ -68,6 +76,8 @@ export interface BackboneOptions {
   source: string;
   /** Test-time shifts, in input pixels (`tta.ts`); 0 or absent: none. */
   tta?: number;
+  /** The feature preprocessing the backbone's card recommends ({@link BackboneInfo.recommendedPreprocess}). */
+  recommendedPreprocess?: PreprocessMethod;
 }
 
 /** True when the artifacts describe a graph model (TF.js converter "graph-model" format). */
@@ -181,7 +191,8 @@ export async function loadBackbone(artifacts: tf.io.ModelArtifacts, options: Bac
   const dim = probe.v.shape[1];
   const pooling = probe.pooling;
   probe.v.dispose();
-  const info: BackboneInfo = { name: options.name, layer, dim, pooling, weightsHash: options.weightsHash, source: options.source, kind: graph ? 'graph' : 'layers', ...(shift ? { tta: shift } : {}) };
+  const info: BackboneInfo = { name: options.name, layer, dim, pooling, weightsHash: options.weightsHash, source: options.source, kind: graph ? 'graph' : 'layers', ...(shift ? { tta: shift } : {}),
+    ...(options.recommendedPreprocess ? { recommendedPreprocess: options.recommendedPreprocess } : {}) };
   return {
     info,
     preprocessing: prep,

@@ -27,6 +27,8 @@ export interface ConvertedSpec {
   preprocessing: Preprocessing;
   source: string;
   threads?: number;
+  /** The feature preprocessing the network's definition recommends (`BackboneInfo.recommendedPreprocess`). */
+  recommendedPreprocess?: Backbone['info']['recommendedPreprocess'];
 }
 
 /** The cached ONNX file of a converted model. */
@@ -48,7 +50,7 @@ export async function loadConverted(s: ConvertedSpec): Promise<{ backbone: Backb
   const backbone = await onnxBackbone(nodeRuntime, bytes, {
     name: s.name, where: s.name, layer: s.layer, pool: s.pool, tta: s.tta, preset: s.preprocessing.preset ?? 'tfjs',
     preprocessing: { ...s.preprocessing, height, width }, weightsHash: hash, source: `${s.source}, converted to ONNX`,
-    sessionOptions: sessionOptions(s.threads),
+    sessionOptions: sessionOptions(s.threads), recommendedPreprocess: s.recommendedPreprocess,
   });
   return { backbone, from };
 }

@@ -21,18 +21,23 @@ import type { PoolMode } from './onnx-backbone.ts';
 import { UnsupportedLayerError, type WeightSpec } from './keras-onnx.ts';
 import type { ConvertedSpec } from './converted.node.ts';
 import { checkPreprocessing, nsfwjsPreprocessing, presetPreprocessing, type Preprocessing } from './preprocess.ts';
+import { checkRecommendedPreprocess, type PreprocessMethod } from '../model/preprocess.ts';
 
 /** The preprocessing a TF.js model starts from: nsfwjs's (the `tfjs` preset), or the preset asked for. */
 function basePreprocessing(preset: string | undefined, h: number, w: number): Preprocessing {
   return preset === undefined ? { ...nsfwjsPreprocessing(h), width: w } : presetPreprocessing(preset, [h, w]);
 }
 
-/** The bundled backbones. */
+/**
+ * The bundled backbones. `recommendedPreprocess` is the feature preprocessing their features
+ * measured best with (signed √ then L2: BENCHMARKS.md, "Prototype model with a learned metric"),
+ * recorded by `extract` for `--preprocess auto`.
+ */
 export const BUILTIN_BACKBONES = {
   /** MobileNetV2 (1280-d), 224×224 input: the fast default. */
-  mobilenet_v2: { folder: 'mobilenet_v2', shards: 1, size: 224, layer: 'flatten_1', dim: 1280, title: 'MobileNetV2' },
+  mobilenet_v2: { folder: 'mobilenet_v2', shards: 1, size: 224, layer: 'flatten_1', dim: 1280, title: 'MobileNetV2', recommendedPreprocess: 'sqrt-l2' },
   /** InceptionV3 (2048-d), 299×299 input: the paper's network. */
-  inception_v3: { folder: 'inception_v3', shards: 6, size: 299, layer: 'flatten_1', dim: 2048, title: 'InceptionV3' },
+  inception_v3: { folder: 'inception_v3', shards: 6, size: 299, layer: 'flatten_1', dim: 2048, title: 'InceptionV3', recommendedPreprocess: 'sqrt-l2' },
 } as const;
 export type BuiltinBackbone = keyof typeof BUILTIN_BACKBONES;
 
@@ -64,6 +69,44 @@ export function bundledEmbeddingDir(name: BundledEmbedding): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
   return join(dir, 'models', BUNDLED_EMBEDDINGS[name].folder);
+}
+
+/** The `format` of a trained embedding's card, `embedding.json` (src/embedding/io.node.ts writes it). */
+export const EMBEDDING_FORMAT = 'protolens-embedding';
+
+/**
+ * The feature preprocessing an embedding card recommends: its `recommendedPreprocess`, or `none`
+ * for a card written before the field existed (the embeddings protolens trains are trained on
+ * distances between raw features, and measured best on them: BENCHMARKS.md, "Issue 15: test-time
+ * shifts").
+ * @param card The parsed `embedding.json`.
+ * @param file The card's path, for the message.
+ * @throws RangeError naming the file and the field for a value that is not a preprocessing method.
+ * @example
+ * cardPreprocess({ format: 'protolens-embedding', dim: 64 }, 'runs/a/embedding.json') // 'none'
+ */
+export function cardPreprocess(card: Record<string, unknown>, file: string): PreprocessMethod {
+  return card.recommendedPreprocess === undefined ? 'none' : checkRecommendedPreprocess(card.recommendedPreprocess, file, 'recommendedPreprocess');
+}
+
+/**
+ * The feature preprocessing a model folder's card recommends ({@link cardPreprocess}), or
+ * undefined when the folder has no `embedding.json` of protolens's (a user's TF.js model).
+ * @throws RangeError naming `embedding.json` when it is not valid JSON, or its field is not a method.
+ * @example
+ * embeddingCardPreprocess(bundledEmbeddingDir('omniglot_conv4')) // 'none'
+ */
+export function embeddingCardPreprocess(dir: string): PreprocessMethod | undefined {
+  const file = join(dir, 'embedding.json');
+  if (!existsSync(file)) return undefined;
+  let card: unknown;
+  try {
+    card = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new RangeError(`${file}: invalid JSON (${(e as Error).message})`);
+  }
+  if (typeof card !== 'object' || card === null || (card as Record<string, unknown>).format !== EMBEDDING_FORMAT) return undefined;
+  return cardPreprocess(card as Record<string, unknown>, file);
 }
 
 /** True when `name` is one of the bundled embeddings ({@link BUNDLED_EMBEDDINGS}). */
@@ -325,6 +368,7 @@ export function convertedSpec(name: BuiltinBackbone, options: LoadBackboneOption
   const spec = BUILTIN_BACKBONES[name];
   return {
     name, layer: options.layer ?? spec.layer, pool: options.pool, tta: options.tta, threads: options.threads, source: bundledSource(name),
+    recommendedPreprocess: spec.recommendedPreprocess,
     dir: options.cacheDir ? convertedDir(options.cacheDir, name) : undefined,
     preprocessing: checkPreprocessing({ ...basePreprocessing(options.preset, spec.size, spec.size), ...options.preprocessing }),
     read: () => {
@@ -400,6 +444,7 @@ export async function loadBackboneNode(given: string, options: LoadBackboneOptio
     }
     const backbone = await loadBackbone(artifactsOf(json, weights), {
       name: nameOrDir, layer: options.layer ?? spec.layer, pool: options.pool, tta: options.tta, preprocessing, weightsHash: hash, source,
+      recommendedPreprocess: spec.recommendedPreprocess,
     });
     return { backbone, from, ms: performance.now() - t0, note };
   }
@@ -410,6 +455,7 @@ export async function loadBackboneNode(given: string, options: LoadBackboneOptio
     const backbone = await loadBackbone(artifactsOf(json, weights), {
       name: nameOrDir, layer: options.layer, pool: options.pool, tta: options.tta, preprocessing, weightsHash: weightsHash(json.modelTopology, weights),
       source: `protolens ${spec.title} (models/${spec.folder}; card: docs/embedding.md)`,
+      recommendedPreprocess: embeddingCardPreprocess(bundledEmbeddingDir(nameOrDir)),
     });
     return { backbone, from: 'bundle', ms: performance.now() - t0 };
   }
@@ -428,6 +474,7 @@ export async function loadBackboneNode(given: string, options: LoadBackboneOptio
   const preprocessing = checkPreprocessing({ ...basePreprocessing(options.preset, h, w), ...options.preprocessing, height: h, width: w });
   const backbone = await loadBackbone(artifacts, {
     name: basename(dir), layer: options.layer, pool: options.pool, tta: options.tta, preprocessing, weightsHash: weightsHash(json.modelTopology, weights), source: dir,
+    recommendedPreprocess: embeddingCardPreprocess(dir),
   });
   return { backbone, from: 'folder', ms: performance.now() - t0, note };
 }

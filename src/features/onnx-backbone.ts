@@ -141,6 +141,8 @@ export interface OnnxBackboneOptions {
   sessionOptions?: Record<string, unknown>;
   /** Test-time shifts, in input pixels (`tta.ts`); 0 or absent: none. */
   tta?: number;
+  /** The feature preprocessing the backbone's card recommends (`BackboneInfo.recommendedPreprocess`; the bundled networks converted to ONNX). */
+  recommendedPreprocess?: BackboneInfo['recommendedPreprocess'];
 }
 
 /** The preprocessing of a model: its preset, sized by the options, else the model, else the explicit preset. */
@@ -243,6 +245,7 @@ export async function onnxBackbone(ort: OrtRuntime, bytes: Uint8Array, o: OnnxBa
   const probe = await run([blank]);
   const info: BackboneInfo = {
     name: o.name, layer, dim: probe.dim, pooling: probe.pooling, weightsHash: o.weightsHash, source: o.source, kind: 'onnx', ...(shift ? { tta: shift } : {}),
+    ...(o.recommendedPreprocess ? { recommendedPreprocess: o.recommendedPreprocess } : {}),
   };
   return {
     info,

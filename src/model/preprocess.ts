@@ -28,10 +28,23 @@ export const PREPROCESS_METHODS = ['none', 'l2', 'center-l2', 'sqrt-l2', 'sqrt-c
 export type PreprocessMethod = typeof PREPROCESS_METHODS[number];
 
 /**
- * The preprocessing `protolens fit` and `protolens bench` use unless told otherwise: the one that
- * measured best (BENCHMARKS.md, "Prototype model with a learned metric").
+ * The preprocessing for features that name none: what `--preprocess auto` falls back to when the
+ * feature file records no recommendation (files written before recommendations, CSV and JSONL,
+ * user ONNX models), and the one the bundled ImageNet networks recommend. It measured best on
+ * their features (BENCHMARKS.md, "Prototype model with a learned metric"); learned embeddings
+ * recommend `none` instead (docs/embedding.md).
  */
 export const DEFAULT_PREPROCESS: PreprocessMethod = 'sqrt-l2';
+
+/** What `--preprocess` takes: a method, or `auto`, the one the features recommend ({@link PREPROCESS_CHOICES}). */
+export type PreprocessChoice = PreprocessMethod | 'auto';
+
+/**
+ * The values of `--preprocess`: `auto` (the default of every command that takes it: the
+ * preprocessing the feature file's backbone recommends, else {@link DEFAULT_PREPROCESS}), then the
+ * methods.
+ */
+export const PREPROCESS_CHOICES: readonly PreprocessChoice[] = ['auto', ...PREPROCESS_METHODS];
 
 const STEPS: Record<PreprocessMethod, { sqrt: boolean; center: boolean; l2: boolean }> = {
   none: { sqrt: false, center: false, l2: false },
@@ -50,6 +63,37 @@ export function checkPreprocessMethod(method: unknown): PreprocessMethod {
     throw new RangeError(`Invalid preprocessing: ${String(method)}. Should be one of: ${PREPROCESS_METHODS.join(', ')}`);
   }
   return method as PreprocessMethod;
+}
+
+/**
+ * Checks a `--preprocess` value: a method or `auto`.
+ * @throws RangeError listing the valid values.
+ * @example
+ * checkPreprocessChoice('auto') // 'auto'
+ * checkPreprocessChoice('zca') // throws 'Invalid preprocessing: zca. Should be one of: auto, none, l2, center-l2, sqrt-l2, sqrt-center-l2'
+ */
+export function checkPreprocessChoice(choice: unknown): PreprocessChoice {
+  if (typeof choice !== 'string' || !(PREPROCESS_CHOICES as readonly string[]).includes(choice)) {
+    throw new RangeError(`Invalid preprocessing: ${String(choice)}. Should be one of: ${PREPROCESS_CHOICES.join(', ')}`);
+  }
+  return choice as PreprocessChoice;
+}
+
+/**
+ * Checks a preprocessing a file recommends (a feature sidecar's, a backbone card's), naming the
+ * file and the field when it is not a method.
+ * @param value The field's value.
+ * @param file The file, for the message.
+ * @param field The field's path in the file, for the message.
+ * @throws RangeError `FILE: "FIELD" is "zca"; expected one of: none, l2, …`.
+ * @example
+ * checkRecommendedPreprocess('none', 'f.json', 'meta.backbone.recommendedPreprocess') // 'none'
+ */
+export function checkRecommendedPreprocess(value: unknown, file: string, field: string): PreprocessMethod {
+  if (typeof value !== 'string' || !(PREPROCESS_METHODS as readonly string[]).includes(value)) {
+    throw new RangeError(`${file}: "${field}" is ${JSON.stringify(value)}; expected one of: ${PREPROCESS_METHODS.join(', ')}`);
+  }
+  return value as PreprocessMethod;
 }
 
 /** The saved form of a {@link FeatureTransform}. */

@@ -8,7 +8,8 @@ import { writeModelFile } from '../data/modelfile.node.ts';
 import type { OutputCheck } from '../data/outputs.node.ts';
 import { featureOrigin } from '../data/origin.ts';
 import { checkOutputFile } from '../data/outputs.node.ts';
-import { FeatureTransform, Pipeline, type PreprocessMethod } from '../model/preprocess.ts';
+import { FeatureTransform, Pipeline, type PreprocessChoice, type PreprocessMethod } from '../model/preprocess.ts';
+import { resolvePreprocess } from '../data/featurefile.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import type { ProgressCallback } from '../model/types.ts';
 import type { CalibrationRecord } from '../model/calibration.ts';
@@ -21,8 +22,11 @@ import { calibrateByCrossFitting } from './calibrate.ts';
 export interface FitFileOptions {
   features: string;
   out: string;
-  /** Feature transform learned on these features and saved with the model. */
-  preprocess: PreprocessMethod;
+  /**
+   * Feature transform learned on these features and saved with the model; `auto`: the one the
+   * feature file recommends (its backbone's card), else `sqrt-l2` (`resolvePreprocess`).
+   */
+  preprocess: PreprocessChoice;
   /** Model options (with `cv`: the options every candidate shares). */
   model: PrototypeOptions;
   /** Choose the settings by stratified K-fold cross-validation over `grid`. */
@@ -41,6 +45,9 @@ export interface FitFileOptions {
 export interface FitFileResult {
   model: PrototypeClassifier;
   transform: FeatureTransform | null;
+  /** The preprocessing used (`auto` resolved), and where it came from: the options, the feature file's recommendation, or the default. */
+  preprocess: PreprocessMethod;
+  preprocessSource: 'given' | 'features' | 'default';
   rows: number;
   cols: number;
   seconds: number;
@@ -50,17 +57,20 @@ export interface FitFileResult {
 
 /**
  * Fits and saves a model.
- * @throws RangeError/TypeError naming the features file (missing, unlabelled, bad rows) or a bad
- *   option; OutputRefusedError when `out` may not be written.
+ * @throws RangeError/TypeError naming the features file (missing, unlabelled, bad rows, a
+ *   recommended preprocessing that is not a method) or a bad option; OutputRefusedError when
+ *   `out` may not be written.
  * @example
  * const r = await fitFile({ features: 'f.npy', out: 'model.json', preprocess: 'sqrt-l2', model: {}, cv: { folds: 5 } });
  * r.search!.candidates[r.search!.chosen].mean // cross-validated accuracy of the chosen setting
+ * (await fitFile({ features: 'conv4.npy', out: 'm.json', preprocess: 'auto', model: {} })).preprocess // 'none' (omniglot_conv4's features)
  */
 export async function fitFile(o: FitFileOptions): Promise<FitFileResult> {
   checkOutputFile(o.out, 'model', { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] });
   const fs = readFeatures(o.features);
   if (fs.labels.length === 0) throw new RangeError(`${o.features}: the file has no labels; fitting needs one label per row`);
-  const transform = o.preprocess === 'none' ? null : new FeatureTransform(o.preprocess);
+  const pre = resolvePreprocess(o.preprocess, fs.meta, o.features);
+  const transform = pre.method === 'none' ? null : new FeatureTransform(pre.method);
   const t0 = performance.now();
   let model: PrototypeClassifier, search: SearchRecord | null = null, calibration: CalibrationRecord | null = null;
   try {
@@ -91,7 +101,7 @@ export async function fitFile(o: FitFileOptions): Promise<FitFileResult> {
   const saved = transform ? new Pipeline(transform, model) : model;
   saved.origin_ = featureOrigin(fs.meta);
   writeModelFile(o.out, saved, { ...o.check, inputs: [o.features, ...(o.check?.inputs ?? [])] });
-  return { model, transform, rows: fs.X.rows, cols: fs.X.cols, seconds: (performance.now() - t0) / 1000, search, calibration };
+  return { model, transform, preprocess: pre.method, preprocessSource: pre.source, rows: fs.X.rows, cols: fs.X.cols, seconds: (performance.now() - t0) / 1000, search, calibration };
 }
 
 /** A setting in words, for the search summary: `lowrank metric, 2 prototypes/class, L2 α 1e-5, τ auto × 1, shrinkage 0.2`. */

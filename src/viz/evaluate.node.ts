@@ -11,7 +11,8 @@ import { readPrototypeModel } from '../data/modelfile.node.ts';
 import { checkOutputFolder, writeOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
 import { KNearestNeighbors, NearestClassMean, SoftmaxRegression } from '../model/baselines.ts';
-import { FeatureTransform, Pipeline, type PreprocessMethod } from '../model/preprocess.ts';
+import { FeatureTransform, Pipeline, type PreprocessChoice, type PreprocessMethod } from '../model/preprocess.ts';
+import { resolvePreprocess, type FeatureMeta } from '../data/featurefile.ts';
 import type { Classifier } from '../model/types.ts';
 import { evaluateClassifiers, type Candidate, type Evaluation, type EvaluationSplit } from '../select/evaluate.ts';
 import { VERSION } from '../version.ts';
@@ -44,8 +45,12 @@ export interface EvaluateFileOptions {
   out: string;
   split: EvaluationSplit;
   seed: number;
-  /** Feature transform every classifier is fitted behind (learned on each fit part only). */
-  preprocess: PreprocessMethod;
+  /**
+   * Feature transform every classifier is fitted behind (learned on each fit part only); `auto`:
+   * the one the feature file recommends, else `sqrt-l2` (`resolvePreprocess`). The evaluation
+   * records the method used.
+   */
+  preprocess: PreprocessChoice;
   /** The prototype model's options (the seed is the evaluation's unless given). */
   model?: PrototypeOptions;
   /**
@@ -70,9 +75,9 @@ function candidate(kind: EvaluateClassifier, preprocess: PreprocessMethod, model
   return { name: NAMES[kind], make: () => (preprocess === 'none' ? inner() : new Pipeline(new FeatureTransform(preprocess), inner())) };
 }
 
-/** The prototype model's options and the feature transform: the options', or a saved model's. */
-function settings(o: EvaluateFileOptions): { model: PrototypeOptions; preprocess: PreprocessMethod } {
-  if (!o.settingsFrom) return { model: { seed: o.seed, ...o.model }, preprocess: o.preprocess };
+/** The prototype model's options and the feature transform: the options' (`auto` resolved on the features' metadata), or a saved model's. */
+function settings(o: EvaluateFileOptions, meta: FeatureMeta): { model: PrototypeOptions; preprocess: PreprocessMethod } {
+  if (!o.settingsFrom) return { model: { seed: o.seed, ...o.model }, preprocess: resolvePreprocess(o.preprocess, meta, o.features).method };
   const saved = readPrototypeModel(o.settingsFrom);
   return { model: saved.model.getParams() as PrototypeOptions, preprocess: saved.transform?.method ?? 'none' };
 }
@@ -89,8 +94,8 @@ function settings(o: EvaluateFileOptions): { model: PrototypeOptions; preprocess
 export async function evaluateFile(o: EvaluateFileOptions): Promise<{ evaluation: Evaluation; files: string[]; dir: string }> {
   const check: OutputCheck = { ...o.check, inputs: [o.features, ...(o.settingsFrom ? [o.settingsFrom] : []), ...(o.check?.inputs ?? [])] };
   checkOutputFolder(o.out, 'evaluation', check);
-  const { model, preprocess } = settings(o);
   const fs = readFeatures(o.features);
+  const { model, preprocess } = settings(o, fs.meta);
   if (fs.labels.length === 0) throw new RangeError(`${o.features}: the file has no labels; an evaluation compares predictions with the true classes`);
   const kinds = o.classifiers ?? EVALUATE_CLASSIFIERS;
   let evaluation: Evaluation;

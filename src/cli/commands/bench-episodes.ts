@@ -8,11 +8,11 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { toCliError, userInput } from '../errors.ts';
-import { int, libraryChoice, names, numberList, oneOf, featureSourceOptions } from '../flags.ts';
+import { int, libraryChoice, names, numberList, oneOf, featureSourceOptions, preprocessHelp, type OptionsWithChoice } from '../flags.ts';
 import { progressBar } from '../progress.ts';
-import type { FeatureSet } from '../../data/features.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
-import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { checkPreprocessChoice, type PreprocessChoice } from '../../model/preprocess.ts';
+import type { LabelledFeatures } from '../../features/input.node.ts';
 import {
   EPISODE_CLASSIFIERS, EPISODE_CLASSIFIER_INFO, episodeBenchMarkdown, runEpisodeBench, type EpisodeBenchOptions, type EpisodeGroups,
 } from '../../select/episodes.ts';
@@ -35,19 +35,19 @@ interface EpisodeFlags {
 }
 
 /** Turns the flags into protocol options (exported for tests). */
-export function episodeOptions(f: EpisodeFlags): EpisodeBenchOptions {
+export function episodeOptions(f: EpisodeFlags): OptionsWithChoice<EpisodeBenchOptions> {
   const groups: EpisodeGroups[] = f.acrossAndWithin ? ['across', 'within'] : f.within ? ['within'] : ['across'];
   return {
     ways: numberList('--ways', f.ways, (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2'),
     shots: numberList('--shots', f.shots, (x) => Number.isInteger(x) && x >= 1, 'positive integers'),
     queries: int('--queries', f.queries), episodes: int('--episodes', f.episodes), seed: int('--seed', f.seed, 0), groups,
     classifiers: f.classifiers ? names(f.classifiers).map((c) => oneOf('--classifiers', c, EPISODE_CLASSIFIERS, true)) : undefined,
-    preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessMethod),
+    preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessChoice),
   };
 }
 
-/** What `bench` gives this command to read its input: a feature file, or an image folder through a backbone. */
-export type LoadFeatures = (f: Pick<EpisodeFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'tta' | 'progress'>, say: (s: string) => void) => Promise<{ fs: FeatureSet; source: string }>;
+/** What `bench` gives this command to read its input (a feature file, or an image folder through a backbone) and resolve `--preprocess auto` on it. */
+export type LoadFeatures = (f: Pick<EpisodeFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'tta' | 'progress'>, preprocess: PreprocessChoice, say: (s: string) => void) => Promise<LabelledFeatures>;
 
 /** Registers `bench episodes` under the `bench` command. */
 export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): void {
@@ -62,7 +62,7 @@ export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): vo
     .option('--within', 'draw each episode\'s classes from one group (labels of the form group/class)')
     .option('--across-and-within', 'both: episodes across groups, then within one group')
     .option('--classifiers <list>', `classifiers to fit (default all): ${EPISODE_CLASSIFIERS.join(', ')}`)
-    .option('--preprocess <name>', `feature preprocessing fitted on each support set: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--preprocess <name>', preprocessHelp('feature preprocessing fitted on each support set'), 'auto')
     .option('-o, --out <dir>', 'output folder for episodes.md and episodes.json (replaced as a whole; only a folder protolens wrote, see --force)', 'bench-out')
     .option('--force', 'replace --out even if protolens did not write it (never an input)')
     .option('--json', 'print the results as JSON (what episodes.json holds) instead of the Markdown table', false)
@@ -72,13 +72,13 @@ export function registerEpisodes(bench: Command, loadFeatures: LoadFeatures): vo
       const options = episodeOptions(flags);
       const check = { inputs: [flags.features, flags.data], force: flags.force };
       checkOutputFolder(flags.out, 'bench', check);
-      const { fs, source } = await userInput(() => loadFeatures(flags, say));
+      const { fs, source, preprocess } = await userInput(() => loadFeatures(flags, options.preprocess, say));
       const bar = flags.progress ? progressBar('episodes', 1, 'episodes') : undefined;
       const cpu0 = process.cpuUsage();
       let result;
       try {
         result = runEpisodeBench({ X: fs.X, labels: fs.labels.map(String) }, {
-          ...options,
+          ...options, preprocess,
           onProgress: (p) => { bar?.setTotal(p.total); bar?.update(p.done, `${p.setting.kShot}-shot ${p.setting.nWay}-way ${p.setting.groups}`); },
         });
       } catch (e) {

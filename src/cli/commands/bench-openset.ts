@@ -8,10 +8,10 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { CLIError, toCliError, userInput } from '../errors.ts';
-import { int, libraryChoice, names, oneOf, positive, featureSourceOptions } from '../flags.ts';
+import { int, libraryChoice, names, oneOf, positive, featureSourceOptions, preprocessHelp, type OptionsWithChoice } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
-import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { checkPreprocessChoice } from '../../model/preprocess.ts';
 import { OPENSET_MODELS, runOpenSet, type OpenSetOptions } from '../../select/openset.ts';
 import { openSetMarkdown } from '../../select/openset-report.ts';
 import { VERSION } from '../../version.ts';
@@ -33,13 +33,13 @@ interface OpenSetFlags {
 }
 
 /** Turns the flags into protocol options (exported for tests). */
-export function openSetOptions(f: OpenSetFlags): OpenSetOptions {
+export function openSetOptions(f: OpenSetFlags): OptionsWithChoice<OpenSetOptions> {
   const rate = positive('--target-rejection', f.targetRejection, true);
   if (rate >= 1) throw new CLIError(`Invalid value for --target-rejection: "${f.targetRejection}". Expected a share below 1, e.g. 0.05.`);
   return {
     known: int('--known', f.known, 2), shots: int('--shots', f.shots), validation: int('--validation', f.validation), queries: int('--queries', f.queries),
     unknownClasses: f.unknownClasses === undefined ? undefined : int('--unknown-classes', f.unknownClasses), unseenGroups: int('--unseen-groups', f.unseenGroups, 0),
-    splits: int('--splits', f.splits), seed: int('--seed', f.seed, 0), preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessMethod),
+    splits: int('--splits', f.splits), seed: int('--seed', f.seed, 0), preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessChoice),
     models: f.models ? names(f.models).map((m) => oneOf('--models', m, OPENSET_MODELS, true)) : undefined,
     targetFalseRejection: rate,
     reduce: f.reduce,
@@ -59,7 +59,7 @@ export function registerOpenSet(bench: Command, loadFeatures: LoadFeatures): voi
     .option('--unseen-groups <n>', 'groups held out of each split for unknowns of unseen groups (labels group/class; 0 for none)', '2')
     .option('--splits <n>', 'random splits', '10')
     .option('--seed <n>', 'seed of the splits', '0')
-    .option('--preprocess <name>', `feature preprocessing fitted on each split's fitting samples: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--preprocess <name>', preprocessHelp('feature preprocessing fitted on each split\'s fitting samples'), 'auto')
     .option('--models <list>', `models to fit (default all): ${OPENSET_MODELS.join(', ')}`)
     .option('--target-rejection <rate>', 'share of held-out known samples the stored threshold rejects', '0.05')
     .option('--no-reduce', 'fit and score the prototype models on all feature columns instead of the fitting samples\' span')
@@ -73,12 +73,12 @@ export function registerOpenSet(bench: Command, loadFeatures: LoadFeatures): voi
       const options = openSetOptions(flags);
       const check = { inputs: [flags.features, flags.data], force: flags.force };
       checkOutputFolder(flags.out, 'bench', check);
-      const { fs, source } = await userInput(() => loadFeatures(flags, say));
+      const { fs, source, preprocess } = await userInput(() => loadFeatures(flags, options.preprocess, say));
       const bar = flags.progress ? progressBar('openset', options.splits ?? 10, 'splits') : undefined;
       const cpu0 = process.cpuUsage();
       let result;
       try {
-        result = runOpenSet({ X: fs.X, labels: fs.labels }, { ...options, onProgress: (p) => bar?.update(p.done) });
+        result = runOpenSet({ X: fs.X, labels: fs.labels }, { ...options, preprocess, onProgress: (p) => bar?.update(p.done) });
       } catch (e) {
         throw toCliError(e, flags.features ?? flags.data);
       } finally {

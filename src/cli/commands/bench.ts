@@ -8,12 +8,11 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
-import { int, libraryChoice, names, numberList, oneOf, positive, featureSourceOptions, ttaFlag } from '../flags.ts';
+import { int, libraryChoice, names, numberList, oneOf, positive, featureSourceOptions, ttaFlag, preprocessHelp, type OptionsWithChoice } from '../flags.ts';
 import { progressBar, type Progress } from '../progress.ts';
-import type { FeatureSet } from '../../data/featurefile.ts';
-import { labelledFeatures } from '../../features/input.node.ts';
+import { labelledFeatures, type LabelledFeatures } from '../../features/input.node.ts';
 import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
-import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { checkPreprocessChoice, type PreprocessChoice } from '../../model/preprocess.ts';
 import {
   DEFAULT_GRIDS, DEFAULT_PROTOTYPE_OPTIONS, FEWSHOT_METHODS, runFewShot, type FewShotGrids, type FewShotOptions,
 } from '../../select/fewshot.ts';
@@ -58,7 +57,7 @@ interface FewShotFlags {
 }
 
 /** Turns the flags into benchmark options (exported for tests). */
-export function fewShotOptions(f: FewShotFlags): FewShotOptions {
+export function fewShotOptions(f: FewShotFlags): OptionsWithChoice<FewShotOptions> {
   const grids: Partial<FewShotGrids> = {};
   if (f.gridJ) grids.prototypesPerClass = numberList('--grid-j', f.gridJ, (x) => Number.isInteger(x) && x >= 1, 'positive integers');
   if (f.gridAlphaL1) grids.alphaL1 = numberList('--grid-alpha-l1', f.gridAlphaL1, (x) => x >= 0, 'non-negative numbers');
@@ -79,7 +78,7 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
     ways: numberList('--ways', f.ways, (x) => Number.isInteger(x) && x >= 2, 'integers ≥ 2'),
     subsets: int('--subsets', f.subsets, 2),
     seed: int('--seed', f.seed, 0),
-    preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessMethod),
+    preprocess: libraryChoice('--preprocess', f.preprocess, checkPreprocessChoice),
     methods,
     grids,
     reduce: f.reduce,
@@ -87,15 +86,19 @@ export function fewShotOptions(f: FewShotFlags): FewShotOptions {
   };
 }
 
-/** The features a benchmark runs on (src/features/input.node.ts), with a progress bar while extracting (also used by `bench episodes`). */
-async function loadFeatures(f: Pick<FewShotFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'tta' | 'progress'>, say: (s: string) => void): Promise<{ fs: FeatureSet; source: string }> {
+/**
+ * The features a benchmark runs on and the preprocessing to use on them, `auto` resolved
+ * (src/features/input.node.ts), with a progress bar while extracting (also used by `bench
+ * episodes` and `bench openset`).
+ */
+async function loadFeatures(f: Pick<FewShotFlags, 'features' | 'data' | 'backbone' | 'cacheDir' | 'tta' | 'progress'>, preprocess: PreprocessChoice, say: (s: string) => void): Promise<LabelledFeatures> {
   if (f.features && f.data) throw new CLIError('Give either --features FILE or --data DIR (with --backbone), not both.');
   if (!f.features && !f.data) throw new CLIError('Missing input: give --features FILE, or --data DIR with --backbone NAME.');
   if (f.features && ttaFlag(f.tta) > 0) throw new CLIError(`--tta applies to --data (features extracted here); ${f.features} holds features already made: give --tta to protolens extract instead.`);
   let bar: Progress | undefined;
   try {
     return await labelledFeatures(f.features ? { features: f.features } : { data: f.data!, backbone: f.backbone, cacheDir: f.cacheDir, tta: ttaFlag(f.tta) }, {
-      log: say,
+      log: say, preprocess,
       onProgress: (p) => { if (f.progress) { bar ??= progressBar('extract', p.total, 'images'); bar.update(p.done); } },
     });
   } finally {
@@ -126,7 +129,7 @@ function registerFewShot(bench: Command): void {
     .option('--ways <list>', 'numbers of classes per task', '2,5,20')
     .option('--subsets <n>', 'random subsets per N', '10')
     .option('--seed <n>', 'seed of every random choice', '0')
-    .option('--preprocess <name>', `feature preprocessing for every method: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--preprocess <name>', preprocessHelp('feature preprocessing for every method'), 'auto')
     .option('--methods <list>', `rows to run (default all): ${FEWSHOT_METHODS.join(', ')}`)
     .option('--grid-j <list>', 'prototypes per class to try', DEFAULT_GRIDS.prototypesPerClass.join(','))
     .option('--grid-alpha-l1 <list>', 'penalty weights α to try with the L1 penalty', DEFAULT_GRIDS.alphaL1.join(','))
@@ -153,17 +156,17 @@ function registerFewShot(bench: Command): void {
       checkOutputFolder(flags.out, 'bench', check);
       let loaded;
       try {
-        loaded = await loadFeatures(flags, say);
+        loaded = await loadFeatures(flags, options.preprocess, say);
       } catch (e) {
         throw toCliError(e);
       }
-      const { fs, source } = loaded;
+      const { fs, source, preprocess } = loaded;
       const bar = flags.progress ? progressBar('fewshot', 1, 'fits') : undefined;
       const cpu0 = process.cpuUsage();
       let result;
       try {
         result = runFewShot({ X: fs.X, labels: fs.labels }, {
-          ...options,
+          ...options, preprocess,
           onProgress: (p) => { bar?.setTotal(p.total); bar?.update(p.done, `N=${p.ways} subset ${p.subset + 1}`); },
         });
       } catch (e) {

@@ -5,11 +5,11 @@
  */
 import type { Command } from 'commander';
 import { relative } from 'node:path';
-import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { checkPreprocessChoice } from '../../model/preprocess.ts';
 import { EVALUATE_CLASSIFIERS, checkEvaluateClassifiers, evaluateFile } from '../../viz/evaluate.node.ts';
 import { evaluationMarkdown } from '../../viz/evaluation.ts';
 import { CLIError, userInput } from '../errors.ts';
-import { anyInt, featureFile, int, libraryChoice, names, positive } from '../flags.ts';
+import { anyInt, featureFile, int, libraryChoice, names, positive, preprocessHelp } from '../flags.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { fitOptions, type ModelFlags } from './fit.ts';
 
@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--folds <K>', 'stratified K-fold cross-validation: every sample scored once (default 5 unless --test-size)')
     .option('--test-size <fraction>', 'a stratified train/test split with this fraction held out for testing, instead of folds')
     .option('--seed <s>', 'seed of the split (and of the prototype model)', '0')
-    .option('--preprocess <method>', `feature transform every classifier is fitted behind, learned on each training part: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--preprocess <method>', preprocessHelp('feature transform every classifier is fitted behind, learned on each training part'), 'auto')
     .option('--classifiers <list>', `which to evaluate (default all): ${EVALUATE_CLASSIFIERS.join(', ')}`)
     .option('-m, --model <model.json>', 'evaluate the settings of a model "fit" wrote (e.g. chosen by fit --cv): its prototype model\'s options and seed, and its feature transform')
     .option('-J, --prototypes <J>', 'prototype model: number of prototypes (default 2 per class)')
@@ -68,7 +68,7 @@ export function register(program: Command): void {
         : { kind: 'folds' as const, folds: flags.folds === undefined ? 5 : int('--folds', flags.folds, 2) };
       if (split.kind === 'holdout' && split.testSize >= 1) throw new CLIError(`Invalid value for --test-size: "${flags.testSize}". Expected a fraction between 0 and 1.`);
       const seed = anyInt('--seed', flags.seed);
-      const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessMethod);
+      const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessChoice);
       const classifiers = flags.classifiers ? libraryChoice('--classifiers', flags.classifiers, (s) => checkEvaluateClassifiers(names(s))) : undefined;
       const model = fitOptions({ ...flags, prune: true });
       let bar: Progress | undefined;

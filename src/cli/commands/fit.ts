@@ -4,13 +4,13 @@
  */
 import type { Command } from 'commander';
 import { PrototypeClassifier, type MetricKind, type PrototypeOptions } from '../../model/prototype.ts';
-import { DEFAULT_PREPROCESS, PREPROCESS_METHODS, checkPreprocessMethod } from '../../model/preprocess.ts';
+import { checkPreprocessChoice } from '../../model/preprocess.ts';
 import { DEFAULT_SEARCH_GRID, type SearchGrid } from '../../select/cv.ts';
 import { describeSetting, fitFile, type FitFileResult } from '../../select/fit-file.node.ts';
 import { DEFAULT_FALSE_REJECTION, DEFAULT_NOVELTY_SCORE, NOVELTY_SCORES, checkNoveltyScore } from '../../model/novelty.ts';
 import type { CalibrationRecord } from '../../model/calibration.ts';
 import { CLIError, toCliError } from '../errors.ts';
-import { anyInt, featureFile, int, libraryChoice, numberList, positive } from '../flags.ts';
+import { anyInt, featureFile, int, libraryChoice, numberList, positive, preprocessHelp } from '../flags.ts';
 import { progressBar } from '../progress.ts';
 
 /** The prototype model's flags, shared by `fit` and `evaluate`. */
@@ -101,10 +101,16 @@ function fitSummary(r: FitFileResult, out: string): Record<string, unknown> {
   return {
     model: out, rows: r.rows, cols: r.cols, classes: m.classes_.length, prototypes: m.W_!.rows, seconds: r.seconds,
     iterations: m.nIter_, converged: m.converged_, loss: [h[0].loss, h.at(-1)!.loss], trainingAccuracy: h.at(-1)!.accuracy,
-    metric: m.metric_.kind, tau: m.tau_, tauRule: m.tauRule_, preprocess: r.transform?.method ?? 'none', seed: m.getParams().seed,
+    metric: m.metric_.kind, tau: m.tau_, tauRule: m.tauRule_, preprocess: r.preprocess, preprocessSource: r.preprocessSource, seed: m.getParams().seed,
     search: s ? { folds: s.folds, seed: s.seed, settings: s.candidates.length, seconds: s.seconds, chosen: s.candidates[s.chosen], runnerUp: s.runnerUp === null ? null : s.candidates[s.runnerUp] } : null,
     calibration: r.calibration ? { source: r.calibration.source, temperature: r.calibration.temperature, ece: r.calibration.ece, nll: r.calibration.nll, rejection: r.calibration.rejection } : null,
   };
+}
+
+/** The preprocessing used, and why when --preprocess was left to auto. */
+export function preprocessLine(r: Pick<FitFileResult, 'preprocess' | 'preprocessSource' | 'transform'>): string {
+  const why = r.preprocessSource === 'features' ? ', as the features\' backbone recommends' : r.preprocessSource === 'default' ? ', the default for features that recommend none' : '';
+  return `Features preprocessed: ${r.preprocess}${why}${r.transform ? ' (saved with the model)' : ''}.`;
 }
 
 /** What `fit` prints: the search (with --cv), then the fit. */
@@ -125,7 +131,7 @@ function fitText(r: FitFileResult, out: string): string {
   lines.push(`Fitted ${model.W_!.rows} prototypes on ${r.rows} samples × ${r.cols} features, ${model.classes_.length} classes ` +
     `in ${r.seconds.toFixed(1)} s: ${model.nIter_} iterations${model.converged_ ? ' (converged)' : ''}, ` +
     `loss ${h[0].loss.toFixed(4)} → ${h.at(-1)!.loss.toFixed(4)}, training accuracy ${h.at(-1)!.accuracy.toFixed(3)}.`);
-  lines.push(`Metric: ${model.metric_.kind}. τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}).${r.transform ? ` Features preprocessed: ${r.transform.method} (saved with the model).` : ''}`);
+  lines.push(`Metric: ${model.metric_.kind}. τ = ${model.tau_.toPrecision(4)} (${model.tauRule_}). ${preprocessLine(r)}`);
   if (r.calibration) lines.push(...calibrationLines(r.calibration));
   lines.push(`Saved ${out}`);
   return lines.join('\n') + '\n';
@@ -154,7 +160,7 @@ export function register(program: Command): void {
     .option('--shrinkage <s>', 'shrinkage in (0, 1] of the within-class scatter in the metric\'s start (default 0.2)')
     .option('--max-iter <n>', 'outer iterations (default 100)')
     .option('--seed <s>', 'seed of every random choice (folds included)', '0')
-    .option('--preprocess <method>', `feature transform learned on these features and saved with the model: ${PREPROCESS_METHODS.join(' | ')}`, DEFAULT_PREPROCESS)
+    .option('--preprocess <method>', preprocessHelp('feature transform learned on these features and saved with the model'), 'auto')
     .option('--grid-j <list>', 'with --cv: prototypes per class to try', d.prototypesPerClass.join(','))
     .option('--grid-regularization <list>', 'with --cv: penalties to try', d.regularization.join(','))
     .option('--grid-alpha-l1 <list>', 'with --cv: α to try with L1', d.alphaL1.join(','))
@@ -171,7 +177,7 @@ export function register(program: Command): void {
       if (!/\.json$/i.test(flags.out)) throw new CLIError(`Invalid value for --out: "${flags.out}". Expected a path ending in .json.`);
       const options = fitOptions(flags);
       const folds = flags.cv === undefined ? null : flags.cv === true ? 5 : int('--cv', String(flags.cv), 2);
-      const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessMethod);
+      const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessChoice);
       const grid = searchGrid(flags);
       const calibrate = calibrationFlags(flags, folds !== null);
       if (folds !== null) {
