@@ -1,7 +1,8 @@
 /**
  * The package's `protolens/node` entry: everything of `protolens` (src/index.ts) plus the Node side —
  * CNN feature extraction, feature and model files, the interpretation report, reconstructions of
- * prototypes and adversarial readings through the CNN (TF.js), the explorer's server, and the native GEMM.
+ * prototypes and adversarial readings through the CNN (TF.js), training embeddings end to end and
+ * combining them (docs/embedding.md), the explorer's server, and the native GEMM.
  *
  * Nothing is installed on import: call {@link enableNodeGemm} once to run the model's products in
  * the native addon on every core (or its WebAssembly fallback on worker threads), as the CLI does.
@@ -42,6 +43,14 @@ export {
 export { lensReconstructions, lensReconstruction, lensAdversarial, type LensAdversarialOptions } from './viz/lens.node.ts';
 export { crossingSpec, type LensAdversarial, type LensReconstruction } from './viz/lens.ts';
 export { fitFile, type FitFileOptions, type FitFileResult } from './select/fit-file.node.ts';
+export { labelledFeatures, type FeatureInput, type LabelledFeatures, type LabelledFeaturesOptions } from './features/input.node.ts';
+export {
+  trainEmbedding, runTraining, type TrainEmbeddingOptions, type RunOptions as TrainingRunOptions, type RunResult as TrainingRunResult,
+} from './embedding/run.node.ts';
+export { TRAIN_DEFAULTS, type TrainOptions, type EmbeddingHead, type ConvPasses, type StopReason } from './embedding/train.ts';
+export { DEFAULT_VAL_GROUPS, DEFAULT_TEST_GROUPS } from './embedding/split.ts';
+export { combineEmbeddings, type CombinedEmbedding } from './embedding/io.node.ts';
+export { embeddingCardPreprocess } from './features/load.node.ts';
 export { renderSvg } from './viz/render.ts';
 export { renderReport, renderFigures, type ReportMeta } from './viz/report.ts';
 export { writeReport, type WrittenReport } from './viz/report.node.ts';

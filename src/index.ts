@@ -1,8 +1,9 @@
 /**
  * protolens: prototype-based interpretation of CNN feature spaces.
  *
- * The package's `.` entry: the model, its baselines, feature preprocessing, model selection and the
- * interpretation, all browser-safe (no Node imports, no TF.js, no Vega). The Node side (feature
+ * The package's `.` entry: the model, its baselines, feature preprocessing, model selection, the
+ * interpretation, and the joining of trained embeddings' model files ({@link concatEmbeddings}),
+ * all browser-safe (no Node imports, no TF.js, no Vega). The Node side (feature
  * extraction, feature and model files, reports, the explorer's server) is the `protolens/node`
  * entry (src/index.node.ts), which re-exports this one.
  */
@@ -51,3 +52,4 @@ export { encodeNpy, decodeNpy } from './data/npy.ts';
 export type { FeatureSet, FeatureMeta } from './data/featurefile.ts';
 export { resolvePreprocess, recommendedPreprocess, RECOMMENDED_PREPROCESS_FIELD } from './data/featurefile.ts';
 export { twistedClasses, hiddenDirections, stratifiedSplit, type SyntheticData, type SyntheticOptions } from './data/synthetic.ts';
+export { concatEmbeddings, type EmbeddingParts, type LayersModelJson } from './embedding/ensemble.ts';

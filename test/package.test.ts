@@ -70,6 +70,7 @@ function consumerLock(tarball: string): unknown {
 const ESM_CONSUMER = `
 import { PrototypeClassifier, NearestClassMean, loadModel, analyzeModel, VERSION } from 'protolens';
 import * as node from 'protolens/node';
+import * as root from 'protolens';
 const X = [[0, 0], [0.2, 0.1], [0.1, 0.3], [4, 4], [4.2, 3.9], [3.8, 4.1]];
 const y = ['a', 'a', 'a', 'b', 'b', 'b'];
 const m = new PrototypeClassifier({ nPrototypes: 2, seed: 1 }).fit(X, y);
@@ -80,13 +81,18 @@ console.log(JSON.stringify({
   predict: back.predict([[0.1, 0.1], [4, 4]]),
   ncm: new NearestClassMean().fit(X, y).predict([[3.9, 4]]),
   analysed: a.samples.accuracy,
-  node: ['readFeatures', 'writeFeatures', 'extractDataset', 'explainToReport', 'startExplorerServer', 'enableNodeGemm'].filter((k) => typeof node[k] === 'function'),
+  node: ['readFeatures', 'writeFeatures', 'extractDataset', 'explainToReport', 'startExplorerServer', 'enableNodeGemm',
+    'trainEmbedding', 'runTraining', 'combineEmbeddings', 'concatEmbeddings', 'resolvePreprocess'].filter((k) => typeof node[k] === 'function'),
+  // The browser-safe entry: joining model files and resolving --preprocess auto, not training or files.
+  root: ['concatEmbeddings', 'resolvePreprocess', 'trainEmbedding', 'runTraining', 'combineEmbeddings'].filter((k) => typeof root[k] === 'function'),
+  trainDefaults: typeof node.TRAIN_DEFAULTS?.seed === 'number' && node.DEFAULT_VAL_GROUPS.length > 0,
 }));
 `;
 
 const TS_CONSUMER = `
 import { PrototypeClassifier, type Explanation, type Label, type ModelAnalysis, analyzeModel } from 'protolens';
-import { readFeatures, explainToReport, type FeatureSet } from 'protolens/node';
+import { readFeatures, explainToReport, trainEmbedding, combineEmbeddings, type FeatureSet, type TrainEmbeddingOptions, type CombinedEmbedding } from 'protolens/node';
+import { concatEmbeddings, type EmbeddingParts } from 'protolens';
 const m: PrototypeClassifier = new PrototypeClassifier({ nPrototypes: 2, regularization: 'l1', seed: 1 });
 const X: number[][] = [[0, 0], [1, 1], [5, 5], [6, 6]];
 const y: Label[] = ['a', 'a', 'b', 'b'];
@@ -96,6 +102,9 @@ const p: number = e.probability;
 const a: ModelAnalysis = analyzeModel(m, X, y);
 const load: (path: string) => FeatureSet = readFeatures;
 const report: typeof explainToReport = explainToReport;
+const train: (o: TrainEmbeddingOptions) => Promise<{ out: string; bestValAccuracy: number }> = trainEmbedding;
+const combine: (dirs: string[], out: string) => CombinedEmbedding = combineEmbeddings;
+const join: (parts: EmbeddingParts[]) => { weights: Uint8Array } = concatEmbeddings;
 // Each line below must be an error: were a declaration unresolved (any), it would pass, and the
 // unused @ts-expect-error would fail the check instead.
 // @ts-expect-error: the options are checked (a typo in an option name is an error)
@@ -106,7 +115,9 @@ const wrong1: string = e.probability;
 const wrong2: string = a.samples.accuracy;
 // @ts-expect-error: a feature set's matrix has numeric rows
 const wrong3: string = readFeatures('f.npy').X.rows;
-export { p, a, load, report, wrong1, wrong2, wrong3 };
+// @ts-expect-error: training needs its data folder
+const wrong4: TrainEmbeddingOptions = { out: 'runs/a', train: {} };
+export { p, a, load, report, train, combine, join, wrong1, wrong2, wrong3, wrong4 };
 `;
 
 test('the packed package installs offline into a project with no access to the sources, and works there', { timeout: 600_000 }, async (t) => {
@@ -151,7 +162,9 @@ test('the packed package installs offline into a project with no access to the s
   writeFileSync(join(project, 'consumer.mjs'), ESM_CONSUMER);
   const esm = JSON.parse(timed('node ESM', () => run('node', ['consumer.mjs'], project, env)).stdout);
   assert.deepEqual(esm, { version: pkg.version, predict: ['a', 'b'], ncm: ['b'], analysed: 1,
-    node: ['readFeatures', 'writeFeatures', 'extractDataset', 'explainToReport', 'startExplorerServer', 'enableNodeGemm'] });
+    node: ['readFeatures', 'writeFeatures', 'extractDataset', 'explainToReport', 'startExplorerServer', 'enableNodeGemm',
+      'trainEmbedding', 'runTraining', 'combineEmbeddings', 'concatEmbeddings', 'resolvePreprocess'],
+    root: ['concatEmbeddings', 'resolvePreprocess'], trainDefaults: true });
 
   // TypeScript: the shipped declarations type-check a strict consumer under Node's module resolution,
   // with no TS5097 (.ts import) error and no declaration that resolves to any.

@@ -2,15 +2,21 @@
  * A whole training run in Node: load the images, split by alphabet, resume from the output
  * folder's checkpoint if there is one, train with early stopping, checkpoint at every
  * evaluation, and keep the best network (by validation accuracy) as the output model.
+ * {@link trainEmbedding} is the same run with TF.js and the kernels started first: what
+ * `protolens train-embedding` calls, and the package's Node entry exports.
  */
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readCheckpoint, saveEmbedding, writeCheckpoint } from './io.node.ts';
 import { loadInkImages } from './omniglot.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS, splitByGroup } from './split.ts';
-import { EmbeddingTrainer, type CurvePoint, type EpisodeReport, type StopReason, type TrainOptions } from './train.ts';
+import { EmbeddingTrainer, TRAIN_DEFAULTS, type ConvPasses, type CurvePoint, type EpisodeReport, type StopReason, type TrainOptions } from './train.ts';
 import { VERSION } from '../version.ts';
-import { claimOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
+import { checkOutputFolder, claimOutputFolder, type OutputCheck } from '../data/outputs.node.ts';
+import { initTfNode } from '../features/backend.node.ts';
+import type { BackendName } from '../features/backend.ts';
+import { registerWasmTrainingKernels } from './kernels.ts';
+import { enableNativeConvKernels } from './conv-native.node.ts';
 import { gemmBackendName } from '../linalg/gemm.ts';
 import { convKernelsName } from './conv4-gemm.ts';
 
@@ -56,10 +62,18 @@ export interface RunResult {
 }
 
 /**
- * Trains (or resumes) an embedding.
+ * Trains (or resumes) an embedding on TF.js as already started: {@link trainEmbedding} starts it
+ * (and the kernels) first, and is what most callers want.
+ * @param o The data, the output folder, the training options the caller chose, callbacks.
+ * @returns How the run stopped, its episodes and time, the best validation accuracy (NaN without
+ *   validation alphabets) and its episode, the curve, the output folder.
  * @throws RangeError for unusable data or options (named); CheckpointError for an unreadable
  *   checkpoint in the output folder; OutputRefusedError when the output folder is not one
  *   protolens made for an embedding (without `check.force`) or holds the data.
+ * @example
+ * await initTfNode('wasm'); registerWasmTrainingKernels();
+ * const r = await runTraining({ data: 'omniglot/images_background', out: 'runs/a', train: { maxEpisodes: 200 } });
+ * r.episodes // 200
  */
 export async function runTraining(o: RunOptions): Promise<RunResult> {
   const out = resolve(o.out);
@@ -131,4 +145,48 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   } finally {
     trainer.dispose();
   }
+}
+
+/** Options of {@link trainEmbedding}: those of {@link runTraining}, and what runs the network. */
+export interface TrainEmbeddingOptions extends RunOptions {
+  /** TF.js backend of the heads and of the `tfjs` passes: `wasm` (default) or `cpu`. */
+  backend?: BackendName;
+  /**
+   * Called once TF.js and the kernels are ready, before the images load: the backend, the passes
+   * asked for, the GEMM the `gemm` passes multiply with, and their element-wise kernels (native,
+   * or JavaScript with the reason; null for the `tfjs` passes).
+   */
+  onReady?: (r: { backend: BackendName; passes: ConvPasses; gemm: string; kernels: string | null }) => void;
+}
+
+/**
+ * Trains an embedding end to end, as `protolens train-embedding` does (docs/embedding.md): checks
+ * the output folder, starts TF.js on `backend`, registers the training kernels the wasm backend
+ * lacks, installs the native element-wise kernels of the `gemm` passes when they load, then runs
+ * {@link runTraining}. The output folder is an ordinary TF.js layers model with its card
+ * (`embedding.json`), a backbone for `extract --backbone DIR` and `loadBackboneNode(DIR)`;
+ * running it again resumes from its checkpoint. Call `enableNodeGemm()` first to multiply on the
+ * native GEMM on every core, as the CLI does (otherwise the WebAssembly kernels, one thread).
+ * @param o The data (class folders `alphabet/character/*.png`, split by alphabet), the output
+ *   folder, the training options the caller chose (the others: `TRAIN_DEFAULTS`), callbacks.
+ * @returns How the run stopped, its episodes and time, the best validation accuracy and its
+ *   episode (NaN without validation alphabets), the curve, and the output folder.
+ * @throws OutputRefusedError when `out` is not a folder protolens made for an embedding (without
+ *   `check.force`) or holds the data; RangeError for a backend that does not run in Node, unusable
+ *   data or options (named); CheckpointError for an unreadable checkpoint in `out`.
+ * @example
+ * import { enableNodeGemm, trainEmbedding } from 'protolens/node';
+ * enableNodeGemm();
+ * const r = await trainEmbedding({ data: 'omniglot/images_background', out: 'runs/a', train: { maxEpisodes: 2000, seed: 2 } });
+ * // r.reason 'max-episodes', r.bestValAccuracy ≈ 0.96; runs/a holds model.json, weights.bin, embedding.json
+ */
+export async function trainEmbedding(o: TrainEmbeddingOptions): Promise<RunResult> {
+  const { backend: asked, onReady, ...run } = o;
+  checkOutputFolder(o.out, 'embedding', { ...o.check, inputs: [o.data, ...(o.check?.inputs ?? [])] }); // before anything loads
+  const backend = await initTfNode(asked ?? 'wasm');
+  registerWasmTrainingKernels();
+  const passes = o.train.passes ?? TRAIN_DEFAULTS.passes;
+  const kernels = passes === 'gemm' ? enableNativeConvKernels() : null;
+  onReady?.({ backend, passes, gemm: gemmBackendName(), kernels });
+  return runTraining(run);
 }

@@ -1,16 +1,12 @@
 import { Option, type Command } from 'commander';
 import { toCliError } from '../errors.ts';
 import { int, libraryChoice, names, positive } from '../flags.ts';
-import { checkOutputFolder } from '../../data/outputs.node.ts';
 import { progressBar, type Progress } from '../progress.ts';
-import { checkNodeBackend, initTfNode } from '../../features/backend.node.ts';
+import { checkNodeBackend } from '../../features/backend.node.ts';
 import type { BackendName } from '../../features/backend.ts';
-import { registerWasmTrainingKernels } from '../../embedding/kernels.ts';
-import { runTraining, type RunOptions } from '../../embedding/run.node.ts';
+import { trainEmbedding, type RunOptions } from '../../embedding/run.node.ts';
 import { DEFAULT_TEST_GROUPS, DEFAULT_VAL_GROUPS } from '../../embedding/split.ts';
 import { NO_JITTER, SMALL_JITTER } from '../../embedding/augment.ts';
-import { enableNativeConvKernels } from '../../embedding/conv-native.node.ts';
-import { gemmBackendName } from '../../linalg/gemm.ts';
 import { CONV_PASSES, HEADS, TRAIN_DEFAULTS, checkTrainOptions, type EmbeddingHead, type ConvPasses, type TrainOptions } from '../../embedding/train.ts';
 
 interface Flags {
@@ -166,19 +162,16 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (data: string, f: Flags, cmd: Command) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
-      const { train, backend, passes } = trainOptions(f, cmd);
+      const { train, backend } = trainOptions(f, cmd);
       const check = { inputs: [data], force: f.force };
-      checkOutputFolder(f.out, 'embedding', check); // before anything loads
-      await initTfNode(backend);
-      registerWasmTrainingKernels();
-      if (passes === 'gemm') say(`passes: gemm (GEMM ${gemmBackendName()}, element-wise kernels ${enableNativeConvKernels()})`);
       const stop = { requested: false };
       const onSigint = () => { stop.requested = true; say('\ninterrupt: finishing this episode and writing a checkpoint (Ctrl-C again to abort)'); process.removeListener('SIGINT', onSigint); };
       process.on('SIGINT', onSigint);
       const report = reporter(f.progress, say);
       try {
-        const result = await runTraining({
-          data, out: f.out, train, stop, check, ...report.callbacks,
+        const result = await trainEmbedding({
+          data, out: f.out, train, backend, stop, check, ...report.callbacks,
+          onReady: (r) => { if (r.kernels !== null) say(`passes: gemm (GEMM ${r.gemm}, element-wise kernels ${r.kernels})`); },
           valGroups: names(f.valAlphabets, DEFAULT_VAL_GROUPS), testGroups: names(f.testAlphabets, DEFAULT_TEST_GROUPS),
         });
         report.stop();
