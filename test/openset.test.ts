@@ -7,7 +7,10 @@ import type { Matrix } from '../src/linalg/matrix.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { loadModel } from '../src/model/io.ts';
 import { noveltyScores, noveltyStats, rejectionThreshold, NOVELTY_SCORES } from '../src/model/novelty.ts';
-import { DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitTemperature, temperatureObjective, temperedNll, temperedSoftmax } from '../src/model/calibration.ts';
+import {
+  DEFAULT_MARGIN_PRIOR, DEFAULT_TEMPERATURE_PRIOR, MARGIN_EXPONENT_LIMIT, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, logitMargins,
+  sampleTemperatures, temperatureObjective, temperedNll, temperedSoftmax,
+} from '../src/model/calibration.ts';
 import { calibrateByCrossFitting, outOfFoldOutputs } from '../src/select/calibrate.ts';
 import { foldRows, stratifiedFolds } from '../src/select/cv.ts';
 import { deriveSeed } from '../src/linalg/random.ts';
@@ -242,6 +245,141 @@ describe('temperature scaling', () => {
       const differ = argmax.filter((l, i) => l !== before[i]).length;
       assert.equal(differ, 0, `T = ${T}: ${differ} tempered argmax labels differ`);
     }
+  });
+});
+
+describe('a temperature that depends on the margin', () => {
+  /** Rows whose probabilities put another class strictly above the class of the largest logit (ties allowed: float32 may merge near-equal probabilities). */
+  const labelViolations = (Z: Matrix, P: Matrix): number => {
+    let bad = 0;
+    for (let i = 0; i < Z.rows; i++) {
+      let top = 0;
+      for (let l = 1; l < Z.cols; l++) if (Z.data[i * Z.cols + l] > Z.data[i * Z.cols + top]) top = l;
+      for (let l = 0; l < Z.cols; l++) if (P.data[i * P.cols + l] > P.data[i * P.cols + top]) { bad++; break; }
+    }
+    return bad;
+  };
+  /** Rows whose largest probability is not at the largest logit although their logits are well apart (no float32 tie possible). */
+  const strictViolations = (Z: Matrix, P: Matrix, T: ArrayLike<number>): number => {
+    let bad = 0;
+    for (let i = 0; i < Z.rows; i++) {
+      const row = Array.from(Z.data.subarray(i * Z.cols, (i + 1) * Z.cols));
+      const top = row.indexOf(Math.max(...row)), p = Array.from(P.data.subarray(i * P.cols, (i + 1) * P.cols));
+      const second = Math.max(...row.filter((_, l) => l !== top));
+      if ((row[top] - second) / T[i] > 1e-3 && p.indexOf(Math.max(...p)) !== top) bad++;
+    }
+    return bad;
+  };
+  /** N×L logits, Gaussian with a row-dependent scale (margins from near 0 to large). */
+  const randomLogits = (N: number, L: number, seed: number): Matrix => {
+    const r = rng(seed), data = new Float32Array(N * L);
+    for (let i = 0; i < N; i++) { const s = Math.exp(2 * r.normal()); for (let l = 0; l < L; l++) data[i * L + l] = s * r.normal(); }
+    return { data, rows: N, cols: L };
+  };
+
+  test('margins by hand; T(x) = T0 · r^β by hand, clamped', () => {
+    assert.deepEqual(Array.from(logitMargins({ data: Float32Array.from([3, 1, 2, 0, 0, 5]), rows: 2, cols: 3 })), [1, 5]);
+    const T = sampleTemperatures({ data: Float32Array.from([1, 0, 4, 0, 0, 0]), rows: 3, cols: 2 }, 1, { exponent: 0.5, reference: 2 });
+    assert.ok(Math.abs(T[0] - Math.SQRT1_2) < 1e-12 && Math.abs(T[1] - Math.SQRT2) < 1e-12, `${T}`);
+    assert.ok(Math.abs(T[2] - 1e-3 ** 0.5) < 1e-12, 'a margin of 0 is clamped to r = 1e-3');
+    assert.deepEqual(Array.from(sampleTemperatures({ data: Float32Array.from([1, 0]), rows: 1, cols: 2 }, 2)), [2]);
+    const P = temperedSoftmax({ data: Float32Array.from([2, 0, 2, 0]), rows: 2, cols: 2 }, [1, 2]);
+    assert.ok(Math.abs(P.data[0] - 1 / (1 + Math.exp(-2))) < 1e-6 && Math.abs(P.data[2] - 1 / (1 + Math.exp(-1))) < 1e-6);
+    assert.throws(() => temperedSoftmax({ data: Float32Array.from([2, 0]), rows: 1, cols: 2 }, [1, 2]), /1 rows but 2 temperatures/);
+    assert.throws(() => temperedSoftmax({ data: Float32Array.from([2, 0]), rows: 1, cols: 2 }, [0]), /temperature 0 must be a positive finite number, got 0/);
+  });
+
+  test('no label changes, for random logits and any parameters in range (500 draws)', () => {
+    const r = rng(41);
+    let rows = 0;
+    for (let k = 0; k < 500; k++) {
+      const L = 2 + Math.floor(r.next() * 19), Z = randomLogits(40, L, 1000 + k);
+      if (k % 5 === 0) for (let i = 0; i < 40; i += 7) Z.data[i * L + 1] = Z.data[i * L]; // exact ties between the two best
+      const T0 = Math.exp(-9 + 18 * r.next()), margin = { exponent: MARGIN_EXPONENT_LIMIT * (2 * r.next() - 1), reference: Math.exp(-5 + 10 * r.next()) };
+      const T = sampleTemperatures(Z, T0, margin), P = temperedSoftmax(Z, T);
+      assert.equal(labelViolations(Z, P), 0, `draw ${k}: T0 ${T0}, β ${margin.exponent}`);
+      assert.equal(strictViolations(Z, P, T), 0, `draw ${k}`);
+      rows += Z.rows;
+    }
+    assert.equal(rows, 20000);
+  });
+
+  test('mutation check: the same checks catch a calibrator that can change labels (a temperature per class)', () => {
+    const Z = randomLogits(400, 5, 7), perClass = [0.5, 1, 2, 4, 8];
+    const P = { data: new Float32Array(Z.data.length), rows: Z.rows, cols: 5 };
+    for (let i = 0; i < Z.rows; i++) {
+      const e = perClass.map((t, l) => Math.exp(Z.data[i * 5 + l] / t)), s = e.reduce((a, b) => a + b, 0);
+      e.forEach((v, l) => { P.data[i * 5 + l] = v / s; });
+    }
+    assert.ok(labelViolations(Z, P) > 20, `${labelViolations(Z, P)} rows changed`);
+    assert.ok(strictViolations(Z, P, new Float64Array(400).fill(1)) > 20);
+  });
+
+  /** Labels drawn from softmax(z / T(x)) with T(x) = T0 (m / m̄)^β, m̄ the geometric mean margin of Z (what the fit takes as reference). */
+  const drawn = (Z: Matrix, T0: number, beta: number, seed: number): number[] => {
+    const m = logitMargins(Z);
+    const ref = Math.exp(m.reduce((a, v) => a + Math.log(v), 0) / m.length);
+    const P = temperedSoftmax(Z, sampleTemperatures(Z, T0, { exponent: beta, reference: ref }));
+    const r = rng(seed);
+    return Array.from({ length: Z.rows }, (_, i) => {
+      let u = r.next(), l = 0;
+      while (l < Z.cols - 1 && (u -= P.data[i * Z.cols + l]) > 0) l++;
+      return l;
+    });
+  };
+
+  test('recovers T0 and β from 4,000 samples drawn from the family; β ≈ 0 when the data has one T', () => {
+    const Z = randomLogits(4000, 5, 11);
+    for (let i = 0; i < Z.data.length; i++) Z.data[i] *= 0.7;
+    const y = drawn(Z, 1.5, 0.4, 12);
+    const f = fitMarginTemperature(Z, y, { exponentPrior: 0 });
+    assert.ok(Math.abs(f.temperature - 1.5) < 0.15 && Math.abs(f.margin.exponent - 0.4) < 0.1, `T0 ${f.temperature}, β ${f.margin.exponent}`);
+    const d = fitMarginTemperature(Z, y); // the default prior on β barely moves it with 4,000 samples
+    assert.ok(Math.abs(d.margin.exponent - f.margin.exponent) < 0.05, `β ${d.margin.exponent} vs ${f.margin.exponent}`);
+    assert.ok(f.nllAfter < f.nllBefore);
+    const one = drawn(Z, 2, 0, 13);
+    const g = fitMarginTemperature(Z, one, { exponentPrior: 0 });
+    assert.ok(Math.abs(g.margin.exponent) < 0.1 && Math.abs(g.temperature - 2) < 0.2, `T0 ${g.temperature}, β ${g.margin.exponent}`);
+    // β held at 0 by a strong prior: the single-T fit exactly.
+    const h = fitMarginTemperature(Z, y, { exponentPrior: 1e9 });
+    assert.equal(h.margin.exponent, 0);
+    assert.equal(h.temperature, fitTemperature(Z, y).temperature);
+    assert.throws(() => fitMarginTemperature(Z, y, { exponentPrior: -1 }), /margin exponent prior must be a finite number ≥ 0, got -1/);
+  });
+
+  test('a model calibrated with it: labels unchanged, probabilities and explain agree, save/load round trip; files without it load with one T', () => {
+    const d = blobs([40, 40, 40, 40], 8, 5), held = blobs([30, 30, 30, 30], 8, 6), grid = blobs([200, 200, 200, 200], 8, 9);
+    const m = new PrototypeClassifier({ nPrototypes: 8, seed: 2 }).fit(d.X, d.y);
+    const before = m.predict(grid.X);
+    const rec = m.calibrate(held.X, held.y, { marginPrior: 0 });
+    assert.ok(rec.margin && rec.margin.exponent !== 0 && rec.margin.prior === 0, JSON.stringify(rec.margin));
+    assert.deepEqual(m.predict(grid.X), before);
+    const Z = m.decisionFunction(grid.X), P = m.predictProba(grid.X);
+    assert.equal(labelViolations(Z, P), 0);
+    const want = temperedSoftmax(Z, sampleTemperatures(Z, rec.temperature, rec.margin));
+    for (let k = 0; k < P.data.length; k++) assert.ok(Math.abs(P.data[k] - want.data[k]) < 1e-6);
+    const e = m.explain(Array.from(grid.X.data.subarray(0, 8)));
+    for (const { label, probability } of e.probabilities) assert.ok(Math.abs(probability - P.data[m.classes_.indexOf(label)]) < 1e-5, `${label}`);
+    assert.equal(m.calibrate(held.X, held.y).margin?.prior, DEFAULT_MARGIN_PRIOR);
+    assert.equal(m.calibrate(held.X, held.y, { marginPrior: false }).margin, undefined);
+
+    m.calibrate(held.X, held.y, { marginPrior: 0 });
+    const j = JSON.parse(JSON.stringify(m.toJSON()));
+    const back = loadModel(j) as PrototypeClassifier;
+    assert.deepEqual(back.calibration_?.margin, m.calibration_?.margin);
+    assert.deepEqual(Array.from(back.predictProba(grid.X).data), Array.from(m.predictProba(grid.X).data));
+    assert.deepEqual(back.explain(Array.from(grid.X.data.subarray(0, 8))), m.explain(Array.from(grid.X.data.subarray(0, 8))));
+    delete j.calibration.margin; // as saved before the margin rule
+    const old = loadModel(structuredClone(j)) as PrototypeClassifier;
+    assert.equal(old.calibration_?.margin, undefined);
+    const oldP = old.predictProba(grid.X), oneT = temperedSoftmax(Z, old.temperature_);
+    assert.equal(old.temperature_, m.temperature_);
+    for (let k = 0; k < oldP.data.length; k++) assert.ok(Math.abs(oldP.data[k] - oneT.data[k]) < 1e-6);
+    assert.deepEqual(old.predict(grid.X), before);
+    j.calibration.margin = { exponent: 1.5, reference: 1, prior: 16 };
+    assert.throws(() => loadModel(structuredClone(j)), /field "calibration.margin.exponent" must be a number in \[−0.9, 0.9\], got 1.5/);
+    j.calibration.margin = { exponent: 0.2, reference: 0, prior: 16 };
+    assert.throws(() => loadModel(structuredClone(j)), /field "reference" must be a positive number, got 0/);
   });
 });
 

@@ -259,22 +259,155 @@ export function fitTemperature(Z: Matrix, codes: ArrayLike<number>, options: Tem
 }
 
 /**
- * Softmax of logits divided by T, as a new matrix (the logits are not changed).
+ * Softmax of logits divided by T, as a new matrix (the logits are not changed). T is one number,
+ * or one per row (a sample-dependent temperature, {@link sampleTemperatures}); each row is divided
+ * by a positive number, so the order of its entries, and the predicted class, never change.
+ * @param temperature - T > 0, or one T > 0 per row.
+ * @throws RangeError for a T that is not a positive finite number, or a count of Ts other than the rows.
  * @example
  * temperedSoftmax({ data: Float32Array.from([2, 0]), rows: 1, cols: 2 }, 2).data // [e/(e+1), 1/(e+1)]
+ * temperedSoftmax({ data: Float32Array.from([2, 0, 2, 0]), rows: 2, cols: 2 }, [1, 2]).data // [0.881, 0.119, 0.731, 0.269]
  */
-export function temperedSoftmax(Z: Matrix, temperature: number): Matrix {
-  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new RangeError(`temperature must be a positive finite number, got ${temperature}`);
+export function temperedSoftmax(Z: Matrix, temperature: number | ArrayLike<number>): Matrix {
+  const one = typeof temperature === 'number';
+  if (!one && temperature.length !== Z.rows) throw new RangeError(`temperedSoftmax: ${Z.rows} rows but ${temperature.length} temperatures`);
   const L = Z.cols, out = new Float32Array(Z.data.length);
   for (let i = 0; i < Z.rows; i++) {
+    const T = one ? temperature : temperature[i];
+    if (!(T > 0) || !Number.isFinite(T)) throw new RangeError(`temperature${one ? '' : ` ${i}`} must be a positive finite number, got ${T}`);
     const o = i * L;
     let m = -Infinity;
     for (let l = 0; l < L; l++) m = Math.max(m, Z.data[o + l]);
     let s = 0;
-    for (let l = 0; l < L; l++) { const e = Math.exp((Z.data[o + l] - m) / temperature); out[o + l] = e; s += e; }
+    for (let l = 0; l < L; l++) { const e = Math.exp((Z.data[o + l] - m) / T); out[o + l] = e; s += e; }
     for (let l = 0; l < L; l++) out[o + l] /= s;
   }
   return { data: out, rows: Z.rows, cols: L };
+}
+
+/**
+ * The margin of each row of logits: its largest entry minus its second largest (0 for one class).
+ * @example
+ * logitMargins({ data: Float32Array.from([3, 1, 2, 0, 0, 5]), rows: 2, cols: 3 }) // [1, 5]
+ */
+export function logitMargins(Z: Matrix): Float64Array {
+  const L = Z.cols, m = new Float64Array(Z.rows);
+  for (let i = 0; i < Z.rows; i++) {
+    let a = -Infinity, b = -Infinity;
+    for (let l = 0; l < L; l++) { const v = Z.data[i * L + l]; if (v > a) { b = a; a = v; } else if (v > b) b = v; }
+    m[i] = L > 1 ? a - b : 0;
+  }
+  return m;
+}
+
+/**
+ * A temperature that depends on the logits' margin m(x) (largest minus second largest logit):
+ *
+ *   T(x) = T0 · r(x)^β,   r(x) = m(x) / m̄ clamped to [1e−3, 1e3],
+ *
+ * m̄ the geometric mean margin of the held-out samples it was fitted on. β = 0 is plain
+ * temperature scaling; β > 0 softens the samples the model separates most and sharpens those it
+ * separates least (the tempered margin grows as m^(1−β)), which one T cannot do. Each sample's
+ * logits are still divided by one positive number: no label changes.
+ */
+export interface MarginTemperature {
+  /** β, in [−{@link MARGIN_EXPONENT_LIMIT}, {@link MARGIN_EXPONENT_LIMIT}]. */
+  exponent: number;
+  /** m̄ > 0, the margin at which T(x) = T0. */
+  reference: number;
+}
+
+/** |β| never exceeds this (β = 1 would give every sample the same tempered margin). */
+export const MARGIN_EXPONENT_LIMIT = 0.9;
+const RATIO_CLAMP = 1e3;
+
+/**
+ * Each row's temperature T0 · r^β ({@link MarginTemperature}); T0 alone without a margin rule.
+ * @param temperature - T0 > 0.
+ * @param margin - the rule, or undefined for one T for all rows.
+ * @example
+ * // Margins 1 and 4 around a reference of 2, β = 0.5: T = T0 · √(1/2), T0 · √2.
+ * sampleTemperatures({ data: Float32Array.from([1, 0, 4, 0]), rows: 2, cols: 2 }, 1, { exponent: 0.5, reference: 2 }) // [0.707, 1.414]
+ */
+export function sampleTemperatures(Z: Matrix, temperature: number, margin?: MarginTemperature): Float64Array {
+  if (!margin || margin.exponent === 0) return new Float64Array(Z.rows).fill(temperature);
+  return logitMargins(Z).map((m) => temperature * Math.min(RATIO_CLAMP, Math.max(1 / RATIO_CLAMP, m / margin.reference)) ** margin.exponent);
+}
+
+/**
+ * Strength γ of the Gaussian prior on β, (γ/2) β², that {@link fitMarginTemperature} uses by
+ * default: it holds β at 0 (plain temperature scaling) unless the held-out samples show a
+ * dependence on the margin. Chosen on exploration seeds 200 and 100 of the Table 1 tasks among
+ * γ = 4, 16, 64, 256 (BENCHMARKS.md, "Calibration on the Table 1 tasks").
+ */
+export const DEFAULT_MARGIN_PRIOR = 16;
+
+/** Options of {@link fitMarginTemperature}. */
+export interface MarginTemperatureOptions extends TemperatureOptions {
+  /** Strength γ ≥ 0 of the prior on β. Default {@link DEFAULT_MARGIN_PRIOR}. */
+  exponentPrior?: number;
+}
+
+/**
+ * Fits a margin-dependent temperature ({@link MarginTemperature}) on held-out samples: (log T0, β)
+ * minimise Σ_i −log softmax(z_i / T(x_i))_{y_i} + (λ/2) min(log T0, 0)² + (γ/2) β². For a fixed β
+ * this is temperature scaling of the logits z_i / r_i^β: at β = 0 {@link fitTemperature} itself,
+ * elsewhere bisection on the derivative in log T0 from the neighbouring β's solution. β is searched
+ * on a grid of step 0.05 over [−0.9, 0.9], then refined by halving steps around the best point.
+ * @param Z - N×L logits of held-out samples.
+ * @param codes - their true class indices.
+ * @returns T0, the rule, and the held-out NLL before (T = 1) and after (without the priors).
+ * @throws RangeError for mismatched sizes, a bad label, a non-finite logit or a negative prior.
+ * @example
+ * // 4,000 samples whose labels were drawn with T(x) = 1.5 · r(x)^0.4: recovered within ±0.15.
+ * fitMarginTemperature(Z, codes, { exponentPrior: 0 }) // { temperature: 1.5, margin: { exponent: 0.4, reference: 2.1 }, … }
+ */
+export function fitMarginTemperature(Z: Matrix, codes: ArrayLike<number>, options: MarginTemperatureOptions = {}):
+  { temperature: number; margin: MarginTemperature; nllBefore: number; nllAfter: number } {
+  checkShape(Z, codes, 'fitMarginTemperature');
+  const prior = options.prior ?? DEFAULT_TEMPERATURE_PRIOR, gamma = options.exponentPrior ?? DEFAULT_MARGIN_PRIOR;
+  if (!(gamma >= 0) || !Number.isFinite(gamma)) throw new RangeError(`margin exponent prior must be a finite number ≥ 0, got ${gamma}`);
+  const margins = logitMargins(Z);
+  let logSum = 0;
+  for (const m of margins) logSum += Math.log(Math.max(m, 1e-12));
+  const reference = Math.exp(logSum / Z.rows);
+  const ratios = margins.map((m) => Math.min(RATIO_CLAMP, Math.max(1 / RATIO_CLAMP, m / reference)));
+  const L = Z.cols, scaled = new Float32Array(Z.data.length);
+  const scale = (beta: number) => {
+    for (let i = 0; i < Z.rows; i++) { const s = ratios[i] ** beta; for (let l = 0; l < L; l++) scaled[i * L + l] = Z.data[i * L + l] / s; }
+    return { data: scaled, rows: Z.rows, cols: L };
+  };
+  const value = (Zs: Matrix, u: number, beta: number) => temperatureObjective(Zs, codes, u, prior).value + 0.5 * gamma * beta * beta;
+  // β = 0 is plain temperature scaling (fitTemperature's global search over log T).
+  const T0 = fitTemperature(Z, codes, { prior }).temperature;
+  let best = { beta: 0, T: T0, J: value(Z, Math.log(T0), 0) };
+  // Other β: log T0 by bisection on dJ/du, in a bracket grown from the neighbouring β's solution (warm start).
+  const at = (beta: number, from: number) => {
+    const Zs = scale(beta), g = (u: number) => temperatureObjective(Zs, codes, u, prior).gradient;
+    let a = from - 0.5, b = from + 0.5;
+    while (a > -9 && g(a) > 0) a = Math.max(-9, a - 2 * (b - a));
+    while (b < 9 && g(b) < 0) b = Math.min(9, b + 2 * (b - a));
+    for (let it = 0; it < 40 && b - a > 1e-7; it++) { const c = (a + b) / 2; if (g(c) > 0) b = c; else a = c; }
+    const u = (a + b) / 2;
+    return { beta, T: Math.exp(u), J: value(Zs, u, beta) };
+  };
+  const step = 0.05, K = Math.round(MARGIN_EXPONENT_LIMIT / step);
+  for (const dir of [1, -1]) {
+    let u = Math.log(T0);
+    for (let k = 1; k <= K; k++) { const v = at(dir * k * step, u); u = Math.log(v.T); if (v.J < best.J) best = v; }
+  }
+  for (let h = step / 2; h > 1e-3; h /= 2) {
+    for (const d of [h, -h]) {
+      if (Math.abs(best.beta + d) > MARGIN_EXPONENT_LIMIT) continue;
+      const v = at(best.beta + d, Math.log(best.T));
+      if (v.J < best.J) best = v;
+    }
+  }
+  const margin = { exponent: best.beta, reference };
+  const after = temperedSoftmax(Z, sampleTemperatures(Z, best.T, margin));
+  let nllAfter = 0;
+  for (let i = 0; i < Z.rows; i++) nllAfter -= Math.log(Math.max(after.data[i * L + codes[i]], 1e-300)) / Z.rows;
+  return { temperature: best.T, margin, nllBefore: temperedNll(Z, codes, 1), nllAfter };
 }
 
 /** What calibration reads: held-out samples' logits, true classes and novelty scores. */
@@ -297,6 +430,11 @@ export interface CalibrationOptions {
   temperature?: boolean;
   /** Strength of the prior on log T ({@link fitTemperature}). Default {@link DEFAULT_TEMPERATURE_PRIOR}. */
   prior?: number;
+  /**
+   * Strength γ of the prior on the margin exponent β ({@link fitMarginTemperature}), or `false` for
+   * one temperature for all samples (β = 0). Default {@link DEFAULT_MARGIN_PRIOR}.
+   */
+  marginPrior?: number | false;
   /** Confidence bins of the ECE and the reliability diagram. Default 15. */
   bins?: number;
   /** Where the held-out samples came from, in words (recorded). */
@@ -308,9 +446,12 @@ export interface CalibrationRecord {
   /** Where the held-out samples came from, e.g. "out-of-fold predictions, 5-fold cross-fitting". */
   source: string;
   heldOut: number;
+  /** T, or T0 of a margin-dependent temperature. */
   temperature: number;
   /** Strength of the prior on log T it was fitted with (absent: saved before the prior, plain maximum likelihood; or T not fitted). */
   prior?: number;
+  /** The margin-dependent temperature T(x) = T0 · r(x)^β and its prior γ (absent: one T for all samples, as in files saved before it). */
+  margin?: MarginTemperature & { prior: number };
   /** Held-out negative log-likelihood at T = 1 and at the fitted T. */
   nll: { before: number; after: number };
   /** Held-out expected calibration error at T = 1 and at the fitted T. */
@@ -334,17 +475,19 @@ export function calibrationRecord(held: HeldOutOutputs, options: CalibrationOpti
   const score = checkNoveltyScore(options.score);
   const rate = options.targetFalseRejection ?? 0.05;
   const bins = options.bins ?? 15;
-  const fitted = options.temperature === false
+  const prior = options.prior ?? DEFAULT_TEMPERATURE_PRIOR, gamma = options.marginPrior ?? DEFAULT_MARGIN_PRIOR;
+  const fitted: { temperature: number; margin?: MarginTemperature; nllBefore: number; nllAfter: number } = options.temperature === false
     ? { temperature: 1, nllBefore: temperedNll(logits, codes, 1), nllAfter: temperedNll(logits, codes, 1) }
-    : fitTemperature(logits, codes, { prior: options.prior ?? DEFAULT_TEMPERATURE_PRIOR });
+    : gamma === false ? fitTemperature(logits, codes, { prior }) : fitMarginTemperature(logits, codes, { prior, exponentPrior: gamma });
   const before = expectedCalibrationError(temperedSoftmax(logits, 1), codes, bins);
-  const after = expectedCalibrationError(temperedSoftmax(logits, fitted.temperature), codes, bins);
+  const after = expectedCalibrationError(temperedSoftmax(logits, sampleTemperatures(logits, fitted.temperature, fitted.margin)), codes, bins);
   const threshold = rejectionThreshold(novelty, rate);
   let rejected = 0;
   for (let i = 0; i < novelty.length; i++) if (novelty[i] > threshold) rejected++;
   return {
     source, heldOut: logits.rows, temperature: fitted.temperature,
-    ...(options.temperature === false ? {} : { prior: options.prior ?? DEFAULT_TEMPERATURE_PRIOR }),
+    ...(options.temperature === false ? {} : { prior }),
+    ...(fitted.margin && gamma !== false ? { margin: { ...fitted.margin, prior: gamma } } : {}),
     nll: { before: fitted.nllBefore, after: fitted.nllAfter },
     ece: { before: before.ece, after: after.ece },
     reliability: { before: before.bins, after: after.bins },
@@ -370,8 +513,21 @@ export function calibrationFromJSON(v: unknown): CalibrationRecord {
     source: String(o.source ?? ''), heldOut: jsonNumber(o, 'heldOut', 'positive integer'),
     temperature: jsonNumber(o, 'temperature', 'positive'),
     ...(o.prior === undefined ? {} : { prior: jsonNumber(o, 'prior', 'non-negative') }),
+    ...(o.margin === undefined ? {} : { margin: marginFromJSON(o.margin) }),
     nll: pair('nll'), ece: pair('ece'),
     reliability: { before: bins(rel?.before), after: bins(rel?.after) },
     rejection: rejectionRuleFromJSON(o.rejection),
   };
 }
+
+/** Reads the margin rule of a saved calibration record. */
+function marginFromJSON(v: unknown): MarginTemperature & { prior: number } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError('model: field "calibration.margin" must be an object {exponent, reference, prior}');
+  const o = v as ModelJSON;
+  const exponent = o.exponent;
+  if (typeof exponent !== 'number' || !(Math.abs(exponent) <= MARGIN_EXPONENT_LIMIT)) {
+    throw new RangeError(`model: field "calibration.margin.exponent" must be a number in [−${MARGIN_EXPONENT_LIMIT}, ${MARGIN_EXPONENT_LIMIT}], got ${JSON.stringify(exponent)}`);
+  }
+  return { exponent, reference: jsonNumber(o, 'reference', 'positive'), prior: jsonNumber(o, 'prior', 'non-negative') };
+}
+

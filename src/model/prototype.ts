@@ -34,7 +34,7 @@ import {
   noveltyStatsFromJSON, noveltyStatsJSON,
   type NoveltyResult, type NoveltyScoreKind, type NoveltyStats, type RejectionRule,
 } from './novelty.ts';
-import { calibrationFromJSON, calibrationRecord, type CalibrationOptions, type CalibrationRecord, type HeldOutOutputs } from './calibration.ts';
+import { calibrationFromJSON, calibrationRecord, sampleTemperatures, temperedSoftmax, type CalibrationOptions, type CalibrationRecord, type HeldOutOutputs } from './calibration.ts';
 import {
   NotFittedError, modelHeader,
   type Classifier, type FeatureOrigin, type IterationRecord, type Label, type ModelJSON, type ProgressCallback,
@@ -348,6 +348,11 @@ export class PrototypeClassifier implements Classifier {
   }
 
   predictProba(Xin: MatrixInput): Matrix {
+    // A margin-dependent temperature (calibration_.margin) divides each sample's logits by its own T.
+    if (this.calibration_?.margin && this.calibration_.margin.exponent !== 0) {
+      const Z = this.decisionFunction(Xin);
+      return temperedSoftmax(Z, sampleTemperatures(Z, this.temperature_, this.calibration_.margin));
+    }
     return this.classLayer(Xin, 'probabilities');
   }
 
@@ -484,10 +489,11 @@ export class PrototypeClassifier implements Classifier {
     const pb = this.problemFor(X);
     objective(pb, P, W.data, ws);
     const q = ws.Q, c = ws.C;
-    if (this.temperature_ !== 1) {
-      // c = softmax(z / T): recompute from the logits z = q W.
+    if (this.temperature_ !== 1 || this.calibration_?.margin) {
+      // c = softmax(z / T(x)): recompute from the logits z = q W.
       gemm(false, false, 1, L, J, 1, q, J, W.data, L, 0, c, L);
-      softmaxRows(c, 1, L, undefined, 1 / this.temperature_);
+      const T = sampleTemperatures({ data: c, rows: 1, cols: L }, this.temperature_, this.calibration_?.margin)[0];
+      softmaxRows(c, 1, L, undefined, 1 / T);
     }
     const order = Array.from({ length: L }, (_, l) => l).sort((a, b) => c[b] - c[a]);
     const probabilities = order.map((l) => ({ label: this.classes_[l], probability: c[l] }));

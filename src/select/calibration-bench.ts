@@ -3,10 +3,12 @@
  * protocol (src/select/fewshot.ts), each method's setting is chosen on the validation half as in
  * Table 1, the chosen model fitted on the 5 fitting samples per class gets a temperature fitted on
  * the validation half, and its expected calibration error is measured on the test fold before
- * (T = 1) and after. The test fold is read only after the temperature is fitted. The temperature
- * is fitted twice on the same outputs: with the prior on log T that {@link fitTemperature} uses
- * (`prior`, default {@link DEFAULT_TEMPERATURE_PRIOR}: the "after" figures) and by plain maximum
- * likelihood (`mle`, the rule before the prior), so the two are compared on the same tasks.
+ * (T = 1) and after. The test fold is read only after the temperature is fitted. The "after"
+ * figures use the library's rule: a margin-dependent temperature T(x) = T0 · r(x)^β
+ * ({@link fitMarginTemperature}, priors `prior` on log T0 and `marginPrior` on β; `marginPrior:
+ * false` for one T). On the same outputs the bench also fits one T with the prior on log T
+ * (`single`, the rule before the margin) and one T by plain maximum likelihood (`mle`, the rule
+ * before the prior), so the three are compared on the same tasks.
  *
  * A diagnostic, never a result: `oracle` is the ECE with T fitted (by maximum likelihood) on the
  * test fold itself, about what temperature scaling could reach if T were known; where even it
@@ -26,7 +28,10 @@ import { codesFor } from '../model/labels.ts';
 import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
 import { deriveSeed } from '../linalg/random.ts';
-import { DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitTemperature, temperedSoftmax, type ReliabilityBin } from '../model/calibration.ts';
+import {
+  DEFAULT_MARGIN_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, sampleTemperatures, temperedSoftmax,
+  type ReliabilityBin,
+} from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
 import { evaluateTask, sampleTask, taskSeed, type FewShotMethod, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
 import { meanStd } from './stats.ts';
@@ -37,10 +42,14 @@ export type CalibrationMethod = typeof CALIBRATION_METHODS[number];
 
 /** One method on one task. */
 export interface TaskCalibration {
-  /** T fitted with the prior on log T. */
+  /** T (T0 of the margin rule) fitted with the priors. */
   temperature: number;
+  /** β of the margin rule (0: one T). */
+  exponent: number;
   accuracy: number;
   ece: { before: number; after: number };
+  /** One T fitted with the prior on log T (the rule before the margin), and the test ECE with it. */
+  single: { temperature: number; ece: number };
   /** T fitted by maximum likelihood alone, and the test ECE with it. */
   mle: { temperature: number; ece: number };
   /** Diagnostic: T fitted on the test fold itself, and the test ECE with it. */
@@ -53,6 +62,10 @@ export interface PooledCalibration {
   /** Mean and std over tasks of each task's ECE. */
   perTask: { before: { mean: number; std: number }; after: { mean: number; std: number } };
   temperature: { mean: number; std: number };
+  /** β of the margin rule over tasks. */
+  exponent: { mean: number; std: number };
+  /** One T with the prior on log T: pooled test ECE and T over tasks. */
+  single: { ece: number; temperature: { mean: number; std: number } };
   /** Maximum likelihood alone (no prior): pooled test ECE and T over tasks. */
   mle: { ece: number; temperature: { mean: number; std: number } };
   /** Diagnostic: T fitted on each task's test fold (pooled test ECE, T over tasks). */
@@ -75,6 +88,8 @@ export interface CalibrationBenchResult {
   seed: number;
   /** Strength of the prior on log T behind the "after" figures. */
   prior: number;
+  /** Strength of the prior on β behind them (false: one T). */
+  marginPrior: number | false;
   methods: CalibrationMethod[];
   tasks: Array<{ ways: number; index: number; seed: number; methods: Partial<Record<CalibrationMethod, TaskCalibration>> }>;
   pooled: Record<number, Partial<Record<CalibrationMethod, PooledCalibration>>>;
@@ -106,7 +121,7 @@ export interface CalibrationOutputs {
 }
 
 /** Test probabilities of one method on one task, kept to pool over the tasks of one N. */
-interface PooledProbs { before: number[]; after: number[]; mle: number[]; oracle: number[]; codes: number[]; L: number }
+interface PooledProbs { before: number[]; after: number[]; single: number[]; mle: number[]; oracle: number[]; codes: number[]; L: number }
 
 const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
   let ok = 0;
@@ -122,28 +137,33 @@ const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
  * One chosen model: T fitted on the validation half (with the prior, and by maximum likelihood
  * alone), then the test fold's ECE at T = 1 and at each T; the test probabilities join `pool`.
  */
-function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], prior: number, pool: PooledProbs,
+function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], rule: { prior: number; marginPrior: number | false }, pool: PooledProbs,
   onOutputs: (v: CalibrationOutputs['validation'], t: CalibrationOutputs['test']) => void): TaskCalibration {
   const classes = f.model.classes_;
   // Temperature from the validation half; the test fold is read after.
   const Zv = logitsOf(f.model, f.features(task.validation));
   const yv = codesFor(task.validation.map((i) => labels[i]), classes);
-  const T = fitTemperature(Zv, yv, { prior }).temperature;
+  const { prior, marginPrior } = rule;
+  const fitted = marginPrior === false ? { ...fitTemperature(Zv, yv, { prior }), margin: undefined } : fitMarginTemperature(Zv, yv, { prior, exponentPrior: marginPrior });
+  const Tsingle = fitTemperature(Zv, yv, { prior }).temperature;
   const Tmle = fitTemperature(Zv, yv, { prior: 0 }).temperature;
   const codes = codesFor(task.test.map((i) => labels[i]), classes);
   const Z = logitsOf(f.model, f.features(task.test));
   onOutputs({ logits: Zv, codes: yv }, { logits: Z, codes });
   // Diagnostic only: the best T for the test fold itself.
   const Toracle = fitTemperature(Z, codes, { prior: 0 }).temperature;
-  const before = temperedSoftmax(Z, 1), after = temperedSoftmax(Z, T), mle = temperedSoftmax(Z, Tmle), oracle = temperedSoftmax(Z, Toracle);
+  const before = temperedSoftmax(Z, 1), after = temperedSoftmax(Z, sampleTemperatures(Z, fitted.temperature, fitted.margin));
+  const single = temperedSoftmax(Z, Tsingle), mle = temperedSoftmax(Z, Tmle), oracle = temperedSoftmax(Z, Toracle);
   pool.before.push(...before.data);
   pool.after.push(...after.data);
+  pool.single.push(...single.data);
   pool.mle.push(...mle.data);
   pool.oracle.push(...oracle.data);
   pool.codes.push(...codes);
   return {
-    temperature: T, accuracy: argmaxAccuracy(Z, codes),
+    temperature: fitted.temperature, exponent: fitted.margin?.exponent ?? 0, accuracy: argmaxAccuracy(Z, codes),
     ece: { before: expectedCalibrationError(before, codes).ece, after: expectedCalibrationError(after, codes).ece },
+    single: { temperature: Tsingle, ece: expectedCalibrationError(single, codes).ece },
     mle: { temperature: Tmle, ece: expectedCalibrationError(mle, codes).ece },
     oracle: { temperature: Toracle, ece: expectedCalibrationError(oracle, codes).ece },
   };
@@ -172,7 +192,8 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
   return {
     ece: { before: eb.ece, after: ea.ece }, n: p.codes.length,
     perTask: { before: ms(tasks.map((t) => t.ece.before)), after: ms(tasks.map((t) => t.ece.after)) },
-    temperature: ms(tasks.map((t) => t.temperature)), accuracy: ms(tasks.map((t) => t.accuracy)),
+    temperature: ms(tasks.map((t) => t.temperature)), exponent: ms(tasks.map((t) => t.exponent)), accuracy: ms(tasks.map((t) => t.accuracy)),
+    single: { ece: expectedCalibrationError(mat(p.single), p.codes).ece, temperature: ms(tasks.map((t) => t.single.temperature)) },
     mle: { ece: expectedCalibrationError(mat(p.mle), p.codes).ece, temperature: ms(tasks.map((t) => t.mle.temperature)) },
     oracle: { ece: expectedCalibrationError(mat(p.oracle), p.codes).ece, temperature: ms(tasks.map((t) => t.oracle.temperature)) },
     floor: { mean: floor.mean, p95: floor.p95, seed: floorSeed, shareAbove: floor.shareAbove! },
@@ -182,22 +203,22 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
  */
 export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] },
-  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number; onOutputs?: (o: CalibrationOutputs) => void } = {}): CalibrationBenchResult {
+  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number; marginPrior?: number | false; onOutputs?: (o: CalibrationOutputs) => void } = {}): CalibrationBenchResult {
   const t0 = performance.now();
   const X = toMatrix(data.X, { name: 'features' });
-  const { prior = DEFAULT_TEMPERATURE_PRIOR, onOutputs, ...fewShot } = options;
+  const { prior = DEFAULT_TEMPERATURE_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR, onOutputs, ...fewShot } = options;
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   const ways = options.ways ?? [2, 5, 20], subsets = options.subsets ?? 10, seed = options.seed ?? 0;
   const byClass = new Map<Label, number[]>();
   data.labels.forEach((l, i) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
   const sizes = { fit: options.fitPerClass ?? 5, validation: options.validationPerClass ?? 5, test: options.testPerClass ?? 10 };
-  const result: CalibrationBenchResult = { ways, subsets, seed, prior, methods, tasks: [], pooled: {}, seconds: 0 };
+  const result: CalibrationBenchResult = { ways, subsets, seed, prior, marginPrior, methods, tasks: [], pooled: {}, seconds: 0 };
   const pools: Record<string, PooledProbs> = {};
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
@@ -209,8 +230,8 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
       const entry: CalibrationBenchResult['tasks'][number] = { ways: n, index: s, seed: task.seed, methods: {} };
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
-        const pool = pools[`${n}/${m}`] ??= { before: [], after: [], mle: [], oracle: [], codes: [], L: f.model.classes_.length };
-        entry.methods[m] = calibrateChosen(f, task, data.labels, prior, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
+        const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], codes: [], L: f.model.classes_.length };
+        entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, marginPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
       }
       result.tasks.push(entry);
     }
@@ -232,13 +253,13 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
  * calibrationMarkdown(result) // '| method | N | ECE before | ECE after | …'
  */
 export function calibrationMarkdown(r: CalibrationBenchResult, names: Record<string, string>): string {
-  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | ECE before | ECE after | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold | ECE of a calibrated predictor (mean, 95th pct.) | calibrated predictor above .03 |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | β (mean ± std) | ECE before | ECE after | ECE after, one T | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold | ECE of a calibrated predictor (mean, 95th pct.) | calibrated predictor above .03 |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   const f = (v: number) => v.toFixed(3);
   const t = (v: { mean: number; std: number }) => `${v.mean.toFixed(2)} ± ${v.std.toFixed(2)}`;
   for (const m of r.methods) {
     for (const n of r.ways) {
       const p = r.pooled[n][m]!;
-      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} | ${(100 * p.floor.shareAbove).toFixed(0)} % |`);
+      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${t(p.exponent)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.single.ece)} | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} | ${(100 * p.floor.shareAbove).toFixed(0)} % |`);
     }
   }
   return lines.join('\n');

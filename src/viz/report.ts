@@ -281,7 +281,7 @@ function calibrationSection(meta: ReportMeta, figures: ReportFigures): string {
   if (!c) return '';
   const r = c.rejection;
   return `<h2 id="calibration">Calibration and rejection</h2>
-<p>Fitted on ${escapeHtml(c.source)}: the class layer's probabilities are softmax(z / T) with T = ${num(c.temperature)} (temperature scaling; no label changes). Expected calibration error of the ${c.heldOut} held-out samples: ${num(c.ece.before)} before, ${num(c.ece.after)} after; negative log-likelihood ${num(c.nll.before)} → ${num(c.nll.after)}.</p>
+<p>Fitted on ${escapeHtml(c.source)}: the class layer's probabilities are softmax(z / T) with T = ${num(c.temperature)}${c.margin ? ` · (m / ${num(c.margin.reference)})<sup>${num(c.margin.exponent)}</sup>, m the sample's margin between its two largest logits` : ''} (temperature scaling; no label changes). Expected calibration error of the ${c.heldOut} held-out samples: ${num(c.ece.before)} before, ${num(c.ece.after)} after; negative log-likelihood ${num(c.nll.before)} → ${num(c.nll.after)}.</p>
 ${figures.reliability ? `<div class="fig">${figures.reliability}</div>` : ''}
 <p>Rejection: a sample whose ${escapeHtml(r.score)} novelty exceeds ${num(r.threshold, 4)} is answered <i>unknown</i>, with its nearest prototypes. The threshold was chosen to reject ${pct(r.targetFalseRejection)} of held-out samples of the known classes (it rejects ${pct(r.heldOutFalseRejection)} of the ${r.heldOut}).</p>`;
 }

@@ -289,7 +289,7 @@ export function weightsSpec(a: ModelAnalysis, options: WeightsOptions = {}): Veg
  */
 export function reliabilitySpec(rec: CalibrationRecord, size = 300): VegaLiteSpec {
   const values: Array<Record<string, unknown>> = [];
-  const label = { before: `before (T = 1), ECE ${rec.ece.before.toFixed(3)}`, after: `after (T = ${rec.temperature.toPrecision(3)}), ECE ${rec.ece.after.toFixed(3)}` };
+  const label = { before: `before (T = 1), ECE ${rec.ece.before.toFixed(3)}`, after: `after (T = ${rec.temperature.toPrecision(3)}${rec.margin ? ` · r^${rec.margin.exponent.toFixed(2)}` : ''}), ECE ${rec.ece.after.toFixed(3)}` };
   for (const when of ['before', 'after'] as const) {
     for (const b of rec.reliability[when]) {
       if (b.count > 0 && b.confidence !== null && b.accuracy !== null) values.push({ when: label[when], confidence: b.confidence, accuracy: b.accuracy, count: b.count });

@@ -90,7 +90,7 @@ export function calibrationFlags(f: Pick<FitFlags, 'calibrate' | 'targetRejectio
 export function calibrationLines(c: CalibrationRecord): string[] {
   const r = c.rejection;
   return [
-    `Calibrated on ${c.source}: temperature T = ${c.temperature.toPrecision(3)}; held-out ECE ${c.ece.before.toFixed(3)} → ${c.ece.after.toFixed(3)}, NLL ${c.nll.before.toFixed(3)} → ${c.nll.after.toFixed(3)}.`,
+    `Calibrated on ${c.source}: temperature T = ${c.temperature.toPrecision(3)}${c.margin ? ` · (margin / ${c.margin.reference.toPrecision(3)})^${c.margin.exponent.toFixed(3)}` : ''}; held-out ECE ${c.ece.before.toFixed(3)} → ${c.ece.after.toFixed(3)}, NLL ${c.nll.before.toFixed(3)} → ${c.nll.after.toFixed(3)}.`,
     `Rejection: ${r.score} novelty above ${r.threshold.toPrecision(4)} is answered "unknown" (${(100 * r.heldOutFalseRejection).toFixed(1)} % of held-out known samples; target ${(100 * r.targetFalseRejection).toFixed(1)} %).`,
   ];
 }
