@@ -13,7 +13,7 @@
  *                 (Zhang, Kailkhura & Han, ICML 2020); ETS joint: (T, w) fitted together;
  *   margin T      T(x) = T0 · r(x)^β, r = m(x) / m̄ clamped to [1e−3, 1e3], m = largest minus second
  *                 largest logit, m̄ their geometric mean on the samples fitted on, |β| ≤ 0.9: one
- *                 positive divisor per sample;
+ *                 positive divisor per sample (fitMarginTemperature, src/model/calibration.ts);
  *   best one T    the single T per row of the table that minimises its pooled test ECE (grid).
  * Part 2, rules fitted on the validation half only: the current rule (one T, one-sided prior λ = 16
  * on log T) against the margin T with the same prior on log T0 and a Gaussian prior (γ/2) β² on β,
@@ -24,7 +24,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Matrix } from '../src/linalg/matrix.ts';
-import { expectedCalibrationError, fitTemperature, temperatureObjective } from '../src/model/calibration.ts';
+import { expectedCalibrationError, fitMarginTemperature, fitTemperature, sampleTemperatures } from '../src/model/calibration.ts';
 
 interface Part { z: number[]; y: number[] }
 interface Rec { method: string; ways: number; L: number; val: Part; test: Part }
@@ -96,53 +96,10 @@ function fitEts(p: Part, L: number, joint: boolean): Float64Array {
   return mixture(p, L, fill(n, Math.exp(joint ? t[0] : u)), t[1], t[2]);
 }
 
-const BETA_MAX = 0.9, CLAMP = 1e3;
-function margins(p: Part, L: number): Float64Array {
-  return Float64Array.from(p.y, (_, i) => {
-    let a = -Infinity, b = -Infinity;
-    for (let l = 0; l < L; l++) { const v = p.z[i * L + l]; if (v > a) { b = a; a = v; } else if (v > b) b = v; }
-    return a - b;
-  });
-}
-/**
- * Margin T fitted on `on` (priors λ on log T0 below 0, γ on β), returned as each `apply` row's T.
- * For a fixed β it is temperature scaling of z / r^β: fitTemperature at β = 0, elsewhere bisection
- * on dJ/d log T0 from the neighbouring β's solution; β on a grid of .05 over [−0.9, 0.9], then refined.
- */
+/** The margin T (the library's fitMarginTemperature, priors λ on log T0 and γ on β) fitted on `on`, as each `apply` row's T. */
 function marginT(on: Part, apply: Part, L: number, lambda: number, gamma: number): Float64Array {
-  const mo = margins(on, L);
-  let ls = 0;
-  for (const m of mo) ls += Math.log(Math.max(m, 1e-12));
-  const ref = Math.exp(ls / mo.length), ratio = (m: number) => Math.min(CLAMP, Math.max(1 / CLAMP, m / ref));
-  const r = mo.map(ratio), Z = mat(on, L), S = new Float32Array(Z.data.length);
-  const scaled = (beta: number): Matrix => {
-    for (let i = 0; i < Z.rows; i++) { const s = r[i] ** beta; for (let l = 0; l < L; l++) S[i * L + l] = Z.data[i * L + l] / s; }
-    return { data: S, rows: Z.rows, cols: L };
-  };
-  const value = (Zs: Matrix, u: number, beta: number) => temperatureObjective(Zs, on.y, u, lambda).value + 0.5 * gamma * beta * beta;
-  const u0 = Math.log(fitTemperature(Z, on.y, { prior: lambda }).temperature);
-  let best = { beta: 0, u: u0, J: value(Z, u0, 0) };
-  const at = (beta: number, from: number) => {
-    const Zs = scaled(beta), g = (u: number) => temperatureObjective(Zs, on.y, u, lambda).gradient;
-    let a = from - 0.5, b = from + 0.5;
-    while (a > -9 && g(a) > 0) a = Math.max(-9, a - 2 * (b - a));
-    while (b < 9 && g(b) < 0) b = Math.min(9, b + 2 * (b - a));
-    for (let it = 0; it < 40 && b - a > 1e-7; it++) { const c = (a + b) / 2; if (g(c) > 0) b = c; else a = c; }
-    const u = (a + b) / 2;
-    return { beta, u, J: value(Zs, u, beta) };
-  };
-  for (const dir of [1, -1]) {
-    let u = u0;
-    for (let k = 1; k <= Math.round(BETA_MAX / 0.05); k++) { const v = at(dir * k * 0.05, u); u = v.u; if (v.J < best.J) best = v; }
-  }
-  for (let h = 0.025; h > 1e-3; h /= 2) {
-    for (const d of [h, -h]) {
-      if (Math.abs(best.beta + d) > BETA_MAX) continue;
-      const v = at(best.beta + d, best.u);
-      if (v.J < best.J) best = v;
-    }
-  }
-  return margins(apply, L).map((m) => Math.exp(best.u) * ratio(m) ** best.beta);
+  const f = fitMarginTemperature(mat(on, L), on.y, { prior: lambda, exponentPrior: gamma });
+  return sampleTemperatures(mat(apply, L), f.temperature, f.margin);
 }
 
 /** Rows where another class gets a strictly larger probability than the class of the largest logit. */
