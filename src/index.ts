@@ -13,7 +13,7 @@ export { gemm, gemmBackendName, gemmBackendStatus } from './linalg/gemm.ts';
 export { rng, type Rng } from './linalg/random.ts';
 export * from './model/types.ts';
 export {
-  PrototypeClassifier, METRICS,
+  PrototypeClassifier, METRICS, DEFAULT_ALPHA,
   type PrototypeOptions, type Explanation, type PrototypeContribution, type MetricKind, type TauOption, type SampleNovelty,
 } from './model/prototype.ts';
 export {

@@ -308,8 +308,9 @@ describe('explorer page (digits, pixel features, J = 25: findings of every kind)
 
   before(async () => {
     if (skip) return;
-    // 25 prototypes on 100 digits, not pruned (as fit --no-prune leaves them): a scattered class, an ambiguous, a dead and single-sample prototypes.
-    server = await startExplorerServer(await digitsSource({ perClass: 10, backbone: 'pixels-14', model: { nPrototypes: 25, maxIter: 40, prune: false } }), { webDir });
+    // 25 prototypes on 100 digits, not pruned (as fit --no-prune leaves them): a scattered class, an ambiguous, a dead and single-sample prototypes
+    // (α = 1e-3, the default before 2026-12-01, whose stronger penalty leaves prototypes dead and ambiguous).
+    server = await startExplorerServer(await digitsSource({ perClass: 10, backbone: 'pixels-14', model: { nPrototypes: 25, maxIter: 40, prune: false, alpha: 1e-3 } }), { webDir });
     map = server.map;
     page = await open(server);
   });

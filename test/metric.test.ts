@@ -224,7 +224,8 @@ describe('sound training', () => {
     for (let i = 0; i < 20; i++) { X.push([0, 0]); y.push('A'); }
     for (let i = 0; i < 10; i++) { X.push([3 + r.normal() * 0.3, r.normal() * 0.3]); y.push('B'); }
     for (let i = 0; i < 3; i++) { X.push([0.1 * i, 1]); y.push('B'); }
-    const base = { nPrototypes: 3, seed: 2, maxIter: 15, tau: 0.5 } as const;
+    // α = 1e-3 (the default before 2026-12-01), the setting this scene was built and measured with.
+    const base = { nPrototypes: 3, seed: 2, maxIter: 15, tau: 0.5, alpha: 1e-3 } as const;
     const dead = (m: PrototypeClassifier) => {
       const Q = m.prototypeActivations(X);
       const served = new Set<number>();

@@ -379,7 +379,8 @@ describe('serving a feature file with its images and a saved model', () => {
     assert.equal(src.model.prototypes_!.rows, 20);
     // Too many prototypes for the samples: some end dead, and the explorer shows only the others.
     const f = readFeatures(join(dir, 'f.npy'));
-    const many = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5, nPrototypes: f.X.rows } });
+    // (α = 1e-3: with the default 1e-5 every one of the 30 prototypes keeps a sample of its own)
+    const many = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5, nPrototypes: f.X.rows, alpha: 1e-3 } });
     const J = many.model.prototypes_!.rows;
     const A = many.model.prototypeActivations(f.X);
     const served = new Set(Array.from({ length: A.rows }, (_, i) => { const r = Array.from(A.data.subarray(i * A.cols, (i + 1) * A.cols)); return r.indexOf(Math.max(...r)); }));

@@ -9,7 +9,7 @@ import { encodeShard, openShardStream, shardRange } from '../src/data/shards.nod
 import { twistedClasses } from '../src/data/synthetic.ts';
 import { rng } from '../src/linalg/random.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
-import { fitStreamed, memoryChunks, type ChunkSource } from '../src/model/streamed.ts';
+import { STREAMED_ALPHA, fitStreamed, memoryChunks, type ChunkSource } from '../src/model/streamed.ts';
 import type { Matrix } from '../src/linalg/matrix.ts';
 
 /** Rows drawn from the blobs of a twisted-classes space (every class several blobs or one), seeded. */
@@ -87,7 +87,8 @@ test('the streamed fit from shards matches the in-memory fit on the same data wi
     const train = blobs(6000, 1), test_ = blobs(3000, 2);
     writeShards(dir, train.X, train.y, 3, 250);
     const J = train.nBlobs;
-    const full = new PrototypeClassifier({ nPrototypes: J, seed: 0 }).fit(train.X, train.y);
+    // the in-memory fit with the streamed fit's α (STREAMED_ALPHA; the in-memory default is lower)
+    const full = new PrototypeClassifier({ nPrototypes: J, seed: 0, alpha: STREAMED_ALPHA }).fit(train.X, train.y);
     const source = await openShardStream(dir, 1000);
     try {
       const s = await fitStreamed(source, { nPrototypes: J, seed: 0, epochs: 3 });

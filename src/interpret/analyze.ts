@@ -226,12 +226,23 @@ function gaussianDescription(inp: Inputs, j: number, idx: readonly number[]):
   };
 }
 
-/** Each prototype's k nearest samples over all samples, nearest first (docs: "Nearest training samples"). */
+/**
+ * Each prototype's k nearest samples over all samples, nearest first (docs: "Nearest training
+ * samples"). They are found with the matrix-product distances of `D2`; the distance reported is
+ * computed again from the difference, in float64: the product form ‖z‖² + ‖u‖² − 2z·u loses
+ * the digits of a distance much smaller than the vectors (a prototype sitting on a sample), and
+ * a square root then magnifies that loss.
+ */
 function nearestSamples(inp: Inputs, j: number): PrototypeStats['nearest'] {
-  const { D2, J, N, y, paths } = inp;
-  return nearestIndices(N, inp.o.nearest, (i) => D2[i * J + j]).map((i) => ({
-    index: i, label: y[i], distance: Math.sqrt(D2[i * J + j]), ...(paths ? { path: paths[i] } : {}),
-  }));
+  const { D2, J, N, y, paths, Z, U } = inp;
+  const D = Z.cols;
+  const exact = (i: number) => {
+    let s = 0;
+    for (let c = 0; c < D; c++) { const t = Z.data[i * D + c] - U.data[j * D + c]; s += t * t; }
+    return Math.sqrt(s);
+  };
+  const order = nearestIndices(N, inp.o.nearest, (i) => D2[i * J + j]).map((i) => ({ i, d: exact(i) })).sort((a, b) => a.d - b.d);
+  return order.map(({ i, d }) => ({ index: i, label: y[i], distance: d, ...(paths ? { path: paths[i] } : {}) }));
 }
 
 /**

@@ -49,7 +49,7 @@ export interface PrototypeOptions {
   nPrototypes?: number;
   /** Penalty on W. Default 'l2'. */
   regularization?: Regularization;
-  /** Penalty weight α. Default 1e-3. */
+  /** Penalty weight α. Default {@link DEFAULT_ALPHA} of the penalty: 1e-5 with L2, 1e-3 with L1. */
   alpha?: number;
   /**
    * Scale of the prototype layer. A number is used as is (τ = 1 is the paper's exact form).
@@ -123,13 +123,24 @@ export interface PrototypeOptions {
 export const METRICS = ['euclidean', 'diagonal', 'lowrank'] as const;
 export type MetricKind = typeof METRICS[number];
 
+/**
+ * The penalty weight α used when none is given, per penalty. L2's was chosen on validation
+ * alphabets over tasks of 5, 20 and all (≈ 100) classes and confirmed on others (BENCHMARKS.md,
+ * "The default α"): the penalty sums J·L weights, so a weight that suits 20 classes holds a
+ * 100-class model's weights near zero. L1's is the best L1 value of the Table 1 search.
+ * @example
+ * new PrototypeClassifier().getParams().alpha                          // 1e-5
+ * new PrototypeClassifier({ regularization: 'l1' }).getParams().alpha // 1e-3
+ */
+export const DEFAULT_ALPHA: Readonly<Record<Regularization, number>> = { l1: 1e-3, l2: 1e-5 };
+
 const DEFAULTS: Required<Omit<PrototypeOptions, 'nPrototypes' | 'maxPrototypes' | 'metricRank' | 'tauScale'>> & { nPrototypes: number | null; maxPrototypes: number | null; metricRank: number | null; tauScale: number | null } = {
   nPrototypes: null,
   adaptive: false,
   maxPrototypes: null,
   growthMinSamples: 2,
   regularization: 'l2',
-  alpha: 1e-3,
+  alpha: 1e-5,
   tau: 'auto',
   tauScale: null,
   maxIter: 100,
@@ -275,7 +286,9 @@ export class PrototypeClassifier implements Classifier {
   calibration_: CalibrationRecord | null = null;
 
   constructor(options: PrototypeOptions = {}) {
-    this.params = checkOptions('PrototypeClassifier', options as Partial<Params>, DEFAULTS, RULES);
+    const regularization = options.regularization ?? DEFAULTS.regularization;
+    const alpha = options.alpha ?? (Object.hasOwn(DEFAULT_ALPHA, regularization) ? DEFAULT_ALPHA[regularization] : DEFAULTS.alpha);
+    this.params = checkOptions('PrototypeClassifier', { ...options, alpha } as Partial<Params>, DEFAULTS, RULES);
     if (this.params.shrinkage > 1) throw new RangeError(`PrototypeClassifier: shrinkage must be in (0, 1], got ${this.params.shrinkage}`);
   }
 

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { checkPreprocessChoice } from '../../model/preprocess.ts';
+import { DEFAULT_ALPHA } from '../../model/prototype.ts';
 import { EVALUATE_CLASSIFIERS, checkEvaluateClassifiers, evaluateFile } from '../../viz/evaluate.node.ts';
 import { evaluationMarkdown } from '../../viz/evaluation.ts';
 import { CLIError, userInput } from '../errors.ts';
@@ -49,7 +50,7 @@ export function register(program: Command): void {
     .option('-m, --model <model.json>', 'evaluate the settings of a model "fit" wrote (e.g. chosen by fit --cv): its prototype model\'s options and seed, and its feature transform')
     .option('-J, --prototypes <J>', 'prototype model: number of prototypes (default 2 per class)')
     .option('--regularization <l1|l2>', 'prototype model: penalty on W', 'l2')
-    .option('--alpha <a>', 'prototype model: penalty weight α', '0.001')
+    .option('--alpha <a>', `prototype model: penalty weight α (default: ${DEFAULT_ALPHA.l2} with l2, ${DEFAULT_ALPHA.l1} with l1)`)
     .option('--tau <auto|number>', 'prototype model: scale τ', 'auto')
     .option('--tau-scale <s>', 'prototype model: multiplier of the data scale when --tau auto')
     .option('--metric <name>', 'prototype model: euclidean | diagonal | lowrank', 'euclidean')

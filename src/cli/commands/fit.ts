@@ -3,7 +3,7 @@
  * feature file and saves it (atomically) for `predict` and `explain`.
  */
 import type { Command } from 'commander';
-import { PrototypeClassifier, type MetricKind, type PrototypeOptions } from '../../model/prototype.ts';
+import { DEFAULT_ALPHA, PrototypeClassifier, type MetricKind, type PrototypeOptions } from '../../model/prototype.ts';
 import { checkPreprocessChoice } from '../../model/preprocess.ts';
 import { DEFAULT_SEARCH_GRID, type SearchGrid } from '../../select/cv.ts';
 import { describeSetting, fitFile, type FitFileResult } from '../../select/fit-file.node.ts';
@@ -17,7 +17,7 @@ import { progressBar } from '../progress.ts';
 export interface ModelFlags {
   prototypes?: string;
   regularization: string;
-  alpha: string;
+  alpha?: string;
   tau: string;
   tauScale?: string;
   maxIter?: string;
@@ -49,7 +49,7 @@ export function fitOptions(f: ModelFlags): PrototypeOptions {
   if (f.prototypes !== undefined) o.nPrototypes = int('--prototypes', f.prototypes, 1);
   o.regularization = libraryChoice('--regularization', f.regularization,
     (r) => new PrototypeClassifier({ regularization: r as 'l1' | 'l2' }).getParams().regularization as 'l1' | 'l2');
-  o.alpha = positive('--alpha', f.alpha, true);
+  if (f.alpha !== undefined) o.alpha = positive('--alpha', f.alpha, true);
   o.tau = f.tau === 'auto' ? 'auto' : positive('--tau', f.tau);
   if (f.tauScale !== undefined) o.tauScale = positive('--tau-scale', f.tauScale);
   if (f.maxIter !== undefined) o.maxIter = int('--max-iter', f.maxIter, 0);
@@ -152,7 +152,7 @@ export function register(program: Command): void {
     .option('--novelty-score <name>', `novelty score of the rejection rule: ${NOVELTY_SCORES.join(' | ')}`, DEFAULT_NOVELTY_SCORE)
     .option('-J, --prototypes <J>', 'number of prototypes (default: 2 per class; with --cv: from --grid-j)')
     .option('--regularization <l1|l2>', 'penalty on W', 'l2')
-    .option('--alpha <a>', 'penalty weight α', '0.001')
+    .option('--alpha <a>', `penalty weight α (default: ${DEFAULT_ALPHA.l2} with l2, ${DEFAULT_ALPHA.l1} with l1)`)
     .option('--tau <auto|number>', 'scale τ of the prototype layer; auto = tau-scale × the data scale (docs/model.md)', 'auto')
     .option('--tau-scale <s>', 'multiplier of the data scale when --tau auto (default 0.1 Euclidean, 1 under a learned metric)')
     .option('--metric <name>', 'distance under the prototypes: euclidean (the paper\'s) | diagonal | lowrank (learned, from shrinkage-LDA whitening)', 'euclidean')
