@@ -84,7 +84,7 @@ test('protolens bench openset writes the report and its JSON into --out', async 
 
 test('runCalibrationBench: T from the validation half, ECE on the test fold before and after, accuracy untouched', async () => {
   const { runCalibrationBench } = await import('../src/select/calibration-bench.ts');
-  const { DEFAULT_MARGIN_PRIOR, DEFAULT_TEMPERATURE_PRIOR } = await import('../src/model/calibration.ts');
+  const { DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR } = await import('../src/model/calibration.ts');
   const d = grouped(2, 5, 20, 6);
   const r = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none' });
   assert.equal(r.tasks.length, 2);
@@ -99,8 +99,8 @@ test('runCalibrationBench: T from the validation half, ECE on the test fold befo
       const c = t.methods[m]!;
       assert.ok(c.temperature > 0 && c.single.temperature > 0 && c.mle.temperature > 0);
       assert.ok(Math.abs(c.exponent) <= 0.9);
-      // The prior only ever holds T back from sharpening: between the maximum-likelihood T and 1.
-      assert.ok(c.single.temperature >= c.mle.temperature - 1e-9 && c.single.temperature <= Math.max(1, c.mle.temperature) + 1e-9, `T ${c.single.temperature} vs ${c.mle.temperature}`);
+      // The priors only ever pull T towards 1 (strongly from below, weakly from above): between the maximum-likelihood T and 1.
+      assert.ok(c.single.temperature >= Math.min(1, c.mle.temperature) - 1e-9 && c.single.temperature <= Math.max(1, c.mle.temperature) + 1e-9, `T ${c.single.temperature} vs ${c.mle.temperature}`);
       assert.ok(c.oracle.temperature > 0 && c.oracle.ece >= 0 && c.oracle.ece <= 1);
     }
     // The sampling floor: a calibrated predictor's ECE at these confidences (near 1 on these blobs, so near 0).
@@ -112,14 +112,15 @@ test('runCalibrationBench: T from the validation half, ECE on the test fold befo
   assert.deepEqual(again.pooled[5].softmax!.floor, r.pooled[5].softmax!.floor);
   assert.equal(r.prior, DEFAULT_TEMPERATURE_PRIOR);
   assert.equal(r.marginPrior, DEFAULT_MARGIN_PRIOR);
+  assert.equal(r.softPrior, DEFAULT_SOFTENING_PRIOR);
   // The margin rule off: "after" is the single T exactly.
   const single = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none', marginPrior: false });
   for (const m of ['softmax', 'proto-metric'] as const) {
     assert.equal(single.pooled[5][m]!.ece.after, r.pooled[5][m]!.single.ece);
     for (const t of single.tasks) assert.equal(t.methods[m]!.exponent, 0);
   }
-  // Without either prior and with one T the fits are the same rule: same T, same ECE.
-  const flat = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax'], preprocess: 'none', prior: 0, marginPrior: false });
+  // Without the priors and with one T the fits are the same rule: same T, same ECE.
+  const flat = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax'], preprocess: 'none', prior: 0, softPrior: 0, marginPrior: false });
   const p0 = flat.pooled[5].softmax!;
   assert.equal(p0.ece.after, p0.mle.ece);
   for (const t of flat.tasks) assert.equal(t.methods.softmax!.temperature, t.methods.softmax!.mle.temperature);

@@ -8,7 +8,7 @@ import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { loadModel } from '../src/model/io.ts';
 import { noveltyScores, noveltyStats, rejectionThreshold, NOVELTY_SCORES } from '../src/model/novelty.ts';
 import {
-  DEFAULT_MARGIN_PRIOR, DEFAULT_TEMPERATURE_PRIOR, MARGIN_EXPONENT_LIMIT, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, logitMargins,
+  DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, MARGIN_EXPONENT_LIMIT, calibrationRecord, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, logitMargins,
   sampleTemperatures, temperatureObjective, temperedNll, temperedSoftmax,
 } from '../src/model/calibration.ts';
 import { calibrateByCrossFitting, outOfFoldOutputs } from '../src/select/calibrate.ts';
@@ -153,9 +153,12 @@ describe('temperature scaling', () => {
     const f = fitTemperature({ data: z, rows: N, cols: L }, codes);
     assert.ok(Math.abs(f.temperature - 2.5) < 0.15, `T = ${f.temperature}`);
     assert.ok(f.nllAfter < f.nllBefore);
-    // The prior holds back only sharpening (T < 1): here, maximum likelihood gives the same T.
+    // The prior against sharpening (T < 1) does nothing here: maximum likelihood's T exactly; a weak prior against softening
+    // (λ_soft = 1) is outweighed by 4,000 samples (it pulls T only slightly towards 1).
     const mle = fitTemperature({ data: z, rows: N, cols: L }, codes, { prior: 0 });
-    assert.ok(Math.abs(mle.temperature - f.temperature) < 1e-9, `T = ${mle.temperature} vs ${f.temperature} with the prior`);
+    assert.equal(f.temperature, mle.temperature);
+    const soft = fitTemperature({ data: z, rows: N, cols: L }, codes, { softPrior: 1 }).temperature;
+    assert.ok(soft < mle.temperature && mle.temperature - soft < 0.01, `T = ${mle.temperature} vs ${soft} with λ_soft = 1`);
     // Labels drawn from softmax(z / 0.5) (sharper): T < 1, and with 4,000 samples the prior pulls it only slightly towards 1.
     const r2 = rng(8), sharp = new Int32Array(N);
     for (let i = 0; i < N; i++) {
@@ -214,6 +217,64 @@ describe('temperature scaling', () => {
     // A stronger prior moves T less.
     assert.ok(fitTemperature(Z, y, { prior: 64 }).temperature > map.temperature);
     assert.throws(() => fitTemperature(Z, y, { prior: -1 }), /temperature prior must be a finite number ≥ 0, got -1/);
+  });
+
+  // Nine samples right with logits [2, 0] and one wrong with logits [0, 40] (class 0): a very confident error among ten.
+  const confidentError = () => {
+    const z: number[] = [], y: number[] = [];
+    for (let i = 0; i < 9; i++) { z.push(2, 0); y.push(0); }
+    z.push(0, 40); y.push(0);
+    return { Z: { data: Float32Array.from(z), rows: 10, cols: 2 }, y };
+  };
+
+  test('one very confident error among ten: a prior against softening bounds T by hand; without it (the default) T runs to e^9', () => {
+    const { Z, y } = confidentError();
+    // Bound: at the fitted u = log T > 0, dJ/du = 0 gives λ_soft u = e^−u Σ_i (Σ_l p_il z_il − z_{i,y_i}). The right samples
+    // add −2 p_i1 < 0, the error 40 p_i1 < 40, so u e^u < 40 / λ_soft: T log T < 40 / λ_soft (λ_soft = 1: T < 14.6).
+    const below = (T: number, s: number) => T > 1 && T * Math.log(T) < 40 / s;
+    const f = fitTemperature(Z, y, { softPrior: 1 });
+    assert.ok(below(f.temperature, 1), `T = ${f.temperature}`);
+    assert.ok(Math.abs(temperatureObjective(Z, y, Math.log(f.temperature), DEFAULT_TEMPERATURE_PRIOR, 1).gradient) < 1e-6);
+    for (const s of [0.25, 1, 4]) {
+      const T = fitTemperature(Z, y, { softPrior: s }).temperature;
+      assert.ok(below(T, s), `λ_soft = ${s}: T = ${T}`);
+      // The margin rule: β ≥ 0 divides the error's logits by r^β ≥ 1 (its margin is the largest), so the same bound holds for T0.
+      const m = fitMarginTemperature(Z, y, { softPrior: s });
+      assert.ok(m.margin.exponent >= 0 && below(m.temperature, s), `λ_soft = ${s}: T0 = ${m.temperature}, β = ${m.margin.exponent}`);
+    }
+    // Without it (λ_soft = 0, the default) the likelihood keeps falling towards 10 log 2 as T grows: T is the top of the
+    // search range, e^9, far past 14.6.
+    assert.equal(DEFAULT_SOFTENING_PRIOR, 0);
+    assert.ok(Math.abs(fitTemperature(Z, y).temperature - Math.exp(9)) < 1e-6 * Math.exp(9));
+    // The margin rule too (its bracket no longer drifts past e^9 from one β to the next: it reached e^12 here).
+    const m0 = fitMarginTemperature(Z, y);
+    assert.ok(m0.temperature > 8000 && m0.temperature <= Math.exp(9) * (1 + 1e-9), `T0 = ${m0.temperature}`);
+    // What calibration records: the strength it used, and the bounded temperature.
+    const rec = calibrationRecord({ logits: Z, codes: y, novelty: new Float64Array(10) }, { score: 'spread', softPrior: 1 }, 'hand-made');
+    assert.equal(rec.softPrior, 1);
+    assert.ok(below(rec.temperature, 1), `T0 = ${rec.temperature}`);
+    assert.equal(calibrationRecord({ logits: Z, codes: y, novelty: new Float64Array(10) }, { score: 'spread' }, 'hand-made').softPrior, 0);
+    assert.throws(() => fitTemperature(Z, y, { softPrior: -1 }), /softening prior must be a finite number ≥ 0, got -1/);
+  });
+
+  test('the prior against softening: objective by hand, derivative against finite differences', () => {
+    // One sample [1, 0], class 0, at T = 2 (u = log 2), λ = 2, λ_soft = 3: the NLL log(1 + e^−1/2) plus (3/2)(log 2)²; the
+    // derivative (1/2)/(1 + e^1/2) + 3 log 2. Below T = 1 λ_soft adds nothing.
+    const one = { data: Float32Array.from([1, 0]), rows: 1, cols: 2 };
+    const two = temperatureObjective(one, [0], Math.LN2, 2, 3);
+    assert.ok(Math.abs(two.value - (Math.log(1 + Math.exp(-0.5)) + 1.5 * Math.LN2 ** 2)) < 1e-12, `${two.value}`);
+    assert.ok(Math.abs(two.gradient - (0.5 / (1 + Math.exp(0.5)) + 3 * Math.LN2)) < 1e-12, `${two.gradient}`);
+    assert.deepEqual(temperatureObjective(one, [0], -Math.LN2, 2, 3), temperatureObjective(one, [0], -Math.LN2, 2));
+    const r = rng(22), N = 30, L = 4;
+    const Z = { data: new Float32Array(N * L).map(() => 3 * r.normal()), rows: N, cols: L };
+    const codes = Array.from({ length: N }, (_, i) => (i * 3) % L);
+    for (const soft of [0.25, 1, 4]) {
+      for (const u of [-1, -1e-3, 1e-3, 0.7, 2.5, 8]) {
+        const h = 1e-5, J = (v: number) => temperatureObjective(Z, codes, v, 16, soft);
+        const fd = (J(u + h).value - J(u - h).value) / (2 * h), g = J(u).gradient;
+        assert.ok(Math.abs(fd - g) < 1e-5 * Math.max(1, Math.abs(g)), `λ_soft = ${soft}, u = ${u}: ${g} vs ${fd}`);
+      }
+    }
   });
 
   test('ECE by hand: two bins, weighted gaps', () => {
@@ -473,6 +534,23 @@ describe('saved models', () => {
     assert.deepEqual(Array.from(back.predictProba(held.X).data), Array.from(m.predictProba(held.X).data));
   });
 
+  test('a calibration saved before the prior against softening (no "softPrior") loads with its temperature', () => {
+    const m = new PrototypeClassifier({ nPrototypes: 6, seed: 3 }).fit(d.X, d.y);
+    const rec = m.calibrate(held.X, held.y);
+    assert.equal(rec.softPrior, 0);
+    const j = JSON.parse(JSON.stringify(m.toJSON()));
+    assert.equal(j.calibration.softPrior, 0);
+    delete j.calibration.softPrior;
+    const back = loadModel(j) as PrototypeClassifier;
+    assert.equal(back.temperature_, rec.temperature);
+    assert.equal(back.calibration_?.softPrior, undefined);
+    assert.deepEqual(Array.from(back.predictProba(held.X).data), Array.from(m.predictProba(held.X).data));
+    // Saved with a prior against softening: recorded and read back.
+    m.calibrate(held.X, held.y, { softPrior: 1 });
+    const again = loadModel(JSON.parse(JSON.stringify(m.toJSON()))) as PrototypeClassifier;
+    assert.equal(again.calibration_?.softPrior, 1);
+  });
+
   test('damaged calibration fields are refused by name', () => {
     const m = new PrototypeClassifier({ nPrototypes: 6, seed: 3 }).fit(d.X, d.y);
     m.calibrate(held.X, held.y);
@@ -480,6 +558,7 @@ describe('saved models', () => {
     const bad = (edit: (j: Record<string, any>) => void) => { const j = structuredClone(good); edit(j); return () => loadModel(j); };
     assert.throws(bad((j) => { j.calibration.temperature = 0; }), /field "temperature" must be a positive number, got 0/);
     assert.throws(bad((j) => { j.calibration.prior = -2; }), /field "prior" must be a non-negative number, got -2/);
+    assert.throws(bad((j) => { j.calibration.softPrior = -1; }), /field "softPrior" must be a non-negative number, got -1/);
     assert.throws(bad((j) => { j.calibration.rejection.score = 'psychic'; }), /"calibration.rejection.score" is "psychic"; expected one of: spread, relative, log-proximity/);
     assert.throws(bad((j) => { j.novelty.spreads = [1]; }), /field "spreads" has 1 values, expected 6/);
     assert.throws(bad((j) => { delete j.novelty; }), /rejection rule but the model has no "novelty" statistics/);

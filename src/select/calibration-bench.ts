@@ -29,7 +29,7 @@ import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
 import { deriveSeed } from '../linalg/random.ts';
 import {
-  DEFAULT_MARGIN_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, sampleTemperatures, temperedSoftmax,
+  DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, sampleTemperatures, temperedSoftmax,
   type ReliabilityBin,
 } from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
@@ -88,6 +88,8 @@ export interface CalibrationBenchResult {
   seed: number;
   /** Strength of the prior on log T behind the "after" figures. */
   prior: number;
+  /** Strength of the prior on log T above 0 behind them. */
+  softPrior: number;
   /** Strength of the prior on β behind them (false: one T). */
   marginPrior: number | false;
   methods: CalibrationMethod[];
@@ -137,21 +139,21 @@ const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
  * One chosen model: T fitted on the validation half (with the prior, and by maximum likelihood
  * alone), then the test fold's ECE at T = 1 and at each T; the test probabilities join `pool`.
  */
-function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], rule: { prior: number; marginPrior: number | false }, pool: PooledProbs,
+function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], rule: { prior: number; softPrior: number; marginPrior: number | false }, pool: PooledProbs,
   onOutputs: (v: CalibrationOutputs['validation'], t: CalibrationOutputs['test']) => void): TaskCalibration {
   const classes = f.model.classes_;
   // Temperature from the validation half; the test fold is read after.
   const Zv = logitsOf(f.model, f.features(task.validation));
   const yv = codesFor(task.validation.map((i) => labels[i]), classes);
-  const { prior, marginPrior } = rule;
-  const fitted = marginPrior === false ? { ...fitTemperature(Zv, yv, { prior }), margin: undefined } : fitMarginTemperature(Zv, yv, { prior, exponentPrior: marginPrior });
-  const Tsingle = fitTemperature(Zv, yv, { prior }).temperature;
-  const Tmle = fitTemperature(Zv, yv, { prior: 0 }).temperature;
+  const { prior, softPrior, marginPrior } = rule;
+  const fitted = marginPrior === false ? { ...fitTemperature(Zv, yv, { prior, softPrior }), margin: undefined } : fitMarginTemperature(Zv, yv, { prior, softPrior, exponentPrior: marginPrior });
+  const Tsingle = fitTemperature(Zv, yv, { prior, softPrior }).temperature;
+  const Tmle = fitTemperature(Zv, yv, { prior: 0, softPrior: 0 }).temperature;
   const codes = codesFor(task.test.map((i) => labels[i]), classes);
   const Z = logitsOf(f.model, f.features(task.test));
   onOutputs({ logits: Zv, codes: yv }, { logits: Z, codes });
   // Diagnostic only: the best T for the test fold itself.
-  const Toracle = fitTemperature(Z, codes, { prior: 0 }).temperature;
+  const Toracle = fitTemperature(Z, codes, { prior: 0, softPrior: 0 }).temperature;
   const before = temperedSoftmax(Z, 1), after = temperedSoftmax(Z, sampleTemperatures(Z, fitted.temperature, fitted.margin));
   const single = temperedSoftmax(Z, Tsingle), mle = temperedSoftmax(Z, Tmle), oracle = temperedSoftmax(Z, Toracle);
   pool.before.push(...before.data);
@@ -203,22 +205,22 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
  */
 export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] },
-  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number; marginPrior?: number | false; onOutputs?: (o: CalibrationOutputs) => void } = {}): CalibrationBenchResult {
+  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number; softPrior?: number; marginPrior?: number | false; onOutputs?: (o: CalibrationOutputs) => void } = {}): CalibrationBenchResult {
   const t0 = performance.now();
   const X = toMatrix(data.X, { name: 'features' });
-  const { prior = DEFAULT_TEMPERATURE_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR, onOutputs, ...fewShot } = options;
+  const { prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR, onOutputs, ...fewShot } = options;
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   const ways = options.ways ?? [2, 5, 20], subsets = options.subsets ?? 10, seed = options.seed ?? 0;
   const byClass = new Map<Label, number[]>();
   data.labels.forEach((l, i) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
   const sizes = { fit: options.fitPerClass ?? 5, validation: options.validationPerClass ?? 5, test: options.testPerClass ?? 10 };
-  const result: CalibrationBenchResult = { ways, subsets, seed, prior, marginPrior, methods, tasks: [], pooled: {}, seconds: 0 };
+  const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, methods, tasks: [], pooled: {}, seconds: 0 };
   const pools: Record<string, PooledProbs> = {};
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
@@ -231,7 +233,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
         const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], codes: [], L: f.model.classes_.length };
-        entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, marginPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
+        entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, softPrior, marginPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
       }
       result.tasks.push(entry);
     }
