@@ -18,7 +18,7 @@ import type { Matrix } from '../linalg/matrix.ts';
 import { rng } from '../linalg/random.ts';
 import { jsonNumber } from './json.ts';
 import {
-  checkNoveltyScore, rejectionRuleFromJSON, rejectionThreshold,
+  DEFAULT_NOVELTY_SCORE, checkNoveltyScore, rejectionRuleFromJSON, rejectionThreshold,
   type NoveltyScoreKind, type RejectionRule,
 } from './novelty.ts';
 import type { ModelJSON } from './types.ts';
@@ -499,7 +499,7 @@ export interface CalibrationRecord {
 export function calibrationRecord(held: HeldOutOutputs, options: CalibrationOptions, source: string): CalibrationRecord {
   const { logits, codes, novelty } = held;
   if (novelty.length !== logits.rows) throw new RangeError(`calibration: ${logits.rows} logit rows but ${novelty.length} novelty scores`);
-  const score = checkNoveltyScore(options.score);
+  const score = checkNoveltyScore(options.score ?? DEFAULT_NOVELTY_SCORE);
   const rate = options.targetFalseRejection ?? 0.05;
   const bins = options.bins ?? 15;
   const prior = options.prior ?? DEFAULT_TEMPERATURE_PRIOR, softPrior = options.softPrior ?? DEFAULT_SOFTENING_PRIOR;
