@@ -60,6 +60,10 @@ static void *run(void *arg) {
 
 int main(int argc, char **argv) {
   int threads = argc > 1 ? atoi(argv[1]) : 2;
+  if (threads < 1 || threads > 64) {
+    fprintf(stderr, "fma-peak: threads must be 1 to 64, got %s\n", argv[1]);
+    return 2;
+  }
   __builtin_cpu_init();
   int has[] = {__builtin_cpu_supports("avx512f"), __builtin_cpu_supports("fma"), __builtin_cpu_supports("fma")};
   for (int k = 0; k < 3; k++) {

@@ -605,6 +605,7 @@ describe('the CLI: fit --calibrate, then predict answers "unknown"', () => {
       const trainFile = join(dir, 'train.npy'), probeFile = join(dir, 'probe.npy'), model = join(dir, 'model.json');
       writeFeatures(trainFile, { X: train.X, labels: train.y });
       writeFeatures(probeFile, { X: probe.X, labels: probe.y });
+      // α = 1e-3, the default before 2026-12-01: the ECE figures asserted below were recorded with it.
       let r = await runCli(['fit', trainFile, '-o', model, '-J', '10', '--alpha', '0.001', '--calibrate', '4', '--preprocess', 'none', '--no-progress']);
       assert.equal(r.code, 0, r.err);
       assert.match(r.out, /Calibrated on out-of-fold outputs of 4-fold cross-fitting \(200 samples\): temperature T = /);
