@@ -77,11 +77,16 @@ describe('explorer page with an ONNX backbone: uploads embedded in the page', { 
 
   it('embeds the upload in the page with onnxruntime-web: the server\'s feature (1e-5) and label', async () => {
     assert.equal(servers[0].map.classify.inPage?.layer, 'relu2');
+    // A user's ONNX model recommends no preprocessing: the model fitted on the spot is behind the
+    // default sqrt-l2, which the page applies too.
+    assert.match(source.source, /preprocessed sqrt-l2 \(the default for features that recommend none\)$/);
+    assert.equal(servers[0].map.classify.inPage?.transform?.method, 'sqrt-l2');
     const png = await colourPng(20, 16); // not the input size: resized in the page as in Node
     const { page, got, server } = await classifyIn(servers[0], png);
     try {
       assert.equal(got.where, 'page', await page.evaluate(() => window.__protolens.inPageFailure));
       assert.equal(got.feature.length, 5);
+      assert.ok(Math.abs(Math.hypot(...got.feature) - 1) < 1e-5, 'the page\'s feature is L2-normalised, as the server\'s');
       assert.ok(maxDiff(got.feature, server.feature) < 1e-5, `page vs server: ${maxDiff(got.feature, server.feature)}`);
       assert.equal(String(got.label), String(server.explanation.label));
       assert.match((await page.locator('[data-testid=classify-where]').textContent())!, /Embedded in this page \(onnxruntime-web\)/);

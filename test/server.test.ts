@@ -18,10 +18,17 @@ import { readFeatures, writeFeatures } from '../src/data/features.node.ts';
 import { loadModel } from '../src/model/io.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { safeResolve } from '../src/server/static.node.ts';
+import { fitFile } from '../src/select/fit-file.node.ts';
 import { main } from '../src/cli/main.ts';
 import sharp from 'sharp';
 
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-TREE';
+
+/** Largest absolute difference of two equal-length lists. */
+function maxAbs(a: number[], b: number[]): number {
+  assert.equal(a.length, b.length);
+  return a.reduce((w, v, i) => Math.max(w, Math.abs(v - b[i])), 0);
+}
 const MAX_UPLOAD = 64 * 1024;
 
 interface Reply { status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }
@@ -262,6 +269,9 @@ describe('protolens serve (argument errors)', () => {
       [['--max-upload', '0'], /--max-upload: "0"/],
       [['--prototypes', '-3'], /--prototypes: "-3"/],
       [['--features', 'f.npy', '--model', 'm.json', '--prototypes', '5'], /cannot change the saved model/],
+      [['--features', 'f.npy', '--model', 'm.json', '--preprocess', 'l2'], /--preprocess sets the feature transform of a model fitted on the spot; the saved model given by --model carries its own/],
+      [['--preprocess', 'none'], /--preprocess needs --features/],
+      [['--features', 'f.npy', '--preprocess', 'zca'], /Invalid value for --preprocess: "zca"\. Expected one of: auto, none, l2, center-l2, sqrt-l2, sqrt-center-l2/],
       [['--features', join(tmpdir(), 'no-such-features.npy')], /no-such-features\.npy: feature file not found/],
     ];
     const write = process.stderr.write.bind(process.stderr);
@@ -379,15 +389,55 @@ describe('serving a feature file with its images and a saved model', () => {
     assert.equal(src.model.prototypes_!.rows, 20);
     // Too many prototypes for the samples: some end dead, and the explorer shows only the others.
     const f = readFeatures(join(dir, 'f.npy'));
-    // (α = 1e-3: with the default 1e-5 every one of the 30 prototypes keeps a sample of its own)
-    const many = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5, nPrototypes: f.X.rows, alpha: 1e-3 } });
+    // (α = 1e-3 on the raw pixels: with the default 1e-5, or in the sqrt-l2 space auto gives these
+    // features, every one of the 30 prototypes keeps a sample of its own)
+    const many = await fileSource({ features: join(dir, 'f.npy'), preprocess: 'none', fit: { maxIter: 5, nPrototypes: f.X.rows, alpha: 1e-3 } });
     const J = many.model.prototypes_!.rows;
-    const A = many.model.prototypeActivations(f.X);
+    const A = many.model.prototypeActivations(many.X);
     const served = new Set(Array.from({ length: A.rows }, (_, i) => { const r = Array.from(A.data.subarray(i * A.cols, (i + 1) * A.cols)); return r.indexOf(Math.max(...r)); }));
     assert.ok(J < f.X.rows, `pruned: ${J} of ${f.X.rows} kept`);
     assert.equal(served.size, J, 'every prototype kept is the best match of some sample');
     const kept = await fileSource({ features: join(dir, 'f.npy'), fit: { maxIter: 5, nPrototypes: f.X.rows, prune: false } });
     assert.equal(kept.model.prototypes_!.rows, f.X.rows);
     assert.equal(src.images, undefined); // no --images: no thumbnails, nothing served
+  });
+
+  it('fits on the spot behind the preprocessing fit would choose (auto: the sidecar\'s recommendation, else sqrt-l2; a method given wins), uploads too', async () => {
+    const f = readFeatures(join(dir, 'f.npy'));
+    const file = (name: string, rec?: string): string => {
+      const path = join(dir, `${name}.npy`);
+      writeFeatures(path, { X: f.X, labels: f.labels, paths: f.paths, meta: { backbone: { name: 'pixels-8', ...(rec ? { recommendedPreprocess: rec } : {}) } } });
+      return path;
+    };
+    // An ImageNet-style file (its backbone recommends sqrt-l2), one like a trained embedding's (none), and one naming none.
+    const imagenet = file('imagenet', 'sqrt-l2'), embedding = file('embedding', 'none');
+    const fit = { maxIter: 5 };
+    const auto = await fileSource({ features: imagenet, images: join(dir, 'images'), fit });
+    assert.match(auto.source, /, model fitted on the spot, preprocessed sqrt-l2 \(as the features' backbone recommends\)$/);
+    // The samples are √x scaled to unit length…
+    const row = (m: { data: Float32Array; cols: number }, i: number) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols));
+    const sq = row(f.X, 7).map(Math.sqrt), n = Math.hypot(...sq);
+    assert.ok(row(auto.X, 7).every((v, d) => Math.abs(v - sq[d] / n) < 1e-6));
+    // …and the model is the one `fit` saves on the same file with the same options (same prototypes).
+    const fitted = await fitFile({ features: imagenet, out: join(dir, 'fit-imagenet.json'), preprocess: 'auto', model: { nPrototypes: 20, seed: 0, prune: true, ...fit } });
+    assert.equal(fitted.preprocess, 'sqrt-l2');
+    assert.deepEqual(Array.from(auto.model.prototypes_!.data), Array.from(fitted.model.prototypes_!.data));
+    // An uploaded image goes through the same transform: the upload of sample 7's image is its row on the map.
+    const up = await auto.embedder!.embed(new Uint8Array(readFileSync(join(dir, 'images', f.paths![7]))));
+    assert.ok(maxAbs(Array.from(up), row(auto.X, 7)) < 1e-6, 'upload = its row, preprocessed');
+    assert.match(auto.embedder!.how, /then sqrt-l2$/);
+    // An explicit method wins; a recommendation of none fits on the raw features; a file naming none gets the default.
+    const none = await fileSource({ features: imagenet, fit, preprocess: 'none' });
+    assert.match(none.source, /, model fitted on the spot, preprocessed none$/);
+    assert.deepEqual(Array.from(none.X.data), Array.from(f.X.data));
+    const up0 = await none.embedder!.embed(new Uint8Array(readFileSync(join(dir, 'images', f.paths![7]))));
+    assert.ok(maxAbs(Array.from(up0), row(f.X, 7)) < 1e-6, 'upload = its raw row');
+    const raw = await fileSource({ features: embedding, fit });
+    assert.match(raw.source, /preprocessed none \(as the features' backbone recommends\)$/);
+    assert.deepEqual(Array.from(raw.X.data), Array.from(f.X.data));
+    assert.match((await fileSource({ features: join(dir, 'f.npy'), fit })).source, /preprocessed sqrt-l2 \(the default for features that recommend none\)$/);
+    assert.match((await fileSource({ features: imagenet, fit, preprocess: 'l2' })).source, /preprocessed l2$/);
+    await assert.rejects(fileSource({ features: file('bad', 'zca'), fit }), /bad\.json: "meta\.backbone\.recommendedPreprocess" is "zca"; expected one of: none, l2/);
+    await assert.rejects(fileSource({ features: imagenet, model: join(dir, 'model.json'), preprocess: 'l2' }), /model\.json: a saved model carries its own feature preprocessing/);
   });
 });

@@ -161,7 +161,8 @@ test('CLI: extract --tta records the shift; a model\'s new images (extractForMod
   // The explorer embeds an upload as extract did: same TF.js folder, same shifts.
   const { fileSource } = await import('../src/server/sources.node.ts');
   const { readFileSync } = await import('node:fs');
-  const src = await fileSource({ features: out, cacheDir: false });
+  // (preprocess none: the upload is compared with its raw row, scale included)
+  const src = await fileSource({ features: out, cacheDir: false, preprocess: 'none' });
   assert.ok(src.embedder, 'uploads can be classified for a TF.js folder backbone');
   const row = f.paths!.indexOf(f.paths!.find((p) => p.endsWith('.png'))!);
   const v = await src.embedder!.embed(new Uint8Array(readFileSync(join(data, f.paths![row]))));

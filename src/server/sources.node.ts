@@ -11,8 +11,8 @@ import { alignLabels, checkFeaturesForModel, readPrototypeModel } from '../data/
 import type { ImageDataset } from '../data/images.node.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../model/prototype.ts';
-import { Pipeline, type FeatureTransform } from '../model/preprocess.ts';
-import type { FeatureMeta } from '../data/featurefile.ts';
+import { FeatureTransform, Pipeline, type PreprocessChoice } from '../model/preprocess.ts';
+import { resolvePreprocess, type FeatureMeta } from '../data/featurefile.ts';
 import { readReconstructions, reconstructorFor } from './reconstruct.node.ts';
 import type { IterationRecord, Label } from '../model/types.ts';
 import { backboneEmbedder, onnxInPage, parsePixelBackbone, pixelBackboneName, pixelFeatures, pixelEmbedder, poolOf, type BackboneMeta } from './embed.node.ts';
@@ -114,18 +114,28 @@ export interface FileSourceOptions extends SourceProgress {
   images?: string;
   /** Options of a model fitted on the spot. */
   fit?: PrototypeOptions;
+  /**
+   * Feature preprocessing of a model fitted on the spot, resolved as `protolens fit` resolves it
+   * (`resolvePreprocess`); default `auto`: the one the feature file recommends, else `sqrt-l2`.
+   * Not with `model`, which carries its own.
+   */
+  preprocess?: PreprocessChoice;
   /** The reconstructions.json a report of the same model wrote (`protolens explain --reconstruct`): served as they are. Needs `model`. */
   reconstructions?: string;
   cacheDir?: string | false;
 }
 
-/** The embedder followed by the model's feature transform, so that uploads land in the model's space. */
+/**
+ * The embedder followed by the model's feature transform, so that uploads land in the model's
+ * space; the page embedding an upload itself (an ONNX backbone) is given the transform too.
+ */
 function transformed(embedder: Embedder | undefined, transform: FeatureTransform | null): Embedder | undefined {
   if (!embedder || !transform) return embedder;
   const inner = embedder as Embedder & { prefetch?: () => void };
   return {
     how: `${embedder.how}, then ${transform.method}`,
     prefetch: () => inner.prefetch?.(),
+    ...(embedder.inPage ? { inPage: { ...embedder.inPage, spec: { ...embedder.inPage.spec, transform: transform.toJSON() } } } : {}),
     async embed(bytes) {
       const v = await embedder.embed(bytes);
       return transform.transform({ data: v, rows: 1, cols: v.length }).data;
@@ -133,14 +143,26 @@ function transformed(embedder: Embedder | undefined, transform: FeatureTransform
   } as Embedder;
 }
 
+/** How the shown features were preprocessed, for the source description: the method, and why when `auto` chose it. */
+function preprocessedNote(transform: FeatureTransform | null, pre?: ReturnType<typeof resolvePreprocess>): string {
+  if (!pre) return transform ? `, preprocessed ${transform.method}` : '';
+  const why = pre.source === 'features' ? ' (as the features\' backbone recommends)' : pre.source === 'default' ? ' (the default for features that recommend none)' : '';
+  return `, preprocessed ${pre.method}${why}`;
+}
+
 /**
  * A feature file, its model (loaded, or fitted on the spot) and, when named, its images. A saved
  * model behind a feature transform (a Pipeline, as `protolens fit` writes by default) is shown in
- * its own space: the samples and every uploaded image go through the transform first.
+ * its own space: the samples and every uploaded image go through the transform first. A model
+ * fitted on the spot is fitted behind the preprocessing `protolens fit` would use (`preprocess`,
+ * default `auto`), shown the same way, and the source description names the method.
  * @throws RangeError naming the file when the features have no labels, or the model does not
  *   match them (made by another backbone, another dimension, unknown classes), or the
- *   reconstructions are not the model's ({@link readReconstructions}); TypeError when the
- *   model is not a prototype model.
+ *   reconstructions are not the model's ({@link readReconstructions}), or the sidecar's
+ *   recommended preprocessing is not a method, or `preprocess` is given with `model`; TypeError
+ *   when the model is not a prototype model.
+ * @example
+ * (await fileSource({ features: 'mobilenet.npy' })).source // 'mobilenet.npy (mobilenet_v2 features), model fitted on the spot, preprocessed sqrt-l2 (as the features' backbone recommends)'
  */
 export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> {
   const fs = readFeatures(o.features);
@@ -149,6 +171,8 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
   let model: PrototypeClassifier;
   let X: Matrix = fs.X;
   let transform: FeatureTransform | null = null;
+  let chosen: ReturnType<typeof resolvePreprocess> | undefined;
+  if (o.model && o.preprocess !== undefined) throw new RangeError(`${o.model}: a saved model carries its own feature preprocessing; preprocess applies to a model fitted on the spot`);
   if (o.model) {
     const read = readPrototypeModel(o.model);
     checkFeaturesForModel(fs, read.saved, { features: o.features, model: o.model }, 'required');
@@ -158,8 +182,12 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
     transform = read.transform;
     if (transform) X = transform.transform(fs.X);
   } else {
+    // Preprocessed as `protolens fit` would (auto: the features' recommendation, else sqrt-l2).
+    chosen = resolvePreprocess(o.preprocess ?? 'auto', fs.meta, o.features);
+    transform = chosen.method === 'none' ? null : new FeatureTransform(chosen.method);
+    if (transform) X = transform.fitTransform(fs.X);
     const K = new Set(y).size;
-    model = fitModel(fs.X, y, { nPrototypes: Math.min(fs.X.rows, 2 * K), seed: 0, ...o.fit }, o);
+    model = fitModel(X, y, { nPrototypes: Math.min(fs.X.rows, 2 * K), seed: 0, ...o.fit }, o);
   }
   const paths = fs.paths;
   let images: ImageStore | undefined;
@@ -197,7 +225,7 @@ export async function fileSource(o: FileSourceOptions): Promise<ExplorerSource> 
   const known = o.reconstructions ? readReconstructions(o.reconstructions, model.prototypes_!.rows, (j) => model.links(j).winningClass) : undefined;
   return {
     title: o.features.split('/').pop() ?? o.features,
-    source: `${o.features}${bb?.name ? ` (${bb.name} features)` : ''}${o.model ? `, model ${o.model}` : ', model fitted on the spot'}${transform ? `, preprocessed ${transform.method}` : ''}`,
+    source: `${o.features}${bb?.name ? ` (${bb.name} features)` : ''}${o.model ? `, model ${o.model}` : ', model fitted on the spot'}${preprocessedNote(transform, chosen)}`,
     X, y, names: Array.from({ length: fs.X.rows }, (_, i) => paths?.[i] ?? `sample ${i}`),
     model, images, imagesDir: o.images, embedder: transformed(embedder, transform), reconstructor, ...(known ? { reconstructions: known } : {}),
   };

@@ -15,6 +15,7 @@ import type { Finding, FindingKind, ModelAnalysis, PrototypeStats } from '../int
 import type { PrototypeClassifier } from '../model/prototype.ts';
 import type { Label } from '../model/types.ts';
 import type { Preprocessing } from '../features/pixels.ts';
+import type { FeatureTransformJSON } from '../model/preprocess.ts';
 
 /** A linear projection x ↦ (x − mean)·componentsᵀ (the map's PCA axes). */
 export interface Projection {
@@ -187,7 +188,8 @@ export interface ExplorerMap {
 /**
  * How the page can embed an uploaded image itself, with onnxruntime-web, when the features come
  * from an ONNX backbone: the model is at `./api/backbone.onnx`, cut at `layer`, pooled by `pool`,
- * fed as `preprocessing` says; the result has `dim` values.
+ * fed as `preprocessing` says; the result has `dim` values, then goes through `transform` when the
+ * model is fitted behind one (the map's samples are in its space).
  */
 export interface InPageEmbedding {
   name: string;
@@ -195,6 +197,8 @@ export interface InPageEmbedding {
   pool: 'avg' | 'max' | 'none';
   preprocessing: Preprocessing;
   dim: number;
+  /** The model's feature transform (a saved Pipeline's, or the one a model fitted on the spot is behind). */
+  transform?: FeatureTransformJSON;
 }
 
 /** Whether the server can embed an image (`POST /api/classify`), how, and whether the page can. */

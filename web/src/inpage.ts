@@ -2,12 +2,14 @@
  * Embedding an uploaded image in the page, with onnxruntime-web, when the features come from an
  * ONNX backbone (the map's `classify.inPage`): the model is fetched once from the server
  * (`./api/backbone.onnx`), cut and fed exactly as in Node (src/features/onnx-backbone.ts, the
- * same TypeScript preprocessing), and the image is decoded by the browser. The caller falls back
+ * same TypeScript preprocessing), and the image is decoded by the browser; the feature then goes
+ * through the model's feature transform when it has one. The caller falls back
  * to the server (`POST /api/classify`) when anything here fails.
  */
 import { onnxBackbone, type OrtRuntime } from '../../src/features/onnx-backbone.ts';
 import type { Backbone } from '../../src/features/backbone.ts';
 import type { InPageEmbedding } from '../../src/viz/mapdata.ts';
+import { FeatureTransform } from '../../src/model/preprocess.ts';
 
 let loading: Promise<Backbone> | undefined;
 
@@ -49,5 +51,6 @@ export async function embedInPage(file: Blob, spec: InPageEmbedding): Promise<Fl
   const [bb, img] = await Promise.all([backbone(spec), decode(file)]);
   const x = await bb.embed([img]);
   if (x.length !== spec.dim) throw new Error(`the page's feature has ${x.length} values, the map's ${spec.dim}`);
-  return x;
+  // Into the model's space, as the server does (src/server/sources.node.ts, transformed).
+  return spec.transform ? FeatureTransform.fromJSON(spec.transform).transform({ data: x, rows: 1, cols: x.length }).data : x;
 }
