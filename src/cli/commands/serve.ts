@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import { CLIError, toCliError } from '../errors.ts';
-import { positiveInt } from '../flags.ts';
+import { libraryChoice, positiveInt, preprocessHelp } from '../flags.ts';
+import { checkPreprocessChoice } from '../../model/preprocess.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { explorerPage } from '../../server/build.node.ts';
 import { startExplorerServer, type ExplorerSource } from '../../server/server.node.ts';
@@ -25,6 +26,7 @@ interface ServeFlags {
   maxUpload: string;
   prototypes?: string;
   reconstructions?: string;
+  preprocess: string;
   json: boolean;
 }
 
@@ -58,12 +60,13 @@ export function register(program: Command): void {
     .option('-b, --backbone <name|path>', 'backbone of the embedded digits: mobilenet_v2 | inception_v3 | pixels-<n> | a .onnx file', 'mobilenet_v2')
     .option('--digits <n>', 'embedded digits per class', '30')
     .option('-J, --prototypes <n>', 'prototypes of a model fitted on the spot (default: 3 per class for the digits, 2 per class for --features)')
+    .option('--preprocess <method>', preprocessHelp('feature transform of a model fitted on the spot on --features, as fit would choose it'), 'auto')
     .option('--cache-dir <dir>', 'feature cache (default $PROTOLENS_CACHE or ~/.cache/protolens)')
     .option('--no-cache', 'neither read nor write the feature cache')
     .option('--max-upload <bytes>', 'largest image accepted by "classify an image"', String(8 * 1024 * 1024))
     .option('--reconstructions <file>', 'the reconstructions.json of a report of the same --model (protolens explain --reconstruct): shown at once instead of computed again')
     .option('--json', 'print the address as one line of JSON ({"url": …}) once the explorer listens', false)
-    .action(async (flags: ServeFlags) => {
+    .action(async (flags: ServeFlags, cmd: Command) => {
       const say = (s: string): void => { process.stderr.write(s + '\n'); };
       const port = positiveInt('--port', flags.port, true);
       if (port > 65535) throw new CLIError(`Invalid value for --port: "${flags.port}". Expected 0–65535.`);
@@ -75,11 +78,16 @@ export function register(program: Command): void {
       const J = flags.prototypes === undefined ? undefined : positiveInt('--prototypes', flags.prototypes);
       if (J !== undefined && flags.model) throw new CLIError('--prototypes sets the size of a model fitted on the spot; it cannot change the saved model given by --model');
       const fit = J === undefined ? {} : { nPrototypes: J };
+      const preprocess = libraryChoice('--preprocess', flags.preprocess, checkPreprocessChoice);
+      if (cmd.getOptionValueSource('preprocess') === 'cli') {
+        if (!flags.features) throw new CLIError('--preprocess needs --features: the embedded digits are fitted on their raw features, as protolens demo fits them');
+        if (flags.model) throw new CLIError('--preprocess sets the feature transform of a model fitted on the spot; the saved model given by --model carries its own');
+      }
       const p = progress(say);
       let source: ExplorerSource;
       try {
         if (flags.features) {
-          source = await fileSource({ features: flags.features, model: flags.model, images: flags.images, reconstructions: flags.reconstructions, cacheDir, fit, ...p });
+          source = await fileSource({ features: flags.features, model: flags.model, images: flags.images, reconstructions: flags.reconstructions, cacheDir, fit, ...(flags.model ? {} : { preprocess }), ...p });
         } else {
           say(`embedded default: mnist digits (${positiveInt('--digits', flags.digits)} per class), ${flags.backbone} features through the cache`);
           source = await digitsSource({ perClass: positiveInt('--digits', flags.digits), backbone: flags.backbone, cacheDir, model: fit, ...p });
