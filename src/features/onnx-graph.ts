@@ -65,6 +65,8 @@ export interface OnnxModel {
   outputs: ValueInfo[];
   valueInfo: ValueInfo[];
   initializers: Map<string, OnnxInitializer>;
+  /** The model's `metadata_props` (ModelProto field 14), key → value; a key given twice keeps its last value. */
+  metadata: Map<string, string>;
   /** The encoded ModelProto read. */
   bytes: Uint8Array;
 }
@@ -152,7 +154,7 @@ function readGraph(b: Uint8Array, m: OnnxModel): void {
 export function readOnnx(bytes: Uint8Array, where: string): OnnxModel {
   const m: OnnxModel = {
     irVersion: 0, producer: '', opsets: [], nodes: [], inputs: [], feeds: [], outputs: [], valueInfo: [],
-    initializers: new Map(), bytes,
+    initializers: new Map(), metadata: new Map(), bytes,
   };
   let graph: Uint8Array | undefined;
   try {
@@ -164,6 +166,11 @@ export function readOnnx(bytes: Uint8Array, where: string): OnnxModel {
         const o = { domain: '', version: 0 };
         for (const g of fields(f.bytes)) { if (g.no === 1) o.domain = text(g); else if (g.no === 2) o.version = g.value; }
         m.opsets.push(o);
+      } else if (f.no === 14 && f.wire === 2) {
+        // StringStringEntryProto: key = 1, value = 2.
+        let key = '', value = '';
+        for (const g of fields(f.bytes)) { if (g.no === 1) key = text(g); else if (g.no === 2) value = text(g); }
+        m.metadata.set(key, value);
       }
     }
     if (m.irVersion < 1 || !graph) throw new WireError(m.irVersion < 1 ? 'no IR version' : 'no graph');
@@ -226,6 +233,8 @@ export interface ModelSpec {
   producer?: string;
   graphName?: string;
   docString?: string;
+  /** `metadata_props`: key → value. */
+  metadata?: Record<string, string>;
 }
 
 function dataTypeOf(t: TensorSpec): number {
@@ -295,6 +304,7 @@ export function writeOnnx(spec: ModelSpec): Uint8Array {
     for (const v of spec.outputs) g.bytes(12, encodeValueInfo(v));
   });
   w.message(8, (o) => o.string(1, '').varint(2, spec.opset ?? 13));
+  for (const [k, v] of Object.entries(spec.metadata ?? {})) w.message(14, (e) => e.string(1, k).string(2, v));
   return w.finish();
 }
 
