@@ -157,3 +157,41 @@ test('bench episodes --data --backbone DIR (features made on the fly): the folde
   assert.deepEqual(await run(carded), ['none', 'none'], 'recorded in the features\' metadata and used');
   assert.deepEqual(await run(plain), ['sqrt-l2', null]);
 });
+
+test('a user ONNX model declares its preprocessing in metadata_props (protolens.recommended_preprocess): extract records it, fit --preprocess auto follows it; a bad value exits 2 naming the file, the key and the methods; no key: sqrt-l2 as before', async () => {
+  const { readOnnx, writeOnnx } = await import('../src/features/onnx-graph.ts');
+  const { ONNX_RECOMMENDED_PREPROCESS_KEY } = await import('../src/features/onnx-backbone.ts');
+  const { tinyNetSpec } = await import('./helpers/onnx.ts');
+  const { patternImages } = await import('./helpers/tiny-backbone.ts');
+  const { readFeatures } = await import('../src/data/features.node.ts');
+  assert.equal(ONNX_RECOMMENDED_PREPROCESS_KEY, 'protolens.recommended_preprocess', 'the documented key');
+  const data = join(work, 'onnx-patterns');
+  await patternImages(data, 4);
+  /** The tiny ONNX network of test/helpers/onnx.ts, with these metadata_props. */
+  const net = (name: string, metadata?: Record<string, string>): string => {
+    const file = join(work, `${name}.onnx`);
+    writeFileSync(file, writeOnnx({ ...tinyNetSpec(), ...(metadata ? { metadata } : {}) }));
+    return file;
+  };
+  const declared = net('declared', { 'other.tool': 'x', 'protolens.recommended_preprocess': 'none' });
+  assert.deepEqual([...readOnnx(readFileSync(declared), declared).metadata], [['other.tool', 'x'], ['protolens.recommended_preprocess', 'none']], 'metadata_props read back');
+  /** extract with the model, then fit --json with --preprocess auto: [sidecar's recommendation, method used, where it came from]. */
+  const extractFit = async (model: string): Promise<unknown[]> => {
+    const out = model.replace(/\.onnx$/, '.npy');
+    let r = await runCli(['extract', data, '-b', model, '--layer', 'relu2', '-o', out, '--no-cache', '--workers', '1', '--no-progress']);
+    assert.equal(r.code, 0, r.err);
+    const rec = (readFeatures(out).meta.backbone as { recommendedPreprocess?: string }).recommendedPreprocess ?? null;
+    r = await runCli(['fit', out, '-o', out.replace(/\.npy$/, '-model.json'), '-J', '3', '--max-iter', '5', '--json', '--no-progress']);
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out) as { preprocess: string; preprocessSource: string };
+    return [rec, j.preprocess, j.preprocessSource];
+  };
+  assert.deepEqual(await extractFit(declared), ['none', 'none', 'features']);
+  assert.deepEqual(await extractFit(net('plain')), [null, 'sqrt-l2', 'default'], 'without the key: unchanged');
+  assert.deepEqual(await extractFit(net('other', { 'other.tool': 'none' })), [null, 'sqrt-l2', 'default'], 'another key is not read');
+  const bad = net('bad', { 'protolens.recommended_preprocess': 'zca' });
+  const r = await runCli(['extract', data, '-b', bad, '--layer', 'relu2', '-o', join(work, 'bad.npy'), '--no-cache', '--workers', '1', '--no-progress']);
+  assert.equal(r.code, 2);
+  // (after the dataset's line) one line naming the model file, the key and the methods
+  assert.match(r.err, /\nprotolens: .*bad\.onnx: metadata_props key "protolens\.recommended_preprocess" is "zca"; expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2\n$/);
+});

@@ -14,8 +14,33 @@ import type { Backbone, BackboneInfo } from './backbone.ts';
 import { FLOAT, NotOnnxError, readOnnx, rewriteOnnx, tensorNames, typeText, type OnnxModel, type ValueInfo } from './onnx-graph.ts';
 import { checkTtaShift, shiftArray, ttaOffsets } from './tta.ts';
 import { checkPreprocessing, pixelBatch, presetPreprocessing, type Layout, type PixelImage, type Preprocessing } from './pixels.ts';
+import { PREPROCESS_METHODS, type PreprocessMethod } from '../model/preprocess.ts';
 
 export { NotOnnxError };
+
+/**
+ * The `metadata_props` key by which an ONNX model declares the feature preprocessing its features
+ * want (`BackboneInfo.recommendedPreprocess`, which `extract` records and `--preprocess auto` follows).
+ */
+export const ONNX_RECOMMENDED_PREPROCESS_KEY = 'protolens.recommended_preprocess';
+
+/**
+ * The feature preprocessing an ONNX model declares under {@link ONNX_RECOMMENDED_PREPROCESS_KEY}
+ * in its `metadata_props`, or undefined when it declares none.
+ * @param m The model read by `readOnnx`.
+ * @param where The file, for messages.
+ * @throws RangeError naming the file, the key and the expected values when the value is not a method.
+ * @example
+ * onnxRecommendedPreprocess(readOnnx(bytes, 'net.onnx'), 'net.onnx') // 'none' (metadata_props: protolens.recommended_preprocess = none)
+ */
+export function onnxRecommendedPreprocess(m: OnnxModel, where: string): PreprocessMethod | undefined {
+  const v = m.metadata.get(ONNX_RECOMMENDED_PREPROCESS_KEY);
+  if (v === undefined) return undefined;
+  if (!(PREPROCESS_METHODS as readonly string[]).includes(v)) {
+    throw new RangeError(`${where}: metadata_props key "${ONNX_RECOMMENDED_PREPROCESS_KEY}" is ${JSON.stringify(v)}; expected one of: ${PREPROCESS_METHODS.join(', ')}`);
+  }
+  return v as PreprocessMethod;
+}
 
 /** An onnxruntime tensor, as much as protolens uses. */
 export interface OrtTensor {
@@ -141,7 +166,11 @@ export interface OnnxBackboneOptions {
   sessionOptions?: Record<string, unknown>;
   /** Test-time shifts, in input pixels (`tta.ts`); 0 or absent: none. */
   tta?: number;
-  /** The feature preprocessing the backbone's card recommends (`BackboneInfo.recommendedPreprocess`; the bundled networks converted to ONNX). */
+  /**
+   * The feature preprocessing the backbone's card recommends (`BackboneInfo.recommendedPreprocess`;
+   * the bundled networks converted to ONNX); default: the one the model declares in its
+   * `metadata_props` ({@link onnxRecommendedPreprocess}), else none.
+   */
   recommendedPreprocess?: BackboneInfo['recommendedPreprocess'];
 }
 
@@ -188,13 +217,14 @@ function toVectors(out: OrtTensor, pool: PoolMode, where: string): { v: Float32A
  * Builds a {@link Backbone} from the bytes of an ONNX model.
  * @throws NotOnnxError (not an ONNX file), NotImageInputError (no image input), InputSizeError
  *   (no size to give the input), UnknownLayerError (listing the candidate layers with their
- *   shapes), each naming the file.
+ *   shapes), RangeError (a declared recommended preprocessing that is not a method), each naming the file.
  * @example
  * const bb = await onnxBackbone(ort, bytes, { name: 'resnet18', where: 'resnet18.onnx', weightsHash, source: 'resnet18.onnx' });
  * (await bb.embed([image])).length // bb.info.dim (512)
  */
 export async function onnxBackbone(ort: OrtRuntime, bytes: Uint8Array, o: OnnxBackboneOptions): Promise<Backbone> {
   const m = readOnnx(bytes, o.where);
+  const recommended = o.recommendedPreprocess ?? onnxRecommendedPreprocess(m, o.where);
   const input = imageInput(m, o.where);
   const prep = preprocessingFor(input, o);
   const layer = o.layer === undefined ? m.outputs[0]?.name : layerTensor(m, o.layer);
@@ -245,7 +275,7 @@ export async function onnxBackbone(ort: OrtRuntime, bytes: Uint8Array, o: OnnxBa
   const probe = await run([blank]);
   const info: BackboneInfo = {
     name: o.name, layer, dim: probe.dim, pooling: probe.pooling, weightsHash: o.weightsHash, source: o.source, kind: 'onnx', ...(shift ? { tta: shift } : {}),
-    ...(o.recommendedPreprocess ? { recommendedPreprocess: o.recommendedPreprocess } : {}),
+    ...(recommended ? { recommendedPreprocess: recommended } : {}),
   };
   return {
     info,

@@ -30,7 +30,7 @@ export type PreprocessMethod = typeof PREPROCESS_METHODS[number];
 /**
  * The preprocessing for features that name none: what `--preprocess auto` falls back to when the
  * feature file records no recommendation (files written before recommendations, CSV and JSONL,
- * user ONNX models), and the one the bundled ImageNet networks recommend. It measured best on
+ * user ONNX models that declare none), and the one the bundled ImageNet networks recommend. It measured best on
  * their features (BENCHMARKS.md, "Prototype model with a learned metric"); learned embeddings
  * recommend `none` instead (docs/embedding.md).
  */
