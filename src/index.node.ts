@@ -26,6 +26,8 @@ export {
 } from './data/outputs.node.ts';
 export { extractDataset, type ExtractDatasetOptions, type ExtractResult } from './features/extract.node.ts';
 export { BUILTIN_NAMES } from './features/load.node.ts';
+export { ONNX_RECOMMENDED_PREPROCESS_KEY, onnxRecommendedPreprocess } from './features/onnx-backbone.ts';
+export { readOnnx, type OnnxModel } from './features/onnx-graph.ts';
 export { extractForModel, originBackbone } from './features/for-model.node.ts';
 export { predictFiles, type PredictInput, type PredictOptions } from './viz/predict.node.ts';
 export { predictionsCsv, predictionsJson, predictionsText, type PredictionResult, type PredictionRow } from './viz/predictions.ts';

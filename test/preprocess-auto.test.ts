@@ -190,6 +190,23 @@ test('a user ONNX model declares its preprocessing in metadata_props (protolens.
   assert.deepEqual(await extractFit(net('plain')), [null, 'sqrt-l2', 'default'], 'without the key: unchanged');
   assert.deepEqual(await extractFit(net('other', { 'other.tool': 'none' })), [null, 'sqrt-l2', 'default'], 'another key is not read');
   const bad = net('bad', { 'protolens.recommended_preprocess': 'zca' });
+  // protolens backbones MODEL shows what the model declares (and the default when it declares none);
+  // a bad value is shown, not fatal: describing a model is how one finds out what is wrong with it.
+  const shown = async (model: string): Promise<[string, unknown]> => {
+    const t = await runCli(['backbones', model]);
+    assert.equal(t.code, 0, t.err);
+    const j = await runCli(['backbones', model, '--json']);
+    assert.equal(j.code, 0, j.err);
+    return [/\nimage input: .*\nfeature preprocessing: (.*)\n/.exec(t.out)?.[1] ?? t.out, (JSON.parse(j.out) as { recommendedPreprocess?: string }).recommendedPreprocess ?? null];
+  };
+  assert.deepEqual(await shown(declared), ['none (declared in metadata_props protolens.recommended_preprocess; --preprocess auto follows it)', 'none']);
+  assert.deepEqual(await shown(net('plain')), ['none declared → sqrt-l2 by default (--preprocess auto; a model declares one with metadata_props protolens.recommended_preprocess)', null]);
+  assert.deepEqual(await shown(bad), ['invalid, extract refuses this model: metadata_props key "protolens.recommended_preprocess" is "zca"; expected one of: none, l2, center-l2, sqrt-l2, sqrt-center-l2', null]);
+  // The library's Node entry exports the key and the reader.
+  const lib = await import('../src/index.node.ts');
+  assert.equal(lib.ONNX_RECOMMENDED_PREPROCESS_KEY, ONNX_RECOMMENDED_PREPROCESS_KEY);
+  assert.deepEqual([declared, net('plain')].map((f) => lib.onnxRecommendedPreprocess(lib.readOnnx(readFileSync(f), f), f) ?? null), ['none', null]);
+  assert.throws(() => lib.onnxRecommendedPreprocess(lib.readOnnx(readFileSync(bad), bad), bad), /bad\.onnx: metadata_props key "protolens\.recommended_preprocess" is "zca"/);
   const r = await runCli(['extract', data, '-b', bad, '--layer', 'relu2', '-o', join(work, 'bad.npy'), '--no-cache', '--workers', '1', '--no-progress']);
   assert.equal(r.code, 2);
   // (after the dataset's line) one line naming the model file, the key and the methods

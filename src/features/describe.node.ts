@@ -10,6 +10,7 @@ import { isGraphModel } from './backbone.ts';
 import { initTfNode } from './backend.node.ts';
 import { BUILTIN_BACKBONES, BUILTIN_NAMES, BUNDLED_EMBEDDINGS, inputSizeOf, isBuiltin, isOnnxPath, modelArtifactsNode, nsfwjsModelsDir } from './load.node.ts';
 import { featureCandidates, type LayerInfo } from './onnx-backbone.ts';
+import type { PreprocessMethod } from '../model/preprocess.ts';
 
 /** One bundled backbone, as listed. */
 export interface BundledBackbone {
@@ -47,6 +48,10 @@ export interface ModelDescription {
   outputs: string[];
   /** How protolens would feed it: layout and size, or why it cannot. */
   image: string;
+  /** ONNX: the feature preprocessing the model declares in its `metadata_props`, if valid. */
+  recommendedPreprocess?: PreprocessMethod;
+  /** ONNX: what `--preprocess auto` does with its features and why ("none declared → sqrt-l2 by default …"). */
+  preprocess?: string;
   /** Every layer (TF.js) or tensor (ONNX) with its type and shape. */
   layers: LayerInfo[];
   /** The ones a feature can be taken from: float32, rank 2 to 4. */
@@ -94,7 +99,7 @@ export async function describeModel(model: string, inputSize?: [number, number])
     const d = await describeOnnxFile(model, inputSize);
     return {
       model, kind: 'onnx', about: `ONNX (producer ${d.producer || '?'}, opsets ${d.opsets})`, inputs: d.inputs, outputs: d.outputs,
-      image: d.image, layers: d.layers, candidates: featureCandidates(d.layers),
+      image: d.image, recommendedPreprocess: d.recommendedPreprocess, preprocess: d.preprocess, layers: d.layers, candidates: featureCandidates(d.layers),
     };
   }
   return describeTfjs(model);

@@ -7,9 +7,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Backbone } from './backbone.ts';
-import { graphLayers, imageInput, onnxBackbone, type LayerInfo, type OrtRuntime, type PoolMode } from './onnx-backbone.ts';
+import {
+  graphLayers, imageInput, onnxBackbone, onnxRecommendedPreprocess, ONNX_RECOMMENDED_PREPROCESS_KEY, type LayerInfo, type OrtRuntime, type PoolMode,
+} from './onnx-backbone.ts';
 import { readOnnx, typeText, type OnnxModel } from './onnx-graph.ts';
 import type { Preprocessing } from './pixels.ts';
+import { DEFAULT_PREPROCESS, type PreprocessMethod } from '../model/preprocess.ts';
 
 /** onnxruntime-node as the runtime protolens's ONNX code takes. */
 export const nodeRuntime: OrtRuntime = ort as unknown as OrtRuntime;
@@ -77,13 +80,37 @@ export interface OnnxDescription {
   outputs: string[];
   /** The input's layout and size when it is an image input, else why not. */
   image: string;
+  /** The feature preprocessing the model declares in its `metadata_props`, if it declares a valid one. */
+  recommendedPreprocess?: PreprocessMethod;
+  /** What `--preprocess auto` does with this model's features, and why (or why `extract` refuses it). */
+  preprocess: string;
   layers: LayerInfo[];
 }
 
 /**
+ * The line `protolens backbones` prints about the feature preprocessing a model declares under
+ * {@link ONNX_RECOMMENDED_PREPROCESS_KEY}: the method, or the default when none is declared, or
+ * the reason `extract` would refuse the value (the description itself does not fail on it).
+ */
+function declaredPreprocess(model: OnnxModel, file: string): { recommendedPreprocess?: PreprocessMethod; preprocess: string } {
+  const key = `metadata_props ${ONNX_RECOMMENDED_PREPROCESS_KEY}`;
+  try {
+    const m = onnxRecommendedPreprocess(model, file);
+    return m === undefined
+      ? { preprocess: `none declared → ${DEFAULT_PREPROCESS} by default (--preprocess auto; a model declares one with ${key})` }
+      : { recommendedPreprocess: m, preprocess: `${m} (declared in ${key}; --preprocess auto follows it)` };
+  } catch (e) {
+    return { preprocess: `invalid, extract refuses this model: ${(e as Error).message.replace(`${file}: `, '')}` };
+  }
+}
+
+/**
  * Describes an ONNX model: inputs, outputs, and every tensor the graph computes with its type and
- * shape (run once on a blank image when the input size is known, so the shapes are concrete).
+ * shape (run once on a blank image when the input size is known, so the shapes are concrete), and
+ * the feature preprocessing it declares ({@link onnxRecommendedPreprocess}).
  * @throws RangeError naming the file when it is missing or not ONNX.
+ * @example
+ * (await describeOnnxFile('net.onnx')).preprocess // 'none declared → sqrt-l2 by default (--preprocess auto; …)'
  */
 export async function describeOnnxFile(file: string, size?: [number, number]): Promise<OnnxDescription> {
   const { model } = readOnnxFile(file);
@@ -98,7 +125,7 @@ export async function describeOnnxFile(file: string, size?: [number, number]): P
     image = `not an image input: ${(e as Error).message.replace(`${file}: `, '')}`;
   }
   return {
-    file, producer: model.producer, image,
+    file, producer: model.producer, image, ...declaredPreprocess(model, file),
     opsets: model.opsets.map((s) => `${s.domain || 'ai.onnx'} ${s.version}`).join(', '),
     inputs: model.feeds.map((v) => `${v.name}: ${typeText(v.type)}`),
     outputs: model.outputs.map((v) => `${v.name}: ${typeText(v.type)}`),

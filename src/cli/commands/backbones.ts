@@ -43,6 +43,7 @@ export function register(program: Command): void {
         `inputs:  ${d.inputs.join('; ') || '–'}`,
         `outputs: ${d.outputs.join('; ') || '–'}`,
         `image input: ${d.image}`,
+        ...(d.preprocess === undefined ? [] : [`feature preprocessing: ${d.preprocess}`]),
         `${flags.all ? 'layers' : 'candidate feature layers (float32, rank 2–4; --all for every layer)'}: ${shown.length} of ${d.layers.length}`,
         columns([['name', 'op', 'shape'], ...shown.map((l) => [l.name, l.op, l.shape ? l.shape.join('×') : '?'])]),
       ];
