@@ -100,6 +100,11 @@ export interface IterationRecord {
   accuracy: number;
   /** J at this point (changes only with adaptive J, at 'grow' records). */
   nPrototypes?: number;
+  /**
+   * A streamed fit's epoch that raised the objective over all rows to this value and was undone
+   * (src/model/streamed.ts): the record's own values are those of the state kept.
+   */
+  undone?: number;
 }
 
 /** Called during training after every step, e.g. to drive a progress bar. */
