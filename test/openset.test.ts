@@ -8,7 +8,8 @@ import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { loadModel } from '../src/model/io.ts';
 import { noveltyScores, noveltyStats, rejectionThreshold, NOVELTY_SCORES } from '../src/model/novelty.ts';
 import {
-  DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, MARGIN_EXPONENT_LIMIT, calibrationRecord, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, logitMargins,
+  DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, MARGIN_EXPONENT_LIMIT, calibrationRecord, composeMarginTemperatures, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature, logitMargins,
+  type TemperatureCentre,
   sampleTemperatures, temperatureObjective, temperedNll, temperedSoftmax,
 } from '../src/model/calibration.ts';
 import { calibrateByCrossFitting, outOfFoldOutputs } from '../src/select/calibrate.ts';
@@ -406,6 +407,63 @@ describe('a temperature that depends on the margin', () => {
     assert.equal(h.margin.exponent, 0);
     assert.equal(h.temperature, fitTemperature(Z, y).temperature);
     assert.throws(() => fitMarginTemperature(Z, y, { exponentPrior: -1 }), /margin exponent prior must be a finite number ≥ 0, got -1/);
+  });
+
+  test('composing two margin rules equals applying one after the other', () => {
+    // Logits of moderate scale, so that no margin ratio reaches sampleTemperatures' clamp.
+    const r = rng(21), Z = { data: Float32Array.from({ length: 300 * 6 }, () => 2 * r.normal()), rows: 300, cols: 6 };
+    const cases: Array<[TemperatureCentre, TemperatureCentre]> = [
+      [{ temperature: 2 }, { temperature: 1.5, margin: { exponent: 0.5, reference: 3 } }],
+      [{ temperature: 1.3, margin: { exponent: 0.3, reference: 2.2 } }, { temperature: 0.8, margin: { exponent: -0.4, reference: 1.1 } }],
+      [{ temperature: 0.7, margin: { exponent: -0.2, reference: 0.9 } }, { temperature: 1.1 }],
+    ];
+    for (const [a, b] of cases) {
+      const Ta = sampleTemperatures(Z, a.temperature, a.margin);
+      // Float32 like any logits: the sequential path rounds the tempered logits, hence 1e-4.
+      const Za = { data: new Float32Array(Z.data.length), rows: Z.rows, cols: Z.cols };
+      for (let i = 0; i < Z.rows; i++) for (let l = 0; l < Z.cols; l++) Za.data[i * Z.cols + l] = Z.data[i * Z.cols + l] / Ta[i];
+      const Tb = sampleTemperatures(Za, b.temperature, b.margin);
+      const c = composeMarginTemperatures(a, b), Tc = sampleTemperatures(Z, c.temperature, c.margin);
+      for (let i = 0; i < Z.rows; i++) assert.ok(Math.abs(Tc[i] / (Ta[i] * Tb[i]) - 1) < 1e-4, `row ${i}: ${Tc[i]} vs ${Ta[i] * Tb[i]}`);
+    }
+    // The documented example, by hand: T0 = 2 · 1.5 · (6 / (2 · 3))^0.5 = 3 at reference 2 · 3 = 6.
+    assert.deepEqual(composeMarginTemperatures(cases[0][0], cases[0][1]), { temperature: 3, margin: { exponent: 0.5, reference: 6 } });
+  });
+
+  test('centred on another calibration: recovers the truth from many samples, stays near the centre with few, returns it under an infinite prior', () => {
+    const Z = randomLogits(4000, 5, 11);
+    for (let i = 0; i < Z.data.length; i++) Z.data[i] *= 0.7;
+    const y = drawn(Z, 1.5, 0.4, 12);
+    const centre: TemperatureCentre = { temperature: 0.8, margin: { exponent: -0.3, reference: 1.7 } };
+    // Weak priors, 4,000 samples: the data's T0 = 1.5 and β = 0.4 at the data's reference, whatever the centre.
+    const f = fitMarginTemperatureAround(Z, y, centre, { prior: 0, exponentPrior: 0 });
+    const truth = sampleTemperatures(Z, 1.5, { exponent: 0.4, reference: Math.exp(logitMargins(Z).reduce((a, v) => a + Math.log(v), 0) / Z.rows) });
+    const got = sampleTemperatures(Z, f.temperature, f.margin);
+    // Compared where the margin is within e^±2 of the data's reference (most rows; far out a
+    // small error in β grows with log r).
+    const m = logitMargins(Z), ref = Math.exp(m.reduce((a, v) => a + Math.log(v), 0) / m.length);
+    let worst = 0, compared = 0;
+    for (let i = 0; i < Z.rows; i++) {
+      if (Math.abs(Math.log(m[i] / ref)) > 2) continue;
+      compared++;
+      worst = Math.max(worst, Math.abs(Math.log(got[i] / truth[i])));
+    }
+    assert.ok(compared > 2000, `${compared} rows compared`);
+    assert.ok(Math.abs(f.margin.exponent - 0.4) < 0.1 && worst < 0.15, `β ${f.margin.exponent}, worst log-ratio ${worst}`);
+    assert.equal(f.margin.reference, 1.7);
+    assert.ok(f.nllAfter < f.nllBefore);
+    // An overwhelming prior returns the centre.
+    const c = fitMarginTemperatureAround(Z, y, centre, { prior: 1e9, exponentPrior: 1e9 });
+    assert.ok(Math.abs(c.temperature / 0.8 - 1) < 1e-3 && Math.abs(c.margin.exponent + 0.3) < 1e-6, `${c.temperature}, ${c.margin.exponent}`);
+    // Ten samples, all right: around T = 1 the default priors sharpen a little; around a centre of
+    // 2 the result stays within one prior sd (1/√4 = 0.5 on log T) of 2, where the one-sided rule
+    // fitted alone would not leave T ≤ 1.
+    const Z10 = randomLogits(10, 2, 31), y10 = Array.from({ length: 10 }, (_, i) => (Z10.data[2 * i] > Z10.data[2 * i + 1] ? 0 : 1));
+    const alone = fitMarginTemperature(Z10, y10), near = fitMarginTemperatureAround(Z10, y10, { temperature: 2 });
+    assert.ok(alone.temperature <= 1, `alone ${alone.temperature}`);
+    assert.ok(Math.abs(Math.log(near.temperature / 2)) < 0.5 && near.temperature < 2, `around 2: ${near.temperature}`);
+    assert.throws(() => fitMarginTemperatureAround(Z10, y10, { temperature: -1 }), /centre temperature must be a positive finite number, got -1/);
+    assert.throws(() => fitMarginTemperatureAround(Z10, y10, { temperature: 1 }, { prior: -2 }), /centre prior must be a finite number ≥ 0, got -2/);
   });
 
   test('a model calibrated with it: labels unchanged, probabilities and explain agree, save/load round trip; files without it load with one T', () => {

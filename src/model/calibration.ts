@@ -433,6 +433,85 @@ export function fitMarginTemperature(Z: Matrix, codes: ArrayLike<number>, option
   return { temperature: best.T, margin, nllBefore: temperedNll(Z, codes, 1), nllAfter };
 }
 
+/** A calibration fitted elsewhere, e.g. on the held-out outputs of other tasks: T0 and its margin rule (absent: one T). */
+export interface TemperatureCentre {
+  temperature: number;
+  margin?: MarginTemperature;
+}
+
+/**
+ * Strength κ of the two-sided Gaussian prior on log T0 around a {@link TemperatureCentre} that
+ * {@link fitMarginTemperatureAround} uses by default: standard deviation 1/√κ = 0.5 on log T0.
+ * Chosen on exploration seeds of the Table 1 tasks (BENCHMARKS.md, "Calibration on the Table 1
+ * tasks", sixth session).
+ */
+export const DEFAULT_CENTRE_PRIOR = 4;
+
+/** Options of {@link fitMarginTemperatureAround}. */
+export interface CentredTemperatureOptions {
+  /** Strength κ ≥ 0 of the prior on log T0 around the centre's, on both sides. Default {@link DEFAULT_CENTRE_PRIOR}. */
+  prior?: number;
+  /** Strength γ ≥ 0 of the prior on the exponent around the centre's. Default {@link DEFAULT_MARGIN_PRIOR}. */
+  exponentPrior?: number;
+}
+
+/**
+ * One margin rule equal to applying `first` and then `second` to the logits first divided by
+ * `first`'s temperatures: the second rule's margins are m / T1(x) ∝ m^(1 − β1), so
+ * T(x) = T1(x) · T2(x) = T0 · (m / m̄)^β with β = β1 + (1 − β1) β2, m̄ = first's reference (or
+ * T1 · m̄2 when `first` is one T) and T0 = T1 · T2 · (m̄ / (T1 · m̄2))^β2; β clamped to
+ * ±{@link MARGIN_EXPONENT_LIMIT}. Exact while no margin ratio reaches the clamp of
+ * {@link sampleTemperatures} and β stays within its limit.
+ * @example
+ * // One T of 2, then T 1.5 with β 0.5 around margin 3 (of the tempered logits): T0 3, β 0.5, reference 6.
+ * composeMarginTemperatures({ temperature: 2 }, { temperature: 1.5, margin: { exponent: 0.5, reference: 3 } }) // { temperature: 3, margin: { exponent: 0.5, reference: 6 } }
+ */
+export function composeMarginTemperatures(first: TemperatureCentre, second: TemperatureCentre): { temperature: number; margin: MarginTemperature } {
+  const T1 = first.temperature, b1 = first.margin?.exponent ?? 0, T2 = second.temperature, b2 = second.margin?.exponent ?? 0;
+  const ref2 = second.margin?.reference ?? 1, ref = first.margin?.reference ?? T1 * ref2;
+  const exponent = Math.max(-MARGIN_EXPONENT_LIMIT, Math.min(MARGIN_EXPONENT_LIMIT, b1 + (1 - b1) * b2));
+  return { temperature: T1 * T2 * (ref / (T1 * ref2)) ** b2, margin: { exponent, reference: ref } };
+}
+
+/**
+ * Empirical Bayes for a task with few held-out samples: the margin-dependent temperature
+ * ({@link MarginTemperature}) with its priors centred on a calibration fitted elsewhere (on the
+ * pooled held-out outputs of other tasks of the same kind, {@link fitMarginTemperature}) instead
+ * of on T = 1, β = 0. The logits are first divided by the centre's temperatures; a residual rule
+ * is fitted on them with a two-sided prior of strength κ on its log T0 and γ on its β
+ * ({@link fitMarginTemperature} with both priors on log T0 at κ); the two compose into one margin
+ * rule ({@link composeMarginTemperatures}). With κ = γ = ∞ the centre is returned; with few
+ * held-out samples the result stays near it, with many it follows them.
+ * @param Z - N×L logits of the task's held-out samples.
+ * @param codes - their true class indices.
+ * @param centre - the calibration the priors are centred on.
+ * @returns T0 and the rule for this task, and the held-out NLL before (T = 1) and after.
+ * @throws RangeError for mismatched sizes, a bad label, a non-finite logit, a negative prior or a bad centre.
+ * @example
+ * // 20 held-out samples of a 20-way task around a centre fitted on other tasks' 4,000:
+ * fitMarginTemperatureAround(Z20, codes20, { temperature: 1.6, margin: { exponent: 0.1, reference: 3.2 } }) // { temperature: 1.7, margin: { exponent: 0.12, reference: 3.2 }, … }
+ */
+export function fitMarginTemperatureAround(Z: Matrix, codes: ArrayLike<number>, centre: TemperatureCentre, options: CentredTemperatureOptions = {}):
+  { temperature: number; margin: MarginTemperature; nllBefore: number; nllAfter: number } {
+  checkShape(Z, codes, 'fitMarginTemperatureAround');
+  const kappa = options.prior ?? DEFAULT_CENTRE_PRIOR, gamma = options.exponentPrior ?? DEFAULT_MARGIN_PRIOR;
+  if (!(kappa >= 0) || !Number.isFinite(kappa)) throw new RangeError(`centre prior must be a finite number ≥ 0, got ${kappa}`);
+  const Tc = centre.temperature, bc = centre.margin?.exponent ?? 0;
+  if (!(Tc > 0) || !Number.isFinite(Tc)) throw new RangeError(`centre temperature must be a positive finite number, got ${Tc}`);
+  if (!(Math.abs(bc) <= MARGIN_EXPONENT_LIMIT)) throw new RangeError(`centre exponent must be in [−${MARGIN_EXPONENT_LIMIT}, ${MARGIN_EXPONENT_LIMIT}], got ${bc}`);
+  if (centre.margin && !(centre.margin.reference > 0 && Number.isFinite(centre.margin.reference))) {
+    throw new RangeError(`centre reference margin must be a positive finite number, got ${centre.margin.reference}`);
+  }
+  const Tx = sampleTemperatures(Z, Tc, centre.margin), L = Z.cols, scaled = new Float32Array(Z.data.length);
+  for (let i = 0; i < Z.rows; i++) for (let l = 0; l < L; l++) scaled[i * L + l] = Z.data[i * L + l] / Tx[i];
+  const r = fitMarginTemperature({ data: scaled, rows: Z.rows, cols: L }, codes, { prior: kappa, softPrior: kappa, exponentPrior: gamma });
+  const { temperature, margin } = composeMarginTemperatures(centre, r);
+  const after = temperedSoftmax(Z, sampleTemperatures(Z, temperature, margin));
+  let nllAfter = 0;
+  for (let i = 0; i < Z.rows; i++) nllAfter -= Math.log(Math.max(after.data[i * L + codes[i]], 1e-300)) / Z.rows;
+  return { temperature, margin, nllBefore: temperedNll(Z, codes, 1), nllAfter };
+}
+
 /** What calibration reads: held-out samples' logits, true classes and novelty scores. */
 export interface HeldOutOutputs {
   /** N×L logits of the class layer. */

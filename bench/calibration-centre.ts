@@ -1,0 +1,93 @@
+/**
+ * Calibration centred on other tasks (BENCHMARKS.md, "Calibration on the Table 1 tasks", sixth
+ * session): rules for a task's temperature that start from the calibration of other tasks of the
+ * same kind (method and N) instead of from T = 1, compared on cached Table 1 outputs of several
+ * exploration seeds (the `--outputs` files of bench/calibration-rules.ts; no model is fitted here).
+ *
+ * For every task of every seed and each calibrated method, `C` tasks of the same method and N are
+ * drawn (seeded) from the other seeds' caches; the test-fold logits of those C tasks are pooled and
+ * the library's margin rule is fitted on them (fitMarginTemperature, default priors): the centre.
+ * Rules, each giving the task's temperature for its test fold:
+ *
+ *   library     the margin rule fitted on the task's validation half alone (fitMarginTemperature, the default today);
+ *   centre C    the centre alone;
+ *   around C κ γ  fitMarginTemperatureAround on the validation half, priors κ on log T0 and γ on β around the centre;
+ *   test T      one T fitted on the task's own test fold (a diagnostic no rule can use).
+ *
+ * The test-fold ECE is pooled over the tasks of each N and seed (as bench/calibration.ts does);
+ * the totals count the rows ≤ .03 over all seeds. Exploration seeds only.
+ *
+ *   node --import tsx bench/calibration-centre.ts --outputs a.json,b.json,c.json,d.json [--tasks 3,5,10] [--kappas 1,4,16] [--gammas 16,64]
+ */
+import { readFileSync } from 'node:fs';
+import type { Matrix } from '../src/linalg/matrix.ts';
+import { rng, deriveSeed } from '../src/linalg/random.ts';
+import {
+  expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature, sampleTemperatures, temperedSoftmax, type TemperatureCentre,
+} from '../src/model/calibration.ts';
+
+interface Part { z: number[]; y: number[] }
+interface Rec { method: string; ways: number; index: number; L: number; val: Part; test: Part }
+
+const args = process.argv.slice(2);
+const opt = (n: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : undefined; };
+const files = (opt('--outputs') ?? '').split(',').filter(Boolean);
+if (files.length < 2) throw new Error('--outputs needs at least two cached output files (bench/calibration-rules.ts --outputs)');
+const counts = (opt('--tasks') ?? '3,5,10').split(',').map(Number);
+const kappas = (opt('--kappas') ?? '1,4,16').split(',').map(Number);
+const gammas = (opt('--gammas') ?? '16,64').split(',').map(Number);
+
+const seeds = files.map((f) => { const d = JSON.parse(readFileSync(f, 'utf8')) as { seed: number; recs: Rec[] }; return { file: f, seed: d.seed, recs: d.recs }; });
+const mat = (p: Part, L: number): Matrix => ({ data: Float32Array.from(p.z), rows: p.y.length, cols: L });
+const cells = [2, 5, 20].flatMap((n) => ['proto-metric', 'proto-cv', 'softmax'].map((m) => `${m} ${n}`));
+
+type Rule = (val: Matrix, yv: number[], centre: (C: number) => TemperatureCentre, test: Matrix, yt: number[]) => Float64Array;
+const rules: Array<[string, Rule]> = [
+  ['library: validation half alone', (Zv, yv, _c, Zt) => { const f = fitMarginTemperature(Zv, yv); return sampleTemperatures(Zt, f.temperature, f.margin); }],
+  ...counts.map((C): [string, Rule] => [`centre of ${C} other tasks alone`, (_v, _y, centre, Zt) => { const c = centre(C); return sampleTemperatures(Zt, c.temperature, c.margin); }]),
+  ...counts.flatMap((C) => kappas.flatMap((k) => gammas.map((g): [string, Rule] => [`around ${C} tasks, κ ${k}, γ ${g}`, (Zv, yv, centre, Zt) => {
+    const f = fitMarginTemperatureAround(Zv, yv, centre(C), { prior: k, exponentPrior: g });
+    return sampleTemperatures(Zt, f.temperature, f.margin);
+  }]))),
+  ['test T (diagnostic)', (_v, _y, _c, Zt, yt) => new Float64Array(Zt.rows).fill(fitTemperature(Zt, yt, { prior: 0 }).temperature)],
+];
+
+const totals = new Map<string, { rows: number; sum: number; cells: number }>();
+for (const s of seeds) {
+  const others = seeds.filter((o) => o !== s);
+  const table = rules.map(([name]) => ({ name, ece: [] as number[] }));
+  for (const cell of cells) {
+    const mine = s.recs.filter((r) => `${r.method} ${r.ways}` === cell);
+    const pool = others.flatMap((o) => o.recs.filter((r) => `${r.method} ${r.ways}` === cell));
+    const probs = rules.map(() => [] as number[]), codes: number[] = [];
+    for (const r of mine) {
+      // The C pooled tasks: a seeded draw without replacement from the other seeds' tasks of this cell.
+      const g = rng(deriveSeed(s.seed, cells.indexOf(cell) * 100 + r.index));
+      const order = pool.map((_, i) => i);
+      for (let i = order.length - 1; i > 0; i--) { const j = Math.floor(g.next() * (i + 1)); [order[i], order[j]] = [order[j], order[i]]; }
+      const cache = new Map<number, TemperatureCentre>();
+      const centre = (C: number) => {
+        if (!cache.has(C)) {
+          const picked = order.slice(0, C).map((i) => pool[i]);
+          const L = r.L, z = picked.flatMap((p) => p.test.z), y = picked.flatMap((p) => p.test.y);
+          const f = fitMarginTemperature({ data: Float32Array.from(z), rows: y.length, cols: L }, y);
+          cache.set(C, { temperature: f.temperature, margin: f.margin });
+        }
+        return cache.get(C)!;
+      };
+      const Zv = mat(r.val, r.L), Zt = mat(r.test, r.L);
+      rules.forEach(([, rule], k) => probs[k].push(...temperedSoftmax(Zt, rule(Zv, r.val.y, centre, Zt, r.test.y)).data));
+      codes.push(...r.test.y);
+    }
+    rules.forEach((_, k) => table[k].ece.push(expectedCalibrationError({ data: Float32Array.from(probs[k]), rows: codes.length, cols: mine[0].L }, codes).ece));
+  }
+  console.log(`\n${s.file}, seed ${s.seed}\n\n| rule | ${cells.join(' | ')} | ≤ .03 | mean |\n|---|${cells.map(() => '---:').join('|')}|---:|---:|`);
+  for (const t of table) {
+    const ok = t.ece.filter((e) => e <= 0.03).length, mean = t.ece.reduce((a, b) => a + b, 0) / t.ece.length;
+    console.log(`| ${t.name} | ${t.ece.map((e) => e.toFixed(3)).join(' | ')} | ${ok} | ${mean.toFixed(3)} |`);
+    const a = totals.get(t.name) ?? { rows: 0, sum: 0, cells: 0 };
+    totals.set(t.name, { rows: a.rows + ok, sum: a.sum + mean * t.ece.length, cells: a.cells + t.ece.length });
+  }
+}
+console.log(`\nTotals over ${seeds.length} seeds (${seeds.map((s) => s.seed).join(', ')}):\n\n| rule | rows ≤ .03 (of ${cells.length * seeds.length}) | mean ECE |\n|---|---:|---:|`);
+for (const [name, t] of totals) console.log(`| ${name} | ${t.rows} | ${(t.sum / t.cells).toFixed(4)} |`);
