@@ -5,11 +5,13 @@
  * --prior on log T0 below 0, default DEFAULT_TEMPERATURE_PRIOR, --soft-prior above 0, default DEFAULT_SOFTENING_PRIOR, and --margin-prior on β, default DEFAULT_MARGIN_PRIOR; "off" for
  * one T), one T with the prior (the rule before), one T by maximum likelihood (the rule before that), and, as context
  * for the ECE ≤ .03 target, the ECE a perfectly calibrated predictor with the same confidences and as many test samples
- * would show by chance (eceSamplingFloor: mean and 95th percentile of 1000 draws seeded from --seed). Writes
+ * would show by chance (eceSamplingFloor: mean and 95th percentile of 1000 draws seeded from --seed). With
+ * --centre-tasks C, also the rule centred on C other tasks per task (classes outside the task's;
+ * fitMarginTemperatureAround with priors --centre-prior κ and --centre-exponent-prior γ). Writes
  * calibration.md and calibration.json into --out (a folder protolens owns; --force to replace another).
  *
  *   node --import tsx bench/calibration.ts --features /work/features/omniglot_small_mobilenet_v2.npy \
- *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--prior 8] [--soft-prior 1] [--margin-prior 16|off] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
+ *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--prior 8] [--soft-prior 1] [--margin-prior 16|off] [--centre-tasks 5] [--centre-prior 4] [--centre-exponent-prior 64] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
  */
 import { cpus } from 'node:os';
 import { readFeatures } from '../src/data/features.node.ts';
@@ -30,9 +32,12 @@ const r = runCalibrationBench({ X: fs.X, labels: fs.labels }, {
   ...(opt('--prior') !== undefined ? { prior: Number(opt('--prior')) } : {}),
   ...(opt('--soft-prior') !== undefined ? { softPrior: Number(opt('--soft-prior')) } : {}),
   ...(opt('--margin-prior') !== undefined ? { marginPrior: opt('--margin-prior') === 'off' ? false : Number(opt('--margin-prior')) } : {}),
+  ...(opt('--centre-tasks') !== undefined ? { centreTasks: Number(opt('--centre-tasks')) } : {}),
+  ...(opt('--centre-prior') !== undefined ? { centrePrior: Number(opt('--centre-prior')) } : {}),
+  ...(opt('--centre-exponent-prior') !== undefined ? { centreExponentPrior: Number(opt('--centre-exponent-prior')) } : {}),
 });
 const names = Object.fromEntries(Object.entries(METHOD_INFO).map(([k, v]) => [k, v.name]));
 const machine = `${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`;
-const md = `${calibrationMarkdown(r, names)}\n\n${file}, seed ${r.seed}, ${r.subsets} tasks per N, prior on log T of strength ${r.prior} below 0 and ${r.softPrior} above, on the margin exponent ${r.marginPrior === false ? 'off (one T)' : `of strength ${r.marginPrior}`}; ${r.seconds.toFixed(0)} s on ${machine}, ${new Date().toISOString()}\n`;
+const md = `${calibrationMarkdown(r, names)}\n\n${file}, seed ${r.seed}, ${r.subsets} tasks per N, prior on log T of strength ${r.prior} below 0 and ${r.softPrior} above, on the margin exponent ${r.marginPrior === false ? 'off (one T)' : `of strength ${r.marginPrior}`}${r.centreTasks > 0 ? `; centred rule: ${r.centreTasks} other tasks per task, priors κ ${r.centrePrior} on log T0 and γ ${r.centreExponentPrior} on β around their calibration` : ''}; ${r.seconds.toFixed(0)} s on ${machine}, ${new Date().toISOString()}\n`;
 writeOutputFolder(out, { 'calibration.md': md, 'calibration.json': JSON.stringify({ features: file, command: `node --import tsx bench/calibration.ts ${args.join(' ')}`, machine, ...r }) + '\n' }, 'bench', check);
 process.stdout.write(md);

@@ -127,6 +127,43 @@ test('runCalibrationBench: T from the validation half, ECE on the test fold befo
   assert.equal(p0.ece.before, r.pooled[5].softmax!.ece.before);
 });
 
+test('runCalibrationBench centred on other tasks: their classes are not the task\'s, their test folds make the centre, an infinite prior returns it', async () => {
+  const { runCalibrationBench, otherTasks } = await import('../src/select/calibration-bench.ts');
+  const { sampleTask } = await import('../src/select/fewshot.ts');
+  const d = grouped(2, 5, 20, 6);
+  const byClass = new Map<string, number[]>();
+  d.labels.forEach((l: string, i: number) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
+  const sizes = { fit: 5, validation: 5, test: 10 };
+  const task = sampleTask(byClass, 5, 0, 11, sizes);
+  const others = otherTasks(byClass, task, 3, sizes);
+  assert.equal(others.length, 3);
+  for (const o of others) {
+    assert.equal(o.classes.length, 5);
+    for (const c of o.classes) assert.ok(!task.classes.includes(c), `${c} is one of the task's classes`);
+  }
+  assert.deepEqual(otherTasks(byClass, task, 3, sizes), others); // seeded from the task
+  assert.notDeepEqual(others[0].classes, others[1].classes);
+  const opts = { ways: [5], subsets: 2, seed: 3, methods: ['softmax' as const, 'proto-metric' as const], preprocess: 'none' as const };
+  const plain = runCalibrationBench(d, opts);
+  const r = runCalibrationBench(d, { ...opts, centreTasks: 2 });
+  assert.equal(plain.centreTasks, 0);
+  assert.equal(plain.pooled[5].softmax!.centred, undefined);
+  for (const m of ['softmax', 'proto-metric'] as const) {
+    // The other rules are untouched by the extra tasks.
+    assert.equal(r.pooled[5][m]!.ece.after, plain.pooled[5][m]!.ece.after);
+    for (const t of r.tasks) assert.equal(t.methods[m]!.centred!.centre.heldOut, 2 * 5 * 10); // 2 tasks × 5 classes × 10 test samples
+    assert.ok(r.pooled[5][m]!.centred!.ece >= 0 && r.pooled[5][m]!.centred!.ece <= 1);
+  }
+  const pinned = runCalibrationBench(d, { ...opts, centreTasks: 2, centrePrior: 1e9, centreExponentPrior: 1e9 });
+  for (const t of pinned.tasks) {
+    for (const m of ['softmax', 'proto-metric'] as const) {
+      const c = t.methods[m]!.centred!;
+      assert.ok(Math.abs(c.temperature / c.centre.temperature - 1) < 1e-3 && Math.abs(c.exponent - c.centre.exponent) < 1e-6, JSON.stringify(c));
+    }
+  }
+  assert.throws(() => runCalibrationBench(d, { ...opts, centreTasks: -1 }), /centreTasks must be an integer ≥ 0, got -1/);
+});
+
 test('runOpenSet: the learned metric\'s shrinkage is chosen per split on the validation NLL, and a grid of one is used as given', () => {
   // Classes differ only along 2 low-variance directions hidden among 4 noisy ones: whitening (small shrinkage) is what
   // separates them (AUROC .80 against .59 for shrinkage 1 here, closed-set accuracy .93 against .74).

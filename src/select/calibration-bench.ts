@@ -29,8 +29,8 @@ import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
 import { deriveSeed } from '../linalg/random.ts';
 import {
-  DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitTemperature, sampleTemperatures, temperedSoftmax,
-  type ReliabilityBin,
+  DEFAULT_CENTRE_PRIOR, DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature,
+  sampleTemperatures, temperedSoftmax, type ReliabilityBin, type TemperatureCentre,
 } from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
 import { evaluateTask, sampleTask, taskSeed, type FewShotMethod, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
@@ -54,6 +54,12 @@ export interface TaskCalibration {
   mle: { temperature: number; ece: number };
   /** Diagnostic: T fitted on the test fold itself, and the test ECE with it. */
   oracle: { temperature: number; ece: number };
+  /**
+   * With `centreTasks`: the margin rule centred on the calibration of other tasks (the centre,
+   * fitted on their pooled test folds), fitted on this task's validation half around it, and the
+   * test ECE with it.
+   */
+  centred?: { temperature: number; exponent: number; ece: number; centre: { temperature: number; exponent: number; heldOut: number } };
 }
 
 /** Pooled over the tasks of one N. */
@@ -70,6 +76,8 @@ export interface PooledCalibration {
   mle: { ece: number; temperature: { mean: number; std: number } };
   /** Diagnostic: T fitted on each task's test fold (pooled test ECE, T over tasks). */
   oracle: { ece: number; temperature: { mean: number; std: number } };
+  /** With `centreTasks`: the rule centred on other tasks (pooled test ECE, T0 and β over tasks, and the share of draws of a calibrated predictor with its confidences above the target). */
+  centred?: { ece: number; temperature: { mean: number; std: number }; exponent: { mean: number; std: number }; floor: { mean: number; p95: number; shareAbove: number } };
   accuracy: { mean: number; std: number };
   n: number;
   /**
@@ -92,6 +100,10 @@ export interface CalibrationBenchResult {
   softPrior: number;
   /** Strength of the prior on β behind them (false: one T). */
   marginPrior: number | false;
+  /** Other tasks drawn per task for the centred rule (0: not run), and the strengths of its priors around their centre. */
+  centreTasks: number;
+  centrePrior: number;
+  centreExponentPrior: number;
   methods: CalibrationMethod[];
   tasks: Array<{ ways: number; index: number; seed: number; methods: Partial<Record<CalibrationMethod, TaskCalibration>> }>;
   pooled: Record<number, Partial<Record<CalibrationMethod, PooledCalibration>>>;
@@ -123,7 +135,7 @@ export interface CalibrationOutputs {
 }
 
 /** Test probabilities of one method on one task, kept to pool over the tasks of one N. */
-interface PooledProbs { before: number[]; after: number[]; single: number[]; mle: number[]; oracle: number[]; codes: number[]; L: number }
+interface PooledProbs { before: number[]; after: number[]; single: number[]; mle: number[]; oracle: number[]; centred: number[]; codes: number[]; L: number }
 
 const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
   let ok = 0;
@@ -139,7 +151,7 @@ const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
  * One chosen model: T fitted on the validation half (with the prior, and by maximum likelihood
  * alone), then the test fold's ECE at T = 1 and at each T; the test probabilities join `pool`.
  */
-function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], rule: { prior: number; softPrior: number; marginPrior: number | false }, pool: PooledProbs,
+function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], rule: { prior: number; softPrior: number; marginPrior: number | false; centre?: TemperatureCentre & { heldOut: number }; centrePrior: number; centreExponentPrior: number }, pool: PooledProbs,
   onOutputs: (v: CalibrationOutputs['validation'], t: CalibrationOutputs['test']) => void): TaskCalibration {
   const classes = f.model.classes_;
   // Temperature from the validation half; the test fold is read after.
@@ -149,6 +161,7 @@ function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Lab
   const fitted = marginPrior === false ? { ...fitTemperature(Zv, yv, { prior, softPrior }), margin: undefined } : fitMarginTemperature(Zv, yv, { prior, softPrior, exponentPrior: marginPrior });
   const Tsingle = fitTemperature(Zv, yv, { prior, softPrior }).temperature;
   const Tmle = fitTemperature(Zv, yv, { prior: 0, softPrior: 0 }).temperature;
+  const around = rule.centre && fitMarginTemperatureAround(Zv, yv, rule.centre, { prior: rule.centrePrior, exponentPrior: rule.centreExponentPrior });
   const codes = codesFor(task.test.map((i) => labels[i]), classes);
   const Z = logitsOf(f.model, f.features(task.test));
   onOutputs({ logits: Zv, codes: yv }, { logits: Z, codes });
@@ -161,6 +174,8 @@ function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Lab
   pool.single.push(...single.data);
   pool.mle.push(...mle.data);
   pool.oracle.push(...oracle.data);
+  const centred = around && temperedSoftmax(Z, sampleTemperatures(Z, around.temperature, around.margin));
+  if (centred) pool.centred.push(...centred.data);
   pool.codes.push(...codes);
   return {
     temperature: fitted.temperature, exponent: fitted.margin?.exponent ?? 0, accuracy: argmaxAccuracy(Z, codes),
@@ -168,6 +183,12 @@ function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Lab
     single: { temperature: Tsingle, ece: expectedCalibrationError(single, codes).ece },
     mle: { temperature: Tmle, ece: expectedCalibrationError(mle, codes).ece },
     oracle: { temperature: Toracle, ece: expectedCalibrationError(oracle, codes).ece },
+    ...(around && centred && rule.centre ? {
+      centred: {
+        temperature: around.temperature, exponent: around.margin.exponent, ece: expectedCalibrationError(centred, codes).ece,
+        centre: { temperature: rule.centre.temperature, exponent: rule.centre.margin?.exponent ?? 0, heldOut: rule.centre.heldOut },
+      },
+    } : {}),
   };
 }
 
@@ -185,6 +206,64 @@ function confidences(P: Matrix): Float64Array {
   return c;
 }
 
+/** The centred rule's pooled figures (its floor drawn from the same seed as the main rule's). */
+function centredPooled(P: Matrix, codes: number[], tasks: TaskCalibration[], floorSeed: number): NonNullable<PooledCalibration['centred']> {
+  const f = eceSamplingFloor(confidences(P), { seed: floorSeed, above: ECE_TARGET });
+  const ms = (v: number[]) => { const r = meanStd(v); return { mean: r.mean, std: r.std }; };
+  return {
+    ece: expectedCalibrationError(P, codes).ece, temperature: ms(tasks.map((t) => t.centred!.temperature)), exponent: ms(tasks.map((t) => t.centred!.exponent)),
+    floor: { mean: f.mean, p95: f.p95, shareAbove: f.shareAbove! },
+  };
+}
+
+/**
+ * The calibration of `count` other tasks like `task` (same N, classes outside the task's, seeds
+ * derived from the task's): each method's setting chosen and fitted as in Table 1, its test-fold
+ * logits pooled over those tasks, and the library's margin rule fitted on them
+ * ({@link fitMarginTemperature}, default priors): what a user who calibrates a few-shot pipeline
+ * once, on tasks from classes of their own, would carry to a new task.
+ */
+function otherTaskCentres(X: Matrix, labels: readonly Label[], byClass: ReadonlyMap<Label, readonly number[]>, task: FewShotTask, count: number,
+  sizes: { fit: number; validation: number; test: number }, fewShot: Omit<FewShotOptions, 'methods'>, methods: CalibrationMethod[]): Partial<Record<CalibrationMethod, TemperatureCentre & { heldOut: number }>> {
+  const pools = new Map<CalibrationMethod, { z: number[]; y: number[]; L: number }>();
+  for (const other of otherTasks(byClass, task, count, sizes)) {
+    const fitted = new Map<string, FittedModel>();
+    const res = evaluateTask(X, labels, other, { ...fewShot, methods, onProgress: undefined }, {
+      fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
+    });
+    for (const m of methods) {
+      const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
+      const Z = logitsOf(f.model, f.features(other.test));
+      const p = pools.get(m) ?? { z: [], y: [], L: Z.cols };
+      p.z.push(...Z.data);
+      p.y.push(...codesFor(other.test.map((i) => labels[i]), f.model.classes_));
+      pools.set(m, p);
+    }
+  }
+  const out: Partial<Record<CalibrationMethod, TemperatureCentre & { heldOut: number }>> = {};
+  for (const [m, p] of pools) {
+    const f = fitMarginTemperature({ data: Float32Array.from(p.z), rows: p.y.length, cols: p.L }, p.y);
+    out[m] = { temperature: f.temperature, margin: f.margin, heldOut: p.y.length };
+  }
+  return out;
+}
+
+/** Seed stream of the other tasks behind the centred rule (deriveSeed(task seed, CENTRE_STREAM + k)). */
+const CENTRE_STREAM = 7000;
+
+/**
+ * The `count` other tasks behind the centred rule for `task`: same N and sizes, drawn (seeds
+ * deriveSeed(task seed, 7000 + k)) from the classes that are not the task's.
+ * @throws RangeError when fewer than N classes with enough samples remain.
+ * @example
+ * otherTasks(byClass, task, 5, { fit: 5, validation: 5, test: 10 }).every((o) => o.classes.every((c) => !task.classes.includes(c))) // true
+ */
+export function otherTasks(byClass: ReadonlyMap<Label, readonly number[]>, task: FewShotTask, count: number, sizes: { fit: number; validation: number; test: number }): FewShotTask[] {
+  const own = new Set(task.classes);
+  const rest = new Map([...byClass].filter(([c]) => !own.has(c)));
+  return Array.from({ length: count }, (_, k) => sampleTask(rest, task.ways, k, deriveSeed(task.seed, CENTRE_STREAM + k), sizes));
+}
+
 /** Pools one method's test probabilities over the tasks of one N; `floorSeed` seeds the sampling floor. */
 function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): PooledCalibration {
   const mat = (v: number[]): Matrix => ({ data: Float32Array.from(v), rows: p.codes.length, cols: p.L });
@@ -198,6 +277,7 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
     single: { ece: expectedCalibrationError(mat(p.single), p.codes).ece, temperature: ms(tasks.map((t) => t.single.temperature)) },
     mle: { ece: expectedCalibrationError(mat(p.mle), p.codes).ece, temperature: ms(tasks.map((t) => t.mle.temperature)) },
     oracle: { ece: expectedCalibrationError(mat(p.oracle), p.codes).ece, temperature: ms(tasks.map((t) => t.oracle.temperature)) },
+    ...(p.centred.length ? { centred: centredPooled(mat(p.centred), p.codes, tasks, floorSeed) } : {}),
     floor: { mean: floor.mean, p95: floor.p95, seed: floorSeed, shareAbove: floor.shareAbove! },
     reliability: { before: eb.bins, after: ea.bins },
   };
@@ -211,16 +291,23 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
  */
 export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] },
-  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; prior?: number; softPrior?: number; marginPrior?: number | false; onOutputs?: (o: CalibrationOutputs) => void } = {}): CalibrationBenchResult {
+  options: Omit<FewShotOptions, 'methods'> & {
+    methods?: CalibrationMethod[]; prior?: number; softPrior?: number; marginPrior?: number | false;
+    centreTasks?: number; centrePrior?: number; centreExponentPrior?: number; onOutputs?: (o: CalibrationOutputs) => void;
+  } = {}): CalibrationBenchResult {
   const t0 = performance.now();
   const X = toMatrix(data.X, { name: 'features' });
-  const { prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR, onOutputs, ...fewShot } = options;
+  const {
+    prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR,
+    centreTasks = 0, centrePrior = DEFAULT_CENTRE_PRIOR, centreExponentPrior = DEFAULT_MARGIN_PRIOR, onOutputs, ...fewShot
+  } = options;
+  if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   const ways = options.ways ?? [2, 5, 20], subsets = options.subsets ?? 10, seed = options.seed ?? 0;
   const byClass = new Map<Label, number[]>();
   data.labels.forEach((l, i) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
   const sizes = { fit: options.fitPerClass ?? 5, validation: options.validationPerClass ?? 5, test: options.testPerClass ?? 10 };
-  const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, methods, tasks: [], pooled: {}, seconds: 0 };
+  const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, centreTasks, centrePrior, centreExponentPrior, methods, tasks: [], pooled: {}, seconds: 0 };
   const pools: Record<string, PooledProbs> = {};
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
@@ -230,10 +317,11 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
         fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
       });
       const entry: CalibrationBenchResult['tasks'][number] = { ways: n, index: s, seed: task.seed, methods: {} };
+      const centres = centreTasks > 0 ? otherTaskCentres(X, data.labels, byClass, task, centreTasks, sizes, fewShot, methods) : {};
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
-        const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], codes: [], L: f.model.classes_.length };
-        entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, softPrior, marginPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
+        const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], centred: [], codes: [], L: f.model.classes_.length };
+        entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, softPrior, marginPrior, centre: centres[m], centrePrior, centreExponentPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
       }
       result.tasks.push(entry);
     }
@@ -255,13 +343,17 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
  * calibrationMarkdown(result) // '| method | N | ECE before | ECE after | …'
  */
 export function calibrationMarkdown(r: CalibrationBenchResult, names: Record<string, string>): string {
-  const lines = ['| method | N | test samples | accuracy | T (mean ± std) | β (mean ± std) | ECE before | ECE after | ECE after, one T | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold | ECE of a calibrated predictor (mean, 95th pct.) | calibrated predictor above .03 |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const centred = r.centreTasks > 0;
+  const extra = centred ? ` ECE after, centred on ${r.centreTasks} other tasks | its T0, β (mean ± std) | its calibrated predictor above .03 |` : '';
+  const lines = [`| method | N | test samples | accuracy | T (mean ± std) | β (mean ± std) | ECE before | ECE after | ECE after, one T | per-task ECE before | per-task ECE after | T, no prior | ECE after, no prior | ECE, T fitted on the test fold | ECE of a calibrated predictor (mean, 95th pct.) | calibrated predictor above .03 |${extra}`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${centred ? '---:|---:|---:|' : ''}`];
   const f = (v: number) => v.toFixed(3);
   const t = (v: { mean: number; std: number }) => `${v.mean.toFixed(2)} ± ${v.std.toFixed(2)}`;
   for (const m of r.methods) {
     for (const n of r.ways) {
       const p = r.pooled[n][m]!;
-      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${t(p.exponent)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.single.ece)} | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} | ${(100 * p.floor.shareAbove).toFixed(0)} % |`);
+      const c = p.centred ? ` ${f(p.centred.ece)} | ${t(p.centred.temperature)}, ${t(p.centred.exponent)} | ${(100 * p.centred.floor.shareAbove).toFixed(0)} % |` : '';
+      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${t(p.exponent)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.single.ece)} | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} | ${(100 * p.floor.shareAbove).toFixed(0)} % |${c}`);
     }
   }
   return lines.join('\n');
