@@ -442,16 +442,23 @@ export interface TemperatureCentre {
 /**
  * Strength κ of the two-sided Gaussian prior on log T0 around a {@link TemperatureCentre} that
  * {@link fitMarginTemperatureAround} uses by default: standard deviation 1/√κ = 0.5 on log T0.
- * Chosen on exploration seeds of the Table 1 tasks (BENCHMARKS.md, "Calibration on the Table 1
- * tasks", sixth session).
+ * Chosen with {@link DEFAULT_CENTRE_EXPONENT_PRIOR} and 5 other tasks per task among κ = 1, 4, 16,
+ * γ = 16, 64 and 3, 5, 10 tasks on exploration seeds 100, 200, 300 and 3400 of the Table 1 tasks
+ * (BENCHMARKS.md, "Calibration on the Table 1 tasks", sixth session).
  */
 export const DEFAULT_CENTRE_PRIOR = 4;
+
+/**
+ * Strength γ of the prior on the margin exponent around the centre's that
+ * {@link fitMarginTemperatureAround} uses by default (chosen with {@link DEFAULT_CENTRE_PRIOR}).
+ */
+export const DEFAULT_CENTRE_EXPONENT_PRIOR = 64;
 
 /** Options of {@link fitMarginTemperatureAround}. */
 export interface CentredTemperatureOptions {
   /** Strength κ ≥ 0 of the prior on log T0 around the centre's, on both sides. Default {@link DEFAULT_CENTRE_PRIOR}. */
   prior?: number;
-  /** Strength γ ≥ 0 of the prior on the exponent around the centre's. Default {@link DEFAULT_MARGIN_PRIOR}. */
+  /** Strength γ ≥ 0 of the prior on the exponent around the centre's. Default {@link DEFAULT_CENTRE_EXPONENT_PRIOR}. */
   exponentPrior?: number;
 }
 
@@ -494,7 +501,7 @@ export function composeMarginTemperatures(first: TemperatureCentre, second: Temp
 export function fitMarginTemperatureAround(Z: Matrix, codes: ArrayLike<number>, centre: TemperatureCentre, options: CentredTemperatureOptions = {}):
   { temperature: number; margin: MarginTemperature; nllBefore: number; nllAfter: number } {
   checkShape(Z, codes, 'fitMarginTemperatureAround');
-  const kappa = options.prior ?? DEFAULT_CENTRE_PRIOR, gamma = options.exponentPrior ?? DEFAULT_MARGIN_PRIOR;
+  const kappa = options.prior ?? DEFAULT_CENTRE_PRIOR, gamma = options.exponentPrior ?? DEFAULT_CENTRE_EXPONENT_PRIOR;
   if (!(kappa >= 0) || !Number.isFinite(kappa)) throw new RangeError(`centre prior must be a finite number ≥ 0, got ${kappa}`);
   const Tc = centre.temperature, bc = centre.margin?.exponent ?? 0;
   if (!(Tc > 0) || !Number.isFinite(Tc)) throw new RangeError(`centre temperature must be a positive finite number, got ${Tc}`);

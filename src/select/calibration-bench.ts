@@ -29,7 +29,7 @@ import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
 import { deriveSeed } from '../linalg/random.ts';
 import {
-  DEFAULT_CENTRE_PRIOR, DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature,
+  DEFAULT_CENTRE_EXPONENT_PRIOR, DEFAULT_CENTRE_PRIOR, DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature,
   sampleTemperatures, temperedSoftmax, type ReliabilityBin, type TemperatureCentre,
 } from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
@@ -217,18 +217,28 @@ function centredPooled(P: Matrix, codes: number[], tasks: TaskCalibration[], flo
 }
 
 /**
- * The calibration of `count` other tasks like `task` (same N, classes outside the task's, seeds
- * derived from the task's): each method's setting chosen and fitted as in Table 1, its test-fold
- * logits pooled over those tasks, and the library's margin rule fitted on them
- * ({@link fitMarginTemperature}, default priors): what a user who calibrates a few-shot pipeline
- * once, on tasks from classes of their own, would carry to a new task.
+ * The calibration a few-shot method carries to new tasks: on each of `tasks` (e.g. drawn from
+ * classes of the user's own that the new tasks will not use, {@link otherTasks}), each method's
+ * setting is chosen on the validation half and fitted on the fitting half as in Table 1
+ * ({@link evaluateTask}); the logits of its test fold are pooled over the tasks, and the
+ * library's margin rule is fitted on them ({@link fitMarginTemperature}, default priors). A new
+ * task then fits its own validation half around it ({@link fitMarginTemperatureAround}).
+ * @param options - Table 1's options (preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}.
+ * @returns per method, the centre and the number of held-out samples it was fitted on.
+ * @throws RangeError when the tasks do not all have the same N, or for bad data or options (as runFewShot).
+ * @example
+ * const centres = calibrationCentres({ X, labels }, otherTasks(byClass, task, 5, sizes), { methods: ['proto-metric'] });
+ * fitMarginTemperatureAround(Zv, yv, centres['proto-metric']!) // { temperature: 1.6, margin: { exponent: 0.1, … } }
  */
-function otherTaskCentres(X: Matrix, labels: readonly Label[], byClass: ReadonlyMap<Label, readonly number[]>, task: FewShotTask, count: number,
-  sizes: { fit: number; validation: number; test: number }, fewShot: Omit<FewShotOptions, 'methods'>, methods: CalibrationMethod[]): Partial<Record<CalibrationMethod, TemperatureCentre & { heldOut: number }>> {
+export function calibrationCentres(data: { X: MatrixInput; labels: readonly Label[] }, tasks: readonly FewShotTask[],
+  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[] } = {}): Partial<Record<CalibrationMethod, TemperatureCentre & { heldOut: number }>> {
+  const X = toMatrix(data.X, { name: 'features' });
+  const methods = options.methods ?? [...CALIBRATION_METHODS];
+  if (new Set(tasks.map((t) => t.ways)).size > 1) throw new RangeError(`calibrationCentres: the tasks have ${[...new Set(tasks.map((t) => t.ways))].join(', ')} classes; a centre pools tasks of one N`);
   const pools = new Map<CalibrationMethod, { z: number[]; y: number[]; L: number }>();
-  for (const other of otherTasks(byClass, task, count, sizes)) {
+  for (const other of tasks) {
     const fitted = new Map<string, FittedModel>();
-    const res = evaluateTask(X, labels, other, { ...fewShot, methods, onProgress: undefined }, {
+    const res = evaluateTask(X, data.labels, other, { ...options, methods, onProgress: undefined }, {
       fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
     });
     for (const m of methods) {
@@ -236,7 +246,7 @@ function otherTaskCentres(X: Matrix, labels: readonly Label[], byClass: Readonly
       const Z = logitsOf(f.model, f.features(other.test));
       const p = pools.get(m) ?? { z: [], y: [], L: Z.cols };
       p.z.push(...Z.data);
-      p.y.push(...codesFor(other.test.map((i) => labels[i]), f.model.classes_));
+      p.y.push(...codesFor(other.test.map((i) => data.labels[i]), f.model.classes_));
       pools.set(m, p);
     }
   }
@@ -299,7 +309,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   const X = toMatrix(data.X, { name: 'features' });
   const {
     prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR,
-    centreTasks = 0, centrePrior = DEFAULT_CENTRE_PRIOR, centreExponentPrior = DEFAULT_MARGIN_PRIOR, onOutputs, ...fewShot
+    centreTasks = 0, centrePrior = DEFAULT_CENTRE_PRIOR, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, onOutputs, ...fewShot
   } = options;
   if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
   const methods = options.methods ?? [...CALIBRATION_METHODS];
@@ -317,7 +327,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
         fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
       });
       const entry: CalibrationBenchResult['tasks'][number] = { ways: n, index: s, seed: task.seed, methods: {} };
-      const centres = centreTasks > 0 ? otherTaskCentres(X, data.labels, byClass, task, centreTasks, sizes, fewShot, methods) : {};
+      const centres = centreTasks > 0 ? calibrationCentres({ X, labels: data.labels }, otherTasks(byClass, task, centreTasks, sizes), { ...fewShot, methods }) : {};
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
         const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], centred: [], codes: [], L: f.model.classes_.length };
