@@ -10,6 +10,12 @@
  * (`single`, the rule before the margin) and one T by plain maximum likelihood (`mle`, the rule
  * before the prior), so the three are compared on the same tasks.
  *
+ * With `centreTasks` C > 0 (few-shot tasks' own rule, docs/openset.md): for each task, C other
+ * tasks of the same N are drawn from the classes that are not its own ({@link otherTasks}), each
+ * method's setting is chosen and fitted on them as in Table 1, the margin rule fitted on their
+ * pooled test folds is the centre ({@link calibrationCentres}), and the task's validation half is
+ * fitted around it ({@link fitMarginTemperatureAround}): `centred`. It costs C + 1 times the work.
+ *
  * A diagnostic, never a result: `oracle` is the ECE with T fitted (by maximum likelihood) on the
  * test fold itself, about what temperature scaling could reach if T were known; where even it
  * stays above the target, a better estimate of T is not what is missing.
@@ -295,7 +301,7 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `centreTasks` the other tasks per task for the centred rule (default 0: not run) with `centrePrior` κ and `centreExponentPrior` γ around their calibration (defaults {@link DEFAULT_CENTRE_PRIOR}, {@link DEFAULT_CENTRE_EXPONENT_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
