@@ -1,0 +1,38 @@
+/**
+ * Pins the exact fitted P and W (sha256 of their float32 bytes) of small seeded fits, recorded on
+ * main at c1fb441 before the class step's loops were trimmed (2026-12-01). Speed work on the class
+ * step, L-BFGS or FISTA that claims "same model, only faster" must keep these hashes; a change that
+ * is meant to alter the arithmetic (another order of operations, other tolerances or defaults)
+ * fails here and must say so and re-record them. The fits use the JavaScript GEMM and loops
+ * (no native addon), so the figures do not depend on the machine's SIMD width or thread count.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { twistedClasses } from '../src/data/synthetic.ts';
+import { PrototypeClassifier, type PrototypeOptions } from '../src/model/prototype.ts';
+
+const sha = (a: Float32Array) => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+
+// Each fit: its options (explicit, so a change of a default does not move them) and the hashes.
+// classIter 30 > the L-BFGS memory (10), so the correction pairs are recycled.
+const FITS: { name: string; options: PrototypeOptions; P: string; W: string }[] = [
+  { name: 'L2 (L-BFGS class steps)', options: { nPrototypes: 40, regularization: 'l2', alpha: 1e-5, maxIter: 6, classIter: 30, tol: 1e-4, seed: 3 },
+    P: '8fa2f10e0fb124682c6cfdd2732a4f0137989ba4389c3e0b51e390b1dce79438',
+    W: '701ad17982a80eb2859fbdd9bfb184055bbef870ef98e3042c5a0d0136294544' },
+  { name: 'L1 (FISTA class steps)', options: { nPrototypes: 24, regularization: 'l1', alpha: 1e-3, maxIter: 6, classIter: 30, tol: 1e-4, seed: 3 },
+    P: '036fa62c017da1cbf619236c367929bc6228db1edf5937b9b9f18f89a0d686d4',
+    W: '3b9e06dd81ef3e49da897f0f416a9b33fc27a9fcd1f0afcd81738ed4a30d674e' },
+  { name: 'L2 with a diagonal metric (L-BFGS metric steps)', options: { nPrototypes: 24, regularization: 'l2', alpha: 1e-5, maxIter: 4, classIter: 30, tol: 1e-4, seed: 3, metric: 'diagonal' },
+    P: 'f2371db4e9309be9b3827c21ced55f9152ff31584ff1c860a07005aa3fc6ccde',
+    W: '2b6a3031f20def0092207039747be43031d6ee84d1390d943a0b06d0f759de63' },
+];
+
+for (const f of FITS) {
+  test(`a seeded ${f.name} fit gives the recorded P and W, bit for bit`, () => {
+    const d = twistedClasses({ seed: 11, nClasses: 6, dim: 8 });
+    const m = new PrototypeClassifier(f.options).fit(d.X, d.y);
+    const got = { P: sha(m.prototypes_!.data), W: sha(m.W_!.data) };
+    assert.deepEqual(got, { P: f.P, W: f.W }, `${f.name}: the fitted model changed (history ${JSON.stringify(m.history_.map((h) => h.loss))})`);
+  });
+}
