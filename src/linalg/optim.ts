@@ -48,43 +48,68 @@ function maxAbs(a: Float64Array): number {
 export function lbfgs(fg: ValueAndGrad, x0: Float64Array, options: LbfgsOptions = {}): OptimResult {
   const { maxIter = 100, gtol = 1e-6, ftol = 1e-9, memory = 10 } = options;
   const n = x0.length;
-  const x = Float64Array.from(x0);
-  const g = new Float64Array(n);
+  // x/xNew and g/gNew swap roles after each accepted step instead of being copied.
+  let x: Float64Array = Float64Array.from(x0);
+  let g: Float64Array = new Float64Array(n);
   let f = fg(x, g);
   let evaluations = 1;
-  const S: Float64Array[] = [], Y: Float64Array[] = [], rho: number[] = [];
-  const d = new Float64Array(n), xNew = new Float64Array(n), gNew = new Float64Array(n);
+  // Correction pairs, oldest first, with ρ = 1/sᵀy and yᵀy (kept from the curvature test for γ).
+  const S: Float64Array[] = [], Y: Float64Array[] = [], rho: number[] = [], yy: number[] = [], sy: number[] = [];
+  const d = new Float64Array(n);
+  let xNew: Float64Array = new Float64Array(n), gNew: Float64Array = new Float64Array(n);
+  // The next pair's buffers: fresh until the memory is full, then the pair that dropped out.
+  let sBuf: Float64Array = new Float64Array(n), yBuf: Float64Array = new Float64Array(n);
   const alphaBuf = new Float64Array(memory);
   let converged = maxAbs(g) <= gtol;
   let it = 0;
   for (; it < maxIter && !converged; it++) {
-    // Two-loop recursion: d = −H g.
-    for (let i = 0; i < n; i++) d[i] = -g[i];
-    for (let k = S.length - 1; k >= 0; k--) {
-      const a = rho[k] * dot(S[k], d);
+    // Two-loop recursion: d = −H g. Each pass over d also accumulates the dot product the next
+    // one needs (same terms, same order as a separate dot(), so the same sums).
+    const m = S.length;
+    let acc = 0;
+    if (m > 0) {
+      const sv = S[m - 1];
+      for (let i = 0; i < n; i++) { const v = -g[i]; d[i] = v; acc += sv[i] * v; }
+    } else {
+      for (let i = 0; i < n; i++) d[i] = -g[i];
+    }
+    for (let k = m - 1; k >= 0; k--) {
+      const a = rho[k] * acc;
       alphaBuf[k] = a;
       const y = Y[k];
-      for (let i = 0; i < n; i++) d[i] -= a * y[i];
+      acc = 0;
+      if (k > 0) {
+        const sv = S[k - 1];
+        for (let i = 0; i < n; i++) { const v = d[i] - a * y[i]; d[i] = v; acc += sv[i] * v; }
+      } else {
+        for (let i = 0; i < n; i++) d[i] -= a * y[i];
+      }
     }
-    if (S.length > 0) {
-      const k = S.length - 1;
-      const gamma = dot(S[k], Y[k]) / dot(Y[k], Y[k]);
-      for (let i = 0; i < n; i++) d[i] *= gamma;
+    if (m > 0) {
+      const gamma = sy[m - 1] / yy[m - 1];
+      const yv = Y[0];
+      acc = 0;
+      for (let i = 0; i < n; i++) { const v = d[i] * gamma; d[i] = v; acc += yv[i] * v; }
     } else {
       const gn = maxAbs(g);
       const scale = gn > 0 ? Math.min(1, 1 / gn) : 1;
       for (let i = 0; i < n; i++) d[i] *= scale;
     }
-    for (let k = 0; k < S.length; k++) {
-      const b = rho[k] * dot(Y[k], d);
+    // The last pass also accumulates the slope gᵀd.
+    let slope = 0;
+    if (m === 0) slope = dot(g, d);
+    for (let k = 0; k < m; k++) {
+      const b = rho[k] * acc;
       const s = S[k];
-      const a = alphaBuf[k];
-      for (let i = 0; i < n; i++) d[i] += (a - b) * s[i];
+      const c = alphaBuf[k] - b;
+      acc = 0;
+      const next = k + 1 < m ? Y[k + 1] : g;
+      for (let i = 0; i < n; i++) { const v = d[i] + c * s[i]; d[i] = v; acc += next[i] * v; }
+      if (k + 1 === m) slope = acc;
     }
-    let slope = dot(g, d);
     if (!(slope < 0)) {
       // Not a descent direction (numerical trouble): restart with steepest descent.
-      S.length = 0; Y.length = 0; rho.length = 0;
+      S.length = 0; Y.length = 0; rho.length = 0; yy.length = 0; sy.length = 0;
       const gn = maxAbs(g);
       for (let i = 0; i < n; i++) d[i] = -g[i] / Math.max(gn, 1);
       slope = dot(g, d);
@@ -102,15 +127,26 @@ export function lbfgs(fg: ValueAndGrad, x0: Float64Array, options: LbfgsOptions 
       step *= 0.5;
     }
     if (!accepted) { converged = true; break; }
-    const s = new Float64Array(n), y = new Float64Array(n);
-    for (let i = 0; i < n; i++) { s[i] = xNew[i] - x[i]; y[i] = gNew[i] - g[i]; }
-    const sy = dot(s, y);
-    if (sy > 1e-12 * Math.sqrt(dot(s, s) * dot(y, y))) {
-      if (S.length === memory) { S.shift(); Y.shift(); rho.shift(); }
-      S.push(s); Y.push(y); rho.push(1 / sy);
+    // s = xNew − x, y = gNew − g, with sᵀy, sᵀs and yᵀy in the same pass.
+    const s = sBuf, y = yBuf;
+    let sty = 0, sts = 0, yty = 0;
+    for (let i = 0; i < n; i++) {
+      const si = xNew[i] - x[i], yi = gNew[i] - g[i];
+      s[i] = si; y[i] = yi;
+      sty += si * yi; sts += si * si; yty += yi * yi;
+    }
+    if (sty > 1e-12 * Math.sqrt(sts * yty)) {
+      if (S.length === memory) {
+        sBuf = S.shift()!; yBuf = Y.shift()!; rho.shift(); yy.shift(); sy.shift();
+      } else {
+        sBuf = new Float64Array(n); yBuf = new Float64Array(n);
+      }
+      S.push(s); Y.push(y); rho.push(1 / sty); yy.push(yty); sy.push(sty);
     }
     const fOld = f;
-    x.set(xNew); g.set(gNew); f = fNew;
+    let t = x; x = xNew; xNew = t;
+    t = g; g = gNew; gNew = t;
+    f = fNew;
     if (maxAbs(g) <= gtol || (fOld - f) <= ftol * Math.max(1, Math.abs(fOld))) converged = true;
   }
   return { x, f, iterations: it, evaluations, converged };
