@@ -155,19 +155,22 @@ export function penalty(W: ArrayLike<number>, alpha: number, reg: Regularization
 
 /**
  * Class layer forward from ws.Q: C ← softmax(Q W) into ws.C. Returns the mean negative
- * log-likelihood and the number of correctly classified samples (argmax).
+ * log-likelihood and the number of correctly classified samples (argmax; 0 without `count`, which
+ * skips that pass over N×L for callers that only need the loss).
  */
-export function classForward(pb: Problem, W: Float32Array, J: number, ws: Workspace): { nll: number; correct: number } {
+export function classForward(pb: Problem, W: Float32Array, J: number, ws: Workspace, count = true): { nll: number; correct: number } {
   const N = pb.X.rows, L = pb.nClasses;
   const C = ws.C;
   gemm(false, false, N, L, J, 1, ws.Q, J, W, L, 0, C, L);
   // z_{i,y_i} before softmax, for the log-likelihood; argmax for accuracy.
   let nll = 0, correct = 0;
-  for (let i = 0; i < N; i++) {
-    const o = i * L;
-    let best = 0;
-    for (let l = 1; l < L; l++) if (C[o + l] > C[o + best]) best = l;
-    if (best === pb.codes[i]) correct++;
+  if (count) {
+    for (let i = 0; i < N; i++) {
+      const o = i * L;
+      let best = 0;
+      for (let l = 1; l < L; l++) if (C[o + l] > C[o + best]) best = l;
+      if (best === pb.codes[i]) correct++;
+    }
   }
   const zy = ws.zy;
   for (let i = 0; i < N; i++) zy[i] = C[i * L + pb.codes[i]];

@@ -769,15 +769,17 @@ class Trainer {
 
   /** Smooth part of the class-step objective at w (Q fixed); gradient into g. */
   private smooth = (w: Float64Array, g: Float64Array, withL2: boolean): number => {
-    const W = this.W, J = this.P.rows;
+    const W = this.W, J = this.P.rows, gradW = this.gradW;
     for (let k = 0; k < w.length; k++) W[k] = w[k];
-    const { nll } = classForward(this.pb, W, J, this.ws);
-    classGradient(this.pb, J, this.ws, this.gradW);
+    // The solvers use only the loss and the gradient: no accuracy count.
+    const { nll } = classForward(this.pb, W, J, this.ws, false);
+    classGradient(this.pb, J, this.ws, gradW);
     let f = nll;
     const a = this.pb.alpha;
-    for (let k = 0; k < w.length; k++) g[k] = this.gradW[k];
     if (withL2) {
-      for (let k = 0; k < w.length; k++) { f += a * w[k] * w[k]; g[k] += 2 * a * w[k]; }
+      for (let k = 0; k < w.length; k++) { const wk = w[k]; f += a * wk * wk; g[k] = gradW[k] + 2 * a * wk; }
+    } else {
+      for (let k = 0; k < w.length; k++) g[k] = gradW[k];
     }
     return f;
   };
