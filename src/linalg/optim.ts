@@ -34,6 +34,22 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
+/**
+ * d ← d + c·u, returning nextᵀd (the updated d) from the same pass: one float64 sum in index
+ * order, as {@link dot} makes it (unrolled by four only to shorten the loop, not the sum).
+ */
+function axpyDot(d: Float64Array, c: number, u: Float64Array, next: Float64Array): number {
+  const n = d.length;
+  let acc = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v0 = d[i] + c * u[i], v1 = d[i + 1] + c * u[i + 1], v2 = d[i + 2] + c * u[i + 2], v3 = d[i + 3] + c * u[i + 3];
+    d[i] = v0; d[i + 1] = v1; d[i + 2] = v2; d[i + 3] = v3;
+    acc += next[i] * v0; acc += next[i + 1] * v1; acc += next[i + 2] * v2; acc += next[i + 3] * v3;
+  }
+  for (; i < n; i++) { const v = d[i] + c * u[i]; d[i] = v; acc += next[i] * v; }
+  return acc;
+}
+
 function maxAbs(a: Float64Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) { const v = Math.abs(a[i]); if (v > m) m = v; }
@@ -77,13 +93,9 @@ export function lbfgs(fg: ValueAndGrad, x0: Float64Array, options: LbfgsOptions 
       const a = rho[k] * acc;
       alphaBuf[k] = a;
       const y = Y[k];
-      acc = 0;
-      if (k > 0) {
-        const sv = S[k - 1];
-        for (let i = 0; i < n; i++) { const v = d[i] - a * y[i]; d[i] = v; acc += sv[i] * v; }
-      } else {
-        for (let i = 0; i < n; i++) d[i] -= a * y[i];
-      }
+      // d − a·y, written d + (−a)·y: the same float64 result.
+      if (k > 0) acc = axpyDot(d, -a, y, S[k - 1]);
+      else for (let i = 0; i < n; i++) d[i] -= a * y[i];
     }
     if (m > 0) {
       const gamma = sy[m - 1] / yy[m - 1];
@@ -100,11 +112,7 @@ export function lbfgs(fg: ValueAndGrad, x0: Float64Array, options: LbfgsOptions 
     if (m === 0) slope = dot(g, d);
     for (let k = 0; k < m; k++) {
       const b = rho[k] * acc;
-      const s = S[k];
-      const c = alphaBuf[k] - b;
-      acc = 0;
-      const next = k + 1 < m ? Y[k + 1] : g;
-      for (let i = 0; i < n; i++) { const v = d[i] + c * s[i]; d[i] = v; acc += next[i] * v; }
+      acc = axpyDot(d, alphaBuf[k] - b, S[k], k + 1 < m ? Y[k + 1] : g);
       if (k + 1 === m) slope = acc;
     }
     if (!(slope < 0)) {
