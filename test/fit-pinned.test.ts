@@ -12,6 +12,9 @@ import { createHash } from 'node:crypto';
 import { twistedClasses } from '../src/data/synthetic.ts';
 import { PrototypeClassifier, type PrototypeOptions } from '../src/model/prototype.ts';
 import { lbfgs } from '../src/linalg/optim.ts';
+import type { Matrix } from '../src/linalg/matrix.ts';
+import { codesFor } from '../src/model/labels.ts';
+import { classForward, computeQ, makeProblem, makeWorkspace } from '../src/model/objective.ts';
 
 const sha = (a: Float32Array | Float64Array) => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
 
@@ -56,4 +59,17 @@ test('L-BFGS on the 20-dimensional Rosenbrock function takes the recorded path, 
   const r = lbfgs(fg, x0, { maxIter: 80, gtol: 0, ftol: 0 });
   const got = { x: sha(r.x), f: r.f, iterations: r.iterations, evaluations: r.evaluations };
   assert.deepEqual(got, { x: 'f9bd681f5f99f4fc420f4adebf2ab7e886a4d2f444a09cc25578d8b4f1adc5e3', f: 4.027465785762214, iterations: 80, evaluations: 109 });
+});
+
+test('classForward without the accuracy count gives the same loss and probabilities, and counts 0', () => {
+  const d = twistedClasses({ seed: 11, nClasses: 6, dim: 8 });
+  const m = new PrototypeClassifier({ nPrototypes: 12, maxIter: 2, seed: 3 }).fit(d.X, d.y);
+  const L = m.classes_.length, J = m.prototypes_!.rows, N = d.X.rows;
+  const pb = makeProblem(d.X as Matrix, codesFor(d.y, m.classes_), L, m.tau_, 1e-5, 'l2');
+  const a = makeWorkspace(N, J, L, false), b = makeWorkspace(N, J, L, false);
+  computeQ(pb, m.prototypes_!, a); computeQ(pb, m.prototypes_!, b);
+  const full = classForward(pb, m.W_!.data, J, a), lossOnly = classForward(pb, m.W_!.data, J, b, false);
+  assert.ok(full.correct > N / 2, `${full.correct} of ${N} correct`);
+  assert.deepEqual(lossOnly, { nll: full.nll, correct: 0 });
+  assert.deepEqual(b.C, a.C);
 });

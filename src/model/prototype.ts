@@ -837,7 +837,7 @@ class Trainer {
     const order = Array.from({ length: N }, (_, i) => i).filter((i) => loss(i) > Math.LN2 && !covered(i)).sort((a, b) => loss(b) - loss(a) || a - b);
     if (order.length === 0) return null;
     const winning = argmaxRows(W, J, L);
-    let base = classForward(pb, W, J, this.ws).nll + penalty(W, pb.alpha, pb.regularization) + metricPenalty(pb.metric);
+    let base = classForward(pb, W, J, this.ws, false).nll + penalty(W, pb.alpha, pb.regularization) + metricPenalty(pb.metric);
     let moved: { nll: number; correct: number } | null = null;
     let next = 0;
     // Trials whose lower bound (reseedLowerBound) proves them no better are skipped without the
@@ -986,7 +986,7 @@ function scaleClassWeights(pb: Problem, W: Float32Array, J: number, ws: Workspac
   const W0 = Float32Array.from(W);
   const C = (s: number): number => {
     for (let k = 0; k < W.length; k++) W[k] = s * W0[k];
-    return classForward(pb, W, J, ws).nll + penalty(W, pb.alpha, pb.regularization);
+    return classForward(pb, W, J, ws, false).nll + penalty(W, pb.alpha, pb.regularization);
   };
   let hi = 1;
   let fhi = C(hi);
@@ -1022,7 +1022,7 @@ function metricStepOf(t: { pb: Problem; ws: Workspace; P: Matrix; W: Float32Arra
     for (let k = 0; k < w.length; k++) omega[k] = w[k];
     setMetric(pb, m);
     computeQ(pb, P, t.ws);
-    const { nll } = classForward(pb, W, J, t.ws);
+    const { nll } = classForward(pb, W, J, t.ws, false);
     classGradient(pb, J, t.ws, gradW);
     prototypeGradient(pb, P, W, t.ws, gTilde, S);
     metricGradient(pb, P, t.ws, gTilde, S, gO);
