@@ -56,6 +56,42 @@ function maxAbs(a: Float64Array): number {
   return m;
 }
 
+/** L-BFGS correction pairs, oldest first, with ρ = 1/sᵀy, sᵀy and yᵀy (for γ), and the two-loop's α scratch. */
+interface Pairs { S: Float64Array[]; Y: Float64Array[]; rho: number[]; sy: number[]; yy: number[]; alpha: Float64Array }
+
+/**
+ * Two-loop recursion: d ← −H g with the pairs' inverse-Hessian estimate (−g/max(1, ‖g‖∞)-scaled
+ * when there are none); returns the slope gᵀd. Each pass over d also accumulates the dot product
+ * the next one needs (same terms in the same order as a separate {@link dot}, so the same sums).
+ */
+function direction(d: Float64Array, g: Float64Array, pairs: Pairs): number {
+  const { S, Y, rho, sy, yy, alpha } = pairs;
+  const n = d.length, m = S.length;
+  if (m === 0) {
+    const gn = maxAbs(g);
+    const scale = gn > 0 ? Math.min(1, 1 / gn) : 1;
+    for (let i = 0; i < n; i++) d[i] = -g[i];
+    for (let i = 0; i < n; i++) d[i] *= scale;
+    return dot(g, d);
+  }
+  let acc = 0;
+  const last = S[m - 1];
+  for (let i = 0; i < n; i++) { const v = -g[i]; d[i] = v; acc += last[i] * v; }
+  for (let k = m - 1; k >= 0; k--) {
+    const a = rho[k] * acc;
+    alpha[k] = a;
+    // d − a·y, written d + (−a)·y: the same float64 result.
+    if (k > 0) acc = axpyDot(d, -a, Y[k], S[k - 1]);
+    else for (let i = 0, y = Y[0]; i < n; i++) d[i] -= a * y[i];
+  }
+  const gamma = sy[m - 1] / yy[m - 1], first = Y[0];
+  acc = 0;
+  for (let i = 0; i < n; i++) { const v = d[i] * gamma; d[i] = v; acc += first[i] * v; }
+  // The last pass accumulates the slope gᵀd.
+  for (let k = 0; k < m; k++) acc = axpyDot(d, alpha[k] - rho[k] * acc, S[k], k + 1 < m ? Y[k + 1] : g);
+  return acc;
+}
+
 /**
  * Minimises a smooth function with L-BFGS. `x0` is not modified.
  * @example
@@ -69,52 +105,16 @@ export function lbfgs(fg: ValueAndGrad, x0: Float64Array, options: LbfgsOptions 
   let g: Float64Array = new Float64Array(n);
   let f = fg(x, g);
   let evaluations = 1;
-  // Correction pairs, oldest first, with ρ = 1/sᵀy and yᵀy (kept from the curvature test for γ).
-  const S: Float64Array[] = [], Y: Float64Array[] = [], rho: number[] = [], yy: number[] = [], sy: number[] = [];
+  const pairs: Pairs = { S: [], Y: [], rho: [], sy: [], yy: [], alpha: new Float64Array(memory) };
+  const { S, Y, rho, sy, yy } = pairs;
   const d = new Float64Array(n);
   let xNew: Float64Array = new Float64Array(n), gNew: Float64Array = new Float64Array(n);
   // The next pair's buffers: fresh until the memory is full, then the pair that dropped out.
   let sBuf: Float64Array = new Float64Array(n), yBuf: Float64Array = new Float64Array(n);
-  const alphaBuf = new Float64Array(memory);
   let converged = maxAbs(g) <= gtol;
   let it = 0;
   for (; it < maxIter && !converged; it++) {
-    // Two-loop recursion: d = −H g. Each pass over d also accumulates the dot product the next
-    // one needs (same terms, same order as a separate dot(), so the same sums).
-    const m = S.length;
-    let acc = 0;
-    if (m > 0) {
-      const sv = S[m - 1];
-      for (let i = 0; i < n; i++) { const v = -g[i]; d[i] = v; acc += sv[i] * v; }
-    } else {
-      for (let i = 0; i < n; i++) d[i] = -g[i];
-    }
-    for (let k = m - 1; k >= 0; k--) {
-      const a = rho[k] * acc;
-      alphaBuf[k] = a;
-      const y = Y[k];
-      // d − a·y, written d + (−a)·y: the same float64 result.
-      if (k > 0) acc = axpyDot(d, -a, y, S[k - 1]);
-      else for (let i = 0; i < n; i++) d[i] -= a * y[i];
-    }
-    if (m > 0) {
-      const gamma = sy[m - 1] / yy[m - 1];
-      const yv = Y[0];
-      acc = 0;
-      for (let i = 0; i < n; i++) { const v = d[i] * gamma; d[i] = v; acc += yv[i] * v; }
-    } else {
-      const gn = maxAbs(g);
-      const scale = gn > 0 ? Math.min(1, 1 / gn) : 1;
-      for (let i = 0; i < n; i++) d[i] *= scale;
-    }
-    // The last pass also accumulates the slope gᵀd.
-    let slope = 0;
-    if (m === 0) slope = dot(g, d);
-    for (let k = 0; k < m; k++) {
-      const b = rho[k] * acc;
-      acc = axpyDot(d, alphaBuf[k] - b, S[k], k + 1 < m ? Y[k + 1] : g);
-      if (k + 1 === m) slope = acc;
-    }
+    let slope = direction(d, g, pairs);
     if (!(slope < 0)) {
       // Not a descent direction (numerical trouble): restart with steepest descent.
       S.length = 0; Y.length = 0; rho.length = 0; yy.length = 0; sy.length = 0;
