@@ -17,7 +17,7 @@
  * The test-fold ECE is pooled over the tasks of each N and seed (as bench/calibration.ts does);
  * the totals count the rows ≤ .03 over all seeds. Exploration seeds only.
  *
- *   node --import tsx bench/calibration-centre.ts --outputs a.json,b.json,c.json,d.json [--tasks 3,5,10] [--kappas 1,4,16] [--gammas 16,64]
+ *   node --import tsx bench/calibration-centre.ts --outputs a.json,b.json,c.json,d.json [--tasks 3,5,10] (C per task; totals by N too) [--kappas 1,4,16] [--kappas-per-sample 0.2,0.4] [--gammas 16,64]
  */
 import { readFileSync } from 'node:fs';
 import type { Matrix } from '../src/linalg/matrix.ts';
@@ -36,6 +36,9 @@ if (files.length < 2) throw new Error('--outputs needs at least two cached outpu
 const counts = (opt('--tasks') ?? '3,5,10').split(',').map(Number);
 const kappas = (opt('--kappas') ?? '1,4,16').split(',').map(Number);
 const gammas = (opt('--gammas') ?? '16,64').split(',').map(Number);
+// κ per held-out sample: κ = s · n for a task with n validation samples (the likelihood is a sum over them, so a
+// fixed κ weighs less against it as N grows; s · n keeps the centre's share of the evidence the same at every N).
+const perSample = (opt('--kappas-per-sample') ?? '').split(',').filter(Boolean).map(Number);
 
 const seeds = files.map((f) => { const d = JSON.parse(readFileSync(f, 'utf8')) as { seed: number; recs: Rec[] }; return { file: f, seed: d.seed, recs: d.recs }; });
 const mat = (p: Part, L: number): Matrix => ({ data: Float32Array.from(p.z), rows: p.y.length, cols: L });
@@ -49,10 +52,14 @@ const rules: Array<[string, Rule]> = [
     const f = fitMarginTemperatureAround(Zv, yv, centre(C), { prior: k, exponentPrior: g });
     return sampleTemperatures(Zt, f.temperature, f.margin);
   }]))),
+  ...counts.flatMap((C) => perSample.flatMap((k) => gammas.map((g): [string, Rule] => [`around ${C} tasks, κ ${k} × n, γ ${g}`, (Zv, yv, centre, Zt) => {
+    const f = fitMarginTemperatureAround(Zv, yv, centre(C), { prior: k * Zv.rows, exponentPrior: g });
+    return sampleTemperatures(Zt, f.temperature, f.margin);
+  }]))),
   ['test T (diagnostic)', (_v, _y, _c, Zt, yt) => new Float64Array(Zt.rows).fill(fitTemperature(Zt, yt, { prior: 0 }).temperature)],
 ];
 
-const totals = new Map<string, { rows: number; sum: number; cells: number }>();
+const totals = new Map<string, { rows: number; sum: number; cells: number; byN: Map<number, { rows: number; sum: number; cells: number }> }>();
 for (const s of seeds) {
   const others = seeds.filter((o) => o !== s);
   const table = rules.map(([name]) => ({ name, ece: [] as number[] }));
@@ -85,9 +92,15 @@ for (const s of seeds) {
   for (const t of table) {
     const ok = t.ece.filter((e) => e <= 0.03).length, mean = t.ece.reduce((a, b) => a + b, 0) / t.ece.length;
     console.log(`| ${t.name} | ${t.ece.map((e) => e.toFixed(3)).join(' | ')} | ${ok} | ${mean.toFixed(3)} |`);
-    const a = totals.get(t.name) ?? { rows: 0, sum: 0, cells: 0 };
-    totals.set(t.name, { rows: a.rows + ok, sum: a.sum + mean * t.ece.length, cells: a.cells + t.ece.length });
+    const a = totals.get(t.name) ?? { rows: 0, sum: 0, cells: 0, byN: new Map() };
+    totals.set(t.name, { rows: a.rows + ok, sum: a.sum + mean * t.ece.length, cells: a.cells + t.ece.length, byN: a.byN });
+    t.ece.forEach((e, k) => {
+      const n = Number(cells[k].split(' ')[1]), b = a.byN.get(n) ?? { rows: 0, sum: 0, cells: 0 };
+      a.byN.set(n, { rows: b.rows + (e <= 0.03 ? 1 : 0), sum: b.sum + e, cells: b.cells + 1 });
+    });
   }
 }
-console.log(`\nTotals over ${seeds.length} seeds (${seeds.map((s) => s.seed).join(', ')}):\n\n| rule | rows ≤ .03 (of ${cells.length * seeds.length}) | mean ECE |\n|---|---:|---:|`);
-for (const [name, t] of totals) console.log(`| ${name} | ${t.rows} | ${(t.sum / t.cells).toFixed(4)} |`);
+// By N as well: a centre's noise depends on how many samples its C tasks pool (C · N · 10), so C may be chosen per N.
+const ns = [2, 5, 20];
+console.log(`\nTotals over ${seeds.length} seeds (${seeds.map((s) => s.seed).join(', ')}):\n\n| rule | rows ≤ .03 (of ${cells.length * seeds.length}) | mean ECE | ${ns.map((n) => `N = ${n}: rows, mean`).join(' | ')} |\n|---|---:|---:|${ns.map(() => '---:').join('|')}|`);
+for (const [name, t] of totals) console.log(`| ${name} | ${t.rows} | ${(t.sum / t.cells).toFixed(4)} | ${ns.map((n) => { const b = t.byN.get(n)!; return `${b.rows}, ${(b.sum / b.cells).toFixed(4)}`; }).join(' | ')} |`);
