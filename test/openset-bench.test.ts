@@ -162,6 +162,12 @@ test('runCalibrationBench centred on other tasks: their classes are not the task
     }
   }
   assert.throws(() => runCalibrationBench(d, { ...opts, centreTasks: -1 }), /centreTasks must be an integer ≥ 0, got -1/);
+  // κ per validation sample by default (0.4 × 25 = 10 for these 5-way tasks), or fixed when given.
+  assert.equal(r.centrePriorPerSample, 0.4);
+  assert.equal(r.centrePrior, undefined);
+  assert.equal(pinned.centrePrior, 1e9);
+  assert.equal(pinned.centrePriorPerSample, undefined);
+  assert.throws(() => runCalibrationBench(d, { ...opts, centreTasks: 2, centrePrior: 4, centrePriorPerSample: 0.4 }), /centrePrior \(κ\) or centrePriorPerSample/);
 });
 
 test('runOpenSet: the learned metric\'s shrinkage is chosen per split on the validation NLL, and a grid of one is used as given', () => {

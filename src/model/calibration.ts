@@ -441,23 +441,29 @@ export interface TemperatureCentre {
 
 /**
  * Strength κ of the two-sided Gaussian prior on log T0 around a {@link TemperatureCentre} that
- * {@link fitMarginTemperatureAround} uses by default: standard deviation 1/√κ = 0.5 on log T0.
- * Chosen with {@link DEFAULT_CENTRE_EXPONENT_PRIOR} and 5 other tasks per task among κ = 1, 4, 16,
- * γ = 16, 64 and 3, 5, 10 tasks on exploration seeds 100, 200, 300 and 3400 of the Table 1 tasks
- * (BENCHMARKS.md, "Calibration on the Table 1 tasks", sixth session).
+ * {@link fitMarginTemperatureAround} uses by default, per held-out sample of the task: κ = 0.4 · n
+ * for n samples (4 for a 2-way 5-shot task's 10, 10 for a 5-way task's 25, 40 for a 20-way task's
+ * 100). The held-out likelihood is a sum over the n samples, so a fixed κ would count for less
+ * against it as n grows; κ ∝ n keeps the centre's share of the evidence the same at every N.
+ * Chosen among κ = 4, 16 fixed and 0.2, 0.4, 0.8 per sample (5 other tasks, γ = 64) on exploration
+ * seeds 100, 200, 300 and 3400 of the Table 1 tasks; the fixed κ = 4 before it had been chosen among
+ * 1, 4, 16 with 3, 5, 10 tasks and γ = 16, 64 on the same seeds (BENCHMARKS.md, "Calibration on the
+ * Table 1 tasks", sixth session and after).
  */
-export const DEFAULT_CENTRE_PRIOR = 4;
+export const DEFAULT_CENTRE_PRIOR_PER_SAMPLE = 0.4;
 
 /**
  * Strength γ of the prior on the margin exponent around the centre's that
- * {@link fitMarginTemperatureAround} uses by default (chosen with {@link DEFAULT_CENTRE_PRIOR}).
+ * {@link fitMarginTemperatureAround} uses by default (chosen with {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE}).
  */
 export const DEFAULT_CENTRE_EXPONENT_PRIOR = 64;
 
 /** Options of {@link fitMarginTemperatureAround}. */
 export interface CentredTemperatureOptions {
-  /** Strength κ ≥ 0 of the prior on log T0 around the centre's, on both sides. Default {@link DEFAULT_CENTRE_PRIOR}. */
+  /** Strength κ ≥ 0 of the prior on log T0 around the centre's, on both sides, whatever the number of samples. Default: `priorPerSample` × their number. */
   prior?: number;
+  /** κ per held-out sample, when `prior` is not given. Default {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE}. */
+  priorPerSample?: number;
   /** Strength γ ≥ 0 of the prior on the exponent around the centre's. Default {@link DEFAULT_CENTRE_EXPONENT_PRIOR}. */
   exponentPrior?: number;
 }
@@ -485,7 +491,8 @@ export function composeMarginTemperatures(first: TemperatureCentre, second: Temp
  * ({@link MarginTemperature}) with its priors centred on a calibration fitted elsewhere (on the
  * pooled held-out outputs of other tasks of the same kind, {@link fitMarginTemperature}) instead
  * of on T = 1, β = 0. The logits are first divided by the centre's temperatures; a residual rule
- * is fitted on them with a two-sided prior of strength κ on its log T0 and γ on its β
+ * is fitted on them with a two-sided prior of strength κ on its log T0 (by default 0.4 per
+ * held-out sample, {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE}) and γ on its β
  * ({@link fitMarginTemperature} with both priors on log T0 at κ); the two compose into one margin
  * rule ({@link composeMarginTemperatures}). With κ = γ = ∞ the centre is returned; with few
  * held-out samples the result stays near it, with many it follows them.
@@ -493,7 +500,7 @@ export function composeMarginTemperatures(first: TemperatureCentre, second: Temp
  * @param codes - their true class indices.
  * @param centre - the calibration the priors are centred on.
  * @returns T0 and the rule for this task, and the held-out NLL before (T = 1) and after.
- * @throws RangeError for mismatched sizes, a bad label, a non-finite logit, a negative prior or a bad centre.
+ * @throws RangeError for mismatched sizes, a bad label, a non-finite logit, a negative prior, both `prior` and `priorPerSample`, or a bad centre.
  * @example
  * // 20 held-out samples of a 20-way task around a centre fitted on other tasks' 4,000:
  * fitMarginTemperatureAround(Z20, codes20, { temperature: 1.6, margin: { exponent: 0.1, reference: 3.2 } }) // { temperature: 1.7, margin: { exponent: 0.12, reference: 3.2 }, … }
@@ -501,7 +508,10 @@ export function composeMarginTemperatures(first: TemperatureCentre, second: Temp
 export function fitMarginTemperatureAround(Z: Matrix, codes: ArrayLike<number>, centre: TemperatureCentre, options: CentredTemperatureOptions = {}):
   { temperature: number; margin: MarginTemperature; nllBefore: number; nllAfter: number } {
   checkShape(Z, codes, 'fitMarginTemperatureAround');
-  const kappa = options.prior ?? DEFAULT_CENTRE_PRIOR, gamma = options.exponentPrior ?? DEFAULT_CENTRE_EXPONENT_PRIOR;
+  if (options.prior !== undefined && options.priorPerSample !== undefined) throw new RangeError('give the centre prior either as prior (κ) or as priorPerSample (κ per held-out sample), not both');
+  const perSample = options.priorPerSample ?? DEFAULT_CENTRE_PRIOR_PER_SAMPLE;
+  if (!(perSample >= 0) || !Number.isFinite(perSample)) throw new RangeError(`centre prior per sample must be a finite number ≥ 0, got ${perSample}`);
+  const kappa = options.prior ?? perSample * Z.rows, gamma = options.exponentPrior ?? DEFAULT_CENTRE_EXPONENT_PRIOR;
   if (!(kappa >= 0) || !Number.isFinite(kappa)) throw new RangeError(`centre prior must be a finite number ≥ 0, got ${kappa}`);
   const Tc = centre.temperature, bc = centre.margin?.exponent ?? 0;
   if (!(Tc > 0) || !Number.isFinite(Tc)) throw new RangeError(`centre temperature must be a positive finite number, got ${Tc}`);

@@ -35,7 +35,7 @@ import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
 import { deriveSeed } from '../linalg/random.ts';
 import {
-  DEFAULT_CENTRE_EXPONENT_PRIOR, DEFAULT_CENTRE_PRIOR, DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature,
+  DEFAULT_CENTRE_EXPONENT_PRIOR, DEFAULT_CENTRE_PRIOR_PER_SAMPLE, DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR, eceSamplingFloor, expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature,
   sampleTemperatures, temperedSoftmax, type ReliabilityBin, type TemperatureCentre,
 } from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
@@ -106,9 +106,10 @@ export interface CalibrationBenchResult {
   softPrior: number;
   /** Strength of the prior on β behind them (false: one T). */
   marginPrior: number | false;
-  /** Other tasks drawn per task for the centred rule (0: not run), and the strengths of its priors around their centre. */
+  /** Other tasks drawn per task for the centred rule (0: not run), and the strengths of its priors around their centre: κ fixed (`centrePrior`) or per held-out sample (`centrePriorPerSample`), and γ. */
   centreTasks: number;
-  centrePrior: number;
+  centrePrior?: number;
+  centrePriorPerSample?: number;
   centreExponentPrior: number;
   methods: CalibrationMethod[];
   tasks: Array<{ ways: number; index: number; seed: number; methods: Partial<Record<CalibrationMethod, TaskCalibration>> }>;
@@ -157,7 +158,7 @@ const argmaxAccuracy = (Z: Matrix, codes: ArrayLike<number>): number => {
  * One chosen model: T fitted on the validation half (with the prior, and by maximum likelihood
  * alone), then the test fold's ECE at T = 1 and at each T; the test probabilities join `pool`.
  */
-function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], rule: { prior: number; softPrior: number; marginPrior: number | false; centre?: TemperatureCentre & { heldOut: number }; centrePrior: number; centreExponentPrior: number }, pool: PooledProbs,
+function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Label[], rule: { prior: number; softPrior: number; marginPrior: number | false; centre?: TemperatureCentre & { heldOut: number }; centrePrior?: number; centrePriorPerSample?: number; centreExponentPrior: number }, pool: PooledProbs,
   onOutputs: (v: CalibrationOutputs['validation'], t: CalibrationOutputs['test']) => void): TaskCalibration {
   const classes = f.model.classes_;
   // Temperature from the validation half; the test fold is read after.
@@ -167,7 +168,7 @@ function calibrateChosen(f: FittedModel, task: FewShotTask, labels: readonly Lab
   const fitted = marginPrior === false ? { ...fitTemperature(Zv, yv, { prior, softPrior }), margin: undefined } : fitMarginTemperature(Zv, yv, { prior, softPrior, exponentPrior: marginPrior });
   const Tsingle = fitTemperature(Zv, yv, { prior, softPrior }).temperature;
   const Tmle = fitTemperature(Zv, yv, { prior: 0, softPrior: 0 }).temperature;
-  const around = rule.centre && fitMarginTemperatureAround(Zv, yv, rule.centre, { prior: rule.centrePrior, exponentPrior: rule.centreExponentPrior });
+  const around = rule.centre && fitMarginTemperatureAround(Zv, yv, rule.centre, { prior: rule.centrePrior, priorPerSample: rule.centrePriorPerSample, exponentPrior: rule.centreExponentPrior });
   const codes = codesFor(task.test.map((i) => labels[i]), classes);
   const Z = logitsOf(f.model, f.features(task.test));
   onOutputs({ logits: Zv, codes: yv }, { logits: Z, codes });
@@ -301,7 +302,7 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `centreTasks` the other tasks per task for the centred rule (default 0: not run) with `centrePrior` κ and `centreExponentPrior` γ around their calibration (defaults {@link DEFAULT_CENTRE_PRIOR}, {@link DEFAULT_CENTRE_EXPONENT_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `centreTasks` the other tasks per task for the centred rule (default 0: not run) with `centrePrior` κ (fixed) or `centrePriorPerSample` (κ per validation sample) and `centreExponentPrior` γ around their calibration (defaults {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE} per sample, {@link DEFAULT_CENTRE_EXPONENT_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
@@ -309,21 +310,23 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] },
   options: Omit<FewShotOptions, 'methods'> & {
     methods?: CalibrationMethod[]; prior?: number; softPrior?: number; marginPrior?: number | false;
-    centreTasks?: number; centrePrior?: number; centreExponentPrior?: number; onOutputs?: (o: CalibrationOutputs) => void;
+    centreTasks?: number; centrePrior?: number; centrePriorPerSample?: number; centreExponentPrior?: number; onOutputs?: (o: CalibrationOutputs) => void;
   } = {}): CalibrationBenchResult {
   const t0 = performance.now();
   const X = toMatrix(data.X, { name: 'features' });
   const {
     prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR,
-    centreTasks = 0, centrePrior = DEFAULT_CENTRE_PRIOR, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, onOutputs, ...fewShot
+    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, onOutputs, ...fewShot
   } = options;
   if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
+  if (centrePrior !== undefined && options.centrePriorPerSample !== undefined) throw new RangeError('give centrePrior (κ) or centrePriorPerSample (κ per validation sample), not both');
+  const centrePriorPerSample = centrePrior === undefined ? options.centrePriorPerSample ?? DEFAULT_CENTRE_PRIOR_PER_SAMPLE : undefined;
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   const ways = options.ways ?? [2, 5, 20], subsets = options.subsets ?? 10, seed = options.seed ?? 0;
   const byClass = new Map<Label, number[]>();
   data.labels.forEach((l, i) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
   const sizes = { fit: options.fitPerClass ?? 5, validation: options.validationPerClass ?? 5, test: options.testPerClass ?? 10 };
-  const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, centreTasks, centrePrior, centreExponentPrior, methods, tasks: [], pooled: {}, seconds: 0 };
+  const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, centreTasks, ...(centrePrior !== undefined ? { centrePrior } : { centrePriorPerSample }), centreExponentPrior, methods, tasks: [], pooled: {}, seconds: 0 };
   const pools: Record<string, PooledProbs> = {};
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
@@ -337,7 +340,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
         const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], centred: [], codes: [], L: f.model.classes_.length };
-        entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, softPrior, marginPrior, centre: centres[m], centrePrior, centreExponentPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
+        entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, softPrior, marginPrior, centre: centres[m], centrePrior, centrePriorPerSample, centreExponentPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
       }
       result.tasks.push(entry);
     }
