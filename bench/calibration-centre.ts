@@ -17,7 +17,7 @@
  * The test-fold ECE is pooled over the tasks of each N and seed (as bench/calibration.ts does);
  * the totals count the rows ≤ .03 over all seeds. Exploration seeds only.
  *
- *   node --import tsx bench/calibration-centre.ts --outputs a.json,b.json,c.json,d.json [--tasks 3,5,10] (C per task; totals by N too) [--kappas 1,4,16] [--kappas-per-sample 0.2,0.4] [--gammas 16,64]
+ *   node --import tsx bench/calibration-centre.ts --outputs a.json,b.json,c.json,d.json [--tasks 3,5,10] (C per task; totals by N too) [--kappas 1,4,16] [--kappas-per-sample 0.2,0.4] [--gammas 16,64] [--gammas-per-sample 3.2,6.4]
  */
 import { readFileSync } from 'node:fs';
 import type { Matrix } from '../src/linalg/matrix.ts';
@@ -39,6 +39,8 @@ const gammas = (opt('--gammas') ?? '16,64').split(',').map(Number);
 // κ per held-out sample: κ = s · n for a task with n validation samples (the likelihood is a sum over them, so a
 // fixed κ weighs less against it as N grows; s · n keeps the centre's share of the evidence the same at every N).
 const perSample = (opt('--kappas-per-sample') ?? '').split(',').filter(Boolean).map(Number);
+// γ per held-out sample likewise (γ = g · n), with each κ per sample: the prior on β weighs less against the sum too.
+const gammasPerSample = (opt('--gammas-per-sample') ?? '').split(',').filter(Boolean).map(Number);
 
 const seeds = files.map((f) => { const d = JSON.parse(readFileSync(f, 'utf8')) as { seed: number; recs: Rec[] }; return { file: f, seed: d.seed, recs: d.recs }; });
 const mat = (p: Part, L: number): Matrix => ({ data: Float32Array.from(p.z), rows: p.y.length, cols: L });
@@ -54,6 +56,10 @@ const rules: Array<[string, Rule]> = [
   }]))),
   ...counts.flatMap((C) => perSample.flatMap((k) => gammas.map((g): [string, Rule] => [`around ${C} tasks, κ ${k} × n, γ ${g}`, (Zv, yv, centre, Zt) => {
     const f = fitMarginTemperatureAround(Zv, yv, centre(C), { prior: k * Zv.rows, exponentPrior: g });
+    return sampleTemperatures(Zt, f.temperature, f.margin);
+  }]))),
+  ...counts.flatMap((C) => perSample.flatMap((k) => gammasPerSample.map((g): [string, Rule] => [`around ${C} tasks, κ ${k} × n, γ ${g} × n`, (Zv, yv, centre, Zt) => {
+    const f = fitMarginTemperatureAround(Zv, yv, centre(C), { prior: k * Zv.rows, exponentPrior: g * Zv.rows });
     return sampleTemperatures(Zt, f.temperature, f.margin);
   }]))),
   ['test T (diagnostic)', (_v, _y, _c, Zt, yt) => new Float64Array(Zt.rows).fill(fitTemperature(Zt, yt, { prior: 0 }).temperature)],
