@@ -51,8 +51,15 @@ describe('cross-validation', () => {
     const b = new PrototypeClassifierCV({ folds: 3, seed: 5, grid, base: { maxIter: 10 } }).fit(d.X, d.y);
     const strip = (s: typeof a.search_) => ({ ...s, seconds: 0 });
     assert.deepEqual(strip(b.search_), strip(a.search_));
-    const w = await new PrototypeClassifierCV({ folds: 3, seed: 5, grid, base: { maxIter: 10 } }).fitWith(workerRunner(2), d.X, d.y);
+    const calls: Array<[number, number]> = [];
+    const w = await new PrototypeClassifierCV({ folds: 3, seed: 5, grid, base: { maxIter: 10 } }).fitWith(workerRunner(2, (done, total) => calls.push([done, total])), d.X, d.y);
     assert.deepEqual(strip(w.search_), strip(a.search_));
+    // Progress: 0 first, then one call per fit of the search (candidates × folds), counting up to the total.
+    const total = a.search_!.candidates.length * 3;
+    assert.deepEqual(calls, Array.from({ length: total + 1 }, (_, k) => [k, total]));
+    const one: Array<[number, number]> = [];
+    await new PrototypeClassifierCV({ folds: 3, seed: 5, grid, base: { maxIter: 10 } }).fitWith(workerRunner(1, (done, n) => one.push([done, n])), d.X, d.y);
+    assert.deepEqual(one, calls, 'one thread reports the same sequence');
     assert.deepEqual(Array.from(w.predictProba(d.X).data), Array.from(a.predictProba(d.X).data));
   });
 

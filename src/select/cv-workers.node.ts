@@ -13,16 +13,20 @@ import type { CVJob, JobRunner, SearchCandidate } from './cv.ts';
 
 /**
  * A runner over `threads` workers (default: the available cores, at most the number of jobs).
+ * `onJob(done, total)` is called with 0 before the first fit of the search and then as each one
+ * ends (in the order they end), for a progress bar: a search on thousands of rows takes minutes.
  * @example
  * await new PrototypeClassifierCV().fitWith(workerRunner(), X, y);
+ * await new PrototypeClassifierCV().fitWith(workerRunner(2, (done, total) => console.log(`${done}/${total}`)), X, y);
  */
-export function workerRunner(threads = availableParallelism()) {
+export function workerRunner(threads = availableParallelism(), onJob?: (done: number, total: number) => void) {
   return (X: Matrix, y: readonly Label[], fold: Int32Array, candidates: ReadonlyArray<SearchCandidate['params']>, seed: number): JobRunner =>
     async (jobs: CVJob[]): Promise<ValidationScore[]> => {
       const n = Math.max(1, Math.min(threads, jobs.length));
+      onJob?.(0, jobs.length);
       if (n === 1 || jobs.length < 4) {
         const { runJob } = await import('./cv.ts');
-        return jobs.map((j) => runJob(X, y, fold, j, candidates, seed));
+        return jobs.map((j, k) => { const score = runJob(X, y, fold, j, candidates, seed); onJob?.(k + 1, jobs.length); return score; });
       }
       const shared = new Float32Array(new SharedArrayBuffer(X.data.byteLength));
       shared.set(X.data);
@@ -30,7 +34,7 @@ export function workerRunner(threads = availableParallelism()) {
       const workerData = { X: shared, rows: X.rows, cols: X.cols, y: y.slice(), fold, candidates, seed };
       const workers = Array.from({ length: n }, () => new Worker(boot, { workerData }));
       const out: ValidationScore[] = new Array(jobs.length);
-      let next = 0;
+      let next = 0, done = 0;
       try {
         await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
           const send = () => {
@@ -45,6 +49,7 @@ export function workerRunner(threads = availableParallelism()) {
               return;
             }
             out[m.id] = m.score!;
+            onJob?.(++done, jobs.length);
             send();
           });
           w.once('error', reject);

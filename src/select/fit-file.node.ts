@@ -30,7 +30,7 @@ export interface FitFileOptions {
   /** Model options (with `cv`: the options every candidate shares). */
   model: PrototypeOptions;
   /** Choose the settings by stratified K-fold cross-validation over `grid`. */
-  cv?: { folds: number; grid?: Partial<SearchGrid>; threads?: number };
+  cv?: { folds: number; grid?: Partial<SearchGrid>; threads?: number; onJob?: (done: number, total: number) => void };
   /**
    * Fit the class layer's temperature and the rejection threshold on out-of-fold outputs
    * (src/select/calibrate.ts): with `cv`, of the chosen setting on the search's folds; otherwise
@@ -78,7 +78,7 @@ export async function fitFile(o: FitFileOptions): Promise<FitFileResult> {
     const seed = o.model.seed ?? 0;
     if (o.cv) {
       const cv = new PrototypeClassifierCV({ folds: o.cv.folds, seed, grid: o.cv.grid, base: o.model });
-      await cv.fitWith(workerRunner(o.cv.threads), X, fs.labels);
+      await cv.fitWith(workerRunner(o.cv.threads, o.cv.onJob), X, fs.labels);
       model = cv.best_!;
       search = cv.search_;
     } else {

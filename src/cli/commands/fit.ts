@@ -186,12 +186,19 @@ export function register(program: Command): void {
         delete options.metric; delete options.metricRank; delete options.shrinkage;
       }
       const bar = flags.progress && folds === null ? progressBar('fit', Number(new PrototypeClassifier(options).getParams().maxIter), 'iterations') : null;
-      if (folds !== null && flags.progress) process.stderr.write(`cross-validating ${folds} folds on every core…\n`);
+      // With --cv, a bar over the search's fits (candidates × folds, on every core), then a line for the refit.
+      const cvBar = folds !== null && flags.progress ? progressBar(`cross-validating ${folds} folds`, 0, 'fits') : null;
+      const onJob = (done: number, total: number) => {
+        if (!cvBar) return;
+        if (done === 0) cvBar.setTotal(total);
+        cvBar.update(done);
+        if (done === total) { cvBar.stop(); process.stderr.write('refitting the chosen setting on all rows…\n'); }
+      };
       let r;
       try {
         r = await fitFile({
           features, out: flags.out, preprocess, model: options, check: { force: flags.force },
-          cv: folds === null ? undefined : { folds, grid },
+          cv: folds === null ? undefined : { folds, grid, onJob },
           calibrate: calibrate ? { ...calibrate, onFold: (k, n) => { if (flags.progress) process.stderr.write(`calibration: fold ${k}/${n} fitted\n`); } } : undefined,
           onProgress: (rec) => bar?.update(rec.iter, `loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(3)}`),
         });
