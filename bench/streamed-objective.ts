@@ -11,8 +11,7 @@
  * `shards`: the test's three Arrow shards of batches of 250 rows (openShardStream); `memory`:
  * memoryChunks (rows dealt at random into chunks).
  */
-import { twistedClasses } from '../src/data/synthetic.ts';
-import { rng } from '../src/linalg/random.ts';
+import { blobRows, twistedClasses } from '../src/data/synthetic.ts';
 import { fitStreamed, memoryChunks, type ChunkSource } from '../src/model/streamed.ts';
 import { encodeShard, openShardStream, shardRange } from '../src/data/shards.node.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,14 +23,7 @@ import type { PrototypeClassifier } from '../src/model/prototype.ts';
 
 function blobs(n: number, seed: number): { X: Matrix; y: string[]; nBlobs: number } {
   const t = twistedClasses({ nClasses: 6, dim: 16, blobsPerClass: [1, 3], samplesPerBlob: [1, 1], singleton: false, separation: 0.6, seed: 3 });
-  const B = t.centres.rows, D = 16, r = rng(seed);
-  const X = new Float32Array(n * D), y: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const b = r.int(B);
-    for (let d = 0; d < D; d++) X[i * D + d] = t.centres.data[b * D + d] + r.normal();
-    y.push(t.blobClass[b]);
-  }
-  return { X: { data: X, rows: n, cols: D }, y, nBlobs: B };
+  return blobRows(t, n, seed);
 }
 function whole(m: PrototypeClassifier, X: Matrix, y: string[], alpha: number) {
   const C = m.predictProba(X).data, L = m.classes_.length;

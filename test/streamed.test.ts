@@ -6,8 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeShard, openShardStream, shardRange } from '../src/data/shards.node.ts';
-import { twistedClasses } from '../src/data/synthetic.ts';
-import { rng } from '../src/linalg/random.ts';
+import { blobRows, twistedClasses } from '../src/data/synthetic.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { STREAMED_ALPHA, fitStreamed, memoryChunks, type ChunkSource } from '../src/model/streamed.ts';
 import type { Matrix } from '../src/linalg/matrix.ts';
@@ -15,14 +14,7 @@ import type { Matrix } from '../src/linalg/matrix.ts';
 /** Rows drawn from the blobs of a twisted-classes space (every class several blobs or one), seeded. */
 function blobs(n: number, seed: number): { X: Matrix; y: string[]; nBlobs: number } {
   const t = twistedClasses({ nClasses: 6, dim: 16, blobsPerClass: [1, 3], samplesPerBlob: [1, 1], singleton: false, separation: 0.6, seed: 3 });
-  const B = t.centres.rows, D = 16, r = rng(seed);
-  const X = new Float32Array(n * D), y: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const b = r.int(B);
-    for (let d = 0; d < D; d++) X[i * D + d] = t.centres.data[b * D + d] + r.normal();
-    y.push(t.blobClass[b]);
-  }
-  return { X: { data: X, rows: n, cols: D }, y, nBlobs: B };
+  return blobRows(t, n, seed);
 }
 
 /** Sorts rows by label, as a class-per-folder data set's shards are. */

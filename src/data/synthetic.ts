@@ -119,6 +119,25 @@ export function twistedClasses(options: SyntheticOptions = {}): SyntheticData {
   return { X: { data: X, rows: N, cols: D }, y, blob, centres: { data: centres, rows: B, cols: D }, blobClass, options: o };
 }
 
+/**
+ * `n` more rows from the blobs of a {@link twistedClasses} space, as many as wanted (the space's
+ * own X has its fixed sizes): each row picks a blob uniformly (seeded) and adds unit Gaussian noise
+ * to its centre; its label is the blob's class.
+ * @example
+ * const t = twistedClasses({ nClasses: 6, dim: 16, seed: 3 });
+ * blobRows(t, 6000, 1).X.rows // 6000
+ */
+export function blobRows(t: Pick<SyntheticData, 'centres' | 'blobClass'>, n: number, seed: number): { X: Matrix; y: string[]; nBlobs: number } {
+  const B = t.centres.rows, D = t.centres.cols, r = rng(seed);
+  const X = new Float32Array(n * D), y: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const b = r.int(B);
+    for (let d = 0; d < D; d++) X[i * D + d] = t.centres.data[b * D + d] + r.normal();
+    y.push(t.blobClass[b]);
+  }
+  return { X: { data: X, rows: n, cols: D }, y, nBlobs: B };
+}
+
 /** Splits indices into train/test with a seeded shuffle, stratified by label (each class keeps ≥ 1 training sample). */
 export function stratifiedSplit(y: readonly (string | number)[], testFraction: number, seed: number): { train: number[]; test: number[] } {
   const r = rng(seed);
