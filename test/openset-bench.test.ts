@@ -168,6 +168,13 @@ test('runCalibrationBench centred on other tasks: their classes are not the task
   assert.equal(pinned.centrePrior, 1e9);
   assert.equal(pinned.centrePriorPerSample, undefined);
   assert.throws(() => runCalibrationBench(d, { ...opts, centreTasks: 2, centrePrior: 4, centrePriorPerSample: 0.4 }), /centrePrior \(κ\) or centrePriorPerSample/);
+  // Bad strengths are refused before any task is fitted (as the bench's flags arrive: Number('abc') is NaN).
+  let fitted = 0;
+  const watch = { onOutputs: () => { fitted++; } };
+  assert.throws(() => runCalibrationBench(d, { ...opts, ...watch, centreTasks: 2, centrePriorPerSample: Number('abc') }), /centrePriorPerSample must be a finite number ≥ 0, got NaN/);
+  assert.throws(() => runCalibrationBench(d, { ...opts, ...watch, centreTasks: 2, centrePrior: -1 }), /centrePrior must be a finite number ≥ 0, got -1/);
+  assert.throws(() => runCalibrationBench(d, { ...opts, ...watch, centreTasks: 2, centreExponentPrior: Infinity }), /centreExponentPrior must be a finite number ≥ 0, got Infinity/);
+  assert.equal(fitted, 0, 'refused before any model was fitted');
 });
 
 test('runOpenSet: the learned metric\'s shrinkage is chosen per split on the validation NLL, and a grid of one is used as given', () => {

@@ -321,6 +321,10 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
   if (centrePrior !== undefined && options.centrePriorPerSample !== undefined) throw new RangeError('give centrePrior (κ) or centrePriorPerSample (κ per validation sample), not both');
   const centrePriorPerSample = centrePrior === undefined ? options.centrePriorPerSample ?? DEFAULT_CENTRE_PRIOR_PER_SAMPLE : undefined;
+  // Checked before any task is fitted (a bad value would otherwise fail only at the first task's calibration).
+  for (const [name, v] of [['centrePrior', centrePrior], ['centrePriorPerSample', centrePriorPerSample], ['centreExponentPrior', centreExponentPrior]] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${name} must be a finite number ≥ 0, got ${v}`);
+  }
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   const ways = options.ways ?? [2, 5, 20], subsets = options.subsets ?? 10, seed = options.seed ?? 0;
   const byClass = new Map<Label, number[]>();
