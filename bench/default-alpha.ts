@@ -15,13 +15,13 @@
  *     [--penalty l2|l1] [--tasks 10] [--train 10] [--seed 0] [--kinds all,20-way,5-way]
  */
 import { parseArgs } from 'node:util';
-import { readFeatures } from '../src/data/features.node.ts';
-import { takeRows, toMatrix } from '../src/linalg/matrix.ts';
+import { takeRows } from '../src/linalg/matrix.ts';
 import { enableNodeGemm } from '../src/linalg/gemm-native.node.ts';
 import { DEFAULT_PREPROCESS, FeatureTransform } from '../src/model/preprocess.ts';
 import { PrototypeClassifier } from '../src/model/prototype.ts';
 import { SpanProjection } from '../src/select/span.ts';
 import { rng, shuffled } from '../src/linalg/random.ts';
+import { alphabetGroup, heldOutScore } from './alphabets.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,19 +33,11 @@ const { values } = parseArgs({
 });
 if (!values.features || !values.alphabets) throw new Error('usage: --features F.npy --alphabets A,B,…');
 const gemm = enableNodeGemm();
-const fs = readFeatures(values.features);
-const X = toMatrix(fs.X, { name: 'features' });
-const labels = fs.labels.map(String);
-const group = new Set(values.alphabets.split(','));
+const { X, labels, group, rowsOf, classes } = alphabetGroup(values.features, values.alphabets);
 const alphas = values.alphas.split(',').map(Number);
 const seed = Number(values.seed);
 const r = rng(seed);
 const shuffle = <T>(a: readonly T[]): T[] => shuffled(a, r);
-
-const rowsOf = new Map<string, number[]>();
-labels.forEach((l, i) => { if (group.has(l.split('/')[0])) rowsOf.set(l, [...(rowsOf.get(l) ?? []), i]); });
-for (const a of group) if (![...rowsOf.keys()].some((l) => l.startsWith(`${a}/`))) throw new Error(`${values.features}: no class of alphabet "${a}"`);
-const classes = [...rowsOf.keys()].sort();
 
 interface Task { kind: string; fit: number[]; test: number[] }
 const tasks: Task[] = [];
@@ -77,17 +69,9 @@ for (const task of tasks) {
     const m = new PrototypeClassifier({ alpha, regularization: values.penalty as 'l1' | 'l2', seed }).fit(Ftr, ytr);
     const key = `${alpha}|${task.kind}`;
     secs.set(key, (secs.get(key) ?? 0) + (performance.now() - t0) / 1000);
-    const P = m.predictProba(Fte);
-    const cls = m.classes_.map(String);
-    let right = 0, ll = 0;
-    yte.forEach((y, i) => {
-      const row = P.data.subarray(i * P.cols, (i + 1) * P.cols);
-      let best = 0; for (let k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
-      if (cls[best] === y) right++;
-      ll -= Math.log(Math.max(row[cls.indexOf(y)], 1e-12));
-    });
-    acc.set(key, [...(acc.get(key) ?? []), right / yte.length]);
-    nll.set(key, [...(nll.get(key) ?? []), ll / yte.length]);
+    const score = heldOutScore(m.predictProba(Fte), m.classes_, yte);
+    acc.set(key, [...(acc.get(key) ?? []), score.accuracy]);
+    nll.set(key, [...(nll.get(key) ?? []), score.nll]);
   }
 }
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;

@@ -12,13 +12,13 @@
  *     [--seeds 0,1,2] [--train 10] [--chunk 256] [--epochs 3]
  */
 import { parseArgs } from 'node:util';
-import { readFeatures } from '../src/data/features.node.ts';
-import { takeRows, toMatrix } from '../src/linalg/matrix.ts';
+import { takeRows } from '../src/linalg/matrix.ts';
 import { enableNodeGemm } from '../src/linalg/gemm-native.node.ts';
 import { DEFAULT_PREPROCESS, FeatureTransform } from '../src/model/preprocess.ts';
 import { fitStreamed, memoryChunks } from '../src/model/streamed.ts';
 import { SpanProjection } from '../src/select/span.ts';
 import { rng, shuffled } from '../src/linalg/random.ts';
+import { alphabetGroup, heldOutScore } from './alphabets.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,17 +29,9 @@ const { values } = parseArgs({
 });
 if (!values.features || !values.alphabets) throw new Error('usage: --features F.npy --alphabets A,B,…');
 const gemm = enableNodeGemm();
-const fs = readFeatures(values.features);
-const X = toMatrix(fs.X, { name: 'features' });
-const labels = fs.labels.map(String);
-const group = new Set(values.alphabets.split(','));
+const { X, labels, group, rowsOf, classes } = alphabetGroup(values.features, values.alphabets);
 const alphas = values.alphas.split(',').map(Number), seeds = values.seeds.split(',').map(Number);
 const nTrain = Number(values.train), chunk = Number(values.chunk), epochs = Number(values.epochs);
-
-const rowsOf = new Map<string, number[]>();
-labels.forEach((l, i) => { if (group.has(l.split('/')[0])) rowsOf.set(l, [...(rowsOf.get(l) ?? []), i]); });
-for (const a of group) if (![...rowsOf.keys()].some((l) => l.startsWith(`${a}/`))) throw new Error(`${values.features}: no class of alphabet "${a}"`);
-const classes = [...rowsOf.keys()].sort();
 
 console.log(`${values.features}, alphabets ${[...group].join(', ')} (${classes.length} classes), ${nTrain} drawings each to fit, chunks of ${chunk} rows, ${epochs} epochs, J = ${2 * classes.length}, GEMM ${gemm.backend}, ${new Date().toISOString()}`);
 console.log('| α | seed | test accuracy | test NLL | objective over the training rows: start → epochs (undone: the value it would have had) | fit s |');
@@ -58,19 +50,12 @@ for (const seed of seeds) {
     const t0 = performance.now();
     const m = await fitStreamed(memoryChunks(Ftr, ytr, chunk), { alpha, seed, epochs, nPrototypes: 2 * classes.length });
     const secs = (performance.now() - t0) / 1000;
-    const P = m.predictProba(Fte), cls = m.classes_.map(String);
-    let right = 0, ll = 0;
-    yte.forEach((y, i) => {
-      const row = P.data.subarray(i * P.cols, (i + 1) * P.cols);
-      let best = 0; for (let k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
-      if (cls[best] === y) right++;
-      ll -= Math.log(Math.max(row[cls.indexOf(y)], 1e-12));
-    });
-    acc.set(alpha, [...(acc.get(alpha) ?? []), right / yte.length]);
+    const score = heldOutScore(m.predictProba(Fte), m.classes_, yte);
+    acc.set(alpha, [...(acc.get(alpha) ?? []), score.accuracy]);
     const h = m.history_.filter((x) => x.step === 'init' || x.step === 'epoch');
     const path = [h.filter((x) => x.step === 'init').at(-1)!, ...h.filter((x) => x.step === 'epoch')]
       .map((x) => `${x.loss.toFixed(3)}${x.undone === undefined ? '' : ` (undone: ${x.undone.toFixed(3)})`}`).join(' → ');
-    console.log(`| ${alpha} | ${seed} | ${(right / yte.length).toFixed(3)} | ${(ll / yte.length).toFixed(3)} | ${path} | ${secs.toFixed(1)} |`);
+    console.log(`| ${alpha} | ${seed} | ${score.accuracy.toFixed(3)} | ${score.nll.toFixed(3)} | ${path} | ${secs.toFixed(1)} |`);
   }
 }
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
