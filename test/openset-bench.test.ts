@@ -177,6 +177,37 @@ test('runCalibrationBench centred on other tasks: their classes are not the task
   assert.equal(fitted, 0, 'refused before any model was fitted');
 });
 
+test('calibrationCentres with settings: each other task is fitted with the given setting, not its own choice', async () => {
+  const { calibrationCentres, otherTasks, runCalibrationBench } = await import('../src/select/calibration-bench.ts');
+  const { sampleTask } = await import('../src/select/fewshot.ts');
+  const d = grouped(2, 5, 20, 7);
+  const byClass = new Map<string, number[]>();
+  d.labels.forEach((l: string, i: number) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
+  const sizes = { fit: 5, validation: 5, test: 10 };
+  const others = otherTasks(byClass, sampleTask(byClass, 5, 0, 12, sizes), 2, sizes);
+  const base = { preprocess: 'none' as const, methods: ['softmax' as const] };
+  // A grid of one λ chooses that λ on every task: the same centre as the setting given over the full grid.
+  const gridOfOne = calibrationCentres(d, others, { ...base, grids: { l2: [1e-1] } }).softmax!;
+  const given = calibrationCentres(d, others, { ...base, settings: { softmax: { l2: 1e-1 } } }).softmax!;
+  assert.deepEqual(given, gridOfOne);
+  const chosen = calibrationCentres(d, others, base).softmax!;
+  assert.notDeepEqual(chosen, given, 'the default grid chooses another λ than 0.1 on these tasks');
+  assert.equal(given.heldOut, 2 * 5 * 10);
+  // The Euclidean cross-validated row is fitted with the given penalty family (L1 or L2), whatever its grids hold.
+  const setting = (regularization: string, alpha: number) => ({ regularization, prototypesPerClass: 1, alpha, tau: 'auto', tauScale: 0.3 });
+  const cv = (s: Record<string, unknown>) => calibrationCentres(d, others, { preprocess: 'none', methods: ['proto-cv'], grids: { alphaL1: [1e-2], alphaL2: [1e-6] }, settings: { 'proto-cv': s } })['proto-cv']!;
+  assert.notDeepEqual(cv(setting('l1', 1e-3)), cv(setting('l2', 1e-3)));
+  assert.deepEqual(cv(setting('l1', 1e-3)), calibrationCentres(d, others, { preprocess: 'none', methods: ['proto-cv'], settings: { 'proto-cv': setting('l1', 1e-3) } })['proto-cv']);
+  assert.throws(() => calibrationCentres(d, others, { ...base, settings: { softmax: {} } }), /softmax setting \{\} has no number "l2"/);
+  // In the bench: with grids of one setting per method, the task's own setting is every task's choice, so the centres agree.
+  const opts = { ways: [5], subsets: 2, seed: 4, methods: ['softmax' as const, 'proto-metric' as const], preprocess: 'none' as const, centreTasks: 2,
+    grids: { l2: [1e-3], prototypesPerClass: [1], metricTauScale: [1], shrinkage: [0.2] } };
+  const same = runCalibrationBench(d, { ...opts, centreSameSetting: true }), own = runCalibrationBench(d, opts);
+  assert.equal(same.centreSameSetting, true);
+  assert.equal(own.centreSameSetting, false);
+  for (const m of ['softmax', 'proto-metric'] as const) assert.equal(same.pooled[5][m]!.centred!.ece, own.pooled[5][m]!.centred!.ece);
+});
+
 test('runOpenSet: the learned metric\'s shrinkage is chosen per split on the validation NLL, and a grid of one is used as given', () => {
   // Classes differ only along 2 low-variance directions hidden among 4 noisy ones: whitening (small shrinkage) is what
   // separates them (AUROC .80 against .59 for shrinkage 1 here, closed-set accuracy .93 against .74).

@@ -15,6 +15,9 @@
  * method's setting is chosen and fitted on them as in Table 1, the margin rule fitted on their
  * pooled test folds is the centre ({@link calibrationCentres}), and the task's validation half is
  * fitted around it ({@link fitMarginTemperatureAround}): `centred`. It costs C + 1 times the work.
+ * With `centreSameSetting`, the other tasks are not chosen on but fitted with the task's own chosen
+ * setting (one fit per method and other task, far cheaper), so the centre is that setting's
+ * calibration rather than an average over settings the other tasks chose.
  *
  * A diagnostic, never a result: `oracle` is the ECE with T fitted (by maximum likelihood) on the
  * test fold itself, about what temperature scaling could reach if T were known; where even it
@@ -111,6 +114,8 @@ export interface CalibrationBenchResult {
   centrePrior?: number;
   centrePriorPerSample?: number;
   centreExponentPrior: number;
+  /** Whether the other tasks were fitted with the task's own chosen setting (true) or chose their own (false). */
+  centreSameSetting: boolean;
   methods: CalibrationMethod[];
   tasks: Array<{ ways: number; index: number; seed: number; methods: Partial<Record<CalibrationMethod, TaskCalibration>> }>;
   pooled: Record<number, Partial<Record<CalibrationMethod, PooledCalibration>>>;
@@ -234,22 +239,34 @@ function centredPooled(P: Matrix, codes: number[], tasks: TaskCalibration[], flo
  * @returns per method, the centre and the number of held-out samples it was fitted on.
  * @throws RangeError when the tasks do not all have the same N, or for bad data or options (as runFewShot).
  * @example
+ * With `settings`, a method given one is not chosen on each task but fitted with that setting
+ * (the setting a task of the user's chose): the centre is then the calibration of that very
+ * setting on other tasks, not an average over whatever the other tasks chose.
+ * @example
  * const centres = calibrationCentres({ X, labels }, otherTasks(byClass, task, 5, sizes), { methods: ['proto-metric'] });
  * fitMarginTemperatureAround(Zv, yv, centres['proto-metric']!) // { temperature: 1.6, margin: { exponent: 0.1, … } }
+ * calibrationCentres({ X, labels }, others, { methods: ['softmax'], settings: { softmax: { l2: 1e-5 } } }) // softmax with λ 1e-5 on every task
  */
 export function calibrationCentres(data: { X: MatrixInput; labels: readonly Label[] }, tasks: readonly FewShotTask[],
-  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[] } = {}): Partial<Record<CalibrationMethod, TemperatureCentre & { heldOut: number }>> {
+  options: Omit<FewShotOptions, 'methods'> & { methods?: CalibrationMethod[]; settings?: Partial<Record<CalibrationMethod, Record<string, unknown>>> } = {}): Partial<Record<CalibrationMethod, TemperatureCentre & { heldOut: number }>> {
   const X = toMatrix(data.X, { name: 'features' });
+  const { settings = {}, ...fewShot } = options;
   const methods = options.methods ?? [...CALIBRATION_METHODS];
   if (new Set(tasks.map((t) => t.ways)).size > 1) throw new RangeError(`calibrationCentres: the tasks have ${[...new Set(tasks.map((t) => t.ways))].join(', ')} classes; a centre pools tasks of one N`);
+  const free = methods.filter((m) => settings[m] === undefined), fixed = methods.filter((m) => settings[m] !== undefined);
   const pools = new Map<CalibrationMethod, { z: number[]; y: number[]; L: number }>();
   for (const other of tasks) {
-    const fitted = new Map<string, FittedModel>();
-    const res = evaluateTask(X, data.labels, other, { ...options, methods, onProgress: undefined }, {
-      fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
-    });
+    const chosen = new Map<CalibrationMethod, FittedModel>();
+    if (free.length) {
+      const fitted = new Map<string, FittedModel>();
+      const res = evaluateTask(X, data.labels, other, { ...fewShot, methods: free, onProgress: undefined }, {
+        fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
+      });
+      for (const m of free) chosen.set(m, fitted.get(settingKey(m, res.methods[m]!.params))!);
+    }
+    for (const m of fixed) chosen.set(m, fitSetting(X, data.labels, other, m, settings[m]!, fewShot));
     for (const m of methods) {
-      const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
+      const f = chosen.get(m)!;
       const Z = logitsOf(f.model, f.features(other.test));
       const p = pools.get(m) ?? { z: [], y: [], L: Z.cols };
       p.z.push(...Z.data);
@@ -263,6 +280,31 @@ export function calibrationCentres(data: { X: MatrixInput; labels: readonly Labe
     out[m] = { temperature: f.temperature, margin: f.margin, heldOut: p.y.length };
   }
   return out;
+}
+
+/**
+ * Fits `method` on a task's fitting half with one setting (`params`, as the method's selection
+ * records it) instead of choosing among its grid: Table 1's method with singleton grids.
+ * @throws RangeError when `params` is not a setting of the method's grid family.
+ */
+function fitSetting(X: Matrix, labels: readonly Label[], task: FewShotTask, method: CalibrationMethod, params: Record<string, unknown>,
+  options: Omit<FewShotOptions, 'methods'>): FittedModel {
+  const one = (k: string): number[] => {
+    const v = params[k];
+    if (typeof v !== 'number') throw new RangeError(`calibrationCentres: the ${method} setting ${JSON.stringify(params)} has no number "${k}"`);
+    return [v];
+  };
+  const run: { method: FewShotMethod; grids: Partial<FewShotOptions['grids']> } = method === 'softmax' ? { method, grids: { l2: one('l2') } }
+    : method === 'proto-metric' ? { method, grids: { prototypesPerClass: one('prototypesPerClass'), metricTauScale: one('tauScale'), shrinkage: one('shrinkage') } }
+      : params.regularization === 'l1' ? { method: 'proto-l1-tau', grids: { prototypesPerClass: one('prototypesPerClass'), alphaL1: one('alpha'), tauScale: one('tauScale') } }
+        : { method: 'proto-l2-tau', grids: { prototypesPerClass: one('prototypesPerClass'), alphaL2: one('alpha'), tauScale: one('tauScale') } };
+  let got: FittedModel | undefined;
+  evaluateTask(X, labels, task, { ...options, methods: [run.method], grids: { ...options.grids, ...run.grids }, onProgress: undefined }, {
+    fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') got = f; },
+  });
+  const want = settingKey(method, params);
+  if (got?.key !== want) throw new RangeError(`calibrationCentres: ${method} cannot be fitted with the setting ${JSON.stringify(params)} (fitted ${got?.key ?? 'nothing'}, expected ${want})`);
+  return got;
 }
 
 /** Seed stream of the other tasks behind the centred rule (deriveSeed(task seed, CENTRE_STREAM + k)). */
@@ -310,13 +352,13 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Label[] },
   options: Omit<FewShotOptions, 'methods'> & {
     methods?: CalibrationMethod[]; prior?: number; softPrior?: number; marginPrior?: number | false;
-    centreTasks?: number; centrePrior?: number; centrePriorPerSample?: number; centreExponentPrior?: number; onOutputs?: (o: CalibrationOutputs) => void;
+    centreTasks?: number; centrePrior?: number; centrePriorPerSample?: number; centreExponentPrior?: number; centreSameSetting?: boolean; onOutputs?: (o: CalibrationOutputs) => void;
   } = {}): CalibrationBenchResult {
   const t0 = performance.now();
   const X = toMatrix(data.X, { name: 'features' });
   const {
     prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR,
-    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, onOutputs, ...fewShot
+    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, centreSameSetting = false, onOutputs, ...fewShot
   } = options;
   if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
   if (centrePrior !== undefined && options.centrePriorPerSample !== undefined) throw new RangeError('give centrePrior (κ) or centrePriorPerSample (κ per validation sample), not both');
@@ -330,7 +372,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   const byClass = new Map<Label, number[]>();
   data.labels.forEach((l, i) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
   const sizes = { fit: options.fitPerClass ?? 5, validation: options.validationPerClass ?? 5, test: options.testPerClass ?? 10 };
-  const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, centreTasks, ...(centrePrior !== undefined ? { centrePrior } : { centrePriorPerSample }), centreExponentPrior, methods, tasks: [], pooled: {}, seconds: 0 };
+  const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, centreTasks, ...(centrePrior !== undefined ? { centrePrior } : { centrePriorPerSample }), centreExponentPrior, centreSameSetting, methods, tasks: [], pooled: {}, seconds: 0 };
   const pools: Record<string, PooledProbs> = {};
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
@@ -340,7 +382,8 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
         fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
       });
       const entry: CalibrationBenchResult['tasks'][number] = { ways: n, index: s, seed: task.seed, methods: {} };
-      const centres = centreTasks > 0 ? calibrationCentres({ X, labels: data.labels }, otherTasks(byClass, task, centreTasks, sizes), { ...fewShot, methods }) : {};
+      const settings = centreSameSetting ? Object.fromEntries(methods.map((m) => [m, res.methods[m]!.params])) : undefined;
+      const centres = centreTasks > 0 ? calibrationCentres({ X, labels: data.labels }, otherTasks(byClass, task, centreTasks, sizes), { ...fewShot, methods, settings }) : {};
       for (const m of methods) {
         const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
         const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], centred: [], codes: [], L: f.model.classes_.length };
