@@ -29,6 +29,7 @@ import {
   type Metric, type Problem, type Regularization, type Workspace,
 } from './objective.ts';
 import { diagonalWhitening, ldaWhitening } from './metric.ts';
+import { contentHash, LruMemo, START_MEMO_ENTRIES } from './start-memo.ts';
 import {
   DEFAULT_FALSE_REJECTION, DEFAULT_NOVELTY_SCORE, checkNoveltyScore, noveltyReason, noveltyScores, noveltyStats,
   noveltyStatsFromJSON, noveltyStatsJSON,
@@ -1067,21 +1068,34 @@ function startMetric(X: Matrix, codes: Int32Array, L: number, p: Params): Metric
     return { kind: 'diagonal', omega: Float32Array.from(w), omega0: w, beta: p.metricPenalty };
   }
   const rank = Math.min(X.cols, p.metricRank ?? 128);
-  let O: Matrix;
-  if (X.cols <= MAX_WHITENING_DIM) {
-    O = ldaWhitening(X, codes, L, p.shrinkage, rank);
-  } else {
+  // Remembered by content (start-memo.ts): a search fits many settings on the same fold's rows.
+  const xKey = `${X.rows}x${X.cols}:${contentHash(X.data)}`;
+  const key = `${xKey}:${contentHash(codes)}:${L}:${p.seed}:${p.shrinkage}:${rank}`;
+  const O = startMemo.get(key, () => {
+    if (X.cols <= MAX_WHITENING_DIM) return ldaWhitening(X, codes, L, p.shrinkage, rank);
     // Wide features: whiten within the leading principal subspace (Fisherfaces: PCA, then LDA).
-    const B = principalBasis(X, MAX_WHITENING_DIM, rng(deriveSeed(p.seed, 7)));
+    const B = basisMemo.get(`${xKey}:${p.seed}`, () => principalBasis(X, MAX_WHITENING_DIM, rng(deriveSeed(p.seed, 7))));
     const Xb = new Float32Array(X.rows * B.rows);
     gemm(false, true, X.rows, B.rows, X.cols, 1, X.data, X.cols, B.data, B.cols, 0, Xb, B.rows);
     const A = ldaWhitening({ data: Xb, rows: X.rows, cols: B.rows }, codes, L, p.shrinkage, rank);
     const out = new Float32Array(A.rows * X.cols);
     gemm(false, false, A.rows, X.cols, B.rows, 1, A.data, A.cols, B.data, B.cols, 0, out, X.cols);
-    O = { data: out, rows: A.rows, cols: X.cols };
-  }
-  return { kind: 'lowrank', omega: { data: Float32Array.from(O.data), rows: O.rows, cols: O.cols }, omega0: O, beta: p.metricPenalty };
+    return { data: out, rows: A.rows, cols: X.cols };
+  });
+  return { kind: 'lowrank', omega: { data: Float32Array.from(O.data), rows: O.rows, cols: O.cols }, omega0: { data: Float32Array.from(O.data), rows: O.rows, cols: O.cols }, beta: p.metricPenalty };
 }
+
+/** Principal bases of wide features and low-rank starts met lately (start-memo.ts). */
+const basisMemo = new LruMemo<Matrix>(START_MEMO_ENTRIES);
+const startMemo = new LruMemo<Matrix>(START_MEMO_ENTRIES);
+
+/** Hits and misses of the low-rank metric's remembered starts since the last clear (for tests and benchmarks). */
+export function metricStartMemoStats(): { basis: { hits: number; misses: number }; start: { hits: number; misses: number } } {
+  return { basis: { hits: basisMemo.hits, misses: basisMemo.misses }, start: { hits: startMemo.hits, misses: startMemo.misses } };
+}
+
+/** Forgets the remembered starts (a fit then computes its start afresh; tests compare the two). */
+export function clearMetricStartMemo(): void { basisMemo.clear(); startMemo.clear(); }
 
 /** The metric's fields in a saved model (none when Euclidean: old files and Euclidean models look the same). */
 function metricJSON(m: Metric): Record<string, unknown> {
