@@ -8,12 +8,12 @@
  * would show by chance (eceSamplingFloor: mean and 95th percentile of 1000 draws seeded from --seed). With
  * --centre-tasks C, also the rule centred on C other tasks per task (classes outside the task's;
  * fitMarginTemperatureAround with priors --centre-prior κ, or --centre-prior-per-sample s for κ = s × the task's validation
- * samples, default DEFAULT_CENTRE_PRIOR_PER_SAMPLE, and --centre-exponent-prior γ; --centre-same-setting fits the other tasks with
- * the task's own chosen setting instead of letting each choose). Writes
+ * samples, default DEFAULT_CENTRE_PRIOR_PER_SAMPLE, and --centre-exponent-prior γ; the other tasks are fitted with the task's own
+ * chosen setting, or with --centre-own-choice each chooses its own as in Table 1). Writes
  * calibration.md and calibration.json into --out (a folder protolens owns; --force to replace another).
  *
  *   node --import tsx bench/calibration.ts --features /work/features/omniglot_small_mobilenet_v2.npy \
- *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--prior 8] [--soft-prior 1] [--margin-prior 16|off] [--centre-tasks 5] [--centre-prior κ | --centre-prior-per-sample 0.4] [--centre-exponent-prior 64] [--centre-same-setting] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
+ *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--prior 8] [--soft-prior 1] [--margin-prior 16|off] [--centre-tasks 5] [--centre-prior κ | --centre-prior-per-sample 0.4] [--centre-exponent-prior 64] [--centre-own-choice] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
  */
 import { cpus } from 'node:os';
 import { readFeatures } from '../src/data/features.node.ts';
@@ -38,10 +38,10 @@ const r = runCalibrationBench({ X: fs.X, labels: fs.labels }, {
   ...(opt('--centre-prior') !== undefined ? { centrePrior: Number(opt('--centre-prior')) } : {}),
   ...(opt('--centre-prior-per-sample') !== undefined ? { centrePriorPerSample: Number(opt('--centre-prior-per-sample')) } : {}),
   ...(opt('--centre-exponent-prior') !== undefined ? { centreExponentPrior: Number(opt('--centre-exponent-prior')) } : {}),
-  ...(args.includes('--centre-same-setting') ? { centreSameSetting: true } : {}),
+  ...(args.includes('--centre-own-choice') ? { centreSameSetting: false } : {}),
 });
 const names = Object.fromEntries(Object.entries(METHOD_INFO).map(([k, v]) => [k, v.name]));
 const machine = `${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`;
-const md = `${calibrationMarkdown(r, names)}\n\n${file}, seed ${r.seed}, ${r.subsets} tasks per N, prior on log T of strength ${r.prior} below 0 and ${r.softPrior} above, on the margin exponent ${r.marginPrior === false ? 'off (one T)' : `of strength ${r.marginPrior}`}${r.centreTasks > 0 ? `; centred rule: ${r.centreTasks} other tasks per task, priors κ ${r.centrePrior ?? `${r.centrePriorPerSample} × the task's validation samples`} on log T0 and γ ${r.centreExponentPrior} on β around their calibration${r.centreSameSetting ? ', the other tasks fitted with the task\'s own chosen setting' : ''}` : ''}; ${r.seconds.toFixed(0)} s on ${machine}, ${new Date().toISOString()}\n`;
+const md = `${calibrationMarkdown(r, names)}\n\n${file}, seed ${r.seed}, ${r.subsets} tasks per N, prior on log T of strength ${r.prior} below 0 and ${r.softPrior} above, on the margin exponent ${r.marginPrior === false ? 'off (one T)' : `of strength ${r.marginPrior}`}${r.centreTasks > 0 ? `; centred rule: ${r.centreTasks} other tasks per task, priors κ ${r.centrePrior ?? `${r.centrePriorPerSample} × the task's validation samples`} on log T0 and γ ${r.centreExponentPrior} on β around their calibration${r.centreSameSetting ? ', the other tasks fitted with the task\'s own chosen setting' : ', each other task choosing its own setting'}` : ''}; ${r.seconds.toFixed(0)} s on ${machine}, ${new Date().toISOString()}\n`;
 writeOutputFolder(out, { 'calibration.md': md, 'calibration.json': JSON.stringify({ features: file, command: `node --import tsx bench/calibration.ts ${args.join(' ')}`, machine, ...r }) + '\n' }, 'bench', check);
 process.stdout.write(md);

@@ -15,9 +15,10 @@
  * method's setting is chosen and fitted on them as in Table 1, the margin rule fitted on their
  * pooled test folds is the centre ({@link calibrationCentres}), and the task's validation half is
  * fitted around it ({@link fitMarginTemperatureAround}): `centred`. It costs C + 1 times the work.
- * With `centreSameSetting`, the other tasks are not chosen on but fitted with the task's own chosen
- * setting (one fit per method and other task, far cheaper), so the centre is that setting's
- * calibration rather than an average over settings the other tasks chose.
+ * By default (`centreSameSetting`, chosen on exploration seeds: BENCHMARKS.md, eighth session) the
+ * other tasks are not chosen on but fitted with the task's own chosen setting, so the centre is
+ * that setting's calibration rather than an average over settings the other tasks chose;
+ * `centreSameSetting: false` lets each other task choose its own (the sixth session's rule).
  *
  * A diagnostic, never a result: `oracle` is the ECE with T fitted (by maximum likelihood) on the
  * test fold itself, about what temperature scaling could reach if T were known; where even it
@@ -344,7 +345,7 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `centreTasks` the other tasks per task for the centred rule (default 0: not run) with `centrePrior` κ (fixed) or `centrePriorPerSample` (κ per validation sample) and `centreExponentPrior` γ around their calibration (defaults {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE} per sample, {@link DEFAULT_CENTRE_EXPONENT_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `centreTasks` the other tasks per task for the centred rule (default 0: not run), fitted with the task's own setting unless `centreSameSetting` is false, with `centrePrior` κ (fixed) or `centrePriorPerSample` (κ per validation sample) and `centreExponentPrior` γ around their calibration (defaults {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE} per sample, {@link DEFAULT_CENTRE_EXPONENT_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
@@ -358,7 +359,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   const X = toMatrix(data.X, { name: 'features' });
   const {
     prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR,
-    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, centreSameSetting = false, onOutputs, ...fewShot
+    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, centreSameSetting = true, onOutputs, ...fewShot
   } = options;
   if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
   if (centrePrior !== undefined && options.centrePriorPerSample !== undefined) throw new RangeError('give centrePrior (κ) or centrePriorPerSample (κ per validation sample), not both');
