@@ -12,13 +12,11 @@
  *
  * With `centreTasks` C > 0 (few-shot tasks' own rule, docs/openset.md): for each task, C other
  * tasks of the same N are drawn from the classes that are not its own ({@link otherTasks}), each
- * method's setting is chosen and fitted on them as in Table 1, the margin rule fitted on their
- * pooled test folds is the centre ({@link calibrationCentres}), and the task's validation half is
- * fitted around it ({@link fitMarginTemperatureAround}): `centred`. It costs C + 1 times the work.
- * By default (`centreSameSetting`, chosen on exploration seeds: BENCHMARKS.md, eighth session) the
- * other tasks are not chosen on but fitted with the task's own chosen setting, so the centre is
- * that setting's calibration rather than an average over settings the other tasks chose;
- * `centreSameSetting: false` lets each other task choose its own (the sixth session's rule).
+ * method is fitted on them with the setting the task chose (`centreSameSetting`, the default since
+ * the eighth session's exploration, BENCHMARKS.md; false: each other task chooses its own as in
+ * Table 1, the sixth session's rule), the margin rule fitted on their pooled test folds is the
+ * centre ({@link calibrationCentres}), and the task's validation half is fitted around it
+ * ({@link fitMarginTemperatureAround}): `centred`.
  *
  * A diagnostic, never a result: `oracle` is the ECE with T fitted (by maximum likelihood) on the
  * test fold itself, about what temperature scaling could reach if T were known; where even it
@@ -238,11 +236,10 @@ function centredPooled(P: Matrix, codes: number[], tasks: TaskCalibration[], flo
  * task then fits its own validation half around it ({@link fitMarginTemperatureAround}).
  * @param options - Table 1's options (preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}.
  * @returns per method, the centre and the number of held-out samples it was fitted on.
- * @throws RangeError when the tasks do not all have the same N, or for bad data or options (as runFewShot).
- * @example
  * With `settings`, a method given one is not chosen on each task but fitted with that setting
  * (the setting a task of the user's chose): the centre is then the calibration of that very
  * setting on other tasks, not an average over whatever the other tasks chose.
+ * @throws RangeError when the tasks do not all have the same N, for a setting the method cannot be fitted with, or for bad data or options (as runFewShot).
  * @example
  * const centres = calibrationCentres({ X, labels }, otherTasks(byClass, task, 5, sizes), { methods: ['proto-metric'] });
  * fitMarginTemperatureAround(Zv, yv, centres['proto-metric']!) // { temperature: 1.6, margin: { exponent: 0.1, … } }
