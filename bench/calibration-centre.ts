@@ -17,13 +17,13 @@
  * The test-fold ECE is pooled over the tasks of each N and seed (as bench/calibration.ts does);
  * the totals count the rows ≤ .03 over all seeds. Exploration seeds only.
  *
- *   node --import tsx bench/calibration-centre.ts --outputs a.json,b.json,c.json,d.json [--tasks 3,5,10] (C per task; totals by N too) [--kappas 1,4,16] [--kappas-per-sample 0.2,0.4] [--gammas 16,64] [--gammas-per-sample 3.2,6.4]
+ *   node --import tsx bench/calibration-centre.ts --outputs a.json,b.json,c.json,d.json [--tasks 3,5,10] (C per task; totals by N too) [--kappas 1,4,16] [--kappas-per-sample 0.2,0.4] [--gammas 16,64] [--gammas-per-sample 3.2,6.4] [--objectives likelihood,top-label]
  */
 import { readFileSync } from 'node:fs';
 import type { Matrix } from '../src/linalg/matrix.ts';
 import { rng, deriveSeed } from '../src/linalg/random.ts';
 import {
-  expectedCalibrationError, fitMarginTemperature, fitMarginTemperatureAround, fitTemperature, sampleTemperatures, temperedSoftmax, type TemperatureCentre,
+  checkCalibrationObjective, expectedCalibrationError, fitMarginTemperature, type CalibrationObjective, fitMarginTemperatureAround, fitTemperature, sampleTemperatures, temperedSoftmax, type TemperatureCentre,
 } from '../src/model/calibration.ts';
 
 interface Part { z: number[]; y: number[] }
@@ -41,12 +41,15 @@ const gammas = (opt('--gammas') ?? '16,64').split(',').map(Number);
 const perSample = (opt('--kappas-per-sample') ?? '').split(',').filter(Boolean).map(Number);
 // γ per held-out sample likewise (γ = g · n), with each κ per sample: the prior on β weighs less against the sum too.
 const gammasPerSample = (opt('--gammas-per-sample') ?? '').split(',').filter(Boolean).map(Number);
+// Objectives (likelihood, top-label) the centre and the task's own fit are each fitted to: every pair with κ × n and γ
+// (the first of each list), beside the rules above, which all use the likelihood.
+const objectives = (opt('--objectives') ?? '').split(',').filter(Boolean).map((o) => checkCalibrationObjective(o));
 
 const seeds = files.map((f) => { const d = JSON.parse(readFileSync(f, 'utf8')) as { seed: number; recs: Rec[] }; return { file: f, seed: d.seed, recs: d.recs }; });
 const mat = (p: Part, L: number): Matrix => ({ data: Float32Array.from(p.z), rows: p.y.length, cols: L });
 const cells = [2, 5, 20].flatMap((n) => ['proto-metric', 'proto-cv', 'softmax'].map((m) => `${m} ${n}`));
 
-type Rule = (val: Matrix, yv: number[], centre: (C: number) => TemperatureCentre, test: Matrix, yt: number[]) => Float64Array;
+type Rule = (val: Matrix, yv: number[], centre: (C: number, objective?: CalibrationObjective) => TemperatureCentre, test: Matrix, yt: number[]) => Float64Array;
 const rules: Array<[string, Rule]> = [
   ['library: validation half alone', (Zv, yv, _c, Zt) => { const f = fitMarginTemperature(Zv, yv); return sampleTemperatures(Zt, f.temperature, f.margin); }],
   ...counts.map((C): [string, Rule] => [`centre of ${C} other tasks alone`, (_v, _y, centre, Zt) => { const c = centre(C); return sampleTemperatures(Zt, c.temperature, c.margin); }]),
@@ -62,6 +65,12 @@ const rules: Array<[string, Rule]> = [
     const f = fitMarginTemperatureAround(Zv, yv, centre(C), { prior: k * Zv.rows, exponentPrior: g * Zv.rows });
     return sampleTemperatures(Zt, f.temperature, f.margin);
   }]))),
+  ...objectives.map((o): [string, Rule] => [`library fitted to ${o}`, (Zv, yv, _c, Zt) => { const f = fitMarginTemperature(Zv, yv, { objective: o }); return sampleTemperatures(Zt, f.temperature, f.margin); }]),
+  ...counts.flatMap((C) => objectives.flatMap((oc) => objectives.map((ot): [string, Rule] => [`around ${C} tasks, κ ${perSample[0] ?? 0.4} × n, γ ${gammas[0]}, centre ${oc}, task ${ot}`, (Zv, yv, centre, Zt) => {
+    const f = fitMarginTemperatureAround(Zv, yv, centre(C, oc), { prior: (perSample[0] ?? 0.4) * Zv.rows, exponentPrior: gammas[0], objective: ot });
+    return sampleTemperatures(Zt, f.temperature, f.margin);
+  }]))),
+  ...objectives.map((o): [string, Rule] => [`test T fitted to ${o} (diagnostic)`, (_v, _y, _c, Zt, yt) => new Float64Array(Zt.rows).fill(fitTemperature(Zt, yt, { prior: 0, objective: o }).temperature)]),
   ['test T (diagnostic)', (_v, _y, _c, Zt, yt) => new Float64Array(Zt.rows).fill(fitTemperature(Zt, yt, { prior: 0 }).temperature)],
 ];
 
@@ -82,15 +91,16 @@ for (const s of seeds) {
       const g = rng(deriveSeed(s.seed, cells.indexOf(cell) * 100 + r.index));
       const order = pool.map((_, i) => i);
       for (let i = order.length - 1; i > 0; i--) { const j = Math.floor(g.next() * (i + 1)); [order[i], order[j]] = [order[j], order[i]]; }
-      const cache = new Map<number, TemperatureCentre>();
-      const centre = (C: number) => {
-        if (!cache.has(C)) {
+      const cache = new Map<string, TemperatureCentre>();
+      const centre = (C: number, objective: CalibrationObjective = 'likelihood') => {
+        const key = `${C} ${objective}`;
+        if (!cache.has(key)) {
           const picked = order.slice(0, C).map((i) => pool[i]);
           const L = r.L, z = picked.flatMap((p) => p.test.z), y = picked.flatMap((p) => p.test.y);
-          const f = fitMarginTemperature({ data: Float32Array.from(z), rows: y.length, cols: L }, y);
-          cache.set(C, { temperature: f.temperature, margin: f.margin });
+          const f = fitMarginTemperature({ data: Float32Array.from(z), rows: y.length, cols: L }, y, { objective });
+          cache.set(key, { temperature: f.temperature, margin: f.margin });
         }
-        return cache.get(C)!;
+        return cache.get(key)!;
       };
       const Zv = mat(r.val, r.L), Zt = mat(r.test, r.L);
       rules.forEach(([, rule], k) => probs[k].push(...temperedSoftmax(Zt, rule(Zv, r.val.y, centre, Zt, r.test.y)).data));

@@ -21,7 +21,7 @@ export {
   type NoveltyScoreKind, type NoveltyStats, type NoveltyResult, type RejectionRule,
 } from './model/novelty.ts';
 export {
-  expectedCalibrationError, eceSamplingFloor, fitTemperature, temperatureObjective, DEFAULT_TEMPERATURE_PRIOR, DEFAULT_SOFTENING_PRIOR, temperedSoftmax, calibrationRecord,
+  expectedCalibrationError, eceSamplingFloor, fitTemperature, temperatureObjective, CALIBRATION_OBJECTIVES, checkCalibrationObjective, type CalibrationObjective, DEFAULT_TEMPERATURE_PRIOR, DEFAULT_SOFTENING_PRIOR, temperedSoftmax, calibrationRecord,
   fitMarginTemperature, fitMarginTemperatureAround, composeMarginTemperatures, DEFAULT_CENTRE_PRIOR_PER_SAMPLE, DEFAULT_CENTRE_EXPONENT_PRIOR, type TemperatureCentre, type CentredTemperatureOptions, sampleTemperatures, logitMargins, DEFAULT_MARGIN_PRIOR, MARGIN_EXPONENT_LIMIT, type MarginTemperature, type MarginTemperatureOptions,
   type CalibrationError, type EceFloor, type CalibrationOptions, type CalibrationRecord, type ReliabilityBin, type HeldOutOutputs, type TemperatureOptions,
 } from './model/calibration.ts';

@@ -258,6 +258,66 @@ describe('temperature scaling', () => {
     assert.throws(() => fitTemperature(Z, y, { softPrior: -1 }), /softening prior must be a finite number ≥ 0, got -1/);
   });
 
+  test('the top-label objective: by hand, equal to the likelihood when every sample is right, derivative against finite differences', () => {
+    // Logits [2, 1, 0], c = e²/(e² + e + 1) for the predicted class 0: right (class 0) costs −log c, wrong (class 1) −log(1 − c).
+    const one = { data: Float32Array.from([2, 1, 0]), rows: 1, cols: 3 };
+    const c = Math.exp(2) / (Math.exp(2) + Math.E + 1);
+    assert.ok(Math.abs(temperatureObjective(one, [0], 0, 0, 0, 'top-label').value + Math.log(c)) < 1e-12);
+    assert.ok(Math.abs(temperatureObjective(one, [1], 0, 0, 0, 'top-label').value + Math.log(1 - c)) < 1e-12);
+    // The wrong label's class does not matter to it (only that the prediction is wrong); it does to the likelihood.
+    assert.equal(temperatureObjective(one, [1], 0.4, 0, 0, 'top-label').value, temperatureObjective(one, [2], 0.4, 0, 0, 'top-label').value);
+    assert.notEqual(temperatureObjective(one, [1], 0.4, 0).value, temperatureObjective(one, [2], 0.4, 0).value);
+    const r = rng(23), N = 40, L = 5;
+    const Z = { data: new Float32Array(N * L).map(() => 3 * r.normal()), rows: N, cols: L };
+    const predicted = Array.from({ length: N }, (_, i) => { let k = 0; for (let l = 1; l < L; l++) if (Z.data[i * L + l] > Z.data[i * L + k]) k = l; return k; });
+    // Every sample right: the two objectives are the same function of T.
+    for (const u of [-1.5, 0, 0.8]) {
+      const a = temperatureObjective(Z, predicted, u, 16, 1), b = temperatureObjective(Z, predicted, u, 16, 1, 'top-label');
+      assert.ok(Math.abs(a.value - b.value) < 1e-9 && Math.abs(a.gradient - b.gradient) < 1e-9, `u = ${u}`);
+    }
+    // Some wrong (one in three), including confident errors far out: derivative against central differences.
+    const codes = predicted.map((k, i) => (i % 3 === 0 ? (k + 1 + (i % (L - 1))) % L : k));
+    for (const [prior, soft] of [[0, 0], [16, 0], [16, 4]]) {
+      for (const u of [-3, -0.5, -1e-3, 0.6, 2.5]) {
+        const h = 1e-5, J = (v: number) => temperatureObjective(Z, codes, v, prior, soft, 'top-label');
+        const fd = (J(u + h).value - J(u - h).value) / (2 * h), g = J(u).gradient;
+        assert.ok(Math.abs(fd - g) < 1e-5 * Math.max(1, Math.abs(g)), `λ = ${prior}, λ_soft = ${soft}, u = ${u}: ${g} vs ${fd}`);
+      }
+    }
+    // A confident error at a tiny temperature stays finite (the other classes' mass is summed around its own largest term).
+    const far = temperatureObjective({ data: Float32Array.from([40, 0, -3]), rows: 1, cols: 3 }, [1], -5, 0, 0, 'top-label');
+    assert.ok(Number.isFinite(far.value) && Math.abs(far.value - 40 * Math.exp(5)) / (40 * Math.exp(5)) < 1e-9, `${far.value}`);
+    assert.throws(() => fitTemperature(Z, codes, { objective: 'brier' as never }), /calibration objective must be one of likelihood, top-label, got "brier"/);
+  });
+
+  test('where the classes other than the predicted one are not what the logits say, the top-label T calibrates the confidence and the likelihood T does not', () => {
+    // 2,000 samples of 10 classes: the predicted class is right with probability softmax(z)_k (calibrated at T = 1), and an
+    // error goes to any other class alike, not in proportion to their probabilities. The likelihood pays for the tail and
+    // softens (T ≈ 2, ECE .20); the top-label objective reads only right or wrong: T ≈ 1, ECE near the sampling floor.
+    const r = rng(31), N = 2000, L = 10, z = new Float32Array(N * L).map(() => 2 * r.normal()), codes = new Int32Array(N);
+    for (let i = 0; i < N; i++) {
+      const p = temperedSoftmax({ data: z.subarray(i * L, (i + 1) * L), rows: 1, cols: L }, 1).data;
+      let k = 0;
+      for (let l = 1; l < L; l++) if (p[l] > p[k]) k = l;
+      if (r.next() < p[k]) codes[i] = k;
+      else { let c = Math.floor(r.next() * (L - 1)); if (c >= k) c++; codes[i] = c; }
+    }
+    const Z = { data: z, rows: N, cols: L };
+    const lik = fitTemperature(Z, codes, { prior: 0 }).temperature, top = fitTemperature(Z, codes, { prior: 0, objective: 'top-label' }).temperature;
+    assert.ok(lik > 1.8 && lik < 2.2, `likelihood T = ${lik}`);
+    assert.ok(Math.abs(top - 1) < 0.1, `top-label T = ${top}`);
+    const eLik = expectedCalibrationError(temperedSoftmax(Z, lik), codes).ece, eTop = expectedCalibrationError(temperedSoftmax(Z, top), codes).ece;
+    assert.ok(eTop < 0.03 && eLik > 0.15, `ECE ${eTop} (top-label) vs ${eLik} (likelihood)`);
+    // The margin rule and the rule around a centre take the objective too: here both stay near T = 1, β = 0.
+    const m = fitMarginTemperature(Z, codes, { prior: 0, objective: 'top-label' });
+    assert.ok(Math.abs(m.temperature - 1) < 0.15 && Math.abs(m.margin.exponent) < 0.1, `T0 = ${m.temperature}, β = ${m.margin.exponent}`);
+    // Around a centre at T = 2 the prior (κ 0.4 per sample, a constant share of the evidence) holds T0 between the two: the
+    // top-label fit moves it towards 1, the likelihood's does not.
+    const aTop = fitMarginTemperatureAround(Z, codes, { temperature: 2 }, { objective: 'top-label' }).temperature;
+    const aLik = fitMarginTemperatureAround(Z, codes, { temperature: 2 }).temperature;
+    assert.ok(aTop < 1.7 && aLik > 1.9, `around T = 2: T0 = ${aTop} (top-label), ${aLik} (likelihood)`);
+  });
+
   test('the prior against softening: objective by hand, derivative against finite differences', () => {
     // One sample [1, 0], class 0, at T = 2 (u = log 2), λ = 2, λ_soft = 3: the NLL log(1 + e^−1/2) plus (3/2)(log 2)²; the
     // derivative (1/2)/(1 + e^1/2) + 3 log 2. Below T = 1 λ_soft adds nothing.
@@ -524,6 +584,17 @@ describe('a temperature that depends on the margin', () => {
     assert.throws(() => loadModel(structuredClone(j)), /field "calibration.margin.exponent" must be a number in \[−0.9, 0.9\], got 1.5/);
     j.calibration.margin = { exponent: 0.2, reference: 0, prior: 16 };
     assert.throws(() => loadModel(structuredClone(j)), /field "reference" must be a positive number, got 0/);
+
+    // Fitted to the top-label objective: recorded, kept through a save; records without it (all before it) read as the likelihood.
+    assert.equal(m.calibrate(held.X, held.y).objective, undefined);
+    const top = m.calibrate(held.X, held.y, { objective: 'top-label' });
+    assert.equal(top.objective, 'top-label');
+    const jt = JSON.parse(JSON.stringify(m.toJSON()));
+    assert.equal((loadModel(structuredClone(jt)) as PrototypeClassifier).calibration_?.objective, 'top-label');
+    assert.deepEqual(Array.from((loadModel(structuredClone(jt)) as PrototypeClassifier).predictProba(grid.X).data), Array.from(m.predictProba(grid.X).data));
+    assert.deepEqual(m.predict(grid.X), before);
+    jt.calibration.objective = 'brier';
+    assert.throws(() => loadModel(jt), /field "calibration.objective" must be one of likelihood, top-label, got "brier"/);
   });
 });
 

@@ -6,7 +6,8 @@
  *   c_l(x) = softmax_l(z(x) / T),   T = argmin_T −(1/n) Σ_i log softmax(z_i / T)_{y_i}.
  *
  * The NLL is convex in β = 1/T, so a golden-section search over log β finds its minimum. Dividing
- * every logit by the same positive number keeps their order: no predicted label changes.
+ * every logit by the same positive number keeps their order: no predicted label changes. T may
+ * instead be fitted to the top-label event the ECE reads ({@link CalibrationObjective}).
  *
  * The expected calibration error (Naeini, Cooper & Hauskrecht 2015) bins samples by confidence
  * (the largest probability) into equal-width bins and averages |accuracy − confidence| over the
@@ -189,10 +190,37 @@ export const DEFAULT_TEMPERATURE_PRIOR = 16;
 export const DEFAULT_SOFTENING_PRIOR = 0;
 
 /**
- * The objective {@link fitTemperature} minimises at u = log T, and its derivative:
+ * What a temperature is fitted to: `likelihood`, the held-out negative log-likelihood of the true
+ * class (Guo et al.; every class's probability counts), or `top-label`, the binary log-likelihood
+ * of the event the expected calibration error reads: whether the predicted class is right, at the
+ * predicted class's probability (the top-label calibration of Gupta & Ramdas, "Top-label
+ * calibration and multiclass-to-binary reductions", ICLR 2022). The two agree when the whole
+ * distribution is calibrated; where a temperature cannot make it so, the likelihood's T is not
+ * the one that calibrates the confidence (BENCHMARKS.md, "Calibration on the Table 1 tasks",
+ * ninth session).
+ */
+export type CalibrationObjective = 'likelihood' | 'top-label';
+
+/** The objectives, for checking input. */
+export const CALIBRATION_OBJECTIVES: readonly CalibrationObjective[] = ['likelihood', 'top-label'];
+
+/** `objective` if it is one of {@link CALIBRATION_OBJECTIVES}; otherwise a RangeError naming them. */
+export function checkCalibrationObjective(objective: unknown): CalibrationObjective {
+  if (!CALIBRATION_OBJECTIVES.includes(objective as CalibrationObjective)) throw new RangeError(`calibration objective must be one of ${CALIBRATION_OBJECTIVES.join(', ')}, got ${JSON.stringify(objective)}`);
+  return objective as CalibrationObjective;
+}
+
+/**
+ * The objective {@link fitTemperature} minimises at u = log T, and its derivative. With the
+ * `likelihood` objective (the default),
  *
- *   J(u) = Σ_i −log softmax(e^{−u} z_i)_{y_i} + (λ/2) min(u, 0)²,
- *   dJ/du = −e^{−u} Σ_i (Σ_l p_il z_il − z_{i,y_i}) + λ min(u, 0),   p_i = softmax(e^{−u} z_i).
+ *   J(u) = Σ_i −log softmax(e^{−u} z_i)_{y_i} + (λ/2) min(u, 0)² + (λ_soft/2) max(u, 0)²,
+ *   dJ/du = −e^{−u} Σ_i (Σ_l p_il z_il − z_{i,y_i}) + λ min(u, 0) + λ_soft max(u, 0),   p_i = softmax(e^{−u} z_i);
+ *
+ * with `top-label`, sample i's term is instead −r_i log c_i − (1 − r_i) log(1 − c_i), where k_i is
+ * its predicted class (the largest logit, which no T changes), c_i = p_{i,k_i} its confidence and
+ * r_i = 1 when k_i = y_i; its derivative in β = e^{−u} is −r_i (z_{i,k_i} − z̄_i) − (1 − r_i)(z̃_i − z̄_i),
+ * z̄_i = Σ_l p_il z_il and z̃_i the same mean over the classes other than k_i.
  *
  * A sum over the samples (not a mean), so the prior weighs the same whatever their number, and
  * their evidence outweighs it as they grow in number.
@@ -200,23 +228,43 @@ export const DEFAULT_SOFTENING_PRIOR = 0;
  * @param codes - true class of each row.
  * @param u - log T.
  * @param prior - λ ≥ 0.
+ * @param softPrior - λ_soft ≥ 0.
+ * @param objective - what is fitted. Default `likelihood`.
  * @example
  * // One sample, logits [1, 0], class 0, λ = 2. At T = 1: J = log(1 + e^−1), dJ/du = 1/(1 + e).
  * temperatureObjective({ data: Float32Array.from([1, 0]), rows: 1, cols: 2 }, [0], 0, 2) // { value: 0.3133, gradient: 0.2689 }
  * // At T = 1/2: J = log(1 + e^−2) + (log 2)², dJ/du = 2/(1 + e²) − 2 log 2.
  * temperatureObjective({ data: Float32Array.from([1, 0]), rows: 1, cols: 2 }, [0], -Math.LN2, 2) // { value: 0.6073, gradient: -1.1479 }
+ * // Logits [2, 1, 0], class 1 (predicted 0, wrong), top-label: J = −log(1 − c), c = e²/(e² + e + 1).
+ * temperatureObjective({ data: Float32Array.from([2, 1, 0]), rows: 1, cols: 3 }, [1], 0, 0, 0, 'top-label') // { value: 1.0943, … }
  */
-export function temperatureObjective(Z: Matrix, codes: ArrayLike<number>, u: number, prior: number, softPrior = 0): { value: number; gradient: number } {
-  const L = Z.cols, beta = Math.exp(-u);
+export function temperatureObjective(Z: Matrix, codes: ArrayLike<number>, u: number, prior: number, softPrior = 0, objective: CalibrationObjective = 'likelihood'): { value: number; gradient: number } {
+  const L = Z.cols, beta = Math.exp(-u), top = objective === 'top-label';
   let value = 0, dBeta = 0;
   for (let i = 0; i < Z.rows; i++) {
     const o = i * L;
-    let m = -Infinity;
-    for (let l = 0; l < L; l++) m = Math.max(m, beta * Z.data[o + l]);
+    let k = 0;
+    for (let l = 1; l < L; l++) if (Z.data[o + l] > Z.data[o + k]) k = l;
+    const m = beta * Z.data[o + k];
     let sum = 0, ez = 0;
     for (let l = 0; l < L; l++) { const e = Math.exp(beta * Z.data[o + l] - m); sum += e; ez += e * Z.data[o + l]; }
-    value += m + Math.log(sum) - beta * Z.data[o + codes[i]];
-    dBeta += ez / sum - Z.data[o + codes[i]];
+    if (!top) {
+      value += m + Math.log(sum) - beta * Z.data[o + codes[i]];
+      dBeta += ez / sum - Z.data[o + codes[i]];
+    } else if (k === codes[i]) {
+      // −log c = log Σ_l e^{β(z_l − z_k)}.
+      value += Math.log(sum);
+      dBeta += ez / sum - Z.data[o + k];
+    } else {
+      // −log(1 − c) = log Σ_l e^{βz_l} − log Σ_{l≠k} e^{βz_l}, the second sum taken around its own
+      // largest term so that it never underflows to 0 (a confident error costs a large finite amount).
+      let m2 = -Infinity;
+      for (let l = 0; l < L; l++) if (l !== k) m2 = Math.max(m2, beta * Z.data[o + l]);
+      let rest = 0, rz = 0;
+      for (let l = 0; l < L; l++) if (l !== k) { const e = Math.exp(beta * Z.data[o + l] - m2); rest += e; rz += e * Z.data[o + l]; }
+      value += m + Math.log(sum) - m2 - Math.log(rest);
+      dBeta += ez / sum - rz / rest;
+    }
   }
   const low = Math.min(u, 0), high = Math.max(u, 0);
   return { value: value + 0.5 * prior * low * low + 0.5 * softPrior * high * high, gradient: -beta * dBeta + prior * low + softPrior * high };
@@ -228,14 +276,17 @@ export interface TemperatureOptions {
   prior?: number;
   /** Strength λ_soft ≥ 0 of the prior on log T above 0 (0: softening left to the likelihood). Default {@link DEFAULT_SOFTENING_PRIOR}. */
   softPrior?: number;
+  /** What T is fitted to ({@link CalibrationObjective}). Default `likelihood`. */
+  objective?: CalibrationObjective;
 }
 
 /** λ and λ_soft of some options, checked. */
-function priors(options: TemperatureOptions): { prior: number; softPrior: number } {
+function priors(options: TemperatureOptions): { prior: number; softPrior: number; objective: CalibrationObjective } {
   const prior = options.prior ?? DEFAULT_TEMPERATURE_PRIOR, softPrior = options.softPrior ?? DEFAULT_SOFTENING_PRIOR;
+  const objective = checkCalibrationObjective(options.objective ?? 'likelihood');
   if (!(prior >= 0) || !Number.isFinite(prior)) throw new RangeError(`temperature prior must be a finite number ≥ 0, got ${prior}`);
   if (!(softPrior >= 0) || !Number.isFinite(softPrior)) throw new RangeError(`softening prior must be a finite number ≥ 0, got ${softPrior}`);
-  return { prior, softPrior };
+  return { prior, softPrior, objective };
 }
 
 /**
@@ -243,7 +294,8 @@ function priors(options: TemperatureOptions): { prior: number; softPrior: number
  * prior against sharpening, Gaussian in log T below T = 1 ({@link temperatureObjective}, strength
  * {@link DEFAULT_TEMPERATURE_PRIOR}): a grid over log T in [−9, 9] (steps of 0.05; with the prior
  * the objective need not be unimodal in log T), then bisection on the derivative around the best
- * grid point. The prior only ever moves T towards 1, never past it.
+ * grid point. The prior only ever moves T towards 1, never past it. With `objective: 'top-label'`
+ * the likelihood is that of the predicted class being right ({@link temperatureObjective}).
  * @param Z - N×L logits of held-out samples.
  * @param codes - their true class indices.
  * @returns T with the mean NLL before (T = 1) and after (without the prior).
@@ -258,8 +310,8 @@ function priors(options: TemperatureOptions): { prior: number; softPrior: number
 export function fitTemperature(Z: Matrix, codes: ArrayLike<number>, options: TemperatureOptions = {}): { temperature: number; nllBefore: number; nllAfter: number } {
   checkShape(Z, codes, 'fitTemperature');
   for (let k = 0; k < Z.data.length; k++) if (!Number.isFinite(Z.data[k])) throw new RangeError(`fitTemperature: logit ${k} is not finite`);
-  const { prior, softPrior } = priors(options);
-  const J = (u: number) => temperatureObjective(Z, codes, u, prior, softPrior);
+  const { prior, softPrior, objective } = priors(options);
+  const J = (u: number) => temperatureObjective(Z, codes, u, prior, softPrior, objective);
   const step = 0.05, K = Math.round(18 / step);
   let best = 0, bestValue = J(0).value;
   for (let k = 0; k <= K; k++) {
@@ -388,7 +440,7 @@ export interface MarginTemperatureOptions extends TemperatureOptions {
 export function fitMarginTemperature(Z: Matrix, codes: ArrayLike<number>, options: MarginTemperatureOptions = {}):
   { temperature: number; margin: MarginTemperature; nllBefore: number; nllAfter: number } {
   checkShape(Z, codes, 'fitMarginTemperature');
-  const { prior, softPrior } = priors(options), gamma = options.exponentPrior ?? DEFAULT_MARGIN_PRIOR;
+  const { prior, softPrior, objective } = priors(options), gamma = options.exponentPrior ?? DEFAULT_MARGIN_PRIOR;
   if (!(gamma >= 0) || !Number.isFinite(gamma)) throw new RangeError(`margin exponent prior must be a finite number ≥ 0, got ${gamma}`);
   const margins = logitMargins(Z);
   let logSum = 0;
@@ -400,13 +452,13 @@ export function fitMarginTemperature(Z: Matrix, codes: ArrayLike<number>, option
     for (let i = 0; i < Z.rows; i++) { const s = ratios[i] ** beta; for (let l = 0; l < L; l++) scaled[i * L + l] = Z.data[i * L + l] / s; }
     return { data: scaled, rows: Z.rows, cols: L };
   };
-  const value = (Zs: Matrix, u: number, beta: number) => temperatureObjective(Zs, codes, u, prior, softPrior).value + 0.5 * gamma * beta * beta;
+  const value = (Zs: Matrix, u: number, beta: number) => temperatureObjective(Zs, codes, u, prior, softPrior, objective).value + 0.5 * gamma * beta * beta;
   // β = 0 is plain temperature scaling (fitTemperature's global search over log T).
-  const T0 = fitTemperature(Z, codes, { prior, softPrior }).temperature;
+  const T0 = fitTemperature(Z, codes, { prior, softPrior, objective }).temperature;
   let best = { beta: 0, T: T0, J: value(Z, Math.log(T0), 0) };
   // Other β: log T0 by bisection on dJ/du, in a bracket grown from the neighbouring β's solution (warm start).
   const at = (beta: number, from: number) => {
-    const Zs = scale(beta), g = (u: number) => temperatureObjective(Zs, codes, u, prior, softPrior).gradient;
+    const Zs = scale(beta), g = (u: number) => temperatureObjective(Zs, codes, u, prior, softPrior, objective).gradient;
     let a = Math.max(-9, from - 0.5), b = Math.min(9, from + 0.5);
     while (a > -9 && g(a) > 0) a = Math.max(-9, a - 2 * (b - a));
     while (b < 9 && g(b) < 0) b = Math.min(9, b + 2 * (b - a));
@@ -466,6 +518,8 @@ export interface CentredTemperatureOptions {
   priorPerSample?: number;
   /** Strength γ ≥ 0 of the prior on the exponent around the centre's. Default {@link DEFAULT_CENTRE_EXPONENT_PRIOR}. */
   exponentPrior?: number;
+  /** What the residual rule is fitted to ({@link CalibrationObjective}). Default `likelihood`. */
+  objective?: CalibrationObjective;
 }
 
 /**
@@ -521,7 +575,7 @@ export function fitMarginTemperatureAround(Z: Matrix, codes: ArrayLike<number>, 
   }
   const Tx = sampleTemperatures(Z, Tc, centre.margin), L = Z.cols, scaled = new Float32Array(Z.data.length);
   for (let i = 0; i < Z.rows; i++) for (let l = 0; l < L; l++) scaled[i * L + l] = Z.data[i * L + l] / Tx[i];
-  const r = fitMarginTemperature({ data: scaled, rows: Z.rows, cols: L }, codes, { prior: kappa, softPrior: kappa, exponentPrior: gamma });
+  const r = fitMarginTemperature({ data: scaled, rows: Z.rows, cols: L }, codes, { prior: kappa, softPrior: kappa, exponentPrior: gamma, objective: options.objective });
   const { temperature, margin } = composeMarginTemperatures(centre, r);
   const after = temperedSoftmax(Z, sampleTemperatures(Z, temperature, margin));
   let nllAfter = 0;
@@ -556,6 +610,8 @@ export interface CalibrationOptions {
    * one temperature for all samples (β = 0). Default {@link DEFAULT_MARGIN_PRIOR}.
    */
   marginPrior?: number | false;
+  /** What the temperature is fitted to ({@link CalibrationObjective}). Default `likelihood`. */
+  objective?: CalibrationObjective;
   /** Confidence bins of the ECE and the reliability diagram. Default 15. */
   bins?: number;
   /** Where the held-out samples came from, in words (recorded). */
@@ -575,6 +631,8 @@ export interface CalibrationRecord {
   softPrior?: number;
   /** The margin-dependent temperature T(x) = T0 · r(x)^β and its prior γ (absent: one T for all samples, as in files saved before it). */
   margin?: MarginTemperature & { prior: number };
+  /** What T was fitted to, when not the likelihood (absent: `likelihood`, as in files saved before the choice). */
+  objective?: CalibrationObjective;
   /** Held-out negative log-likelihood at T = 1 and at the fitted T. */
   nll: { before: number; after: number };
   /** Held-out expected calibration error at T = 1 and at the fitted T. */
@@ -599,10 +657,10 @@ export function calibrationRecord(held: HeldOutOutputs, options: CalibrationOpti
   const rate = options.targetFalseRejection ?? 0.05;
   const bins = options.bins ?? 15;
   const prior = options.prior ?? DEFAULT_TEMPERATURE_PRIOR, softPrior = options.softPrior ?? DEFAULT_SOFTENING_PRIOR;
-  const gamma = options.marginPrior ?? DEFAULT_MARGIN_PRIOR;
+  const gamma = options.marginPrior ?? DEFAULT_MARGIN_PRIOR, objective = checkCalibrationObjective(options.objective ?? 'likelihood');
   const fitted: { temperature: number; margin?: MarginTemperature; nllBefore: number; nllAfter: number } = options.temperature === false
     ? { temperature: 1, nllBefore: temperedNll(logits, codes, 1), nllAfter: temperedNll(logits, codes, 1) }
-    : gamma === false ? fitTemperature(logits, codes, { prior, softPrior }) : fitMarginTemperature(logits, codes, { prior, softPrior, exponentPrior: gamma });
+    : gamma === false ? fitTemperature(logits, codes, { prior, softPrior, objective }) : fitMarginTemperature(logits, codes, { prior, softPrior, exponentPrior: gamma, objective });
   const before = expectedCalibrationError(temperedSoftmax(logits, 1), codes, bins);
   const after = expectedCalibrationError(temperedSoftmax(logits, sampleTemperatures(logits, fitted.temperature, fitted.margin)), codes, bins);
   const threshold = rejectionThreshold(novelty, rate);
@@ -612,6 +670,7 @@ export function calibrationRecord(held: HeldOutOutputs, options: CalibrationOpti
     source, heldOut: logits.rows, temperature: fitted.temperature,
     ...(options.temperature === false ? {} : { prior, softPrior }),
     ...(fitted.margin && gamma !== false ? { margin: { ...fitted.margin, prior: gamma } } : {}),
+    ...(options.temperature !== false && objective !== 'likelihood' ? { objective } : {}),
     nll: { before: fitted.nllBefore, after: fitted.nllAfter },
     ece: { before: before.ece, after: after.ece },
     reliability: { before: before.bins, after: after.bins },
@@ -639,10 +698,17 @@ export function calibrationFromJSON(v: unknown): CalibrationRecord {
     ...(o.prior === undefined ? {} : { prior: jsonNumber(o, 'prior', 'non-negative') }),
     ...(o.softPrior === undefined ? {} : { softPrior: jsonNumber(o, 'softPrior', 'non-negative') }),
     ...(o.margin === undefined ? {} : { margin: marginFromJSON(o.margin) }),
+    ...(o.objective === undefined ? {} : { objective: savedObjective(o.objective) }),
     nll: pair('nll'), ece: pair('ece'),
     reliability: { before: bins(rel?.before), after: bins(rel?.after) },
     rejection: rejectionRuleFromJSON(o.rejection),
   };
+}
+
+/** Reads the objective of a saved calibration record. */
+function savedObjective(v: unknown): CalibrationObjective {
+  if (!CALIBRATION_OBJECTIVES.includes(v as CalibrationObjective)) throw new RangeError(`model: field "calibration.objective" must be one of ${CALIBRATION_OBJECTIVES.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as CalibrationObjective;
 }
 
 /** Reads the margin rule of a saved calibration record. */
