@@ -45,6 +45,11 @@ export {
   type Evaluation, type ClassifierEvaluation, type ClassMetrics, type EvaluationSplit, type Candidate, type EvaluateOptions,
 } from './select/evaluate.ts';
 export { calibrateByCrossFitting, outOfFoldOutputs, type CrossFitOptions } from './select/calibrate.ts';
+export {
+  runFewShot, evaluateTask, sampleTask, taskSeed, FEWSHOT_METHODS,
+  type FewShotMethod, type FewShotOptions, type FewShotTask, type FewShotResult, type TaskResult, type FittedModel, type TaskHooks,
+} from './select/fewshot.ts';
+export { CALIBRATION_METHODS, calibrationCentres, otherTasks, classLogits, settingKey, type CalibrationMethod } from './select/fewshot-calibration.ts';
 export * from './interpret/index.ts';
 export { figure1Spec, weightsSpec, type VegaLiteSpec, type Figure1Options, type WeightsOptions } from './viz/specs.ts';
 export { choosePictures, findingPrototypes, PICTURE_SIDE, type PictureKind, type PictureSources, type PrototypePictures } from './viz/pictures.ts';

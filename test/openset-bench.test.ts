@@ -208,6 +208,36 @@ test('calibrationCentres with settings: each other task is fitted with the given
   for (const m of ['softmax', 'proto-metric'] as const) assert.equal(same.pooled[5][m]!.centred!.ece, own.pooled[5][m]!.centred!.ece);
 });
 
+test('the few-shot calibration flow the docs give, through the package\'s own entry, is the bench\'s centred rule', async () => {
+  // docs/openset.md, "Few-shot tasks": other tasks from classes the task does not use, fitted with the task's chosen
+  // setting, make the centre; the task's validation logits are fitted around it. Done by hand with what the package exports,
+  // it must give the T0 and β runCalibrationBench reports for the same task.
+  const lib = await import('../src/index.ts');
+  const { runCalibrationBench } = await import('../src/select/calibration-bench.ts');
+  const d = grouped(2, 5, 20, 8);
+  const sizes = { fit: 5, validation: 5, test: 10 }, seed = 5, preprocess = 'none' as const, methods = ['softmax' as const, 'proto-metric' as const];
+  const bench = runCalibrationBench(d, { ways: [5], subsets: 1, seed, methods, preprocess, centreTasks: 2 });
+  const byClass = new Map<string, number[]>();
+  d.labels.forEach((l: string, i: number) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
+  const task = lib.sampleTask(byClass, 5, 0, lib.taskSeed(seed, 5, 0), sizes);
+  const chosen = new Map<string, import('../src/index.ts').FittedModel>();
+  const res = lib.evaluateTask(d.X, d.labels, task, { methods, preprocess }, { fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') chosen.set(f.key, f); } });
+  const others = lib.otherTasks(byClass, task, 2, sizes);
+  for (const m of methods) {
+    const params = res.methods[m]!.params;
+    const f = chosen.get(lib.settingKey(m, params))!;
+    const centre = lib.calibrationCentres(d, others, { methods: [m], preprocess, settings: { [m]: params } })[m]!;
+    const Zv = lib.classLogits(f.model, f.features(task.validation));
+    const yv = task.validation.map((i) => f.model.classes_.indexOf(d.labels[i]));
+    const rule = lib.fitMarginTemperatureAround(Zv, yv, centre);
+    const want = bench.tasks[0].methods[m]!.centred!;
+    assert.equal(rule.temperature, want.temperature, m);
+    assert.equal(rule.margin.exponent, want.exponent, m);
+    assert.equal(centre.heldOut, want.centre.heldOut);
+  }
+  assert.deepEqual([...lib.CALIBRATION_METHODS], ['proto-metric', 'proto-cv', 'softmax']);
+});
+
 test('runOpenSet: the learned metric\'s shrinkage is chosen per split on the validation NLL, and a grid of one is used as given', () => {
   // Classes differ only along 2 low-variance directions hidden among 4 noisy ones: whitening (small shrinkage) is what
   // separates them (AUROC .80 against .59 for shrinkage 1 here, closed-set accuracy .93 against .74).
