@@ -46,8 +46,8 @@ export {
 } from './select/evaluate.ts';
 export { calibrateByCrossFitting, outOfFoldOutputs, type CrossFitOptions } from './select/calibrate.ts';
 export {
-  runFewShot, evaluateTask, sampleTask, taskSeed, FEWSHOT_METHODS,
-  type FewShotMethod, type FewShotOptions, type FewShotTask, type FewShotResult, type TaskResult, type FittedModel, type TaskHooks,
+  runFewShot, evaluateTask, selectOnTask, sampleTask, taskSeed, FEWSHOT_METHODS,
+  type FewShotMethod, type FewShotOptions, type FewShotTask, type FewShotResult, type TaskResult, type TaskChoice, type FittedModel, type TaskHooks,
 } from './select/fewshot.ts';
 export { CALIBRATION_METHODS, calibrationCentres, otherTasks, classLogits, settingKey, type CalibrationMethod } from './select/fewshot-calibration.ts';
 export * from './interpret/index.ts';

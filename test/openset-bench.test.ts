@@ -220,12 +220,16 @@ test('the few-shot calibration flow the docs give, through the package\'s own en
   const byClass = new Map<string, number[]>();
   d.labels.forEach((l: string, i: number) => { const a = byClass.get(l); if (a) a.push(i); else byClass.set(l, [i]); });
   const task = lib.sampleTask(byClass, 5, 0, lib.taskSeed(seed, 5, 0), sizes);
+  const res = lib.selectOnTask(d.X, d.labels, task, { methods, preprocess });
+  // The same choices and models as the whole protocol's selection step (evaluateTask), which also refits and tests.
   const chosen = new Map<string, import('../src/index.ts').FittedModel>();
-  const res = lib.evaluateTask(d.X, d.labels, task, { methods, preprocess }, { fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') chosen.set(f.key, f); } });
+  const full = lib.evaluateTask(d.X, d.labels, task, { methods, preprocess }, { fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') chosen.set(f.key, f); } });
   const others = lib.otherTasks(byClass, task, 2, sizes);
   for (const m of methods) {
-    const params = res.methods[m]!.params;
-    const f = chosen.get(lib.settingKey(m, params))!;
+    const { params, fitted: f } = res.methods[m]!;
+    assert.deepEqual(params, full.methods[m]!.params);
+    assert.deepEqual(res.methods[m]!.validation, full.methods[m]!.validation);
+    assert.deepEqual(Array.from(lib.classLogits(f.model, f.features(task.test)).data), Array.from(lib.classLogits(chosen.get(lib.settingKey(m, params))!.model, f.features(task.test)).data));
     const centre = lib.calibrationCentres(d, others, { methods: [m], preprocess, settings: { [m]: params } })[m]!;
     const Zv = lib.classLogits(f.model, f.features(task.validation));
     const yv = task.validation.map((i) => f.model.classes_.indexOf(d.labels[i]));

@@ -39,8 +39,8 @@ import {
   sampleTemperatures, temperedSoftmax, type ReliabilityBin, type TemperatureCentre,
 } from '../model/calibration.ts';
 import type { Label } from '../model/types.ts';
-import { evaluateTask, sampleTask, taskSeed, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
-import { CALIBRATION_METHODS, calibrationCentres, classLogits, otherTasks, settingKey, type CalibrationMethod } from './fewshot-calibration.ts';
+import { sampleTask, selectOnTask, taskSeed, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
+import { CALIBRATION_METHODS, calibrationCentres, classLogits, otherTasks, type CalibrationMethod } from './fewshot-calibration.ts';
 
 export { CALIBRATION_METHODS, calibrationCentres, otherTasks, type CalibrationMethod };
 import { meanStd } from './stats.ts';
@@ -268,15 +268,12 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
       const task = sampleTask(byClass, n, s, taskSeed(seed, n, s), sizes);
-      const fitted = new Map<string, FittedModel>();
-      const res = evaluateTask(X, data.labels, task, { ...fewShot, methods, onProgress: undefined }, {
-        fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
-      });
+      const res = selectOnTask(X, data.labels, task, { ...fewShot, methods, onProgress: undefined });
       const entry: CalibrationBenchResult['tasks'][number] = { ways: n, index: s, seed: task.seed, methods: {} };
       const settings = centreSameSetting ? Object.fromEntries(methods.map((m) => [m, res.methods[m]!.params])) : undefined;
       const centres = centreTasks > 0 ? calibrationCentres({ X, labels: data.labels }, otherTasks(byClass, task, centreTasks, sizes), { ...fewShot, methods, settings }) : {};
       for (const m of methods) {
-        const f = fitted.get(settingKey(m, res.methods[m]!.params))!;
+        const f = res.methods[m]!.fitted;
         const pool = pools[`${n}/${m}`] ??= { before: [], after: [], single: [], mle: [], oracle: [], centred: [], codes: [], L: f.model.classes_.length };
         entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, softPrior, marginPrior, centre: centres[m], centrePrior, centrePriorPerSample, centreExponentPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
       }

@@ -8,8 +8,8 @@
  *   const centre = calibrationCentres({ X, labels }, others, { methods: ['proto-cv'], settings: { 'proto-cv': chosen } })['proto-cv'];
  *   const rule = fitMarginTemperatureAround(validationLogits, validationCodes, centre);
  *
- * Tasks are those of the paper's protocol ({@link sampleTask}); each method is fitted as in Table 1
- * ({@link evaluateTask}). bench/calibration.ts measures the rule on the Table 1 tasks.
+ * Tasks are those of the paper's protocol ({@link sampleTask}); each method is chosen and fitted as
+ * in Table 1's selection ({@link selectOnTask}). bench/calibration.ts measures the rule on the Table 1 tasks.
  *
  * Browser-safe: no I/O.
  */
@@ -20,7 +20,7 @@ import { PrototypeClassifier } from '../model/prototype.ts';
 import { SoftmaxRegression } from '../model/baselines.ts';
 import { fitMarginTemperature, type TemperatureCentre } from '../model/calibration.ts';
 import type { Classifier, Label } from '../model/types.ts';
-import { evaluateTask, sampleTask, type FewShotMethod, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
+import { sampleTask, selectOnTask, type FewShotMethod, type FewShotOptions, type FewShotTask, type FittedModel } from './fewshot.ts';
 
 /** The rows calibrated: prototype rows of Table 1 and softmax. */
 export const CALIBRATION_METHODS = ['proto-metric', 'proto-cv', 'softmax'] as const satisfies readonly FewShotMethod[];
@@ -38,9 +38,9 @@ export function classLogits(model: Classifier, X: Matrix): Matrix {
 }
 
 /**
- * The key {@link evaluateTask} gives the model it fitted with a method's chosen setting (its
- * family and its parameters, as `FittedModel.key`): how to find that model among those its
- * `fitted` hook receives.
+ * The key {@link evaluateTask} and {@link selectOnTask} give the model fitted with a method's
+ * setting (its family and its parameters, as `FittedModel.key`): how to find that model among
+ * those evaluateTask's `fitted` hook receives.
  * @example
  * settingKey('softmax', { l2: 0.001 }) // 'softmax {"l2":0.001}'
  */
@@ -52,7 +52,7 @@ export function settingKey(method: CalibrationMethod, params: Record<string, unk
  * The calibration a few-shot method carries to new tasks: on each of `tasks` (e.g. drawn from
  * classes of the user's own that the new tasks will not use, {@link otherTasks}), each method's
  * setting is chosen on the validation half and fitted on the fitting half as in Table 1
- * ({@link evaluateTask}); the logits of its test fold are pooled over the tasks, and the
+ * ({@link selectOnTask}: Table 1's selection, without its refit); the logits of its test fold are pooled over the tasks, and the
  * library's margin rule is fitted on them ({@link fitMarginTemperature}, default priors). A new
  * task then fits its own validation half around it ({@link fitMarginTemperatureAround}).
  * @param options - Table 1's options (preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}.
@@ -77,11 +77,8 @@ export function calibrationCentres(data: { X: MatrixInput; labels: readonly Labe
   for (const other of tasks) {
     const chosen = new Map<CalibrationMethod, FittedModel>();
     if (free.length) {
-      const fitted = new Map<string, FittedModel>();
-      const res = evaluateTask(X, data.labels, other, { ...fewShot, methods: free, onProgress: undefined }, {
-        fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') fitted.set(f.key, f); },
-      });
-      for (const m of free) chosen.set(m, fitted.get(settingKey(m, res.methods[m]!.params))!);
+      const res = selectOnTask(X, data.labels, other, { ...fewShot, methods: free, onProgress: undefined });
+      for (const m of free) chosen.set(m, res.methods[m]!.fitted);
     }
     for (const m of fixed) chosen.set(m, fitSetting(X, data.labels, other, m, settings[m]!, fewShot));
     for (const m of methods) {
@@ -103,7 +100,7 @@ export function calibrationCentres(data: { X: MatrixInput; labels: readonly Labe
 
 /**
  * Fits `method` on a task's fitting half with one setting (`params`, as the method's selection
- * records it) instead of choosing among its grid: Table 1's method with singleton grids.
+ * records it) instead of choosing among its grid: Table 1's method with singleton grids (one fit).
  * @throws RangeError when `params` is not a setting of the method's grid family.
  */
 function fitSetting(X: Matrix, labels: readonly Label[], task: FewShotTask, method: CalibrationMethod, params: Record<string, unknown>,
@@ -117,10 +114,7 @@ function fitSetting(X: Matrix, labels: readonly Label[], task: FewShotTask, meth
     : method === 'proto-metric' ? { method, grids: { prototypesPerClass: one('prototypesPerClass'), metricTauScale: one('tauScale'), shrinkage: one('shrinkage') } }
       : params.regularization === 'l1' ? { method: 'proto-l1-tau', grids: { prototypesPerClass: one('prototypesPerClass'), alphaL1: one('alpha'), tauScale: one('tauScale') } }
         : { method: 'proto-l2-tau', grids: { prototypesPerClass: one('prototypesPerClass'), alphaL2: one('alpha'), tauScale: one('tauScale') } };
-  let got: FittedModel | undefined;
-  evaluateTask(X, labels, task, { ...options, methods: [run.method], grids: { ...options.grids, ...run.grids }, onProgress: undefined }, {
-    fitted: (f) => { if (f.stage === 'select' && f.on === 'fit') got = f; },
-  });
+  const got = selectOnTask(X, labels, task, { ...options, methods: [run.method], grids: { ...options.grids, ...run.grids }, onProgress: undefined }).methods[run.method]?.fitted;
   const want = settingKey(method, params);
   if (got?.key !== want) throw new RangeError(`calibrationCentres: ${method} cannot be fitted with the setting ${JSON.stringify(params)} (fitted ${got?.key ?? 'nothing'}, expected ${want})`);
   return got;

@@ -526,6 +526,40 @@ function testAccuracies(stage: DataUse['stage'], space: FeatureSpace, models: Re
   return new Map([...models].map(([key, model]) => [key, model.score(Xt, yt)]));
 }
 
+/** What {@link selectOnTask} chose for one method: the setting, its validation score, and the model fitted with it on the fitting half. */
+export interface TaskChoice {
+  params: Record<string, unknown>;
+  validation: ValidationScore;
+  /** The model fitted on the fitting half with the chosen setting, and its feature map. */
+  fitted: FittedModel;
+}
+
+/**
+ * Step 1 of {@link evaluateTask} alone: each method's setting chosen on the validation half, and
+ * the model fitted with it on the fitting half, without the refit on the whole training fold and
+ * without reading the test fold. What calibration needs (the chosen model's held-out logits): the
+ * same choices and models as evaluateTask's, for half the fits when the grid is one setting.
+ * @param hooks - `tick`, `audit` and `fitted`, as evaluateTask's.
+ * @throws TypeError/RangeError on invalid options (named).
+ * @example
+ * const { methods } = selectOnTask(X, labels, task, { methods: ['softmax'] });
+ * methods.softmax!.params // { l2: 0.001 }
+ * classLogits(methods.softmax!.fitted.model, methods.softmax!.fitted.features(task.validation))
+ */
+export function selectOnTask(X: Matrix, labels: readonly Label[], task: FewShotTask, options: FewShotOptions = {},
+  hooks: TaskHooks = {}): { methods: Partial<Record<FewShotMethod, TaskChoice>> } {
+  const r = resolve(options);
+  const h: Hooks = { tick: () => {}, audit: () => {}, fitted: () => {}, ...hooks };
+  const trainingFold: SelectionRows = { ways: task.ways, seed: task.seed, fit: task.fit, validation: task.validation };
+  const sel = selectOnValidation(X, labels, trainingFold, r, h);
+  const methods: Partial<Record<FewShotMethod, TaskChoice>> = {};
+  for (const m of r.methods) {
+    const c = sel.chosen.get(m)!, out = sel.outcomes[m]!;
+    methods[m] = { params: out.params, validation: out.validation, fitted: { stage: 'select', on: 'fit', key: c.key, model: sel.fits.get(c.key)!.model, features: sel.space.map } };
+  }
+  return { methods };
+}
+
 /**
  * Runs the protocol on one task: {@link selectOnValidation} chooses each method's setting on
  * the validation half, the chosen models are scored on the test fold ("refit on 5"), then
