@@ -52,9 +52,10 @@ export function settingKey(method: CalibrationMethod, params: Record<string, unk
  * The calibration a few-shot method carries to new tasks: on each of `tasks` (e.g. drawn from
  * classes of the user's own that the new tasks will not use, {@link otherTasks}), each method's
  * setting is chosen on the validation half and fitted on the fitting half as in Table 1
- * ({@link selectOnTask}: Table 1's selection, without its refit); the logits of its test fold are pooled over the tasks, and the
- * library's margin rule is fitted on them ({@link fitMarginTemperature}, default priors). A new
- * task then fits its own validation half around it ({@link fitMarginTemperatureAround}).
+ * ({@link selectOnTask}: Table 1's selection, without its refit); the logits of its test fold
+ * are pooled over the tasks, and the library's margin rule is fitted on them
+ * ({@link fitMarginTemperature}, default priors). A new task then fits its own validation half
+ * around it ({@link fitMarginTemperatureAround}).
  * @param options - Table 1's options (preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}.
  * @returns per method, the centre and the number of held-out samples it was fitted on.
  * With `settings`, a method given one is not chosen on each task but fitted with that setting
