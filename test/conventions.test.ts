@@ -30,7 +30,7 @@ async function leaves(): Promise<Array<{ name: string; options: readonly Option[
 }
 
 /** Commands that print results (not only progress or a path), and so take --json. */
-const PRINTS_RESULTS = ['demo', 'extract', 'fit', 'predict', 'evaluate', 'explain', 'bench fewshot', 'bench episodes', 'bench openset', 'train-embedding', 'combine-embeddings', 'serve', 'doctor', 'backbones'];
+const PRINTS_RESULTS = ['demo', 'extract', 'fit', 'predict', 'evaluate', 'explain', 'bench fewshot', 'bench episodes', 'bench openset', 'bench calibration', 'train-embedding', 'combine-embeddings', 'serve', 'doctor', 'backbones'];
 
 test('conventions: --seed defaults to 0 (demo: 1), --preprocess to auto (the features\' recommendation), -J is the total, the feature file is -f/--features, --json where results are printed', async () => {
   const all = await leaves();

@@ -2,7 +2,7 @@
 // synthetic grouped data through the library and the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rng } from '../src/linalg/random.ts';
@@ -77,6 +77,44 @@ test('protolens bench openset writes the report and its JSON into --out', async 
     assert.equal(json.options.seed, 0);
     assert.equal(json.splits.length, 2);
     assert.equal(readFileSync(join(out, 'openset.md'), 'utf8'), r.out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('protolens bench calibration: the library\'s figures, written into --out; a folder it did not write is refused, bad methods are named', async () => {
+  const { runCalibrationBench } = await import('../src/select/calibration-bench.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'protolens-calibration-bench-'));
+  try {
+    const d = grouped(2, 5, 20, 6);
+    const file = join(dir, 'f.npy'), out = join(dir, 'out');
+    writeFeatures(file, { X: d.X, labels: d.labels });
+    const args = ['bench', 'calibration', '-f', file, '--ways', '5', '--subsets', '2', '--seed', '3', '--methods', 'softmax,proto-metric', '--preprocess', 'none', '--centre-tasks', '2', '--no-progress'];
+    const r = await runCli([...args, '-o', out]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(readFileSync(join(out, 'calibration.md'), 'utf8'), r.out);
+    assert.match(r.out, /ECE after, centred on 2 other tasks/);
+    const json = JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8'));
+    assert.equal(json.format, 'protolens-calibration');
+    assert.equal(json.seed, 3);
+    // The same run through the library: the same tasks, the same figures.
+    const lib = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none', centreTasks: 2 });
+    for (const m of ['softmax', 'proto-metric'] as const) {
+      assert.deepEqual(json.pooled[5][m].ece, lib.pooled[5][m]!.ece, m);
+      assert.equal(json.pooled[5][m].centred.ece, lib.pooled[5][m]!.centred!.ece, m);
+    }
+    // Its own folder is replaced; another folder is not touched.
+    assert.equal((await runCli([...args, '-o', out, '--json'])).code, 0);
+    const mine = join(dir, 'mine');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'notes.txt'), 'keep');
+    const refused = await runCli([...args, '-o', mine]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /was not written by protolens .*--force/);
+    assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'keep');
+    const bad = await runCli([...args.filter((a) => a !== 'softmax,proto-metric' && a !== '--methods'), '--methods', 'ncm', '-o', out]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--methods.*"ncm".*proto-metric, proto-cv, softmax/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -235,7 +235,7 @@ function pooled(p: PooledProbs, tasks: TaskCalibration[], floorSeed: number): Po
 
 /**
  * Runs the Table 1 tasks and calibrates each chosen model (see the module comment).
- * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `centreTasks` the other tasks per task for the centred rule (default 0: not run), fitted with the task's own setting unless `centreSameSetting` is false, with `centrePrior` κ (fixed) or `centrePriorPerSample` (κ per validation sample) and `centreExponentPrior` γ around their calibration (defaults {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE} per sample, {@link DEFAULT_CENTRE_EXPONENT_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them).
+ * @param options - Table 1's options (ways, subsets, seed, preprocess, grids …); `methods` are some of {@link CALIBRATION_METHODS}; `prior` the strength of the prior on log T (default {@link DEFAULT_TEMPERATURE_PRIOR}); `softPrior` that of the prior on log T above 0 (default {@link DEFAULT_SOFTENING_PRIOR}); `marginPrior` that of the prior on the margin exponent β (default {@link DEFAULT_MARGIN_PRIOR}; false: one T); `centreTasks` the other tasks per task for the centred rule (default 0: not run), fitted with the task's own setting unless `centreSameSetting` is false, with `centrePrior` κ (fixed) or `centrePriorPerSample` (κ per validation sample) and `centreExponentPrior` γ around their calibration (defaults {@link DEFAULT_CENTRE_PRIOR_PER_SAMPLE} per sample, {@link DEFAULT_CENTRE_EXPONENT_PRIOR}); `onOutputs` is given each chosen model's validation and test logits (bench/calibration-prior-grid.ts compares rules for T on them); `onProgress` is told after each task (tasks done of all).
  * @throws RangeError/TypeError for bad options or data (as runFewShot).
  * @example
  * runCalibrationBench({ X, labels }, { ways: [20], subsets: 10 }).pooled[20].softmax!.ece // { before: 0.12, after: 0.03 }
@@ -249,7 +249,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   const X = toMatrix(data.X, { name: 'features' });
   const {
     prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR,
-    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, centreSameSetting = true, onOutputs, ...fewShot
+    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, centreSameSetting = true, onOutputs, onProgress, ...fewShot
   } = options;
   if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
   if (centrePrior !== undefined && options.centrePriorPerSample !== undefined) throw new RangeError('give centrePrior (κ) or centrePriorPerSample (κ per validation sample), not both');
@@ -265,6 +265,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   const sizes = { fit: options.fitPerClass ?? 5, validation: options.validationPerClass ?? 5, test: options.testPerClass ?? 10 };
   const result: CalibrationBenchResult = { ways, subsets, seed, prior, softPrior, marginPrior, centreTasks, ...(centrePrior !== undefined ? { centrePrior } : { centrePriorPerSample }), centreExponentPrior, centreSameSetting, methods, tasks: [], pooled: {}, seconds: 0 };
   const pools: Record<string, PooledProbs> = {};
+  let done = 0;
   for (const n of ways) {
     for (let s = 0; s < subsets; s++) {
       const task = sampleTask(byClass, n, s, taskSeed(seed, n, s), sizes);
@@ -278,6 +279,7 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
         entry.methods[m] = calibrateChosen(f, task, data.labels, { prior, softPrior, marginPrior, centre: centres[m], centrePrior, centrePriorPerSample, centreExponentPrior }, pool, (validation, test) => onOutputs?.({ ways: n, index: s, method: m, validation, test, fitted: f, task }));
       }
       result.tasks.push(entry);
+      onProgress?.({ done: ++done, total: ways.length * subsets, ways: n, subset: s });
     }
   }
   for (const n of ways) {
@@ -306,8 +308,10 @@ export function calibrationMarkdown(r: CalibrationBenchResult, names: Record<str
   for (const m of r.methods) {
     for (const n of r.ways) {
       const p = r.pooled[n][m]!;
-      const c = p.centred ? ` ${f(p.centred.ece)} | ${t(p.centred.temperature)}, ${t(p.centred.exponent)} | ${(100 * p.centred.floor.shareAbove).toFixed(0)} % |` : '';
-      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${t(p.exponent)} | ${f(p.ece.before)} | **${f(p.ece.after)}** | ${f(p.single.ece)} | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} | ${(100 * p.floor.shareAbove).toFixed(0)} % |${c}`);
+      // The rule to read in bold: the centred one when it was run (the few-shot rule), else the validation half alone.
+      const c = p.centred ? ` **${f(p.centred.ece)}** | ${t(p.centred.temperature)}, ${t(p.centred.exponent)} | ${(100 * p.centred.floor.shareAbove).toFixed(0)} % |` : '';
+      const after = p.centred ? f(p.ece.after) : `**${f(p.ece.after)}**`;
+      lines.push(`| ${names[m] ?? m} | ${n} | ${p.n} | ${f(p.accuracy.mean)} | ${t(p.temperature)} | ${t(p.exponent)} | ${f(p.ece.before)} | ${after} | ${f(p.single.ece)} | ${f(p.perTask.before.mean)} ± ${f(p.perTask.before.std)} | ${f(p.perTask.after.mean)} ± ${f(p.perTask.after.std)} | ${t(p.mle.temperature)} | ${f(p.mle.ece)} | ${f(p.oracle.ece)} | ${f(p.floor.mean)}, ${f(p.floor.p95)} | ${(100 * p.floor.shareAbove).toFixed(0)} % |${c}`);
     }
   }
   return lines.join('\n');

@@ -24,6 +24,7 @@ import { gemmBackendName } from '../../linalg/gemm.ts';
 import { describeNodeGemm, nodeGemmChoice } from '../../linalg/gemm-native.node.ts';
 import { registerEpisodes } from './bench-episodes.ts';
 import { registerOpenSet } from './bench-openset.ts';
+import { registerCalibration } from './bench-calibration.ts';
 
 interface FewShotFlags {
   json: boolean;
@@ -118,6 +119,7 @@ export function register(program: Command): void {
   const bench = program.command('bench');
   registerEpisodes(bench, loadFeatures);
   registerOpenSet(bench, loadFeatures);
+  registerCalibration(bench, loadFeatures);
   registerFewShot(bench);
 }
 
