@@ -205,6 +205,12 @@ test('runCalibrationBench centred on other tasks: their classes are not the task
   assert.equal(r.centrePrior, undefined);
   assert.equal(pinned.centrePrior, 1e9);
   assert.equal(pinned.centrePriorPerSample, undefined);
+  // Given as it is by default (it once leaked into Table 1's options and was refused there): the same run.
+  const given = runCalibrationBench(d, { ...opts, centreTasks: 2, centrePriorPerSample: 0.4 });
+  assert.deepEqual({ ...given, seconds: 0 }, { ...r, seconds: 0 });
+  const stronger = runCalibrationBench(d, { ...opts, centreTasks: 2, centrePriorPerSample: 4 });
+  assert.equal(stronger.centrePriorPerSample, 4);
+  assert.notDeepEqual(stronger.tasks.map((t) => t.methods.softmax!.centred!.temperature), r.tasks.map((t) => t.methods.softmax!.centred!.temperature));
   assert.throws(() => runCalibrationBench(d, { ...opts, centreTasks: 2, centrePrior: 4, centrePriorPerSample: 0.4 }), /centrePrior \(κ\) or centrePriorPerSample/);
   // Bad strengths are refused before any task is fitted (as the bench's flags arrive: Number('abc') is NaN).
   let fitted = 0;

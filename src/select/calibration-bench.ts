@@ -249,11 +249,11 @@ export function runCalibrationBench(data: { X: MatrixInput; labels: readonly Lab
   const X = toMatrix(data.X, { name: 'features' });
   const {
     prior = DEFAULT_TEMPERATURE_PRIOR, softPrior = DEFAULT_SOFTENING_PRIOR, marginPrior = DEFAULT_MARGIN_PRIOR,
-    centreTasks = 0, centrePrior, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, centreSameSetting = true, onOutputs, onProgress, ...fewShot
+    centreTasks = 0, centrePrior, centrePriorPerSample: perSample, centreExponentPrior = DEFAULT_CENTRE_EXPONENT_PRIOR, centreSameSetting = true, onOutputs, onProgress, ...fewShot
   } = options;
   if (!Number.isInteger(centreTasks) || centreTasks < 0) throw new RangeError(`centreTasks must be an integer ≥ 0, got ${centreTasks}`);
-  if (centrePrior !== undefined && options.centrePriorPerSample !== undefined) throw new RangeError('give centrePrior (κ) or centrePriorPerSample (κ per validation sample), not both');
-  const centrePriorPerSample = centrePrior === undefined ? options.centrePriorPerSample ?? DEFAULT_CENTRE_PRIOR_PER_SAMPLE : undefined;
+  if (centrePrior !== undefined && perSample !== undefined) throw new RangeError('give centrePrior (κ) or centrePriorPerSample (κ per validation sample), not both');
+  const centrePriorPerSample = centrePrior === undefined ? perSample ?? DEFAULT_CENTRE_PRIOR_PER_SAMPLE : undefined;
   // Checked before any task is fitted (a bad value would otherwise fail only at the first task's calibration).
   for (const [name, v] of [['centrePrior', centrePrior], ['centrePriorPerSample', centrePriorPerSample], ['centreExponentPrior', centreExponentPrior]] as const) {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${name} must be a finite number ≥ 0, got ${v}`);
