@@ -200,13 +200,13 @@ test('runCalibrationBench centred on other tasks: their classes are not the task
     }
   }
   assert.throws(() => runCalibrationBench(d, { ...opts, centreTasks: -1 }), /centreTasks must be an integer ≥ 0, got -1/);
-  // κ per validation sample by default (0.4 × 25 = 10 for these 5-way tasks), or fixed when given.
-  assert.equal(r.centrePriorPerSample, 0.4);
+  // κ per validation sample by default (1.6 × 25 = 40 for these 5-way tasks), or fixed when given.
+  assert.equal(r.centrePriorPerSample, 1.6);
   assert.equal(r.centrePrior, undefined);
   assert.equal(pinned.centrePrior, 1e9);
   assert.equal(pinned.centrePriorPerSample, undefined);
   // Given as it is by default (it once leaked into Table 1's options and was refused there): the same run.
-  const given = runCalibrationBench(d, { ...opts, centreTasks: 2, centrePriorPerSample: 0.4 });
+  const given = runCalibrationBench(d, { ...opts, centreTasks: 2, centrePriorPerSample: 1.6 });
   assert.deepEqual({ ...given, seconds: 0 }, { ...r, seconds: 0 });
   const stronger = runCalibrationBench(d, { ...opts, centreTasks: 2, centrePriorPerSample: 4 });
   assert.equal(stronger.centrePriorPerSample, 4);

@@ -311,10 +311,10 @@ describe('temperature scaling', () => {
     // The margin rule and the rule around a centre take the objective too: here both stay near T = 1, β = 0.
     const m = fitMarginTemperature(Z, codes, { prior: 0, objective: 'top-label' });
     assert.ok(Math.abs(m.temperature - 1) < 0.15 && Math.abs(m.margin.exponent) < 0.1, `T0 = ${m.temperature}, β = ${m.margin.exponent}`);
-    // Around a centre at T = 2 the prior (κ 0.4 per sample, a constant share of the evidence) holds T0 between the two: the
-    // top-label fit moves it towards 1, the likelihood's does not.
-    const aTop = fitMarginTemperatureAround(Z, codes, { temperature: 2 }, { objective: 'top-label' }).temperature;
-    const aLik = fitMarginTemperatureAround(Z, codes, { temperature: 2 }).temperature;
+    // Around a centre at T = 2 with a lighter prior than the default (κ 0.4 per sample, a constant share of the evidence),
+    // T0 stays between the two: the top-label fit moves it towards 1, the likelihood's does not.
+    const aTop = fitMarginTemperatureAround(Z, codes, { temperature: 2 }, { objective: 'top-label', priorPerSample: 0.4 }).temperature;
+    const aLik = fitMarginTemperatureAround(Z, codes, { temperature: 2 }, { priorPerSample: 0.4 }).temperature;
     assert.ok(aTop < 1.7 && aLik > 1.9, `around T = 2: T0 = ${aTop} (top-label), ${aLik} (likelihood)`);
   });
 
@@ -528,13 +528,13 @@ describe('a temperature that depends on the margin', () => {
     assert.throws(() => fitMarginTemperatureAround(Z10, y10, { temperature: 1 }, { prior: 4, priorPerSample: 0.4 }), /either as prior \(κ\) or as priorPerSample/);
   });
 
-  test('centred: the default κ is 0.4 per held-out sample, so the centre keeps its share of the evidence as samples are added', () => {
-    assert.equal(DEFAULT_CENTRE_PRIOR_PER_SAMPLE, 0.4);
+  test('centred: the default κ is 1.6 per held-out sample, so the centre keeps its share of the evidence as samples are added', () => {
+    assert.equal(DEFAULT_CENTRE_PRIOR_PER_SAMPLE, 1.6);
     const centre: TemperatureCentre = { temperature: 2, margin: { exponent: 0.1, reference: 3 } };
     for (const n of [10, 25, 100]) {
       const Z = randomLogits(n, 5, 40 + n), y = drawn(Z, 1, 0, 50 + n);
-      // Exactly the fixed prior κ = 0.4 n (4, 10, 40), and not κ = 4 once n > 10.
-      assert.deepEqual(fitMarginTemperatureAround(Z, y, centre), fitMarginTemperatureAround(Z, y, centre, { prior: 0.4 * n }));
+      // Exactly the fixed prior κ = 1.6 n (16, 40, 160), and not κ = 16 once n > 10.
+      assert.deepEqual(fitMarginTemperatureAround(Z, y, centre), fitMarginTemperatureAround(Z, y, centre, { prior: 1.6 * n }));
       assert.deepEqual(fitMarginTemperatureAround(Z, y, centre, { priorPerSample: 0.1 }), fitMarginTemperatureAround(Z, y, centre, { prior: 0.1 * n }));
     }
     // Data whose own T is 1, centre 2: with κ ∝ n the fitted log T0 moves the same share of the way
