@@ -7,38 +7,24 @@
  * report and writes calibration.md and calibration.json into --out (an output folder protolens
  * owns; the inputs are never outputs).
  */
-import { join, resolve } from 'node:path';
-import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { userInput, toCliError } from '../errors.ts';
 import { int, libraryChoice, names, numberList, oneOf, featureSourceOptions, preprocessHelp, type OptionsWithChoice } from '../flags.ts';
-import { progressBar } from '../progress.ts';
-import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
 import { checkPreprocessChoice } from '../../model/preprocess.ts';
 import { METHOD_INFO } from '../../select/fewshot.ts';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../../select/fewshot-calibration.ts';
 import { calibrationMarkdown, runCalibrationBench } from '../../select/calibration-bench.ts';
 import type { FewShotOptions } from '../../select/fewshot.ts';
-import { VERSION } from '../../version.ts';
 import type { LoadFeatures } from './bench-episodes.ts';
+import { runBenchCommand, type BenchRunFlags } from './bench-run.ts';
 
-interface CalibrationFlags {
-  features?: string;
-  data?: string;
-  backbone: string;
-  cacheDir?: string;
-  tta?: string;
+interface CalibrationFlags extends BenchRunFlags {
   ways: string;
   subsets: string;
   seed: string;
   preprocess: string;
   methods?: string;
   centreTasks: string;
-  out: string;
   title?: string;
-  progress: boolean;
-  force: boolean;
-  json?: boolean;
 }
 
 /** Turns the flags into the bench's options (exported for tests). */
@@ -70,47 +56,23 @@ export function registerCalibration(bench: Command, loadFeatures: LoadFeatures):
     .option('--json', 'print the results as JSON (what calibration.json holds) instead of the Markdown report', false)
     .option('--no-progress', 'no progress bar')
     .action(async (flags: CalibrationFlags) => {
-      const say = (s: string): void => { process.stderr.write(s + '\n'); };
       const options = calibrationOptions(flags);
-      const check = { inputs: [flags.features, flags.data], force: flags.force };
-      checkOutputFolder(flags.out, 'bench', check);
-      const { fs, source, preprocess } = await userInput(() => loadFeatures(flags, options.preprocess, say));
-      const bar = flags.progress ? progressBar('calibration', options.ways!.length * options.subsets!, 'tasks') : undefined;
-      const cpu0 = process.cpuUsage();
-      let result;
-      try {
-        result = runCalibrationBench({ X: fs.X, labels: fs.labels }, {
-          ...options, preprocess,
-          onProgress: (p) => bar?.update(p.done, `N=${p.ways} task ${p.subset + 1}`),
-        });
-      } catch (e) {
-        throw toCliError(e, flags.features ?? flags.data);
-      } finally {
-        bar?.stop();
-      }
-      const cpu = process.cpuUsage(cpu0);
-      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-      const i = process.argv.indexOf('bench');
-      const command = ['protolens', ...process.argv.slice(i >= 0 ? i : 2)].join(' ');
-      const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}`;
       const rowNames = Object.fromEntries(Object.entries(METHOD_INFO).map(([k, v]) => [k, v.name]));
-      const rule = result.centreTasks > 0
-        ? `The few-shot rule is "ECE after, centred on ${result.centreTasks} other tasks": each task's temperature fitted on its validation half around the calibration of ${result.centreTasks} other tasks of the same N, drawn from the classes outside it and fitted with the task's chosen setting (docs/openset.md, "Few-shot tasks"). "ECE after" fits the validation half alone.`
-        : '"ECE after" fits each task\'s temperature on its validation half alone (`--centre-tasks 5` adds the few-shot rule centred on other tasks, docs/openset.md).';
-      const md = [
-        `# ${flags.title ?? 'Calibration on the Table 1 tasks'}`, '',
-        `${source}; ${result.subsets} tasks per N (5 fitting, 5 validation and 10 test samples per class), seed ${result.seed}. ECE: 15 equal-width confidence bins over all test predictions of the tasks of each N; "calibrated predictor": the ECE a perfectly calibrated predictor with the same confidences would show by chance.`, '',
-        rule, '',
-        calibrationMarkdown(result, rowNames), '',
-        `\`${command}\` · ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU) on ${machine}`,
-      ].join('\n');
-      const json = {
-        format: 'protolens-calibration', version: 1, library: `protolens ${VERSION}`, created: new Date().toISOString(), command, source,
-        features: { path: flags.features ?? null, data: flags.data ?? null, backbone: flags.data ? flags.backbone : null, meta: fs.meta }, machine, cpuSeconds, ...result,
-      };
-      const out = resolve(flags.out);
-      writeOutputFolder(out, { 'calibration.json': JSON.stringify(json) + '\n', 'calibration.md': md + '\n' }, 'bench', check);
-      process.stdout.write(flags.json ? JSON.stringify(json) + '\n' : md + '\n');
-      say(`wrote ${join(out, 'calibration.md')} and calibration.json in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU)`);
+      await runBenchCommand(flags, options.preprocess, loadFeatures, {
+        name: 'calibration', unit: 'tasks', total: options.ways!.length * options.subsets!,
+        run: (data, preprocess, tick) => runCalibrationBench(data, { ...options, preprocess, onProgress: (p) => tick(p.done, `N=${p.ways} task ${p.subset + 1}`) }),
+        markdown: (result, { source, command, machine, cpuSeconds }) => {
+          const rule = result.centreTasks > 0
+            ? `The few-shot rule is "ECE after, centred on ${result.centreTasks} other tasks": each task's temperature fitted on its validation half around the calibration of ${result.centreTasks} other tasks of the same N, drawn from the classes outside it and fitted with the task's chosen setting (docs/openset.md, "Few-shot tasks"). "ECE after" fits the validation half alone.`
+            : '"ECE after" fits each task\'s temperature on its validation half alone (`--centre-tasks 5` adds the few-shot rule centred on other tasks, docs/openset.md).';
+          return [
+            `# ${flags.title ?? 'Calibration on the Table 1 tasks'}`, '',
+            `${source}; ${result.subsets} tasks per N (5 fitting, 5 validation and 10 test samples per class), seed ${result.seed}. ECE: 15 equal-width confidence bins over all test predictions of the tasks of each N; "calibrated predictor": the ECE a perfectly calibrated predictor with the same confidences would show by chance.`, '',
+            rule, '',
+            calibrationMarkdown(result, rowNames), '',
+            `\`${command}\` · ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU) on ${machine}`,
+          ].join('\n');
+        },
+      });
     });
 }

@@ -4,32 +4,20 @@
  * openset.md and openset.json into --out (an output folder protolens owns; the inputs are never
  * outputs).
  */
-import { join, resolve } from 'node:path';
-import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { CLIError, toCliError, userInput } from '../errors.ts';
+import { CLIError } from '../errors.ts';
 import { int, libraryChoice, names, oneOf, positive, featureSourceOptions, preprocessHelp, type OptionsWithChoice } from '../flags.ts';
-import { progressBar } from '../progress.ts';
-import { checkOutputFolder, writeOutputFolder } from '../../data/outputs.node.ts';
 import { checkPreprocessChoice } from '../../model/preprocess.ts';
 import { OPENSET_MODELS, runOpenSet, type OpenSetOptions } from '../../select/openset.ts';
 import { openSetMarkdown } from '../../select/openset-report.ts';
-import { VERSION } from '../../version.ts';
 import type { LoadFeatures } from './bench-episodes.ts';
+import { runBenchCommand, type BenchRunFlags } from './bench-run.ts';
 
-interface OpenSetFlags {
-  features?: string;
-  data?: string;
-  backbone: string;
-  cacheDir?: string;
+interface OpenSetFlags extends BenchRunFlags {
   known: string; shots: string; validation: string; queries: string; unknownClasses?: string; unseenGroups: string;
   splits: string; seed: string; preprocess: string; models?: string; targetRejection: string;
   reduce: boolean;
-  out: string;
   title?: string;
-  progress: boolean;
-  force: boolean;
-  json?: boolean;
 }
 
 /** Turns the flags into protocol options (exported for tests). */
@@ -69,34 +57,11 @@ export function registerOpenSet(bench: Command, loadFeatures: LoadFeatures): voi
     .option('--json', 'print the results as JSON (what openset.json holds) instead of the Markdown report', false)
     .option('--no-progress', 'no progress bar')
     .action(async (flags: OpenSetFlags) => {
-      const say = (s: string): void => { process.stderr.write(s + '\n'); };
       const options = openSetOptions(flags);
-      const check = { inputs: [flags.features, flags.data], force: flags.force };
-      checkOutputFolder(flags.out, 'bench', check);
-      const { fs, source, preprocess } = await userInput(() => loadFeatures(flags, options.preprocess, say));
-      const bar = flags.progress ? progressBar('openset', options.splits ?? 10, 'splits') : undefined;
-      const cpu0 = process.cpuUsage();
-      let result;
-      try {
-        result = runOpenSet({ X: fs.X, labels: fs.labels }, { ...options, preprocess, onProgress: (p) => bar?.update(p.done) });
-      } catch (e) {
-        throw toCliError(e, flags.features ?? flags.data);
-      } finally {
-        bar?.stop();
-      }
-      const cpu = process.cpuUsage(cpu0);
-      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-      const i = process.argv.indexOf('bench');
-      const command = ['protolens', ...process.argv.slice(i >= 0 ? i : 2)].join(' ');
-      const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}`;
-      const md = openSetMarkdown(result, { title: flags.title ?? 'Open-set recognition', source, command, machine, cpuSeconds });
-      const json = {
-        format: 'protolens-openset', version: 1, library: `protolens ${VERSION}`, created: new Date().toISOString(), command, source,
-        features: { path: flags.features ?? null, data: flags.data ?? null, backbone: flags.data ? flags.backbone : null, meta: fs.meta }, machine, cpuSeconds, ...result,
-      };
-      const out = resolve(flags.out);
-      writeOutputFolder(out, { 'openset.json': JSON.stringify(json) + '\n', 'openset.md': md + '\n' }, 'bench', check);
-      process.stdout.write(flags.json ? JSON.stringify(json) + '\n' : md + '\n');
-      say(`wrote ${join(out, 'openset.md')} and openset.json in ${result.seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU)`);
+      await runBenchCommand(flags, options.preprocess, loadFeatures, {
+        name: 'openset', unit: 'splits', total: options.splits ?? 10,
+        run: (data, preprocess, tick) => runOpenSet(data, { ...options, preprocess, onProgress: (p) => tick(p.done) }),
+        markdown: (result, context) => openSetMarkdown(result, { title: flags.title ?? 'Open-set recognition', ...context }),
+      });
     });
 }
