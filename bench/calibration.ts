@@ -13,7 +13,7 @@
  * calibration.md and calibration.json into --out (a folder protolens owns; --force to replace another).
  *
  *   node --import tsx bench/calibration.ts --features /work/features/omniglot_small_mobilenet_v2.npy \
- *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--prior 8] [--soft-prior 1] [--margin-prior 16|off] [--centre-tasks 5] [--centre-prior κ | --centre-prior-per-sample 0.4] [--centre-exponent-prior 64] [--centre-own-choice] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
+ *     [--ways 2,5,20] [--subsets 10] [--seed 0] [--prior 8] [--soft-prior 1] [--margin-prior 16|off] [--centre-tasks 5] [--centre-prior κ | --centre-prior-per-sample 1.6] [--centre-exponent-prior 64] [--centre-own-choice] [--preprocess sqrt-l2] [--out bench-out/calibration] [--force]
  */
 import { cpus } from 'node:os';
 import { readFeatures } from '../src/data/features.node.ts';

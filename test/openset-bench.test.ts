@@ -124,8 +124,10 @@ test('runCalibrationBench: T from the validation half, ECE on the test fold befo
   const { runCalibrationBench } = await import('../src/select/calibration-bench.ts');
   const { DEFAULT_MARGIN_PRIOR, DEFAULT_SOFTENING_PRIOR, DEFAULT_TEMPERATURE_PRIOR } = await import('../src/model/calibration.ts');
   const d = grouped(2, 5, 20, 6);
-  const r = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none' });
+  const told: number[] = [];
+  const r = runCalibrationBench(d, { ways: [5], subsets: 2, seed: 3, methods: ['softmax', 'proto-metric'], preprocess: 'none', onProgress: (p) => { told.push(p.done, p.total); } });
   assert.equal(r.tasks.length, 2);
+  assert.deepEqual(told, [1, 2, 2, 2]); // after each task: done, total
   for (const m of ['softmax', 'proto-metric'] as const) {
     const p = r.pooled[5][m]!;
     assert.equal(p.n, 100); // 2 tasks × 5 classes × 10 test samples
